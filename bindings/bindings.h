@@ -1,0 +1,41 @@
+/* bindings.h - the C side of the Lua API, one file per Lua module. */
+#ifndef LB_BINDINGS_H
+#define LB_BINDINGS_H
+
+#include <jansson.h>
+#include <lua.h>
+
+#include "buf.h"
+#include "event.h"
+#include "processor.h"
+
+/* lb_json.c: push the `json` module table (encode, decode, null, array_mt). */
+int  lb_json_open(lua_State *L, rt_buf *scratch);
+/* Append the JSON text of the value at `idx` to `out`; raises a Lua error when the
+ * value cannot be encoded (function, cycle, NaN, invalid UTF-8, mixed table). */
+void lb_json_encode(lua_State *L, int idx, rt_buf *out);
+/* Push a JSON value as Lua: objects and arrays become tables, integers beyond 2^53
+ * become int64 values, null becomes nil in objects and json.null in arrays.
+ * -1 (nothing pushed) when nested too deep for the Lua stack. */
+int  lb_json_push(lua_State *L, json_t *v);
+
+/* lb_int64.c: register the int64 metatable (once per state). */
+void lb_int64_open(lua_State *L);
+/* Push an exact 64-bit integer. */
+void lb_int64_push(lua_State *L, long long v);
+/* 1 and the value when the value at idx is an int64, else 0. */
+int  lb_int64_test(lua_State *L, int idx, long long *v);
+
+/* lb_event.c: register the event metatable (once per state). */
+void lb_event_open(lua_State *L);
+/* Push `ev` as a read-only event object; fields are read on access. */
+void *lb_event_push(lua_State *L, const rt_event *ev);
+/* Cut the object from its event once process() returned: later use raises an error. */
+void lb_event_detach(lua_State *L, void *handle);
+
+/* lb_ctx.c: push the ctx table of processor `p` (emit, log, now, reject, json). */
+void lb_ctx_push(lua_State *L, rt_processor *p);
+/* The light userdata that ctx.reject raises; the pcall path turns it into `rejected`. */
+extern const char lb_reject_marker;
+
+#endif

@@ -1,0 +1,123 @@
+/* lb_ctx.c - the `ctx` table handed to init() and process(): emit, log, now, reject,
+ * json. Each function finds its processor in upvalue 1. */
+#include <string.h>
+#include <sys/time.h>
+
+#include <lauxlib.h>
+
+#include "bindings.h"
+#include "log.h"
+
+const char lb_reject_marker = 'r';
+
+static rt_processor *self(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* ctx.emit(sink, record): encoded now, delivered when process() returns normally. */
+static int ctx_emit(lua_State *L)
+{
+    rt_processor *p = self(L);
+    const char *name = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (!p->outbox)
+        return luaL_error(L, "ctx.emit is only allowed inside process()");
+    rt_sink *s = rt_sinks_find(p->sinks, name);
+    if (!s)
+        return luaL_error(L, "ctx.emit: unknown sink '%s'", name);
+    size_t off = p->outbox->bytes.len;
+    lb_json_encode(L, 2, &p->outbox->bytes);
+    if (rt_outbox_add(p->outbox, s, off) < 0)
+        return luaL_error(L, "ctx.emit: out of memory");
+    return 0;
+}
+
+/* ctx.log(level, message) with level debug|info|warn|error. */
+static int ctx_log(lua_State *L)
+{
+    static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+    int level = luaL_checkoption(L, 1, NULL, levels);
+    const char *msg = luaL_checkstring(L, 2);
+    rt_log((enum rt_log_level)level, "processor %s: %s", self(L)->name, msg);
+    return 0;
+}
+
+/* ctx.now(): processing time, epoch milliseconds. */
+static int ctx_now(lua_State *L)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    lua_pushnumber(L, (lua_Number)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+    return 1;
+}
+
+/* Unwind to the pcall path, which reads the detail from p->reject. */
+static int raise_reject(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&lb_reject_marker);
+    return lua_error(L);
+}
+
+/* ctx.reject(detail): stop here and dead-letter the event with reason `rejected`. */
+static int ctx_reject(lua_State *L)
+{
+    rt_processor *p = self(L);
+    snprintf(p->reject, sizeof p->reject, "%s", luaL_optstring(L, 1, "rejected by processor"));
+    return raise_reject(L);
+}
+
+/* ctx.check(tbl, {field = "string"|"number"|"boolean"|"table", opt = "number?"}):
+ * reject the event, naming the first field that is missing or of the wrong type.
+ * Fields are checked in name order so the message does not depend on hashing. */
+static int ctx_check(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *bad = NULL, *want = NULL, *got = NULL;
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "ctx.check: spec must map field names to type names");
+        const char *field = lua_tostring(L, -2);
+        size_t n;
+        const char *type = lua_tolstring(L, -1, &n);
+        int optional = n && type[n - 1] == '?';
+        lua_getfield(L, 1, field);
+        int ok = (optional && lua_isnil(L, -1)) ||
+                 (strncmp(luaL_typename(L, -1), type, n - (size_t)optional) == 0 &&
+                  strlen(luaL_typename(L, -1)) == n - (size_t)optional);
+        if (!ok && (!bad || strcmp(field, bad) < 0)) {
+            bad = field;
+            want = type;
+            got = luaL_typename(L, -1);
+        }
+        lua_pop(L, 2);
+    }
+    if (!bad)
+        return 0;
+    rt_processor *p = self(L);
+    snprintf(p->reject, sizeof p->reject, "payload.%s: expected %s, got %s", bad, want, got);
+    return raise_reject(L);
+}
+
+static const luaL_Reg ctx_funcs[] = {
+    { "check", ctx_check },
+    { "emit", ctx_emit },
+    { "log", ctx_log },
+    { "now", ctx_now },
+    { "reject", ctx_reject },
+    { NULL, NULL },
+};
+
+void lb_ctx_push(lua_State *L, rt_processor *p)
+{
+    lua_createtable(L, 0, 8);
+    for (const luaL_Reg *f = ctx_funcs; f->name; f++) {
+        lua_pushlightuserdata(L, p);
+        lua_pushcclosure(L, f->func, 1);
+        lua_setfield(L, -2, f->name);
+    }
+    lb_json_open(L, &p->scratch);
+    lua_setfield(L, -2, "json");
+}

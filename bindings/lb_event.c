@@ -1,0 +1,122 @@
+/* lb_event.c - the `ev` object handed to process().
+ *
+ * The event stays a jansson tree in C; Lua gets a small userdata whose fields are
+ * read when asked for, and the payload becomes a Lua table only on first access
+ * (cached for the rest of the call). A processor that routes on ev.type alone never
+ * pays for converting the payload. */
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "bindings.h"
+
+#define EVENT_MT "eddy.event"
+
+typedef struct event_ud {
+    const rt_event *ev;     /* NULL once process() has returned */
+    int payload_ref;        /* registry ref of the converted payload, or LUA_NOREF */
+} event_ud;
+
+static void push_opt(lua_State *L, const char *s)
+{
+    if (s)
+        lua_pushstring(L, s);
+    else
+        lua_pushnil(L);
+}
+
+static void push_payload(lua_State *L, event_ud *u)
+{
+    if (u->payload_ref != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, u->payload_ref);
+        return;
+    }
+    if (lb_json_push(L, u->ev->payload) < 0)
+        luaL_error(L, "payload is nested too deeply");
+    lua_pushvalue(L, -1);
+    u->payload_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+static int event_index(lua_State *L)
+{
+    /* Only EVENT_MT has this __index (and its __metatable hides it), so skip the
+     * metatable check on the hottest call. */
+    event_ud *u = lua_touserdata(L, 1);
+    size_t n;
+    const char *k = luaL_checklstring(L, 2, &n);
+    const rt_event *ev = u->ev;
+    if (!ev)
+        return luaL_error(L, "event used after process() returned (copy the fields you keep)");
+    switch (n) {
+    case 4:
+        if (memcmp(k, "type", 4) == 0) { lua_pushstring(L, ev->type); return 1; }
+        break;
+    case 6:
+        if (memcmp(k, "domain", 6) == 0) { lua_pushstring(L, ev->domain); return 1; }
+        if (memcmp(k, "source", 6) == 0) { push_opt(L, ev->source); return 1; }
+        break;
+    case 7:
+        if (memcmp(k, "payload", 7) == 0) { push_payload(L, u); return 1; }
+        if (memcmp(k, "eventId", 7) == 0) { lua_pushstring(L, ev->event_id); return 1; }
+        if (memcmp(k, "version", 7) == 0) { push_opt(L, ev->version); return 1; }
+        break;
+    case 9:
+        if (memcmp(k, "timestamp", 9) == 0) {
+            lua_pushnumber(L, (lua_Number)ev->timestamp);
+            return 1;
+        }
+        break;
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
+static int event_newindex(lua_State *L)
+{
+    return luaL_error(L, "ev is read-only (build a new table to emit)");
+}
+
+static int event_tostring(lua_State *L)
+{
+    event_ud *u = luaL_checkudata(L, 1, EVENT_MT);
+    if (u->ev)
+        lua_pushfstring(L, "BusinessEvent(%s/%s %s)", u->ev->domain, u->ev->type,
+                        u->ev->event_id);
+    else
+        lua_pushliteral(L, "BusinessEvent(detached)");
+    return 1;
+}
+
+static const luaL_Reg event_meta[] = {
+    { "__index", event_index },
+    { "__newindex", event_newindex },
+    { "__tostring", event_tostring },
+    { NULL, NULL },
+};
+
+void lb_event_open(lua_State *L)
+{
+    luaL_newmetatable(L, EVENT_MT);
+    luaL_register(L, NULL, event_meta);
+    lua_pushliteral(L, "BusinessEvent");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+}
+
+void *lb_event_push(lua_State *L, const rt_event *ev)
+{
+    event_ud *u = lua_newuserdata(L, sizeof *u);
+    u->ev = ev;
+    u->payload_ref = LUA_NOREF;
+    luaL_getmetatable(L, EVENT_MT);
+    lua_setmetatable(L, -2);
+    return u;
+}
+
+void lb_event_detach(lua_State *L, void *handle)
+{
+    event_ud *u = handle;
+    u->ev = NULL;
+    luaL_unref(L, LUA_REGISTRYINDEX, u->payload_ref);
+    u->payload_ref = LUA_NOREF;
+}

@@ -1,0 +1,374 @@
+/* lb_json.c - the `json` module, and the JSON conversions ctx.emit and ev.payload use.
+ *
+ * Encoding writes text straight from Lua values into a buffer, with no jansson tree in
+ * between: this runs once per emitted record, so it is on the hot path. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "bindings.h"
+
+#define ARRAY_MT "eddy.json.array"
+#define MAX_DEPTH 100
+#define GUARD_MT "eddy.json.guard"
+
+static void put(lua_State *L, rt_buf *b, const char *s, size_t n)
+{
+    if (rt_buf_append(b, s, n) < 0)
+        luaL_error(L, "out of memory encoding JSON");
+}
+
+static void encode_number(lua_State *L, double d, rt_buf *b)
+{
+    char s[32];
+    int n;
+    if (isnan(d) || isinf(d))
+        luaL_error(L, "cannot encode %s as JSON", isnan(d) ? "NaN" : "infinity");
+    if (d == floor(d) && fabs(d) < 1e15) {
+        n = snprintf(s, sizeof s, "%lld", (long long)d);
+    } else {
+        /* The shortest of two precisions that reads back as the same double. */
+        n = snprintf(s, sizeof s, "%.14g", d);
+        if (strtod(s, NULL) != d)
+            n = snprintf(s, sizeof s, "%.17g", d);
+    }
+    put(L, b, s, (size_t)n);
+}
+
+/* Length of the UTF-8 sequence at p (at most n bytes), 0 when invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    size_t len;
+    unsigned min;
+    unsigned c = p[0];
+    if (c >= 0xc2 && c <= 0xdf) { len = 2; min = 0x80; c &= 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { len = 3; min = 0x800; c &= 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { len = 4; min = 0x10000; c &= 0x07; }
+    else return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        c = (c << 6) | (p[i] & 0x3f);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    return len;
+}
+
+static void encode_string(lua_State *L, const char *s, size_t n, rt_buf *b)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    if (rt_buf_reserve(b, n + 2) < 0)
+        luaL_error(L, "out of memory encoding JSON");
+    b->data[b->len++] = '"';
+    size_t run = 0;     /* start of the bytes not yet copied */
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            i++;
+            continue;
+        }
+        put(L, b, s + run, i - run);
+        if (c >= 0x80) {
+            size_t len = utf8_len(p + i, n - i);
+            if (!len)
+                luaL_error(L, "cannot encode string as JSON: invalid UTF-8 at byte %d",
+                           (int)i + 1);
+            put(L, b, s + i, len);
+            i += len;
+        } else {
+            char esc[6] = { '\\', (char)c, 0, 0, 0, 0 };
+            size_t elen = 2;
+            switch (c) {
+            case '"': case '\\': break;
+            case '\n': esc[1] = 'n'; break;
+            case '\r': esc[1] = 'r'; break;
+            case '\t': esc[1] = 't'; break;
+            case '\b': esc[1] = 'b'; break;
+            case '\f': esc[1] = 'f'; break;
+            default:
+                memcpy(esc, "\\u00", 4);
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+                elen = 6;
+            }
+            put(L, b, esc, elen);
+            i++;
+        }
+        run = i;
+    }
+    put(L, b, s + run, n - run);
+    put(L, b, "\"", 1);
+}
+
+static int is_array_mt(lua_State *L, int idx)
+{
+    if (!lua_getmetatable(L, idx))
+        return 0;
+    luaL_getmetatable(L, ARRAY_MT);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same;
+}
+
+static void encode_value(lua_State *L, int idx, rt_buf *b, int depth);
+
+static void encode_table(lua_State *L, int idx, rt_buf *b, int depth)
+{
+    size_t n = lua_objlen(L, idx);
+    int array = is_array_mt(L, idx);
+    if (!array && n > 0) {
+        /* A border n and exactly n keys means the keys are 1..n. */
+        size_t count = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            lua_pop(L, 1);
+            count++;
+        }
+        if (count != n)
+            luaL_error(L, "cannot encode a table with both array and non-array keys");
+        array = 1;
+    }
+    if (array) {
+        put(L, b, "[", 1);
+        for (size_t i = 1; i <= n; i++) {
+            if (i > 1)
+                put(L, b, ",", 1);
+            lua_rawgeti(L, idx, (int)i);
+            encode_value(L, lua_gettop(L), b, depth + 1);
+            lua_pop(L, 1);
+        }
+        put(L, b, "]", 1);
+        return;
+    }
+    put(L, b, "{", 1);
+    int first = 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "cannot encode a table key of type %s (object keys are strings)",
+                       luaL_typename(L, -2));
+        if (!first)
+            put(L, b, ",", 1);
+        first = 0;
+        size_t klen;
+        const char *k = lua_tolstring(L, -2, &klen);
+        encode_string(L, k, klen, b);
+        put(L, b, ":", 1);
+        encode_value(L, lua_gettop(L), b, depth + 1);
+        lua_pop(L, 1);
+    }
+    put(L, b, "}", 1);
+}
+
+static void encode_value(lua_State *L, int idx, rt_buf *b, int depth)
+{
+    if (depth > MAX_DEPTH)
+        luaL_error(L, "cannot encode JSON nested deeper than %d (a cycle?)", MAX_DEPTH);
+    luaL_checkstack(L, 4, "JSON encode");
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        put(L, b, "null", 4);
+        return;
+    case LUA_TBOOLEAN:
+        if (lua_toboolean(L, idx))
+            put(L, b, "true", 4);
+        else
+            put(L, b, "false", 5);
+        return;
+    case LUA_TNUMBER:
+        encode_number(L, lua_tonumber(L, idx), b);
+        return;
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        encode_string(L, s, n, b);
+        return;
+    }
+    case LUA_TTABLE:
+        encode_table(L, idx, b, depth);
+        return;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == NULL) {     /* json.null */
+            put(L, b, "null", 4);
+            return;
+        }
+        break;
+    case LUA_TUSERDATA: {
+        long long v;
+        if (lb_int64_test(L, idx, &v)) {
+            char s[24];
+            put(L, b, s, (size_t)snprintf(s, sizeof s, "%lld", v));
+            return;
+        }
+        break;
+    }
+    }
+    luaL_error(L, "cannot encode a %s as JSON", luaL_typename(L, idx));
+}
+
+void lb_json_encode(lua_State *L, int idx, rt_buf *out)
+{
+    if (idx < 0)
+        idx = lua_gettop(L) + idx + 1;
+    encode_value(L, idx, out, 0);
+}
+
+/* Bounded well below LuaJIT's C stack limit, so deep input fails cleanly. */
+#define MAX_PUSH_DEPTH 512
+
+static int push_value(lua_State *L, json_t *v, int depth)
+{
+    if (depth > MAX_PUSH_DEPTH || !lua_checkstack(L, 4))
+        return -1;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        size_t klen;
+        json_t *item;
+        lua_createtable(L, 0, (int)json_object_size(v));
+        json_object_keylen_foreach(v, k, klen, item) {
+            if (json_is_null(item))
+                continue;
+            lua_pushlstring(L, k, klen);
+            if (push_value(L, item, depth + 1) < 0)
+                return -1;
+            lua_rawset(L, -3);
+        }
+        return 0;
+    }
+    case JSON_ARRAY: {
+        size_t n = json_array_size(v);
+        lua_createtable(L, (int)n, 0);
+        for (size_t i = 0; i < n; i++) {
+            if (push_value(L, json_array_get(v, i), depth + 1) < 0)
+                return -1;
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+        luaL_getmetatable(L, ARRAY_MT);
+        lua_setmetatable(L, -2);
+        return 0;
+    }
+    case JSON_STRING:
+        lua_pushlstring(L, json_string_value(v), json_string_length(v));
+        return 0;
+    case JSON_INTEGER: {
+        json_int_t i = json_integer_value(v);
+        if (i >= -(1LL << 53) && i <= (1LL << 53))
+            lua_pushnumber(L, (lua_Number)i);
+        else
+            lb_int64_push(L, i);
+        return 0;
+    }
+    case JSON_REAL:
+        lua_pushnumber(L, json_real_value(v));
+        return 0;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        lua_pushboolean(L, json_is_true(v));
+        return 0;
+    case JSON_NULL:
+        lua_pushlightuserdata(L, NULL);
+        return 0;
+    }
+    return -1;
+}
+
+int lb_json_push(lua_State *L, json_t *v)
+{
+    int top = lua_gettop(L);
+    if (push_value(L, v, 0) == 0)
+        return 0;
+    lua_settop(L, top);
+    return -1;
+}
+
+/* Holds a decoded tree while it is converted, so a Lua error (out of memory) in the
+ * middle of the conversion cannot leak it: __gc frees what was not freed. */
+typedef struct json_guard {
+    json_t *v;
+} json_guard;
+
+static int guard_gc(lua_State *L)
+{
+    json_guard *g = lua_touserdata(L, 1);
+    json_decref(g->v);
+    g->v = NULL;
+    return 0;
+}
+
+static int lua_json_encode(lua_State *L)
+{
+    rt_buf *b = lua_touserdata(L, lua_upvalueindex(1));
+    luaL_checkany(L, 1);
+    b->len = 0;
+    lb_json_encode(L, 1, b);
+    lua_pushlstring(L, b->data, b->len);
+    return 1;
+}
+
+/* Bad text is a runtime failure of the data, not misuse: nil, message. */
+static int lua_json_decode(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    json_error_t err;
+    json_guard *g = lua_newuserdata(L, sizeof *g);
+    g->v = NULL;
+    luaL_getmetatable(L, GUARD_MT);
+    lua_setmetatable(L, -2);
+    g->v = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+    if (!g->v) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "column %d: %s", err.column, err.text);
+        return 2;
+    }
+    int rc = lb_json_push(L, g->v);
+    json_decref(g->v);
+    g->v = NULL;
+    if (rc < 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "nested deeper than %d", MAX_PUSH_DEPTH);
+        return 2;
+    }
+    return 1;
+}
+
+/* Mark a table as a JSON array, so that an empty one encodes as []. */
+static int json_mark_array(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1))
+        lua_newtable(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    luaL_getmetatable(L, ARRAY_MT);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+int lb_json_open(lua_State *L, rt_buf *scratch)
+{
+    luaL_newmetatable(L, ARRAY_MT);
+    lua_pop(L, 1);
+    luaL_newmetatable(L, GUARD_MT);
+    lua_pushcfunction(L, guard_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 4);
+    lua_pushlightuserdata(L, scratch);
+    lua_pushcclosure(L, lua_json_encode, 1);
+    lua_setfield(L, -2, "encode");
+    lua_pushcfunction(L, lua_json_decode);
+    lua_setfield(L, -2, "decode");
+    lua_pushcfunction(L, json_mark_array);
+    lua_setfield(L, -2, "array");
+    lua_pushlightuserdata(L, NULL);
+    lua_setfield(L, -2, "null");
+    return 1;
+}

@@ -1,0 +1,59 @@
+/* config.h - the properties file: parsing, ${VAR} expansion, --set overrides, validation. */
+#ifndef RT_CONFIG_H
+#define RT_CONFIG_H
+
+#include <stdio.h>
+
+enum rt_conf_type { RT_CONF_STRING, RT_CONF_INT, RT_CONF_BOOL, RT_CONF_ENUM };
+
+/* One known key. In `pattern` a '*' stands for one name without dots; a '*' at the
+ * very end stands for the rest of the key (so route.*.* matches route.order.a.b). */
+typedef struct rt_conf_key {
+    const char *pattern;
+    enum rt_conf_type type;
+    const char *def;        /* default value, NULL when none */
+    int required;
+    const char *choices;    /* enums: "a|b|c" */
+    long long min, max;     /* ints: inclusive bounds */
+    const char *help;
+} rt_conf_key;
+
+/* The declarative table of every key eddy knows (config_keys.c), NULL-terminated. */
+extern const rt_conf_key rt_conf_keys[];
+
+typedef struct rt_conf_entry {
+    char *key;
+    char *value;
+    const char *file;       /* the config path, or "--set" */
+    int line;               /* line in file, or position of the --set argument */
+    const rt_conf_key *spec;
+} rt_conf_entry;
+
+typedef struct rt_config {
+    rt_conf_entry *v;
+    size_t n, cap;
+    char *path;
+} rt_config;
+
+/* Read `path`, apply `sets` ("key=value"), check every key and value.
+ * On error writes "FILE:LINE: key: what is wrong" into err and returns -1. */
+int  rt_config_load(rt_config *c, const char *path, char *const *sets, int nsets,
+                    char *err, size_t errlen);
+/* Release everything the config holds. */
+void rt_config_free(rt_config *c);
+/* The entry set for `key`, or NULL when it was not set (defaults are not entries). */
+const rt_conf_entry *rt_config_entry(const rt_config *c, const char *key);
+/* The value of `key`: the set one, else the table default, else NULL. */
+const char *rt_config_get(const rt_config *c, const char *key);
+/* The value of an int or bool key (bools are 0/1); 0 when unset without default. */
+long long rt_config_int(const rt_config *c, const char *key);
+/* Where `key` was set, "FILE:LINE", for error messages; the config path when unset. */
+const char *rt_config_where(const rt_config *c, const char *key, char *buf, size_t len);
+/* True for keys whose values must never be printed (passwords, secrets, SASL). */
+int  rt_config_is_secret(const char *key);
+/* Print the table of known keys with type, default and help (`eddy config`). */
+void rt_config_print_keys(FILE *out);
+/* Print the effective config, secrets masked (`eddy check`). */
+void rt_config_print(const rt_config *c, FILE *out);
+
+#endif

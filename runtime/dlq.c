@@ -1,0 +1,101 @@
+/* dlq.c - dead-letter records.
+ *
+ * `raw` must give back the exact bytes that came in. Valid UTF-8 (NUL included) goes in
+ * as a JSON string; anything else as base64 with "raw_encoding":"base64", because a JSON
+ * string cannot hold invalid UTF-8 without changing it. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "dlq.h"
+#include "log.h"
+
+static char *base64(const char *in, size_t len)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
+    if (!out)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)in;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < len) v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < len) v |= p[i + 2];
+        *o++ = tab[v >> 18];
+        *o++ = tab[(v >> 12) & 63];
+        *o++ = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+        *o++ = i + 2 < len ? tab[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Details quote input (jansson's "near '...'", Lua messages), which may not be UTF-8;
+ * a dead letter must still be written, so such bytes become '?'. */
+static json_t *safe_string(const char *s)
+{
+    json_t *v = json_string(s);
+    if (v)
+        return v;
+    char *copy = strdup(s);
+    if (!copy)
+        return NULL;
+    for (char *p = copy; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    v = json_string(copy);
+    free(copy);
+    return v;
+}
+
+static int set_raw(json_t *rec, const char *raw, size_t len)
+{
+    json_t *s = json_stringn(raw, len);
+    if (s)
+        return json_object_set_new(rec, "raw", s);
+    char *b64 = base64(raw, len);
+    if (!b64)
+        return -1;
+    int rc = json_object_set_new(rec, "raw", json_string(b64));
+    free(b64);
+    if (rc == 0)
+        rc = json_object_set_new(rec, "raw_encoding", json_string("base64"));
+    return rc;
+}
+
+int rt_dlq_write(rt_sink *s, const rt_event *ev, const rt_reject *why, const char *processor)
+{
+    int rc = -1;
+    char *text = NULL;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    json_t *rec = json_object(), *origin = json_object();
+    if (!rec || !origin)
+        goto out;
+    /* json_object_set_new steals its value even on failure, so one check per call. */
+    if (json_object_set_new(rec, "reason", json_string(why->reason)) ||
+        json_object_set_new(rec, "detail", safe_string(why->detail)) ||
+        (processor && json_object_set_new(rec, "processor", safe_string(processor))) ||
+        (ev->event_id && json_object_set_new(rec, "eventId", json_string(ev->event_id))) ||
+        json_object_set_new(origin, "file", safe_string(ev->origin.file)) ||
+        json_object_set_new(origin, "line", json_integer(ev->origin.line)) ||
+        json_object_set(rec, "origin", origin) ||
+        json_object_set_new(rec, "time",
+                            json_integer((json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000)) ||
+        set_raw(rec, ev->raw, ev->raw_len))
+        goto out;
+    text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!text)
+        goto out;
+    rc = rt_sink_write(s, text, strlen(text));
+out:
+    if (rc < 0)
+        rt_error("dead-letter write to sink %s failed (reason %s, %s line %lld)", s->name,
+                 why->reason, ev->origin.file, ev->origin.line);
+    free(text);
+    json_decref(origin);
+    json_decref(rec);
+    return rc;
+}

@@ -1,0 +1,12 @@
+/* dlq.h - dead-letter records: the original bytes, why they were refused, and where from. */
+#ifndef RT_DLQ_H
+#define RT_DLQ_H
+
+#include "event.h"
+#include "sink.h"
+
+/* Write one dead-letter record for `ev` (its raw bytes and origin) to `s`.
+ * `processor` names the processor involved, or NULL. -1 when the sink failed. */
+int rt_dlq_write(rt_sink *s, const rt_event *ev, const rt_reject *why, const char *processor);
+
+#endif

@@ -1,0 +1,144 @@
+/* event.c - BusinessEvent decoding and validation, before any Lua runs.
+ *
+ * Duplicate keys are refused: with two "domain" keys the record means different
+ * things to different readers. Strings may hold \u0000 in the payload (Lua strings are
+ * 8-bit clean), but not in the routing fields, where C code compares them. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "event.h"
+
+void rt_reject_set(rt_reject *why, const char *reason, const char *fmt, ...)
+{
+    snprintf(why->reason, sizeof why->reason, "%s", reason);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why->detail, sizeof why->detail, fmt, ap);
+    va_end(ap);
+}
+
+static const char *type_of(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER: return "integer";
+    case JSON_REAL: return "number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "boolean";
+    case JSON_NULL: return "null";
+    }
+    return "unknown";
+}
+
+/* A string field: required ones must be present and non-empty. NULL leaves *out NULL. */
+static int string_field(json_t *root, const char *name, int required, const char **out,
+                        rt_reject *why)
+{
+    char reason[64];
+    json_t *v = json_object_get(root, name);
+    *out = NULL;
+    if (!v || (!required && json_is_null(v))) {
+        if (!required)
+            return 0;
+        snprintf(reason, sizeof reason, "missing_field:%s", name);
+        rt_reject_set(why, reason, "field '%s' is missing", name);
+        return -1;
+    }
+    if (!json_is_string(v)) {
+        snprintf(reason, sizeof reason, "bad_type:%s", name);
+        rt_reject_set(why, reason, "field '%s' must be a string, not %s", name, type_of(v));
+        return -1;
+    }
+    size_t len = json_string_length(v);
+    const char *s = json_string_value(v);
+    if (required && (len == 0 || strlen(s) != len)) {
+        snprintf(reason, sizeof reason, "bad_value:%s", name);
+        rt_reject_set(why, reason, "field '%s' must be a non-empty string without NUL", name);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+static int validate(rt_event *ev, rt_reject *why)
+{
+    json_t *root = ev->root;
+    if (!json_is_object(root)) {
+        rt_reject_set(why, "bad_type:event", "an event must be a JSON object, not %s",
+                      type_of(root));
+        return -1;
+    }
+    if (string_field(root, "domain", 1, &ev->domain, why) < 0 ||
+        string_field(root, "type", 1, &ev->type, why) < 0 ||
+        string_field(root, "eventId", 1, &ev->event_id, why) < 0)
+        return -1;
+
+    json_t *ts = json_object_get(root, "timestamp");
+    if (!ts) {
+        rt_reject_set(why, "missing_field:timestamp", "field 'timestamp' is missing");
+        return -1;
+    }
+    if (!json_is_integer(ts)) {
+        rt_reject_set(why, "bad_type:timestamp",
+                      "field 'timestamp' must be an integer (epoch ms), not %s", type_of(ts));
+        return -1;
+    }
+    ev->timestamp = json_integer_value(ts);
+    if (ev->timestamp < 0) {
+        rt_reject_set(why, "bad_value:timestamp", "field 'timestamp' is negative (%lld)",
+                      ev->timestamp);
+        return -1;
+    }
+
+    ev->payload = json_object_get(root, "payload");
+    if (!ev->payload) {
+        rt_reject_set(why, "missing_field:payload", "field 'payload' is missing");
+        return -1;
+    }
+    if (!json_is_object(ev->payload)) {
+        rt_reject_set(why, "bad_type:payload", "field 'payload' must be an object, not %s",
+                      type_of(ev->payload));
+        return -1;
+    }
+    if (string_field(root, "version", 0, &ev->version, why) < 0 ||
+        string_field(root, "source", 0, &ev->source, why) < 0)
+        return -1;
+    return 0;
+}
+
+int rt_event_decode(rt_event *ev, const char *raw, size_t len, size_t max_bytes,
+                    rt_reject *why)
+{
+    rt_origin origin = ev->origin;
+    memset(ev, 0, sizeof *ev);
+    ev->origin = origin;
+    ev->raw = raw;
+    ev->raw_len = len;
+    if (len > max_bytes) {
+        rt_reject_set(why, "too_large", "event is %zu bytes, event.max.bytes is %zu", len,
+                      max_bytes);
+        return -1;
+    }
+    json_error_t jerr;
+    ev->root = json_loadb(raw, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (!ev->root) {
+        const char *reason =
+            json_error_code(&jerr) == json_error_stack_overflow ? "too_deep" : "bad_json";
+        rt_reject_set(why, reason, "column %d: %s", jerr.column, jerr.text);
+        return -1;
+    }
+    /* On failure the tree stays, so the dead letter can still name the eventId;
+     * the caller clears the event in every case. */
+    return validate(ev, why);
+}
+
+void rt_event_clear(rt_event *ev)
+{
+    json_decref(ev->root);
+    ev->root = NULL;
+    ev->payload = NULL;
+    ev->domain = ev->type = ev->event_id = ev->version = ev->source = NULL;
+}

@@ -1,0 +1,41 @@
+/* event.h - the BusinessEvent: decoding and validation of one raw record. */
+#ifndef RT_EVENT_H
+#define RT_EVENT_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+/* Where a record came from, for dead-letter records and logs. */
+typedef struct rt_origin {
+    const char *file;       /* file source: path, or "stdin" */
+    long long line;
+} rt_origin;
+
+typedef struct rt_event {
+    json_t *root;           /* owns everything below */
+    const char *domain, *type, *event_id;
+    const char *version, *source;   /* NULL when absent */
+    long long timestamp;    /* epoch milliseconds */
+    json_t *payload;        /* a JSON object */
+    const char *raw;        /* the original bytes, not owned */
+    size_t raw_len;
+    rt_origin origin;
+} rt_event;
+
+/* Why a record was refused: a machine-readable reason and a human detail. */
+typedef struct rt_reject {
+    char reason[64];        /* bad_json, too_large, missing_field:<f>, bad_type:<f>, ... */
+    char detail[256];
+} rt_reject;
+
+/* Decode and validate `raw`. 0 and a filled event, or -1 and `why` filled; the
+ * fields decoded before the failure stay readable. Call rt_event_clear either way. */
+int  rt_event_decode(rt_event *ev, const char *raw, size_t len, size_t max_bytes,
+                     rt_reject *why);
+/* Release the decoded JSON. */
+void rt_event_clear(rt_event *ev);
+/* Fill a rejection. */
+void rt_reject_set(rt_reject *why, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,20 @@
+/* log.h - leveled log lines to stderr. */
+#ifndef RT_LOG_H
+#define RT_LOG_H
+
+enum rt_log_level { RT_LOG_DEBUG, RT_LOG_INFO, RT_LOG_WARN, RT_LOG_ERROR };
+
+/* Set the lowest level that is printed. */
+void rt_log_set_level(enum rt_log_level level);
+/* Parse "debug|info|warn|error"; -1 when unknown. */
+int  rt_log_parse_level(const char *name);
+/* Print one line: time, level, message. */
+void rt_log(enum rt_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define rt_debug(...) rt_log(RT_LOG_DEBUG, __VA_ARGS__)
+#define rt_info(...)  rt_log(RT_LOG_INFO, __VA_ARGS__)
+#define rt_warn(...)  rt_log(RT_LOG_WARN, __VA_ARGS__)
+#define rt_error(...) rt_log(RT_LOG_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,138 @@
+/* main.c - the eddy command line: run, check, config, version. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "worker.h"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+#define DEFAULT_CONFIG "conf/eddy.conf"
+
+static const char usage[] =
+    "usage: eddy <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run     [-c FILE] [--set key=value]...  run the pipeline\n"
+    "  check   [-c FILE] [--set key=value]...  check config and processors, print routes\n"
+    "  config                                  list every config key with its default\n"
+    "  version                                 print the version\n"
+    "\n"
+    "  -c FILE defaults to " DEFAULT_CONFIG ".\n"
+    "exit codes: 0 ok, 1 runtime failure, 2 usage or config error\n";
+
+typedef struct cli {
+    const char *config;
+    char **sets;
+    int nsets;
+} cli;
+
+static int parse_options(int argc, char **argv, cli *o)
+{
+    o->config = DEFAULT_CONFIG;
+    o->sets = calloc((size_t)argc, sizeof *o->sets);
+    if (!o->sets)
+        return -1;
+    for (int i = 2; i < argc; i++) {
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+            o->config = argv[++i];
+        } else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) {
+            o->sets[o->nsets++] = argv[++i];
+        } else if (strncmp(argv[i], "--set=", 6) == 0) {
+            o->sets[o->nsets++] = argv[i] + 6;
+        } else {
+            fprintf(stderr, "eddy: unknown or incomplete option '%s'\n\n%s", argv[i], usage);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Load config and worker; on error print it and return the exit code. */
+static int setup(const cli *o, rt_config *cfg, rt_worker *w, int open_io)
+{
+    char err[1024];
+    memset(w, 0, sizeof *w);
+    if (rt_config_load(cfg, o->config, o->sets, o->nsets, err, sizeof err) < 0) {
+        fprintf(stderr, "eddy: %s\n", err);
+        return EXIT_USAGE;
+    }
+    rt_log_set_level((enum rt_log_level)rt_log_parse_level(rt_config_get(cfg, "log.level")));
+    if (rt_worker_init(w, cfg, open_io, err, sizeof err) < 0) {
+        fprintf(stderr, "eddy: %s\n", err);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+static int cmd_check(const cli *o)
+{
+    rt_config cfg;
+    rt_worker w;
+    int rc = setup(o, &cfg, &w, 0);
+    if (rc == EXIT_OK) {
+        printf("config %s: ok\n", o->config);
+        rt_config_print(&cfg, stdout);
+        printf("\nprocessors:\n");
+        for (size_t i = 0; i < w.nprocs; i++)
+            printf("  %-12s %s (%zu routes)\n", w.procs[i].name, w.procs[i].path,
+                   w.procs[i].nroutes);
+        printf("\nroutes:\n");
+        rt_worker_print_routes(&w, stdout);
+        printf("\nsinks:\n");
+        for (size_t i = 0; i < w.sinks.n; i++)
+            printf("  %-12s %s%s\n", w.sinks.v[i].name, w.sinks.v[i].type,
+                   &w.sinks.v[i] == w.dlq ? " (dead letters)" : "");
+    }
+    rt_worker_free(&w);
+    rt_config_free(&cfg);
+    return rc;
+}
+
+static int cmd_run(const cli *o)
+{
+    rt_config cfg;
+    rt_worker w;
+    int rc = setup(o, &cfg, &w, 1);
+    if (rc == EXIT_OK)
+        rc = rt_worker_run(&w) < 0 ? EXIT_RUNTIME : EXIT_OK;
+    rt_worker_free(&w);
+    rt_config_free(&cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    /* A closed stdout must be a write error we report, not a silent death. */
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("eddy %s\n", EDDY_VERSION);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "config")) {
+        rt_config_print_keys(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "run") && strcmp(cmd, "check")) {
+        fprintf(stderr, "eddy: unknown command '%s'\n\n%s", cmd, usage);
+        return EXIT_USAGE;
+    }
+    cli o = { 0 };
+    int rc = EXIT_USAGE;
+    if (parse_options(argc, argv, &o) == 0)
+        rc = !strcmp(cmd, "run") ? cmd_run(&o) : cmd_check(&o);
+    free(o.sets);
+    return rc;
+}

@@ -1,0 +1,109 @@
+/* metrics.c - counters and histograms kept by the worker, rendered in the Prometheus
+ * text exposition format (checked by `promtool check metrics` in the tests). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "metrics.h"
+
+const double rt_hist_bounds[RT_HIST_BUCKETS] = {
+    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 5e-4, 1e-3, 1e-2, 0.1, 1.0,
+};
+
+void rt_counter_inc(rt_pairmap *m, const char *a, const char *b)
+{
+    uint64_t *v = rt_pairmap_get(m, a, b);
+    if (!v)
+        v = rt_pairmap_put(m, m->n < RT_METRICS_MAX_SERIES ? a : "_other",
+                           m->n < RT_METRICS_MAX_SERIES ? b : "_other");
+    if (v)
+        (*v)++;
+}
+
+void rt_histogram_observe(rt_histogram *h, double seconds)
+{
+    int i = 0;
+    while (i < RT_HIST_BUCKETS && seconds > rt_hist_bounds[i])
+        i++;
+    if (i < RT_HIST_BUCKETS)
+        h->counts[i]++;
+    h->total++;
+    h->sum += seconds;
+}
+
+static int printf_buf(rt_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int printf_buf(rt_buf *out, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof line)
+        return -1;
+    return rt_buf_append(out, line, (size_t)n);
+}
+
+int rt_prom_header(rt_buf *out, const char *name, const char *type, const char *help)
+{
+    return printf_buf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+int rt_prom_sample(rt_buf *out, const char *name, const char *labels, double value)
+{
+    if (labels && *labels)
+        return printf_buf(out, "%s{%s} %.17g\n", name, labels, value);
+    return printf_buf(out, "%s %.17g\n", name, value);
+}
+
+int rt_prom_label(rt_buf *out, const char *label, const char *value)
+{
+    if (out->len && out->data[out->len - 1] != '{' && rt_buf_putc(out, ',') < 0)
+        return -1;
+    if (printf_buf(out, "%s=\"", label) < 0)
+        return -1;
+    for (const char *p = value; *p; p++) {
+        const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+        if (esc ? rt_buf_append(out, esc, 2) : rt_buf_putc(out, *p))
+            return -1;
+    }
+    return rt_buf_putc(out, '"');
+}
+
+int rt_prom_pairs(rt_buf *out, const char *name, const char *la, const char *lb,
+                  const rt_pairmap *m)
+{
+    size_t i = 0;
+    const char *a, *b;
+    uint64_t v;
+    while (rt_pairmap_next(m, &i, &a, &b, &v)) {
+        if (printf_buf(out, "%s{", name) < 0 || rt_prom_label(out, la, a) < 0 ||
+            (lb && rt_prom_label(out, lb, b) < 0) ||
+            printf_buf(out, "} %llu\n", (unsigned long long)v) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int rt_prom_histogram(rt_buf *out, const char *name, const char *labels,
+                      const rt_histogram *h)
+{
+    const char *sep = labels && *labels ? "," : "";
+    labels = labels ? labels : "";
+    uint64_t cum = 0;
+    for (int i = 0; i < RT_HIST_BUCKETS; i++) {
+        cum += h->counts[i];
+        if (printf_buf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep,
+                       rt_hist_bounds[i], (unsigned long long)cum) < 0)
+            return -1;
+    }
+    if (printf_buf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
+                   (unsigned long long)h->total) < 0)
+        return -1;
+    if (*labels)
+        return printf_buf(out, "%s_sum{%s} %.9g\n%s_count{%s} %llu\n", name, labels, h->sum,
+                          name, labels, (unsigned long long)h->total);
+    return printf_buf(out, "%s_sum %.9g\n%s_count %llu\n", name, h->sum, name,
+                      (unsigned long long)h->total);
+}

@@ -1,0 +1,42 @@
+/* metrics.h - counters, histograms and the Prometheus text format. */
+#ifndef RT_METRICS_H
+#define RT_METRICS_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "pairmap.h"
+
+/* Labels come from event data (domain, type); past this many series per counter the
+ * rest are counted under "_other" so a bad producer cannot blow up /metrics. */
+#define RT_METRICS_MAX_SERIES 1000
+
+/* Upper bounds (seconds) of the processing-latency histogram buckets. */
+#define RT_HIST_BUCKETS 12
+extern const double rt_hist_bounds[RT_HIST_BUCKETS];
+
+typedef struct rt_histogram {
+    uint64_t counts[RT_HIST_BUCKETS];   /* per bucket, not cumulative */
+    uint64_t total;
+    double sum;
+} rt_histogram;
+
+/* Count one for (a, b), or for ("_other", "_other") past RT_METRICS_MAX_SERIES. */
+void rt_counter_inc(rt_pairmap *m, const char *a, const char *b);
+/* Record one observation in seconds. */
+void rt_histogram_observe(rt_histogram *h, double seconds);
+
+/* Exposition: a HELP and TYPE header. */
+int rt_prom_header(rt_buf *out, const char *name, const char *type, const char *help);
+/* One sample; `labels` is NULL or `name="value"` pairs already escaped. */
+int rt_prom_sample(rt_buf *out, const char *name, const char *labels, double value);
+/* Every (a, b) of a pair counter as name{la="a",lb="b"}; lb NULL for one label. */
+int rt_prom_pairs(rt_buf *out, const char *name, const char *la, const char *lb,
+                  const rt_pairmap *m);
+/* A histogram's _bucket, _sum and _count samples. */
+int rt_prom_histogram(rt_buf *out, const char *name, const char *labels,
+                      const rt_histogram *h);
+/* Write `label="value"` with the value escaped as the text format asks. */
+int rt_prom_label(rt_buf *out, const char *label, const char *value);
+
+#endif

@@ -1,0 +1,381 @@
+/* processor.c - Lua processors: a sandboxed LuaJIT state per processor file.
+ *
+ * Every call into Lua is a lua_pcall/lua_cpcall whose result goes through failed(),
+ * the one place that turns a Lua error into a dead-letter reason. Loading runs as one
+ * protected C function, so a broken file (or out of memory) is an error, not a panic.
+ * Per event, a trampoline kept in the registry pushes the arguments inside the
+ * protected call, so nothing allocates outside protection on the hot path. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "bindings.h"
+#include "log.h"
+#include "processor.h"
+
+/* Globals a processor may use; everything else the libraries define is removed.
+ * Left out on purpose: load, loadstring, dofile, loadfile (code from outside,
+ * bytecode), getfenv/setfenv (reach other environments), collectgarbage, gcinfo,
+ * newproxy, jit, require, module; os, io, debug, ffi and package are never opened. */
+static const char *const allowed_globals[] = {
+    "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "print",
+    "rawequal", "rawget", "rawset", "select", "setmetatable", "getmetatable",
+    "tonumber", "tostring", "type", "unpack", "_G", "_VERSION",
+    "coroutine", "string", "table", "math", "bit", NULL,
+};
+
+typedef struct load_job {
+    rt_processor *p;
+    const char *src;
+    size_t len;
+} load_job;
+
+static int failed(rt_processor *p, int rc, rt_reject *why)
+{
+    lua_State *L = p->L;
+    if (rc == 0)
+        return 0;
+    if (lua_touserdata(L, -1) == &lb_reject_marker) {
+        rt_reject_set(why, "rejected", "%s", p->reject);
+    } else if (rc == LUA_ERRMEM) {
+        rt_reject_set(why, "memory", "out of memory");
+    } else {
+        const char *msg = lua_tostring(L, -1);
+        if (msg)
+            rt_reject_set(why, "processor_error", "%s", msg);
+        else
+            rt_reject_set(why, "processor_error", "(error object is a %s value)",
+                          luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+    return -1;
+}
+
+static int sandbox_print(lua_State *L)
+{
+    rt_processor *p = lua_touserdata(L, lua_upvalueindex(1));
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    int n = lua_gettop(L);
+    lua_getglobal(L, "tostring");
+    for (int i = 1; i <= n; i++) {
+        lua_pushvalue(L, -1);
+        lua_pushvalue(L, i);
+        lua_call(L, 1, 1);
+        if (i > 1)
+            luaL_addchar(&b, '\t');
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    rt_info("processor %s: %s", p->name ? p->name : p->path, lua_tostring(L, -1));
+    return 0;
+}
+
+static int allowed(const char *name)
+{
+    for (const char *const *a = allowed_globals; *a; a++)
+        if (strcmp(*a, name) == 0)
+            return 1;
+    return 0;
+}
+
+static void open_sandbox(lua_State *L, rt_processor *p)
+{
+    static const luaL_Reg libs[] = {
+        { "", luaopen_base }, { LUA_TABLIBNAME, luaopen_table },
+        { LUA_STRLIBNAME, luaopen_string }, { LUA_MATHLIBNAME, luaopen_math },
+        { LUA_BITLIBNAME, luaopen_bit },
+        /* luaopen_jit turns the JIT compiler on; the jit table is removed below. */
+        { LUA_JITLIBNAME, luaopen_jit }, { NULL, NULL },
+    };
+    for (const luaL_Reg *lib = libs; lib->func; lib++) {
+        lua_pushcfunction(L, lib->func);
+        lua_pushstring(L, lib->name);
+        lua_call(L, 1, 0);
+    }
+    /* Clearing fields during lua_next is allowed; adding is not. */
+    lua_pushnil(L);
+    while (lua_next(L, LUA_GLOBALSINDEX)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING || !allowed(lua_tostring(L, -1))) {
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, LUA_GLOBALSINDEX);
+        }
+    }
+    /* ("").dump reaches string.dump through the string metatable: remove it there. */
+    lua_getglobal(L, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    lua_pushlightuserdata(L, p);
+    lua_pushcclosure(L, sandbox_print, 1);
+    lua_setglobal(L, "print");
+    lb_int64_open(L);
+    lb_event_open(L);
+}
+
+static const char *file_stem(const char *path, char *buf, size_t len)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(buf, len, "%s", base);
+    char *dot = strrchr(buf, '.');
+    if (dot)
+        *dot = '\0';
+    return buf;
+}
+
+static void read_routes(lua_State *L, rt_processor *p, int spec)
+{
+    lua_getfield(L, spec, "routes");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (!lua_istable(L, -1))
+        luaL_error(L, "%s: routes must be a table of {domain=..., type=...}", p->path);
+    int routes = lua_gettop(L);
+    size_t n = lua_objlen(L, routes);
+    p->routes = calloc(n ? n : 1, sizeof *p->routes);
+    if (!p->routes)
+        luaL_error(L, "out of memory");
+    for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, routes, (int)i);
+        if (!lua_istable(L, -1))
+            luaL_error(L, "%s: routes[%d] must be a table", p->path, (int)i);
+        const char *field[2] = { "domain", "type" };
+        char *val[2] = { NULL, NULL };
+        for (int f = 0; f < 2; f++) {
+            lua_getfield(L, -1, field[f]);
+            size_t len = 0;
+            const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+            if (!s || !len || strlen(s) != len)
+                luaL_error(L, "%s: routes[%d].%s must be a non-empty string", p->path,
+                           (int)i, field[f]);
+            if (f == 0 && strcmp(s, "*") == 0)
+                luaL_error(L, "%s: routes[%d].domain cannot be '*'", p->path, (int)i);
+            val[f] = strdup(s);
+            lua_pop(L, 1);
+        }
+        p->routes[p->nroutes].domain = val[0];
+        p->routes[p->nroutes].type = val[1];
+        p->nroutes++;
+        if (!val[0] || !val[1])
+            luaL_error(L, "out of memory");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+/* Runs inside lua_pcall with (processor, event) as light userdata: builds the ev
+ * object and calls process(ev, ctx), so its allocations are protected too. */
+static int process_trampoline(lua_State *L)
+{
+    rt_processor *p = lua_touserdata(L, 1);
+    const rt_event *ev = lua_touserdata(L, 2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->process_ref);
+    p->ev_handle = lb_event_push(L, ev);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->ctx_ref);
+    lua_call(L, 2, 0);
+    return 0;
+}
+
+/* The whole load, protected: libraries, sandbox, compile, run, check the table, init. */
+static int load_protected(lua_State *L)
+{
+    load_job *job = lua_touserdata(L, 1);
+    rt_processor *p = job->p;
+    open_sandbox(L, p);
+    /* "t": text only. Precompiled bytecode is refused: it can break the VM. */
+    if (luaL_loadbufferx(L, job->src, job->len, lua_pushfstring(L, "@%s", p->path), "t"))
+        return lua_error(L);
+    lua_call(L, 0, 1);
+    if (!lua_istable(L, -1))
+        luaL_error(L, "%s: must return a table (got %s)", p->path, luaL_typename(L, -1));
+    int spec = lua_gettop(L);
+
+    char stem[256];
+    lua_getfield(L, spec, "name");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "%s: name must be a string", p->path);
+    const char *name = lua_isnil(L, -1) ? file_stem(p->path, stem, sizeof stem)
+                                        : lua_tostring(L, -1);
+    for (const char *c = name; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-')
+            luaL_error(L, "%s: name '%s' may hold only letters, digits, _ and -", p->path,
+                       name);
+    if (!*name)
+        luaL_error(L, "%s: name is empty", p->path);
+    p->name = strdup(name);
+    if (!p->name)
+        luaL_error(L, "out of memory");
+    lua_pop(L, 1);
+
+    read_routes(L, p, spec);
+
+    lua_getfield(L, spec, "process");
+    if (!lua_isfunction(L, -1))
+        luaL_error(L, "%s: process must be a function", p->path);
+    p->process_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    lb_ctx_push(L, p);
+    p->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    lua_getfield(L, spec, "init");
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isfunction(L, -1))
+            luaL_error(L, "%s: init must be a function", p->path);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, p->ctx_ref);
+        lua_call(L, 1, 0);
+    } else {
+        lua_pop(L, 1);
+    }
+    lua_pushcfunction(L, process_trampoline);
+    p->trampoline_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    char *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) < 0) {
+        snprintf(err, errlen, "%s: cannot seek: %s", path, strerror(errno));
+        goto out;
+    }
+    long size = ftell(f);
+    if (size < 0 || fseek(f, 0, SEEK_SET) < 0) {
+        snprintf(err, errlen, "%s: cannot size: %s", path, strerror(errno));
+        goto out;
+    }
+    buf = malloc((size_t)size + 1);
+    if (!buf) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
+    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        snprintf(err, errlen, "%s: read error", path);
+        free(buf);
+        buf = NULL;
+        goto out;
+    }
+    *len = (size_t)size;
+out:
+    fclose(f);
+    return buf;
+}
+
+int rt_processor_load(rt_processor *p, const char *path, rt_sinks *sinks, char *err,
+                      size_t errlen)
+{
+    int rc = -1;
+    size_t len = 0;
+    char *src = NULL;
+    memset(p, 0, sizeof *p);
+    p->process_ref = p->ctx_ref = p->trampoline_ref = LUA_NOREF;
+    p->sinks = sinks;
+    p->path = strdup(path);
+    if (!p->path) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
+    src = read_file(path, &len, err, errlen);
+    if (!src)
+        goto out;
+    p->L = luaL_newstate();
+    if (!p->L) {
+        snprintf(err, errlen, "%s: cannot create a Lua state", path);
+        goto out;
+    }
+    load_job job = { p, src, len };
+    rt_reject why;
+    if (failed(p, lua_cpcall(p->L, load_protected, &job), &why) < 0) {
+        snprintf(err, errlen, "%s", why.detail);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(src);
+    return rc;
+}
+
+int rt_processor_process(rt_processor *p, const rt_event *ev, rt_outbox *out,
+                         rt_reject *why)
+{
+    lua_State *L = p->L;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    p->outbox = out;
+    p->ev_handle = NULL;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->trampoline_ref);
+    lua_pushlightuserdata(L, p);
+    lua_pushlightuserdata(L, (void *)ev);
+    int rc = failed(p, lua_pcall(L, 2, 0, 0), why);
+    if (p->ev_handle)
+        lb_event_detach(L, p->ev_handle);
+    p->ev_handle = NULL;
+    p->outbox = NULL;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    rt_histogram_observe(&p->latency,
+                         (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
+    p->processed++;
+    if (rc < 0)
+        p->errors++;
+    return rc;
+}
+
+void rt_processor_free(rt_processor *p)
+{
+    if (p->L)
+        lua_close(p->L);
+    for (size_t i = 0; i < p->nroutes; i++) {
+        free(p->routes[i].domain);
+        free(p->routes[i].type);
+    }
+    free(p->routes);
+    free(p->name);
+    free(p->path);
+    rt_buf_free(&p->scratch);
+    memset(p, 0, sizeof *p);
+}
+
+int rt_outbox_add(rt_outbox *o, rt_sink *sink, size_t off)
+{
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 8;
+        rt_emit *v = realloc(o->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        o->v = v;
+        o->cap = cap;
+    }
+    o->v[o->n].sink = sink;
+    o->v[o->n].off = off;
+    o->v[o->n].len = o->bytes.len - off;
+    o->n++;
+    return 0;
+}
+
+void rt_outbox_reset(rt_outbox *o)
+{
+    o->n = 0;
+    o->bytes.len = 0;
+}
+
+void rt_outbox_free(rt_outbox *o)
+{
+    rt_buf_free(&o->bytes);
+    free(o->v);
+    memset(o, 0, sizeof *o);
+}

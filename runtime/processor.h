@@ -1,0 +1,63 @@
+/* processor.h - one Lua processor: its sandboxed state, its routes, and the one
+ * protected-call path every call into Lua takes. */
+#ifndef RT_PROCESSOR_H
+#define RT_PROCESSOR_H
+
+#include <stdint.h>
+#include <lua.h>
+
+#include "buf.h"
+#include "event.h"
+#include "metrics.h"
+#include "router.h"
+#include "sink.h"
+
+/* Records emitted while processing one event. They reach their sinks only if
+ * process() returns normally, so a failed event has no partial outputs. */
+typedef struct rt_emit {
+    rt_sink *sink;
+    size_t off, len;        /* into rt_outbox.bytes */
+} rt_emit;
+
+typedef struct rt_outbox {
+    rt_buf bytes;
+    rt_emit *v;
+    size_t n, cap;
+} rt_outbox;
+
+typedef struct rt_processor {
+    char *name, *path;
+    lua_State *L;
+    int process_ref, ctx_ref, trampoline_ref;   /* registry refs */
+    void *ev_handle;        /* the ev object of the call in progress */
+    rt_route_decl *routes;
+    size_t nroutes;
+    rt_sinks *sinks;        /* where ctx.emit looks sink names up */
+    rt_outbox *outbox;      /* non-NULL only while process() runs */
+    rt_buf scratch;         /* json.encode output */
+    char reject[256];       /* detail given to ctx.reject */
+    /* usage counters */
+    uint64_t processed, errors;
+    rt_histogram latency;
+} rt_processor;
+
+/* Compile `path` in a fresh sandboxed state, read its table, run init(ctx).
+ * -1 with err "FILE:LINE: message" (or "FILE: message") on any failure. */
+int  rt_processor_load(rt_processor *p, const char *path, rt_sinks *sinks, char *err,
+                       size_t errlen);
+/* Run process(ev, ctx) collecting emits in `out`. 0 on success; -1 with `why` set
+ * (processor_error, rejected, memory) when the event must be dead-lettered. */
+int  rt_processor_process(rt_processor *p, const rt_event *ev, rt_outbox *out,
+                          rt_reject *why);
+/* Close the state and free the processor. */
+void rt_processor_free(rt_processor *p);
+
+/* Record the bytes from `off` to the end of o->bytes as one record for `sink`
+ * (ctx.emit encodes straight into o->bytes). -1 when out of memory. */
+int  rt_outbox_add(rt_outbox *o, rt_sink *sink, size_t off);
+/* Forget the records, keep the memory. */
+void rt_outbox_reset(rt_outbox *o);
+/* Free the memory. */
+void rt_outbox_free(rt_outbox *o);
+
+#endif

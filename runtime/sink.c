@@ -1,0 +1,118 @@
+/* sink.c - the set of named sinks built from sink.<name>.* keys. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sink.h"
+
+/* Sink names come from `sink.<name>.type` keys. */
+static int sink_name(const char *key, char *name, size_t len)
+{
+    const char *p = key + strlen("sink."), *dot = strchr(p, '.');
+    if (strncmp(key, "sink.", 5) || !dot || strcmp(dot, ".type") || (size_t)(dot - p) >= len)
+        return -1;
+    memcpy(name, p, (size_t)(dot - p));
+    name[dot - p] = '\0';
+    return 0;
+}
+
+int rt_sinks_setup(rt_sinks *ss, const rt_config *c, int open, char *err, size_t errlen)
+{
+    char name[128], key[192], where[256];
+    memset(ss, 0, sizeof *ss);
+    /* Every sink.<name>.<x> must belong to a declared sink. */
+    for (size_t i = 0; i < c->n; i++) {
+        const char *k = c->v[i].key;
+        if (strncmp(k, "sink.", 5))
+            continue;
+        const char *dot = strchr(k + 5, '.');
+        snprintf(key, sizeof key, "sink.%.*s.type", (int)(dot - (k + 5)), k + 5);
+        if (!rt_config_entry(c, key)) {
+            snprintf(err, errlen, "%s:%d: %s: sink is not declared (set %s)", c->v[i].file,
+                     c->v[i].line, k, key);
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        if (sink_name(c->v[i].key, name, sizeof name) < 0)
+            continue;
+        rt_sink *v = realloc(ss->v, (ss->n + 1) * sizeof *v);
+        if (!v) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        ss->v = v;
+        rt_sink *s = &ss->v[ss->n];
+        memset(s, 0, sizeof *s);
+        s->name = strdup(name);
+        if (!s->name) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        ss->n++;
+        s->type = c->v[i].value;
+        const char *path = NULL;
+        if (strcmp(s->type, "file") == 0) {
+            snprintf(key, sizeof key, "sink.%s.path", name);
+            path = rt_config_get(c, key);
+            if (!path || !*path) {
+                snprintf(err, errlen, "%s: %s: required for a file sink",
+                         rt_config_where(c, c->v[i].key, where, sizeof where), key);
+                goto fail;
+            }
+        }
+        if (!open)
+            continue;
+        char why[256];
+        if (rt_sink_file_open(s, path, why, sizeof why) < 0) {
+            snprintf(err, errlen, "sink %s: %s", name, why);
+            goto fail;
+        }
+    }
+    const char *dlq = rt_config_get(c, "dlq.sink");
+    if (!rt_sinks_find(ss, dlq)) {
+        snprintf(err, errlen, "%s: dlq.sink: no sink named '%s' (declare sink.%s.type)",
+                 rt_config_where(c, "dlq.sink", where, sizeof where), dlq, dlq);
+        goto fail;
+    }
+    return 0;
+fail:
+    rt_sinks_close(ss);
+    return -1;
+}
+
+rt_sink *rt_sinks_find(const rt_sinks *ss, const char *name)
+{
+    for (size_t i = 0; i < ss->n; i++)
+        if (strcmp(ss->v[i].name, name) == 0)
+            return &ss->v[i];
+    return NULL;
+}
+
+int rt_sink_write(rt_sink *s, const char *rec, size_t len)
+{
+    if (s->ops->write(s, rec, len) < 0)
+        return -1;
+    s->records++;
+    return 0;
+}
+
+int rt_sinks_flush(rt_sinks *ss)
+{
+    int rc = 0;
+    for (size_t i = 0; i < ss->n; i++)
+        if (ss->v[i].ops && ss->v[i].ops->flush(&ss->v[i]) < 0)
+            rc = -1;
+    return rc;
+}
+
+void rt_sinks_close(rt_sinks *ss)
+{
+    for (size_t i = 0; i < ss->n; i++) {
+        if (ss->v[i].ops)
+            ss->v[i].ops->close(&ss->v[i]);
+        free(ss->v[i].name);
+    }
+    free(ss->v);
+    memset(ss, 0, sizeof *ss);
+}

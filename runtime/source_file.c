@@ -1,0 +1,150 @@
+/* source_file.c - NDJSON source.
+ *
+ * epoll cannot watch regular files, so a regular file is read in chunks by an event
+ * that re-activates itself: the loop still serves the admin endpoint and signals
+ * between chunks. Pipes and terminals use a plain read event. Blank lines are skipped;
+ * a trailing \r is dropped (CRLF files). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "source_file.h"
+
+#define READ_CHUNK (64 * 1024)
+
+static int blank(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+            return 0;
+    return 1;
+}
+
+static void deliver(rt_source_file *s, const char *p, size_t n)
+{
+    s->line++;
+    if (n && p[n - 1] == '\r')
+        n--;
+    if (blank(p, n))
+        return;
+    rt_origin origin = { s->label, s->line };
+    s->cb.record(s->cb.arg, p, n, &origin);
+}
+
+static void finish(rt_source_file *s, int failed)
+{
+    s->done = 1;
+    event_del(s->ev);
+    rt_origin origin = { s->label, s->line + 1 };
+    s->cb.end(s->cb.arg, failed, s->pending.len ? s->pending.data : NULL, s->pending.len,
+              &origin);
+    s->pending.len = 0;
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+    rt_source_file *s = arg;
+    if (s->done)
+        return;
+    if (rt_buf_reserve(&s->pending, READ_CHUNK) < 0) {
+        rt_error("source %s: out of memory at line %lld", s->label, s->line + 1);
+        finish(s, 1);
+        return;
+    }
+    ssize_t n = read(s->fd, s->pending.data + s->pending.len, READ_CHUNK);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+        if (s->regular)
+            event_active(s->ev, EV_READ, 0);
+        return;
+    }
+    if (n < 0) {
+        rt_error("source %s: read failed after line %lld: %s", s->label, s->line,
+                 strerror(errno));
+        finish(s, 1);
+        return;
+    }
+    if (n == 0) {
+        /* A last line without a newline is still a whole record. */
+        if (s->pending.len) {
+            deliver(s, s->pending.data, s->pending.len);
+            s->pending.len = 0;
+        }
+        s->cb.batch_end(s->cb.arg);
+        finish(s, 0);
+        return;
+    }
+    /* Only the new bytes can hold a newline; what came before had none. */
+    size_t start = 0, scan = s->pending.len;
+    s->pending.len += (size_t)n;
+    char *data = s->pending.data;
+    for (;;) {
+        char *nl = memchr(data + scan, '\n', s->pending.len - scan);
+        if (!nl)
+            break;
+        deliver(s, data + start, (size_t)(nl - (data + start)));
+        if (s->done)
+            return;
+        start = scan = (size_t)(nl - data) + 1;
+    }
+    memmove(data, data + start, s->pending.len - start);
+    s->pending.len -= start;
+    s->cb.batch_end(s->cb.arg);
+    if (s->regular && !s->done)
+        event_active(s->ev, EV_READ, 0);
+}
+
+int rt_source_file_open(rt_source_file *s, struct event_base *base, const char *path,
+                        const rt_source_cb *cb, char *err, size_t errlen)
+{
+    struct stat st;
+    memset(s, 0, sizeof *s);
+    s->cb = *cb;
+    s->fd = STDIN_FILENO;
+    if (strcmp(path, "-") != 0) {
+        s->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (s->fd < 0) {
+            snprintf(err, errlen, "source.file.path: cannot open %s: %s", path,
+                     strerror(errno));
+            return -1;
+        }
+        s->owned = 1;
+    }
+    s->label = strdup(s->owned ? path : "stdin");
+    if (!s->label || fstat(s->fd, &st) < 0) {
+        snprintf(err, errlen, "source %s: %s", path, s->label ? strerror(errno) : "no memory");
+        goto fail;
+    }
+    s->regular = S_ISREG(st.st_mode);
+    s->ev = s->regular ? event_new(base, -1, 0, on_read, s)
+                       : event_new(base, s->fd, EV_READ | EV_PERSIST, on_read, s);
+    if (!s->ev || (s->regular ? (event_active(s->ev, EV_READ, 0), 0) : event_add(s->ev, NULL))) {
+        snprintf(err, errlen, "source %s: cannot register with the event loop", path);
+        goto fail;
+    }
+    return 0;
+fail:
+    rt_source_file_close(s);
+    return -1;
+}
+
+void rt_source_file_stop(rt_source_file *s)
+{
+    if (s->ev && !s->done)
+        finish(s, 0);
+}
+
+void rt_source_file_close(rt_source_file *s)
+{
+    if (s->ev)
+        event_free(s->ev);
+    if (s->owned && s->fd >= 0)
+        close(s->fd);
+    rt_buf_free(&s->pending);
+    free(s->label);
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+}

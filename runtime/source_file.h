@@ -1,0 +1,39 @@
+/* source_file.h - NDJSON records from a file or stdin, read on the worker's loop. */
+#ifndef RT_SOURCE_FILE_H
+#define RT_SOURCE_FILE_H
+
+#include <event2/event.h>
+
+#include "buf.h"
+#include "event.h"
+
+typedef struct rt_source_cb {
+    /* One record (a line without its newline). */
+    void (*record)(void *arg, const char *raw, size_t len, const rt_origin *origin);
+    /* A read's worth of records was handed over: a good time to flush outputs. */
+    void (*batch_end)(void *arg);
+    /* The input ended, or failed (failed=1), or was stopped with a partial line left
+     * (`rest`/`rest_len`, NULL when none). */
+    void (*end)(void *arg, int failed, const char *rest, size_t rest_len,
+                const rt_origin *origin);
+    void *arg;
+} rt_source_cb;
+
+typedef struct rt_source_file {
+    struct event *ev;
+    int fd, owned, regular, done;
+    char *label;            /* path, or "stdin" */
+    long long line;         /* lines consumed so far */
+    rt_buf pending;         /* bytes of lines not yet complete */
+    rt_source_cb cb;
+} rt_source_file;
+
+/* Open `path` ("-" for stdin) and start reading on `base`. -1 with err set. */
+int  rt_source_file_open(rt_source_file *s, struct event_base *base, const char *path,
+                         const rt_source_cb *cb, char *err, size_t errlen);
+/* Stop reading (SIGTERM): the records already read are delivered, the rest stays. */
+void rt_source_file_stop(rt_source_file *s);
+/* Release the source. */
+void rt_source_file_close(rt_source_file *s);
+
+#endif

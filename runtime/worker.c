@@ -1,0 +1,263 @@
+/* worker.c - one pipeline: source -> decode -> route -> processor -> sinks, with every
+ * refused record going to the dead-letter sink with its reason. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "dlq.h"
+#include "log.h"
+#include "worker.h"
+
+static int lua_file(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return n > 4 && d->d_name[0] != '.' && strcmp(d->d_name + n - 4, ".lua") == 0;
+}
+
+static int load_processors(rt_worker *w, char *err, size_t errlen)
+{
+    char where[300];
+    const char *dir = rt_config_get(w->cfg, "processors.dir");
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, lua_file, alphasort), rc = -1;
+    if (n < 0) {
+        snprintf(err, errlen, "%s: processors.dir: cannot read %s: %s",
+                 rt_config_where(w->cfg, "processors.dir", where, sizeof where), dir,
+                 strerror(errno));
+        return -1;
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "%s: processors.dir: no *.lua processors in %s",
+                 rt_config_where(w->cfg, "processors.dir", where, sizeof where), dir);
+        goto out;
+    }
+    w->procs = calloc((size_t)n, sizeof *w->procs);
+    if (!w->procs) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        rt_processor *p = &w->procs[w->nprocs];
+        int loaded = rt_processor_load(p, path, &w->sinks, err, errlen);
+        w->nprocs++;    /* counted even when it failed, so free releases it */
+        if (loaded < 0)
+            goto out;
+        for (size_t j = 0; j + 1 < w->nprocs; j++)
+            if (strcmp(w->procs[j].name, p->name) == 0) {
+                snprintf(err, errlen, "%s and %s both name their processor '%s'",
+                         w->procs[j].path, p->path, p->name);
+                goto out;
+            }
+    }
+    rc = 0;
+out:
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, size_t errlen)
+{
+    memset(w, 0, sizeof *w);
+    w->cfg = cfg;
+    w->max_bytes = (size_t)rt_config_int(cfg, "event.max.bytes");
+    if (rt_sinks_setup(&w->sinks, cfg, open_io, err, errlen) < 0)
+        return -1;
+    w->dlq = rt_sinks_find(&w->sinks, rt_config_get(cfg, "dlq.sink"));
+    if (load_processors(w, err, errlen) < 0)
+        return -1;
+    w->owners = calloc(w->nprocs, sizeof *w->owners);
+    if (!w->owners) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < w->nprocs; i++)
+        w->owners[i] = (rt_route_owner){ w->procs[i].name, w->procs[i].path,
+                                         w->procs[i].routes, w->procs[i].nroutes };
+    return rt_router_build(&w->router, w->owners, w->nprocs, cfg, err, errlen);
+}
+
+static void fail_runtime(rt_worker *w, const rt_origin *origin)
+{
+    if (!w->failed)
+        rt_error("stopping: output failed while handling %s line %lld; input from that "
+                 "line on was not processed", origin->file, origin->line);
+    w->failed = 1;
+    rt_source_file_stop(&w->source);
+}
+
+static void dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *why,
+                        const char *processor)
+{
+    w->dead++;
+    rt_counter_inc(&w->dead_by_reason, why->reason, "");
+    rt_debug("dead letter %s line %lld: %s: %s", ev->origin.file, ev->origin.line,
+             why->reason, why->detail);
+    if (rt_dlq_write(w->dlq, ev, why, processor) < 0)
+        fail_runtime(w, &ev->origin);
+}
+
+void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin *origin)
+{
+    rt_event ev;
+    rt_reject why;
+    if (w->failed)
+        return;
+    w->records++;
+    ev.origin = *origin;
+    if (rt_event_decode(&ev, raw, len, w->max_bytes, &why) < 0) {
+        dead_letter(w, &ev, &why, NULL);
+        goto out;
+    }
+    rt_counter_inc(&w->in_by_type, ev.domain, ev.type);
+    int owner = rt_router_lookup(&w->router, ev.domain, ev.type);
+    if (owner < 0) {
+        rt_reject_set(&why, "no_route", "no processor for domain=%s type=%s", ev.domain,
+                      ev.type);
+        dead_letter(w, &ev, &why, NULL);
+        goto out;
+    }
+    rt_processor *p = &w->procs[owner];
+    rt_outbox_reset(&w->outbox);
+    if (rt_processor_process(p, &ev, &w->outbox, &why) < 0) {
+        dead_letter(w, &ev, &why, p->name);
+        goto out;
+    }
+    for (size_t i = 0; i < w->outbox.n; i++) {
+        const rt_emit *e = &w->outbox.v[i];
+        if (rt_sink_write(e->sink, w->outbox.bytes.data + e->off, e->len) < 0) {
+            fail_runtime(w, origin);
+            goto out;
+        }
+        w->out++;
+    }
+out:
+    rt_event_clear(&ev);
+}
+
+int rt_worker_flush(rt_worker *w)
+{
+    if (rt_sinks_flush(&w->sinks) < 0) {
+        w->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static void on_record(void *arg, const char *raw, size_t len, const rt_origin *origin)
+{
+    rt_worker_handle(arg, raw, len, origin);
+}
+
+static void on_batch_end(void *arg)
+{
+    rt_worker *w = arg;
+    if (!w->failed && rt_worker_flush(w) < 0)
+        rt_source_file_stop(&w->source);
+}
+
+static void on_end(void *arg, int failed, const char *rest, size_t rest_len,
+                   const rt_origin *origin)
+{
+    rt_worker *w = arg;
+    if (failed)
+        w->failed = 1;
+    if (rest && !w->failed) {
+        /* Stopped in the middle of a line: keep the bytes we have, say why. */
+        rt_event ev = { .origin = *origin, .raw = rest, .raw_len = rest_len };
+        rt_reject why;
+        rt_reject_set(&why, "truncated", "input stopped before the end of this line");
+        dead_letter(w, &ev, &why, NULL);
+    }
+    rt_worker_flush(w);
+    event_base_loopbreak(w->base);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    rt_worker *w = arg;
+    rt_info("%s: stopping after the records in hand", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    rt_source_file_stop(&w->source);
+}
+
+static int worker_metrics(void *arg, rt_buf *out)
+{
+    return rt_worker_metrics(arg, out);
+}
+
+int rt_worker_run(rt_worker *w)
+{
+    char err[512];
+    int rc = -1;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    w->started = (double)tv.tv_sec + tv.tv_usec / 1e6;
+    w->base = event_base_new();
+    if (!w->base) {
+        rt_error("cannot create the event loop");
+        return -1;
+    }
+    w->sigterm = evsignal_new(w->base, SIGTERM, on_signal, w);
+    w->sigint = evsignal_new(w->base, SIGINT, on_signal, w);
+    if (!w->sigterm || !w->sigint || evsignal_add(w->sigterm, NULL) < 0 ||
+        evsignal_add(w->sigint, NULL) < 0) {
+        rt_error("cannot install signal handlers");
+        return -1;
+    }
+    const char *listen = rt_config_get(w->cfg, "admin.listen");
+    if (*listen && !(w->admin = rt_admin_start(w->base, listen, worker_metrics, w, err,
+                                               sizeof err))) {
+        rt_error("%s", err);
+        return -1;
+    }
+    rt_source_cb cb = { on_record, on_batch_end, on_end, w };
+    if (rt_source_file_open(&w->source, w->base, rt_config_get(w->cfg, "source.file.path"),
+                            &cb, err, sizeof err) < 0) {
+        rt_error("%s", err);
+        return -1;
+    }
+    rt_info("running: %zu processors, %zu routes, %zu sinks, reading %s", w->nprocs,
+            w->router.n, w->sinks.n, w->source.label);
+    if (event_base_dispatch(w->base) < 0) {
+        rt_error("event loop failed");
+        return -1;
+    }
+    rc = w->failed ? -1 : 0;
+    rt_info("done: %llu records, %llu outputs, %llu dead letters%s",
+            (unsigned long long)w->records, (unsigned long long)w->out,
+            (unsigned long long)w->dead, w->failed ? " (stopped by a failure)" : "");
+    return rc;
+}
+
+void rt_worker_print_routes(const rt_worker *w, FILE *out)
+{
+    rt_router_print(&w->router, w->owners, out);
+}
+
+void rt_worker_free(rt_worker *w)
+{
+    rt_source_file_close(&w->source);
+    rt_admin_stop(w->admin);
+    if (w->sigterm)
+        event_free(w->sigterm);
+    if (w->sigint)
+        event_free(w->sigint);
+    for (size_t i = 0; i < w->nprocs; i++)
+        rt_processor_free(&w->procs[i]);
+    free(w->procs);
+    free(w->owners);
+    rt_router_free(&w->router);
+    rt_outbox_free(&w->outbox);
+    rt_sinks_close(&w->sinks);
+    rt_pairmap_free(&w->in_by_type);
+    rt_pairmap_free(&w->dead_by_reason);
+    if (w->base)
+        event_base_free(w->base);
+    memset(w, 0, sizeof *w);
+}

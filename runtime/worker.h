@@ -1,0 +1,56 @@
+/* worker.h - a self-contained pipeline: one event loop, its own Lua states, sinks,
+ * route table and counters. Workers share nothing, so several can run side by side. */
+#ifndef RT_WORKER_H
+#define RT_WORKER_H
+
+#include <event2/event.h>
+
+#include "admin.h"
+#include "config.h"
+#include "metrics.h"
+#include "processor.h"
+#include "router.h"
+#include "sink.h"
+#include "source_file.h"
+
+typedef struct rt_worker {
+    const rt_config *cfg;
+    struct event_base *base;
+    struct event *sigterm, *sigint;
+    rt_sinks sinks;
+    rt_sink *dlq;
+    rt_processor *procs;
+    size_t nprocs;
+    rt_route_owner *owners; /* the router's view of procs, same order */
+    rt_router router;
+    rt_outbox outbox;
+    rt_source_file source;
+    rt_admin *admin;
+    size_t max_bytes;
+    int failed;             /* a runtime failure stopped the pipeline */
+    double started;         /* epoch seconds */
+    /* counters (see rt_worker_metrics) */
+    uint64_t records, out, dead;
+    rt_pairmap in_by_type;  /* (domain, type) */
+    rt_pairmap dead_by_reason;  /* (reason, "") */
+} rt_worker;
+
+/* Load processors, build the route table and check the sinks; with `open_io` also open
+ * the sinks. -1 with err set: a config or processor error (exit code 2). */
+int  rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err,
+                    size_t errlen);
+/* Start the source, admin endpoint and signal handlers and run until the input ends
+ * or SIGTERM/SIGINT. 0 when done, -1 on a runtime failure (exit code 1). */
+int  rt_worker_run(rt_worker *w);
+/* Put one raw record through decode, route, processor and sinks. */
+void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin *origin);
+/* Flush every sink; -1 (and w->failed) when one failed. */
+int  rt_worker_flush(rt_worker *w);
+/* Append the worker's metrics in the Prometheus text format. */
+int  rt_worker_metrics(rt_worker *w, rt_buf *out);
+/* Print the route table (`eddy check`). */
+void rt_worker_print_routes(const rt_worker *w, FILE *out);
+/* Release everything. */
+void rt_worker_free(rt_worker *w);
+
+#endif

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install the Debian packages that eddy's build, tests and demo need.
+# Idempotent: does nothing when every package is already installed.
+# As non-root it prints the exact apt-get line to run and exits 1.
+set -eu
+
+PKGS=(
+  # build
+  gcc make pkg-config
+  libluajit-5.1-dev libjansson-dev libevent-dev
+  librdkafka-dev libmariadb-dev libcurl4-openssl-dev
+  # tests, demo and bench: the outside clients a user would use
+  luajit curl prometheus
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: missing packages; run as root:" >&2
+  echo "  apt-get update && $cmd" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+$cmd
