@@ -62,7 +62,10 @@ static int event_index(lua_State *L)
         break;
     case 9:
         if (memcmp(k, "timestamp", 9) == 0) {
-            lua_pushnumber(L, (lua_Number)ev->timestamp);
+            if (ev->timestamp > (1LL << 53))
+                lb_int64_push(L, ev->timestamp);
+            else
+                lua_pushnumber(L, (lua_Number)ev->timestamp);
             return 1;
         }
         break;

@@ -193,7 +193,10 @@ static int load_protected(lua_State *L)
     load_job *job = lua_touserdata(L, 1);
     rt_processor *p = job->p;
     open_sandbox(L, p);
-    /* "t": text only. Precompiled bytecode is refused: it can break the VM. */
+    /* "t": text only. Precompiled bytecode is refused: crafted bytecode can break
+     * out of the VM. Syntax errors already start with "path:line:". */
+    if (job->len && job->src[0] == LUA_SIGNATURE[0])
+        luaL_error(L, "%s: precompiled bytecode is not accepted; ship the Lua source", p->path);
     if (luaL_loadbufferx(L, job->src, job->len, lua_pushfstring(L, "@%s", p->path), "t"))
         return lua_error(L);
     lua_call(L, 0, 1);

@@ -1,0 +1,64 @@
+# Admin endpoint, live: /healthz and /metrics (checked by promtool) while eddy reads a
+# FIFO; then SIGTERM with half a line written: exit 0, outputs flushed, the partial
+# line dead-lettered as truncated. Also stdin input and a sink that fails.
+
+# wait_for COND...: poll up to 10 s for a condition (a bound, not a timing assertion).
+wait_for() { local i; for i in $(seq 100); do "$@" && return 0; sleep 0.1; done; return 1; }
+lines_in() { [ -f "$1" ] && [ "$(wc -l < "$1")" -ge "$2" ]; }
+
+d=$(newdir)
+write_conf "$d" 'admin.listen=127.0.0.1:0' "source.file.path=$d/fifo"
+write_echo_processor "$d" echo t
+mkfifo "$d/fifo"
+exec 3<>"$d/fifo"       # read-write open: neither side blocks
+"$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err" &
+pid=$!
+{ event t a e1; event t a e2; echo '{"broken'; event u b e3; } >&3
+check "admin: events flow through the FIFO" wait_for lines_in "$d/out.ndjson" 2
+check "admin: dead letters are flushed too" wait_for lines_in "$d/dlq.ndjson" 2
+port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$d/err" | cut -d: -f2)
+expect_eq "admin: /healthz answers ok" "ok" "$(curl -fsS "http://127.0.0.1:$port/healthz")"
+curl -fsS "http://127.0.0.1:$port/metrics" > "$d/metrics"
+check "admin: promtool accepts /metrics" promtool check metrics < "$d/metrics"
+m() { grep -v '^#' "$d/metrics" | grep -F "$1 " | awk '{print $NF}'; }
+expect_eq "admin: events in by domain/type" 2 "$(m 'eddy_events_in_total{domain="t",type="a"}')"
+expect_eq "admin: records read" 4 "$(m eddy_records_read_total)"
+expect_eq "admin: dead letters by reason" "1/1" \
+  "$(m 'eddy_dead_letters_total{reason="bad_json"}')/$(m 'eddy_dead_letters_total{reason="no_route"}')"
+expect_eq "admin: events out by sink" "2/2" \
+  "$(m 'eddy_events_out_total{sink="out"}')/$(m 'eddy_events_out_total{sink="dlq"}')"
+expect_eq "admin: processor events and errors" "2/0" \
+  "$(m 'eddy_processor_events_total{processor="echo"}')/$(m 'eddy_processor_errors_total{processor="echo"}')"
+expect_eq "admin: latency histogram counts every call" 2 \
+  "$(m 'eddy_processing_duration_seconds_count{processor="echo"}')"
+expect_eq "admin: unknown path is 404" 404 \
+  "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/nope")"
+
+printf '{"domain":"t","type":"a","timest' >&3
+sleep 0.3
+kill -TERM "$pid"
+rc=0; wait "$pid" || rc=$?
+exec 3>&-
+expect_eq "signal: SIGTERM exits 0" 0 "$rc"
+expect_eq "signal: the partial line is dead-lettered as truncated, bytes kept" \
+  'truncated|{"domain":"t","type":"a","timest' \
+  "$(jq -r 'select(.reason=="truncated") | .reason + "|" + .raw' "$d/dlq.ndjson")"
+check "signal: the stop is logged" grep -q "SIGTERM: stopping" "$d/err"
+
+# stdin, the default source.
+d=$(newdir)
+write_conf "$d" 'source.file.path=-'
+write_echo_processor "$d" echo t
+{ event t a s1; printf '\n  \n'; event t a s2; } | "$EDDY" run -c "$d/eddy.conf" 2>/dev/null
+expect_eq "stdin: records are read, blank lines skipped" "s1 s2" \
+  "$(jq -r .id "$d/out.ndjson" | tr '\n' ' ' | sed 's/ $//')"
+
+# A sink that cannot be written is a runtime failure: exit 1, said clearly.
+d=$(newdir)
+write_conf "$d" "sink.out.path=/dev/full"
+write_echo_processor "$d" echo t
+event t a f1 > "$d/in.ndjson"
+run_eddy "$d"
+expect_eq "sink failure: exit 1" 1 "$RC"
+check "sink failure: the error names the sink and cause" \
+  grep -q "sink out: write failed: No space left on device" "$d/err"

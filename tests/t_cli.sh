@@ -1,0 +1,50 @@
+# CLI: commands, exit codes, `eddy check` on processors.
+
+check "eddy version prints the version" bash -c "'$EDDY' version | grep -qx 'eddy $(cat VERSION)'"
+check "eddy --help prints usage, exit 0" bash -c "'$EDDY' --help | grep -q '^usage: eddy'"
+rc=0; "$EDDY" frobnicate >/dev/null 2>&1 || rc=$?
+expect_eq "unknown command exits 2" 2 "$rc"
+rc=0; "$EDDY" run --bogus >/dev/null 2>&1 || rc=$?
+expect_eq "unknown option exits 2" 2 "$rc"
+rc=0; "$EDDY" >/dev/null 2>&1 || rc=$?
+expect_eq "no command exits 2" 2 "$rc"
+
+DEMO_DIR=$T check "eddy check accepts the shipped demo config" "$EDDY" check -c conf/demo.conf
+check "eddy check accepts the shipped main config" "$EDDY" check -c conf/eddy.conf
+
+d=$(newdir); write_conf "$d"
+printf 'return {\n  name = "broken",\n  process = function(ev, ctx)\n    local x = = 1\n  end,\n}\n' \
+  > "$d/processors/broken.lua"
+rc=0; got=$("$EDDY" check -c "$d/eddy.conf" 2>&1) || rc=$?
+expect_eq "check: syntax error exits 2" 2 "$rc"
+check "check: syntax error names file and line" grep -q "processors/broken.lua:4: unexpected symbol near '='" <<<"$got"
+
+d=$(newdir); write_conf "$d"
+printf 'return {\n  init = function(ctx)\n    error("no rules file")\n  end,\n  process = function() end,\n}\n' \
+  > "$d/processors/initfail.lua"
+rc=0; got=$("$EDDY" check -c "$d/eddy.conf" 2>&1) || rc=$?
+expect_eq "check: failing init exits 2" 2 "$rc"
+check "check: failing init names file, line and message" grep -q "initfail.lua:3: no rules file" <<<"$got"
+
+d=$(newdir); write_conf "$d"
+echo 'return { name = "noprocess" }' > "$d/processors/noprocess.lua"
+rc=0; got=$("$EDDY" check -c "$d/eddy.conf" 2>&1) || rc=$?
+expect_eq "check: a processor without process() is refused" \
+  "eddy: $d/processors/noprocess.lua: process must be a function/2" "$got/$rc"
+
+d=$(newdir); write_conf "$d"
+echo 'return { routes = { { domain = "", type = "x" } }, process = function() end }' > "$d/processors/p.lua"
+rc=0; got=$("$EDDY" check -c "$d/eddy.conf" 2>&1) || rc=$?
+expect_eq "check: an empty route domain is refused" \
+  "eddy: $d/processors/p.lua: routes[1].domain must be a non-empty string/2" "$got/$rc"
+
+d=$(newdir); write_conf "$d"
+write_echo_processor "$d" same order; cp "$d/processors/same.lua" "$d/processors/same2.lua"
+rc=0; got=$("$EDDY" check -c "$d/eddy.conf" 2>&1) || rc=$?
+expect_eq "check: two processors with one name are refused" \
+  "eddy: $d/processors/same.lua and $d/processors/same2.lua both name their processor 'same'/2" "$got/$rc"
+
+d=$(newdir); write_conf "$d"
+rc=0; got=$("$EDDY" check -c "$d/eddy.conf" 2>&1) || rc=$?
+expect_eq "check: an empty processors dir is refused" \
+  "eddy: $d/eddy.conf:1: processors.dir: no *.lua processors in $d/processors/2" "$got/$rc"

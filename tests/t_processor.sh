@@ -1,0 +1,101 @@
+# Processors: error isolation, all-or-nothing outputs, ctx API, payload conversions.
+
+d=$(newdir)
+write_conf "$d" 'sink.other.type=file' "sink.other.path=$d/other.ndjson"
+cat > "$d/processors/p.lua" <<'LUA'
+local seen = {}
+local kept
+return {
+  routes = { { domain = "t", type = "*" } },
+  process = function(ev, ctx)
+    local p = ev.payload
+    if ev.type == "boom" then
+      ctx.emit("out", { id = ev.eventId, partial = true })
+      error("boom at " .. ev.eventId)
+    elseif ev.type == "reject" then
+      ctx.reject("not today")
+    elseif ev.type == "check" then
+      ctx.check(p, { a = "string", b = "number", c = "boolean?" })
+    elseif ev.type == "nosink" then
+      ctx.emit("nowhere", {})
+    elseif ev.type == "keep" then
+      kept = ev
+    elseif ev.type == "useafter" then
+      return kept.type
+    elseif ev.type == "badval" then
+      ctx.emit("out", { f = function() end })
+    elseif ev.type == "nan" then
+      ctx.emit("out", { x = 0/0 })
+    elseif ev.type == "readonly" then
+      ev.domain = "x"
+    elseif ev.type == "errobj" then
+      error({ code = 1 })
+    elseif ev.type == "two" then
+      ctx.emit("out", { id = ev.eventId, n = 1 })
+      ctx.emit("other", { id = ev.eventId, n = 2 })
+    elseif ev.type == "json" then
+      local t, err = ctx.json.decode(p.text)
+      ctx.emit("out", { id = ev.eventId, ok = t ~= nil, err = err,
+                        back = t and ctx.json.encode(t), arr = ctx.json.array(),
+                        now_ok = ctx.now() > 1.7e12, meta = { ev.version, ev.source } })
+    else
+      seen[ev.eventId] = true
+      ctx.emit("out", { id = ev.eventId, payload = p })
+    end
+  end,
+}
+LUA
+{
+  event t ok e1 '{"n":1}'
+  event t boom e2
+  event t ok e3 '{"s":"caf\u00e9","list":[1,null,"x"],"empty":[],"obj":{},"nested":{"t":true,"f":false,"z":null}}'
+  event t reject e4
+  event t check e5 '{"a":"x","b":"not a number"}'
+  event t check e6 '{"a":"x","b":1}'
+  event t nosink e7
+  event t keep e8
+  event t useafter e9
+  event t badval e10
+  event t nan e11
+  event t readonly e12
+  event t errobj e13
+  event t two e14
+  printf '{"domain":"t","type":"json","timestamp":1,"eventId":"e15","version":"2.0","source":"svc","payload":{"text":"{\\"k\\":[1,2,{}]}"}}\n'
+  event t json e16 '{"text":"{bad"}'
+  event t ok e17
+} > "$d/in.ndjson"
+run_eddy "$d"
+expect_eq "processor: run survives failing events, exit 0" 0 "$RC"
+expect_eq "processor: good events around failures all come out" "e1 e3 e14 e15 e16 e17" \
+  "$(jq -r '.id // empty' "$d/out.ndjson" | tr '\n' ' ' | sed 's/ $//')"
+check "processor: outputs of a failed event are discarded" bash -c "! grep -q partial '$d/out.ndjson'"
+dl() { jq -r --arg id "$1" 'select(.eventId==$id) | .reason + "|" + .detail + "|" + (.processor // "")' "$d/dlq.ndjson"; }
+expect_eq "processor: a Lua error is processor_error with file:line" \
+  "processor_error|$d/processors/p.lua:9: boom at e2|p" "$(dl e2)"
+expect_eq "processor: ctx.reject gives reason rejected" "rejected|not today|p" "$(dl e4)"
+expect_eq "processor: ctx.check names the bad field" "rejected|payload.b: expected number, got string|p" "$(dl e5)"
+expect_eq "processor: emit to an unknown sink is an error" \
+  "processor_error|$d/processors/p.lua:15: ctx.emit: unknown sink 'nowhere'|p" "$(dl e7)"
+expect_eq "processor: ev used after process() returned is an error" \
+  "processor_error|$d/processors/p.lua:19: event used after process() returned (copy the fields you keep)|p" "$(dl e9)"
+expect_eq "processor: a function cannot be emitted" \
+  "processor_error|$d/processors/p.lua:21: cannot encode a function as JSON|p" "$(dl e10)"
+expect_eq "processor: NaN cannot be emitted" \
+  "processor_error|$d/processors/p.lua:23: cannot encode NaN as JSON|p" "$(dl e11)"
+expect_eq "processor: ev is read-only" \
+  "processor_error|$d/processors/p.lua:25: ev is read-only (build a new table to emit)|p" "$(dl e12)"
+expect_eq "processor: a non-string error object is reported" \
+  "processor_error|(error object is a table value)|p" "$(dl e13)"
+expect_eq "processor: emits to two sinks" "1/2" \
+  "$(jq -r 'select(.id=="e14").n' "$d/out.ndjson")/$(jq -r 'select(.id=="e14").n' "$d/other.ndjson")"
+expect_eq "processor: payload converts strings, arrays (null kept), objects, booleans" \
+  '{"empty":[],"list":[1,null,"x"],"nested":{"f":false,"t":true},"obj":{},"s":"café"}' \
+  "$(jq -cS 'select(.id=="e3").payload' "$d/out.ndjson")"
+expect_eq "processor: json.decode/encode round trip, json.array, now, version/source" \
+  '{"arr":[],"back":"{\"k\":[1,2,{}]}","id":"e15","meta":["2.0","svc"],"now_ok":true,"ok":true}' \
+  "$(jq -cS 'select(.id=="e15")' "$d/out.ndjson")"
+expect_eq "processor: json.decode of bad text returns nil, message" \
+  "false|column 4: string or '}' expected near 'bad'" \
+  "$(jq -r 'select(.id=="e16") | (.ok|tostring) + "|" + .err' "$d/out.ndjson")"
+expect_eq "processor: the summary counts records and outputs" "17 records, 7 outputs, 9 dead letters" \
+  "$(grep -o '[0-9]* records, [0-9]* outputs, [0-9]* dead letters' "$d/err")"
