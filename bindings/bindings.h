@@ -26,10 +26,10 @@ void lb_int64_push(lua_State *L, long long v);
 /* 1 and the value when the value at idx is an int64, else 0. */
 int  lb_int64_test(lua_State *L, int idx, long long *v);
 
-/* lb_event.c: register the event metatable (once per state). */
-void lb_event_open(lua_State *L);
-/* Push `ev` as a read-only event object; fields are read on access. */
-void *lb_event_push(lua_State *L, const rt_event *ev);
+/* lb_event.c: create the event metatable (once per state); returns its registry ref. */
+int  lb_event_open(lua_State *L);
+/* Push `ev` as a read-only event object (metatable `mt_ref`); fields are read on access. */
+void *lb_event_push(lua_State *L, const rt_event *ev, int mt_ref);
 /* Cut the object from its event once process() returned: later use raises an error. */
 void lb_event_detach(lua_State *L, void *handle);
 

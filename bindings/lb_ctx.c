@@ -23,9 +23,12 @@ static int ctx_emit(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     if (!p->outbox)
         return luaL_error(L, "ctx.emit is only allowed inside process()");
-    rt_sink *s = rt_sinks_find(p->sinks, name);
+    /* Processors mostly emit to one sink: try the last one before the lookup. */
+    rt_sink *s = p->last_sink && strcmp(p->last_sink->name, name) == 0
+                     ? p->last_sink : rt_sinks_find(p->sinks, name);
     if (!s)
         return luaL_error(L, "ctx.emit: unknown sink '%s'", name);
+    p->last_sink = s;
     size_t off = p->outbox->bytes.len;
     lb_json_encode(L, 2, &p->outbox->bytes);
     if (rt_outbox_add(p->outbox, s, off) < 0)
@@ -67,6 +70,21 @@ static int ctx_reject(lua_State *L)
     return raise_reject(L);
 }
 
+/* The Lua type a ctx.check spec names ("number", "string?", ...), -1 if none. */
+static int spec_type(const char *name, size_t n, int *optional)
+{
+    static const struct { const char *name; int type; } types[] = {
+        { "string", LUA_TSTRING }, { "number", LUA_TNUMBER },
+        { "boolean", LUA_TBOOLEAN }, { "table", LUA_TTABLE },
+    };
+    *optional = n && name[n - 1] == '?';
+    n -= (size_t)*optional;
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (strlen(types[i].name) == n && memcmp(types[i].name, name, n) == 0)
+            return types[i].type;
+    return -1;
+}
+
 /* ctx.check(tbl, {field = "string"|"number"|"boolean"|"table", opt = "number?"}):
  * reject the event, naming the first field that is missing or of the wrong type.
  * Fields are checked in name order so the message does not depend on hashing. */
@@ -77,20 +95,23 @@ static int ctx_check(lua_State *L)
     const char *bad = NULL, *want = NULL, *got = NULL;
     lua_pushnil(L);
     while (lua_next(L, 2)) {
-        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-            return luaL_error(L, "ctx.check: spec must map field names to type names");
-        const char *field = lua_tostring(L, -2);
         size_t n;
-        const char *type = lua_tolstring(L, -1, &n);
-        int optional = n && type[n - 1] == '?';
-        lua_getfield(L, 1, field);
-        int ok = (optional && lua_isnil(L, -1)) ||
-                 (strncmp(luaL_typename(L, -1), type, n - (size_t)optional) == 0 &&
-                  strlen(luaL_typename(L, -1)) == n - (size_t)optional);
-        if (!ok && (!bad || strcmp(field, bad) < 0)) {
+        int optional;
+        const char *type = lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING
+                               ? lua_tolstring(L, -1, &n) : NULL;
+        int want_type = type ? spec_type(type, n, &optional) : -1;
+        if (want_type < 0)
+            return luaL_error(L, "ctx.check: spec must map field names to "
+                                 "string|number|boolean|table, with ? for optional");
+        lua_pushvalue(L, -2);
+        lua_rawget(L, 1);       /* the key string is already interned: no lookup by name */
+        int have = lua_type(L, -1);
+        const char *field = lua_tostring(L, -3);
+        if (have != want_type && !(optional && have == LUA_TNIL) &&
+            (!bad || strcmp(field, bad) < 0)) {
             bad = field;
             want = type;
-            got = luaL_typename(L, -1);
+            got = lua_typename(L, have);
         }
         lua_pop(L, 2);
     }

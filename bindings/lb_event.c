@@ -81,7 +81,7 @@ static int event_newindex(lua_State *L)
 
 static int event_tostring(lua_State *L)
 {
-    event_ud *u = luaL_checkudata(L, 1, EVENT_MT);
+    event_ud *u = lua_touserdata(L, 1);
     if (u->ev)
         lua_pushfstring(L, "BusinessEvent(%s/%s %s)", u->ev->domain, u->ev->type,
                         u->ev->event_id);
@@ -97,21 +97,21 @@ static const luaL_Reg event_meta[] = {
     { NULL, NULL },
 };
 
-void lb_event_open(lua_State *L)
+int lb_event_open(lua_State *L)
 {
     luaL_newmetatable(L, EVENT_MT);
     luaL_register(L, NULL, event_meta);
     lua_pushliteral(L, "BusinessEvent");
     lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
+    return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-void *lb_event_push(lua_State *L, const rt_event *ev)
+void *lb_event_push(lua_State *L, const rt_event *ev, int mt_ref)
 {
     event_ud *u = lua_newuserdata(L, sizeof *u);
     u->ev = ev;
     u->payload_ref = LUA_NOREF;
-    luaL_getmetatable(L, EVENT_MT);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, mt_ref);
     lua_setmetatable(L, -2);
     return u;
 }

@@ -15,22 +15,73 @@
 #define MAX_DEPTH 100
 #define GUARD_MT "eddy.json.guard"
 
-static void put(lua_State *L, rt_buf *b, const char *s, size_t n)
+static void grow(lua_State *L, rt_buf *b, size_t n)
 {
-    if (rt_buf_append(b, s, n) < 0)
+    if (rt_buf_reserve(b, n) < 0)
         luaL_error(L, "out of memory encoding JSON");
 }
 
+/* Called for every token, so the common case is one compare and a memcpy. */
+static inline void put(lua_State *L, rt_buf *b, const char *s, size_t n)
+{
+    if (b->cap - b->len < n)
+        grow(L, b, n);
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+}
+
+/* Decimal digits of |v| into the end of buf; returns the start. */
+static char *digits(char *end, unsigned long long v)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
+static const double powers_of_ten[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6 };
+
 static void encode_number(lua_State *L, double d, rt_buf *b)
 {
-    char s[32];
-    int n;
+    char s[40];
+    char *end = s + sizeof s, *p;
     if (isnan(d) || isinf(d))
         luaL_error(L, "cannot encode %s as JSON", isnan(d) ? "NaN" : "infinity");
-    if (d == floor(d) && fabs(d) < 1e15) {
+    /* Fast path for the usual business numbers (ids, amounts, coordinates): the
+     * fewest decimals k such that m / 10^k converts back to d. IEEE division is
+     * correctly rounded, as is strtod, so the text reads back as the same double. */
+    double a = fabs(d);
+    if (a < 9007199254740992.0 && a == floor(a)) {
+        p = digits(end, (unsigned long long)a);
+        if (d < 0)
+            *--p = '-';
+        put(L, b, p, (size_t)(end - p));
+        return;
+    }
+    if (a < 1e9) {
+        for (int k = 0; k <= 6; k++) {
+            double m = nearbyint(a * powers_of_ten[k]);
+            if (m / powers_of_ten[k] != a)
+                continue;
+            unsigned long long v = (unsigned long long)m;
+            p = end;
+            for (int i = 0; i < k; i++, v /= 10)
+                *--p = (char)('0' + v % 10);
+            if (k)
+                *--p = '.';
+            p = digits(p, v);
+            if (signbit(d) && m != 0)
+                *--p = '-';
+            put(L, b, p, (size_t)(end - p));
+            return;
+        }
+    }
+    int n;
+    if (d == floor(d) && a < 1e15) {
         n = snprintf(s, sizeof s, "%lld", (long long)d);
     } else {
-        /* The shortest of two precisions that reads back as the same double. */
+        /* The shorter of two precisions that reads back as the same double. */
         n = snprintf(s, sizeof s, "%.14g", d);
         if (strtod(s, NULL) != d)
             n = snprintf(s, sizeof s, "%.17g", d);
@@ -64,47 +115,44 @@ static void encode_string(lua_State *L, const char *s, size_t n, rt_buf *b)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
-    if (rt_buf_reserve(b, n + 2) < 0)
-        luaL_error(L, "out of memory encoding JSON");
-    b->data[b->len++] = '"';
-    size_t run = 0;     /* start of the bytes not yet copied */
+    /* Room for the worst case (every byte \u00XX) up front: no checks in the loop. */
+    if (b->cap - b->len < n * 6 + 2)
+        grow(L, b, n * 6 + 2);
+    char *o = b->data + b->len;
+    *o++ = '"';
     for (size_t i = 0; i < n;) {
         unsigned c = p[i];
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            *o++ = (char)c;
             i++;
-            continue;
-        }
-        put(L, b, s + run, i - run);
-        if (c >= 0x80) {
+        } else if (c >= 0x80) {
             size_t len = utf8_len(p + i, n - i);
             if (!len)
                 luaL_error(L, "cannot encode string as JSON: invalid UTF-8 at byte %d",
                            (int)i + 1);
-            put(L, b, s + i, len);
+            memcpy(o, p + i, len);
+            o += len;
             i += len;
         } else {
-            char esc[6] = { '\\', (char)c, 0, 0, 0, 0 };
-            size_t elen = 2;
+            *o++ = '\\';
             switch (c) {
-            case '"': case '\\': break;
-            case '\n': esc[1] = 'n'; break;
-            case '\r': esc[1] = 'r'; break;
-            case '\t': esc[1] = 't'; break;
-            case '\b': esc[1] = 'b'; break;
-            case '\f': esc[1] = 'f'; break;
+            case '"': case '\\': *o++ = (char)c; break;
+            case '\n': *o++ = 'n'; break;
+            case '\r': *o++ = 'r'; break;
+            case '\t': *o++ = 't'; break;
+            case '\b': *o++ = 'b'; break;
+            case '\f': *o++ = 'f'; break;
             default:
-                memcpy(esc, "\\u00", 4);
-                esc[4] = hex[c >> 4];
-                esc[5] = hex[c & 15];
-                elen = 6;
+                memcpy(o, "u00", 3);
+                o[3] = hex[c >> 4];
+                o[4] = hex[c & 15];
+                o += 5;
             }
-            put(L, b, esc, elen);
             i++;
         }
-        run = i;
     }
-    put(L, b, s + run, n - run);
-    put(L, b, "\"", 1);
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
 }
 
 static int is_array_mt(lua_State *L, int idx)
@@ -121,6 +169,8 @@ static void encode_value(lua_State *L, int idx, rt_buf *b, int depth);
 
 static void encode_table(lua_State *L, int idx, rt_buf *b, int depth)
 {
+    /* Stack room for a key, a value and one scratch slot; scalars need no more. */
+    luaL_checkstack(L, 4, "JSON encode");
     size_t n = lua_objlen(L, idx);
     int array = is_array_mt(L, idx);
     if (!array && n > 0) {
@@ -171,7 +221,6 @@ static void encode_value(lua_State *L, int idx, rt_buf *b, int depth)
 {
     if (depth > MAX_DEPTH)
         luaL_error(L, "cannot encode JSON nested deeper than %d (a cycle?)", MAX_DEPTH);
-    luaL_checkstack(L, 4, "JSON encode");
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
         put(L, b, "null", 4);
@@ -225,10 +274,11 @@ void lb_json_encode(lua_State *L, int idx, rt_buf *out)
 
 static int push_value(lua_State *L, json_t *v, int depth)
 {
-    if (depth > MAX_PUSH_DEPTH || !lua_checkstack(L, 4))
-        return -1;
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
+        /* Containers hold a key and a value on the stack while filling. */
+        if (depth > MAX_PUSH_DEPTH || !lua_checkstack(L, 4))
+            return -1;
         const char *k;
         size_t klen;
         json_t *item;
@@ -244,6 +294,8 @@ static int push_value(lua_State *L, json_t *v, int depth)
         return 0;
     }
     case JSON_ARRAY: {
+        if (depth > MAX_PUSH_DEPTH || !lua_checkstack(L, 4))
+            return -1;
         size_t n = json_array_size(v);
         lua_createtable(L, (int)n, 0);
         for (size_t i = 0; i < n; i++) {

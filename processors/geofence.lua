@@ -1,5 +1,7 @@
 -- geofence: device location reports from IoT devices -> `device_locations`.
 -- Coordinates and sensor readings are range-checked; a bad reading rejects the event.
+local PAYLOAD = { deviceId = "string", lat = "number", lon = "number",
+                  temperature = "number?", humidity = "number?", battery = "number?" }
 local RANGES = {
   lat = { -90, 90 }, lon = { -180, 180 },
   temperature = { -60, 100 }, humidity = { 0, 100 }, battery = { 0, 100 },
@@ -10,8 +12,7 @@ return {
   routes = { { domain = "geofence", type = "*" } },
   process = function(ev, ctx)
     local p = ev.payload
-    ctx.check(p, { deviceId = "string", lat = "number", lon = "number",
-                   temperature = "number?", humidity = "number?", battery = "number?" })
+    ctx.check(p, PAYLOAD)
     for field, r in pairs(RANGES) do
       local v = p[field]
       if v and (v < r[1] or v > r[2]) then

@@ -9,12 +9,13 @@ return {
   name = "product",
   routes = { { domain = "product", type = "*" } },
   process = function(ev, ctx)
-    local need = NEEDS[ev.type]
-    if not need then ctx.reject("unknown product event type " .. ev.type) end
+    local kind = ev.type
+    local need = NEEDS[kind]
+    if not need then ctx.reject("unknown product event type " .. kind) end
     local p = ev.payload
     ctx.check(p, need)
     ctx.emit("product_events", {
-      event_id = ev.eventId, kind = ev.type, product_id = p.productId,
+      event_id = ev.eventId, kind = kind, product_id = p.productId,
       user_id = p.userId, query = p.query, score = p.score, event_time = ev.timestamp,
     })
   end,

@@ -9,10 +9,10 @@ return {
   name = "user",
   routes = { { domain = "user", type = "*" } },
   process = function(ev, ctx)
-    local p = ev.payload
-    ctx.check(p, NEEDS[ev.type] or DEFAULT)
+    local p, action = ev.payload, ev.type
+    ctx.check(p, NEEDS[action] or DEFAULT)
     ctx.emit("user_activity", {
-      event_id = ev.eventId, user_id = p.userId, action = ev.type,
+      event_id = ev.eventId, user_id = p.userId, action = action,
       product_id = p.productId, amount = p.amount, page = p.page,
       event_time = ev.timestamp,
     })

@@ -118,7 +118,7 @@ static void open_sandbox(lua_State *L, rt_processor *p)
     lua_pushcclosure(L, sandbox_print, 1);
     lua_setglobal(L, "print");
     lb_int64_open(L);
-    lb_event_open(L);
+    p->event_mt_ref = lb_event_open(L);
 }
 
 static const char *file_stem(const char *path, char *buf, size_t len)
@@ -181,7 +181,7 @@ static int process_trampoline(lua_State *L)
     rt_processor *p = lua_touserdata(L, 1);
     const rt_event *ev = lua_touserdata(L, 2);
     lua_rawgeti(L, LUA_REGISTRYINDEX, p->process_ref);
-    p->ev_handle = lb_event_push(L, ev);
+    p->ev_handle = lb_event_push(L, ev, p->event_mt_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, p->ctx_ref);
     lua_call(L, 2, 0);
     return 0;
@@ -193,6 +193,7 @@ static int load_protected(lua_State *L)
     load_job *job = lua_touserdata(L, 1);
     rt_processor *p = job->p;
     open_sandbox(L, p);
+    lua_gc(L, LUA_GCSETPAUSE, 400);
     /* "t": text only. Precompiled bytecode is refused: crafted bytecode can break
      * out of the VM. Syntax errors already start with "path:line:". */
     if (job->len && job->src[0] == LUA_SIGNATURE[0])

@@ -28,11 +28,12 @@ typedef struct rt_outbox {
 typedef struct rt_processor {
     char *name, *path;
     lua_State *L;
-    int process_ref, ctx_ref, trampoline_ref;   /* registry refs */
+    int process_ref, ctx_ref, trampoline_ref, event_mt_ref;  /* registry refs */
     void *ev_handle;        /* the ev object of the call in progress */
     rt_route_decl *routes;
     size_t nroutes;
     rt_sinks *sinks;        /* where ctx.emit looks sink names up */
+    rt_sink *last_sink;     /* ctx.emit's one-entry cache */
     rt_outbox *outbox;      /* non-NULL only while process() runs */
     rt_buf scratch;         /* json.encode output */
     char reject[256];       /* detail given to ctx.reject */
