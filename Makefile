@@ -43,6 +43,8 @@ $(BIN)/eddy-bench: $(BUILD)/tests/bench.o $(BUILD)/libeddy.a
 deps:
 	bash scripts/deps.sh
 
+# Targets that install deps build through a sub-make: this make's pkg-config flags
+# were computed before the packages were there.
 test: deps
 	$(MAKE) all
 	bash tests/run.sh
@@ -54,10 +56,12 @@ asan-test: deps
 	EDDY=bin/asan/eddy ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1 bash tests/run.sh
 
-demo: deps all
+demo: deps
+	$(MAKE) all
 	bash scripts/demo.sh
 
-bench: deps all $(BIN)/eddy-bench
+bench: deps
+	$(MAKE) all $(BIN)/eddy-bench
 	bash scripts/bench.sh
 
 install: all
