@@ -193,7 +193,6 @@ static int load_protected(lua_State *L)
     load_job *job = lua_touserdata(L, 1);
     rt_processor *p = job->p;
     open_sandbox(L, p);
-    lua_gc(L, LUA_GCSETPAUSE, 400);
     /* "t": text only. Precompiled bytecode is refused: crafted bytecode can break
      * out of the VM. Syntax errors already start with "path:line:". */
     if (job->len && job->src[0] == LUA_SIGNATURE[0])
