@@ -36,7 +36,8 @@ int rt_prom_pairs(rt_buf *out, const char *name, const char *la, const char *lb,
 /* A histogram's _bucket, _sum and _count samples. */
 int rt_prom_histogram(rt_buf *out, const char *name, const char *labels,
                       const rt_histogram *h);
-/* Write `label="value"` with the value escaped as the text format asks. */
+/* Write `label="value"` with the value escaped as the text format asks, preceded by
+ * a comma unless `out` is empty or ends with '{' (the first label of a sample). */
 int rt_prom_label(rt_buf *out, const char *label, const char *value);
 
 #endif

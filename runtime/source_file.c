@@ -119,9 +119,18 @@ int rt_source_file_open(rt_source_file *s, struct event_base *base, const char *
         goto fail;
     }
     s->regular = S_ISREG(st.st_mode);
-    s->ev = s->regular ? event_new(base, -1, 0, on_read, s)
-                       : event_new(base, s->fd, EV_READ | EV_PERSIST, on_read, s);
-    if (!s->ev || (s->regular ? (event_active(s->ev, EV_READ, 0), 0) : event_add(s->ev, NULL))) {
+    if (s->regular) {
+        s->ev = event_new(base, -1, 0, on_read, s);
+        if (s->ev)
+            event_active(s->ev, EV_READ, 0);
+    } else {
+        s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, on_read, s);
+        if (s->ev && event_add(s->ev, NULL) < 0) {
+            event_free(s->ev);
+            s->ev = NULL;
+        }
+    }
+    if (!s->ev) {
         snprintf(err, errlen, "source %s: cannot register with the event loop", path);
         goto fail;
     }

@@ -1,12 +1,18 @@
 /* worker_metrics.c - the worker's counters as Prometheus text (GET /metrics). */
-#include <string.h>
-
 #include "worker.h"
 
-static int processor_labels(rt_buf *labels, const rt_processor *p)
+/* Put `label="value"` into `labels` as a C string, for one sample or histogram. */
+static int one_label(rt_buf *labels, const char *label, const char *value)
 {
     labels->len = 0;
-    return rt_prom_label(labels, "processor", p->name);
+    return rt_prom_label(labels, label, value) || rt_buf_putc(labels, '\0') ? -1 : 0;
+}
+
+static int labelled(rt_buf *out, rt_buf *labels, const char *metric, const char *label,
+                    const char *value, double v)
+{
+    return one_label(labels, label, value) || rt_prom_sample(out, metric, labels->data, v)
+               ? -1 : 0;
 }
 
 int rt_worker_metrics(rt_worker *w, rt_buf *out)
@@ -29,35 +35,29 @@ int rt_worker_metrics(rt_worker *w, rt_buf *out)
         rt_prom_pairs(out, "eddy_dead_letters_total", "reason", NULL, &w->dead_by_reason) ||
         rt_prom_header(out, "eddy_events_out_total", "counter", "Records written, by sink."))
         goto out;
-    for (size_t i = 0; i < w->sinks.n; i++) {
-        labels.len = 0;
-        if (rt_prom_label(&labels, "sink", w->sinks.v[i].name) ||
-            rt_buf_putc(&labels, '\0') ||
-            rt_prom_sample(out, "eddy_events_out_total", labels.data,
-                           (double)w->sinks.v[i].records))
+    for (size_t i = 0; i < w->sinks.n; i++)
+        if (labelled(out, &labels, "eddy_events_out_total", "sink", w->sinks.v[i].name,
+                     (double)w->sinks.v[i].records))
             goto out;
-    }
     if (rt_prom_header(out, "eddy_processor_events_total", "counter",
-                       "Events handed to each processor.") < 0)
+                       "Events handed to each processor."))
         goto out;
     for (size_t i = 0; i < w->nprocs; i++)
-        if (processor_labels(&labels, &w->procs[i]) || rt_buf_putc(&labels, '\0') ||
-            rt_prom_sample(out, "eddy_processor_events_total", labels.data,
-                           (double)w->procs[i].processed))
+        if (labelled(out, &labels, "eddy_processor_events_total", "processor",
+                     w->procs[i].name, (double)w->procs[i].processed))
             goto out;
     if (rt_prom_header(out, "eddy_processor_errors_total", "counter",
-                       "Events whose processor call failed (dead-lettered).") < 0)
+                       "Events whose processor call failed (dead-lettered)."))
         goto out;
     for (size_t i = 0; i < w->nprocs; i++)
-        if (processor_labels(&labels, &w->procs[i]) || rt_buf_putc(&labels, '\0') ||
-            rt_prom_sample(out, "eddy_processor_errors_total", labels.data,
-                           (double)w->procs[i].errors))
+        if (labelled(out, &labels, "eddy_processor_errors_total", "processor",
+                     w->procs[i].name, (double)w->procs[i].errors))
             goto out;
     if (rt_prom_header(out, "eddy_processing_duration_seconds", "histogram",
-                       "Time of one process() call, by processor.") < 0)
+                       "Time of one process() call, by processor."))
         goto out;
     for (size_t i = 0; i < w->nprocs; i++)
-        if (processor_labels(&labels, &w->procs[i]) || rt_buf_putc(&labels, '\0') ||
+        if (one_label(&labels, "processor", w->procs[i].name) ||
             rt_prom_histogram(out, "eddy_processing_duration_seconds", labels.data,
                               &w->procs[i].latency))
             goto out;

@@ -26,25 +26,32 @@ rc=0; got=$("$EDDY" check -c "$d/eddy.conf" 2>&1) || rc=$?
 expect_eq "check: failing init exits 2" 2 "$rc"
 check "check: failing init names file, line and message" grep -q "initfail.lua:3: no rules file" <<<"$got"
 
+# refused NAME DIR MESSAGE: `eddy check` exits 2 with exactly "eddy: MESSAGE".
+refused() {
+  local rc=0 got
+  got=$("$EDDY" check -c "$2/eddy.conf" 2>&1) || rc=$?
+  expect_eq "$1" "eddy: $3/2" "$got/$rc"
+}
+
 d=$(newdir); write_conf "$d"
 echo 'return { name = "noprocess" }' > "$d/processors/noprocess.lua"
-rc=0; got=$("$EDDY" check -c "$d/eddy.conf" 2>&1) || rc=$?
-expect_eq "check: a processor without process() is refused" \
-  "eddy: $d/processors/noprocess.lua: process must be a function/2" "$got/$rc"
+refused "check: a processor without process() is refused" "$d" \
+  "$d/processors/noprocess.lua: process must be a function"
 
 d=$(newdir); write_conf "$d"
 echo 'return { routes = { { domain = "", type = "x" } }, process = function() end }' > "$d/processors/p.lua"
-rc=0; got=$("$EDDY" check -c "$d/eddy.conf" 2>&1) || rc=$?
-expect_eq "check: an empty route domain is refused" \
-  "eddy: $d/processors/p.lua: routes[1].domain must be a non-empty string/2" "$got/$rc"
+refused "check: an empty route domain is refused" "$d" \
+  "$d/processors/p.lua: routes[1].domain must be a non-empty string"
+
+d=$(newdir); write_conf "$d"
+echo 'return 42' > "$d/processors/num.lua"
+refused "check: a processor must return a table" "$d" "$d/processors/num.lua: must return a table (got number)"
 
 d=$(newdir); write_conf "$d"
 write_echo_processor "$d" same order; cp "$d/processors/same.lua" "$d/processors/same2.lua"
-rc=0; got=$("$EDDY" check -c "$d/eddy.conf" 2>&1) || rc=$?
-expect_eq "check: two processors with one name are refused" \
-  "eddy: $d/processors/same.lua and $d/processors/same2.lua both name their processor 'same'/2" "$got/$rc"
+refused "check: two processors with one name are refused" "$d" \
+  "$d/processors/same.lua and $d/processors/same2.lua both name their processor 'same'"
 
 d=$(newdir); write_conf "$d"
-rc=0; got=$("$EDDY" check -c "$d/eddy.conf" 2>&1) || rc=$?
-expect_eq "check: an empty processors dir is refused" \
-  "eddy: $d/eddy.conf:1: processors.dir: no *.lua processors in $d/processors/2" "$got/$rc"
+refused "check: an empty processors dir is refused" "$d" \
+  "$d/eddy.conf:1: processors.dir: no *.lua processors in $d/processors"
