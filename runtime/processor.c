@@ -150,26 +150,25 @@ static void read_routes(lua_State *L, rt_processor *p, int spec)
         lua_rawgeti(L, routes, (int)i);
         if (!lua_istable(L, -1))
             luaL_error(L, "%s: routes[%d] must be a table", p->path, (int)i);
-        const char *field[2] = { "domain", "type" };
-        char *val[2] = { NULL, NULL };
+        /* Check both fields before allocating: luaL_error must not leak a copy. */
+        static const char *const field[2] = { "domain", "type" };
+        const char *val[2];
         for (int f = 0; f < 2; f++) {
-            lua_getfield(L, -1, field[f]);
+            lua_getfield(L, -1 - f, field[f]);
             size_t len = 0;
-            const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-            if (!s || !len || strlen(s) != len)
+            val[f] = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+            if (!val[f] || !len || strlen(val[f]) != len)
                 luaL_error(L, "%s: routes[%d].%s must be a non-empty string", p->path,
                            (int)i, field[f]);
-            if (f == 0 && strcmp(s, "*") == 0)
-                luaL_error(L, "%s: routes[%d].domain cannot be '*'", p->path, (int)i);
-            val[f] = strdup(s);
-            lua_pop(L, 1);
         }
-        p->routes[p->nroutes].domain = val[0];
-        p->routes[p->nroutes].type = val[1];
-        p->nroutes++;
-        if (!val[0] || !val[1])
+        if (strcmp(val[0], "*") == 0)
+            luaL_error(L, "%s: routes[%d].domain cannot be '*'", p->path, (int)i);
+        rt_route_decl *d = &p->routes[p->nroutes++];
+        d->domain = strdup(val[0]);
+        d->type = strdup(val[1]);
+        if (!d->domain || !d->type)
             luaL_error(L, "out of memory");
-        lua_pop(L, 1);
+        lua_pop(L, 3);      /* domain, type, routes[i] */
     }
     lua_pop(L, 1);
 }

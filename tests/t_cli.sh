@@ -44,6 +44,11 @@ refused "check: an empty route domain is refused" "$d" \
   "$d/processors/p.lua: routes[1].domain must be a non-empty string"
 
 d=$(newdir); write_conf "$d"
+echo 'return { routes = { { domain = "order", type = 7 } }, process = function() end }' > "$d/processors/p.lua"
+refused "check: a route type that is not a string is refused" "$d" \
+  "$d/processors/p.lua: routes[1].type must be a non-empty string"
+
+d=$(newdir); write_conf "$d"
 echo 'return 42' > "$d/processors/num.lua"
 refused "check: a processor must return a table" "$d" "$d/processors/num.lua: must return a table (got number)"
 
