@@ -31,7 +31,7 @@ int  lb_event_open(lua_State *L);
 /* Push `ev` as a read-only event object (metatable `mt_ref`); fields are read on access. */
 void *lb_event_push(lua_State *L, const rt_event *ev, int mt_ref);
 /* Cut the object from its event once process() returned: later use raises an error. */
-void lb_event_detach(lua_State *L, void *handle);
+void lb_event_detach(void *handle);
 
 /* lb_ctx.c: push the ctx table of processor `p` (emit, log, now, reject, json). */
 void lb_ctx_push(lua_State *L, rt_processor *p);

@@ -14,7 +14,7 @@
 
 typedef struct event_ud {
     const rt_event *ev;     /* NULL once process() has returned */
-    int payload_ref;        /* registry ref of the converted payload, or LUA_NOREF */
+    int has_payload;        /* the converted payload is the userdata's environment */
 } event_ud;
 
 static void push_opt(lua_State *L, const char *s)
@@ -25,16 +25,19 @@ static void push_opt(lua_State *L, const char *s)
         lua_pushnil(L);
 }
 
+/* The payload table lives as the userdata's environment: it goes away with the ev
+ * object, so there is nothing to release after the call. */
 static void push_payload(lua_State *L, event_ud *u)
 {
-    if (u->payload_ref != LUA_NOREF) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, u->payload_ref);
+    if (u->has_payload) {
+        lua_getfenv(L, 1);
         return;
     }
     if (lb_json_push(L, u->ev->payload) < 0)
         luaL_error(L, "payload is nested too deeply");
     lua_pushvalue(L, -1);
-    u->payload_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_setfenv(L, 1);
+    u->has_payload = 1;
 }
 
 static int event_index(lua_State *L)
@@ -110,16 +113,13 @@ void *lb_event_push(lua_State *L, const rt_event *ev, int mt_ref)
 {
     event_ud *u = lua_newuserdata(L, sizeof *u);
     u->ev = ev;
-    u->payload_ref = LUA_NOREF;
+    u->has_payload = 0;
     lua_rawgeti(L, LUA_REGISTRYINDEX, mt_ref);
     lua_setmetatable(L, -2);
     return u;
 }
 
-void lb_event_detach(lua_State *L, void *handle)
+void lb_event_detach(void *handle)
 {
-    event_ud *u = handle;
-    u->ev = NULL;
-    luaL_unref(L, LUA_REGISTRYINDEX, u->payload_ref);
-    u->payload_ref = LUA_NOREF;
+    ((event_ud *)handle)->ev = NULL;
 }

@@ -325,7 +325,7 @@ int rt_processor_process(rt_processor *p, const rt_event *ev, rt_outbox *out,
     lua_pushlightuserdata(L, (void *)ev);
     int rc = failed(p, lua_pcall(L, 2, 0, 0), why);
     if (p->ev_handle)
-        lb_event_detach(L, p->ev_handle);
+        lb_event_detach(p->ev_handle);
     p->ev_handle = NULL;
     p->outbox = NULL;
     clock_gettime(CLOCK_MONOTONIC, &t1);
