@@ -21,7 +21,10 @@ CFLAGS  += -DEDDY_VERSION='"$(VERSION)"'
 LIB_SRC := $(wildcard runtime/*.c bindings/*.c)
 LIB_SRC := $(filter-out runtime/main.c,$(LIB_SRC))
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
-DEPS    := $(LIB_OBJ:.o=.d) $(BUILD)/runtime/main.d $(BUILD)/tests/bench.d
+UNIT_SRC := $(wildcard tests/unit/*_test.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BIN)/%,$(UNIT_SRC))
+DEPS    := $(LIB_OBJ:.o=.d) $(BUILD)/runtime/main.d $(BUILD)/tests/bench.d \
+           $(patsubst %.c,$(BUILD)/%.d,$(UNIT_SRC))
 
 all: $(BIN)/eddy
 
@@ -40,20 +43,27 @@ $(BIN)/eddy-bench: $(BUILD)/tests/bench.o $(BUILD)/libeddy.a
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# C unit tests, one binary per tests/unit/*_test.c, run by tests/t_unit.sh.
+$(BIN)/%_test: $(BUILD)/tests/unit/%_test.o $(BUILD)/libeddy.a
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+units: $(UNIT_BIN)
+
 deps:
 	bash scripts/deps.sh
 
 # Targets that install deps build through a sub-make: this make's pkg-config flags
 # were computed before the packages were there.
 test: deps
-	$(MAKE) all
+	$(MAKE) all units
 	bash tests/run.sh
 
 # A separate build tree so sanitized objects never mix with the normal ones.
 asan-test: deps
-	$(MAKE) all BUILD=build/asan BIN=bin/asan \
+	$(MAKE) all units BUILD=build/asan BIN=bin/asan \
 	  OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
-	EDDY=bin/asan/eddy ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	EDDY=bin/asan/eddy UNITS=bin/asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1 bash tests/run.sh
 
 demo: deps
@@ -70,5 +80,5 @@ install: all
 clean:
 	rm -rf $(BUILD) $(BIN)
 
-.PHONY: all deps test asan-test demo bench install clean
+.PHONY: all units deps test asan-test demo bench install clean
 -include $(DEPS)

@@ -1,0 +1,60 @@
+/* track.h - at-least-once bookkeeping: which input offsets may be stored.
+ *
+ * Every event read from a partition gets a ticket. The ticket is held once while the
+ * event is processed and once more by every output written for it; sinks release
+ * their hold when the output is acknowledged. A partition's offset advances only over
+ * a prefix of tickets that are all released, so an offset is stored only after every
+ * output of that event and of all earlier events of its partition is acknowledged. */
+#ifndef RT_TRACK_H
+#define RT_TRACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rt_track_part rt_track_part;
+
+typedef struct rt_ticket {
+    rt_track_part *part;
+    int64_t offset;
+    uint32_t holds;
+    struct rt_ticket *next;
+} rt_ticket;
+
+/* Called when a partition's committable position moves: `next` is the offset of the
+ * first event not yet done (Kafka's convention: last done offset + 1). */
+typedef void (*rt_track_store_fn)(void *arg, const char *topic, int32_t partition,
+                                  int64_t next);
+
+struct rt_track_part {
+    char *topic;
+    int32_t partition;
+    rt_ticket *head, *tail; /* in-flight tickets in offset order */
+    size_t inflight;
+    int64_t stored;         /* last `next` reported, -1 before the first */
+    rt_track_part *link;
+};
+
+typedef struct rt_tracker {
+    rt_track_part *parts;
+    rt_ticket *free;        /* released tickets, reused */
+    rt_track_store_fn store;
+    void *arg;
+    uint64_t inflight;      /* over all partitions */
+} rt_tracker;
+
+/* Start empty; `store` is told each new committable position. */
+void rt_track_init(rt_tracker *t, rt_track_store_fn store, void *arg);
+/* The partition's bookkeeping, created on first use; NULL when out of memory. */
+rt_track_part *rt_track_part_get(rt_tracker *t, const char *topic, int32_t partition);
+/* A ticket for the next event of `p` (offsets must increase), held once. NULL: OOM. */
+rt_ticket *rt_track_begin(rt_tracker *t, rt_track_part *p, int64_t offset);
+/* One more hold (an output written for the event). NULL tickets are ignored. */
+void rt_track_hold(rt_ticket *k);
+/* Release one hold; a fully released prefix of the partition advances its offset. */
+void rt_track_release(rt_tracker *t, rt_ticket *k);
+/* Forget a partition (revoked) once it has nothing in flight; -1 if it has. */
+int  rt_track_part_drop(rt_tracker *t, rt_track_part *p);
+/* Free everything. */
+void rt_track_free(rt_tracker *t);
+
+#endif
