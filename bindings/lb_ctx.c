@@ -15,6 +15,29 @@ static rt_processor *self(lua_State *L)
     return lua_touserdata(L, lua_upvalueindex(1));
 }
 
+/* The message key of a sink with sink.<name>.key: that field of the record as text.
+ * A record without it has no key (Kafka then spreads records over partitions). */
+static void append_key(lua_State *L, const rt_sink *s, rt_buf *b)
+{
+    size_t n;
+    long long v;
+    char digits[24];
+    const char *k = NULL;
+    lua_getfield(L, 2, s->key_field);
+    if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+        k = lua_tolstring(L, -1, &n);
+    } else if (lb_int64_test(L, -1, &v)) {
+        n = (size_t)snprintf(digits, sizeof digits, "%lld", v);
+        k = digits;
+    } else if (!lua_isnil(L, -1)) {
+        luaL_error(L, "ctx.emit: key field '%s' of sink %s must be a string or number, not %s",
+                   s->key_field, s->name, luaL_typename(L, -1));
+    }
+    if (k && rt_buf_append(b, k, n) < 0)
+        luaL_error(L, "ctx.emit: out of memory");
+    lua_pop(L, 1);
+}
+
 /* ctx.emit(sink, record): encoded now, delivered when process() returns normally. */
 static int ctx_emit(lua_State *L)
 {
@@ -29,9 +52,13 @@ static int ctx_emit(lua_State *L)
     if (!s)
         return luaL_error(L, "ctx.emit: unknown sink '%s'", name);
     p->last_sink = s;
-    size_t off = p->outbox->bytes.len;
-    lb_json_encode(L, 2, &p->outbox->bytes);
-    if (rt_outbox_add(p->outbox, s, off) < 0)
+    rt_buf *b = &p->outbox->bytes;
+    size_t off = b->len;
+    lb_json_encode(L, 2, b);
+    size_t key_off = b->len;
+    if (s->key_field)
+        append_key(L, s, b);
+    if (rt_outbox_add(p->outbox, s, off, key_off) < 0)
         return luaL_error(L, "ctx.emit: out of memory");
     return 0;
 }

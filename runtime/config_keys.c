@@ -15,6 +15,8 @@ const rt_conf_key rt_conf_keys[] = {
       "declares sink <name>: stdout or file (NDJSON, one record per line)" },
     { "sink.*.path", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
       "output file of a file sink (appended to, created if missing)" },
+    { "sink.*.key", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
+      "record field used as the message key (Kafka sinks)" },
     { "dlq.sink", RT_CONF_STRING, NULL, 1, NULL, 0, 0,
       "name of the sink that receives dead-letter records" },
     { "route.*.*", RT_CONF_STRING, NULL, 0, NULL, 0, 0,

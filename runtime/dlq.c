@@ -65,13 +65,50 @@ static int set_raw(json_t *rec, const char *raw, size_t len)
     return rc;
 }
 
-int rt_dlq_write(rt_sink *s, const rt_event *ev, const rt_reject *why, const char *processor)
+static int set_origin(json_t *origin, const rt_origin *o)
+{
+    if (o->topic)
+        return json_object_set_new(origin, "topic", safe_string(o->topic)) ||
+               json_object_set_new(origin, "partition", json_integer(o->partition)) ||
+               json_object_set_new(origin, "offset", json_integer(o->offset));
+    return json_object_set_new(origin, "file", safe_string(o->file)) ||
+           json_object_set_new(origin, "line", json_integer(o->line));
+}
+
+/* Kafka dead letters: the value is the original bytes, the rest travels in headers. */
+static int write_raw(rt_sink *s, const rt_event *ev, const rt_reject *why,
+                     const char *processor, rt_ticket *ticket)
+{
+    char where[512];
+    rt_origin_text(&ev->origin, where, sizeof where);
+    rt_header h[5] = {
+        { "eddy.reason", why->reason, strlen(why->reason) },
+        { "eddy.detail", why->detail, strlen(why->detail) },
+        { "eddy.origin", where, strlen(where) },
+    };
+    size_t n = 3;
+    if (processor)
+        h[n++] = (rt_header){ "eddy.processor", processor, strlen(processor) };
+    if (ev->event_id)
+        h[n++] = (rt_header){ "eddy.eventId", ev->event_id, strlen(ev->event_id) };
+    rt_out out = { ticket, ev->event_id, ev->event_id ? strlen(ev->event_id) : 0, h, n };
+    return rt_sink_write(s, ev->raw, ev->raw_len, &out);
+}
+
+int rt_dlq_write(rt_sink *s, const rt_event *ev, const rt_reject *why, const char *processor,
+                 rt_ticket *ticket)
 {
     int rc = -1;
     char *text = NULL;
     struct timeval tv;
+    json_t *rec = NULL, *origin = NULL;
+    if (s->raw_dead_letters) {
+        rc = write_raw(s, ev, why, processor, ticket);
+        goto out;
+    }
     gettimeofday(&tv, NULL);
-    json_t *rec = json_object(), *origin = json_object();
+    rec = json_object();
+    origin = json_object();
     if (!rec || !origin)
         goto out;
     /* json_object_set_new steals its value even on failure, so one check per call. */
@@ -79,8 +116,7 @@ int rt_dlq_write(rt_sink *s, const rt_event *ev, const rt_reject *why, const cha
         json_object_set_new(rec, "detail", safe_string(why->detail)) ||
         (processor && json_object_set_new(rec, "processor", safe_string(processor))) ||
         (ev->event_id && json_object_set_new(rec, "eventId", json_string(ev->event_id))) ||
-        json_object_set_new(origin, "file", safe_string(ev->origin.file)) ||
-        json_object_set_new(origin, "line", json_integer(ev->origin.line)) ||
+        set_origin(origin, &ev->origin) ||
         json_object_set(rec, "origin", origin) ||
         json_object_set_new(rec, "time",
                             json_integer((json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000)) ||
@@ -89,11 +125,14 @@ int rt_dlq_write(rt_sink *s, const rt_event *ev, const rt_reject *why, const cha
     text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!text)
         goto out;
-    rc = rt_sink_write(s, text, strlen(text));
+    rt_out out = { ticket, ev->event_id, ev->event_id ? strlen(ev->event_id) : 0, NULL, 0 };
+    rc = rt_sink_write(s, text, strlen(text), &out);
 out:
-    if (rc < 0)
-        rt_error("dead-letter write to sink %s failed (reason %s, %s line %lld)", s->name,
-                 why->reason, ev->origin.file, ev->origin.line);
+    if (rc < 0) {
+        char where[512];
+        rt_error("dead-letter write to sink %s failed (reason %s, %s)", s->name, why->reason,
+                 rt_origin_text(&ev->origin, where, sizeof where));
+    }
     free(text);
     json_decref(origin);
     json_decref(rec);

@@ -5,8 +5,11 @@
 #include "event.h"
 #include "sink.h"
 
-/* Write one dead-letter record for `ev` (its raw bytes and origin) to `s`.
- * `processor` names the processor involved, or NULL. -1 when the sink failed. */
-int rt_dlq_write(rt_sink *s, const rt_event *ev, const rt_reject *why, const char *processor);
+/* Write one dead-letter record for `ev` (its raw bytes and origin) to `s`, held on
+ * `ticket` until acknowledged. `processor` names the processor involved, or NULL.
+ * A sink with raw_dead_letters gets the original bytes as the value and the rest as
+ * headers; others get one JSON envelope. -1 when the sink failed. */
+int rt_dlq_write(rt_sink *s, const rt_event *ev, const rt_reject *why, const char *processor,
+                 rt_ticket *ticket);
 
 #endif

@@ -18,6 +18,15 @@ void rt_reject_set(rt_reject *why, const char *reason, const char *fmt, ...)
     va_end(ap);
 }
 
+const char *rt_origin_text(const rt_origin *o, char *buf, size_t len)
+{
+    if (o->topic)
+        snprintf(buf, len, "%s/%d@%lld", o->topic, (int)o->partition, (long long)o->offset);
+    else
+        snprintf(buf, len, "%s:%lld", o->file, o->line);
+    return buf;
+}
+
 static const char *type_of(const json_t *v)
 {
     switch (json_typeof(v)) {

@@ -5,11 +5,19 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include <stdint.h>
+
 /* Where a record came from, for dead-letter records and logs. */
 typedef struct rt_origin {
-    const char *file;       /* file source: path, or "stdin" */
+    const char *file;       /* file source: path, or "stdin"; NULL for Kafka */
     long long line;
+    const char *topic;      /* Kafka source: topic, partition, offset */
+    int32_t partition;
+    int64_t offset;
 } rt_origin;
+
+/* "topic/partition@offset" or "file:line", for log lines. */
+const char *rt_origin_text(const rt_origin *o, char *buf, size_t len);
 
 typedef struct rt_event {
     json_t *root;           /* owns everything below */

@@ -352,7 +352,7 @@ void rt_processor_free(rt_processor *p)
     memset(p, 0, sizeof *p);
 }
 
-int rt_outbox_add(rt_outbox *o, rt_sink *sink, size_t off)
+int rt_outbox_add(rt_outbox *o, rt_sink *sink, size_t off, size_t key_off)
 {
     if (o->n == o->cap) {
         size_t cap = o->cap ? o->cap * 2 : 8;
@@ -362,9 +362,7 @@ int rt_outbox_add(rt_outbox *o, rt_sink *sink, size_t off)
         o->v = v;
         o->cap = cap;
     }
-    o->v[o->n].sink = sink;
-    o->v[o->n].off = off;
-    o->v[o->n].len = o->bytes.len - off;
+    o->v[o->n] = (rt_emit){ sink, off, key_off - off, key_off, o->bytes.len - key_off };
     o->n++;
     return 0;
 }

@@ -16,7 +16,8 @@
  * process() returns normally, so a failed event has no partial outputs. */
 typedef struct rt_emit {
     rt_sink *sink;
-    size_t off, len;        /* into rt_outbox.bytes */
+    size_t off, len;        /* the record, in rt_outbox.bytes */
+    size_t key_off, key_len;    /* its message key; key_len 0 for none */
 } rt_emit;
 
 typedef struct rt_outbox {
@@ -53,9 +54,10 @@ int  rt_processor_process(rt_processor *p, const rt_event *ev, rt_outbox *out,
 /* Close the state and free the processor. */
 void rt_processor_free(rt_processor *p);
 
-/* Record the bytes from `off` to the end of o->bytes as one record for `sink`
- * (ctx.emit encodes straight into o->bytes). -1 when out of memory. */
-int  rt_outbox_add(rt_outbox *o, rt_sink *sink, size_t off);
+/* Record the bytes from `off` to `key_off` of o->bytes as one record for `sink`, and
+ * from `key_off` to the end as its key (ctx.emit encodes straight into o->bytes).
+ * -1 when out of memory. */
+int  rt_outbox_add(rt_outbox *o, rt_sink *sink, size_t off, size_t key_off);
 /* Forget the records, keep the memory. */
 void rt_outbox_reset(rt_outbox *o);
 /* Free the memory. */

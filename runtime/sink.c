@@ -16,7 +16,8 @@ static int sink_name(const char *key, char *name, size_t len)
     return 0;
 }
 
-int rt_sinks_setup(rt_sinks *ss, const rt_config *c, int open, char *err, size_t errlen)
+int rt_sinks_setup(rt_sinks *ss, const rt_config *c, rt_tracker *tracker, int open,
+                   char *err, size_t errlen)
 {
     char name[128], key[192], where[256];
     memset(ss, 0, sizeof *ss);
@@ -51,6 +52,9 @@ int rt_sinks_setup(rt_sinks *ss, const rt_config *c, int open, char *err, size_t
         }
         ss->n++;
         s->type = c->v[i].value;
+        s->tracker = tracker;
+        snprintf(key, sizeof key, "sink.%s.key", name);
+        s->key_field = rt_config_get(c, key);
         const char *path = NULL;
         if (strcmp(s->type, "file") == 0) {
             snprintf(key, sizeof key, "sink.%s.path", name);
@@ -89,12 +93,20 @@ rt_sink *rt_sinks_find(const rt_sinks *ss, const char *name)
     return NULL;
 }
 
-int rt_sink_write(rt_sink *s, const char *rec, size_t len)
+int rt_sink_write(rt_sink *s, const char *rec, size_t len, const rt_out *out)
 {
-    if (s->ops->write(s, rec, len) < 0)
+    rt_track_hold(out->ticket);
+    if (s->ops->write(s, rec, len, out) < 0) {
+        rt_track_release(s->tracker, out->ticket);
         return -1;
+    }
     s->records++;
     return 0;
+}
+
+void rt_sink_ack(rt_sink *s, rt_ticket *ticket)
+{
+    rt_track_release(s->tracker, ticket);
 }
 
 int rt_sinks_flush(rt_sinks *ss)

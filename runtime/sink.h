@@ -5,11 +5,30 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "track.h"
 
 typedef struct rt_sink rt_sink;
 
+/* A message header (Kafka), e.g. a dead letter's reason. */
+typedef struct rt_header {
+    const char *name;
+    const char *value;
+    size_t len;
+} rt_header;
+
+/* Everything about one output besides its bytes. */
+typedef struct rt_out {
+    rt_ticket *ticket;      /* held until the sink acknowledges the output; may be NULL */
+    const char *key;        /* message key, NULL for none */
+    size_t key_len;
+    const rt_header *headers;
+    size_t nheaders;
+} rt_out;
+
 typedef struct rt_sink_ops {
-    int  (*write)(rt_sink *s, const char *rec, size_t len);   /* one record, no newline */
+    /* Queue one record (no newline). On 0 the sink owns one hold on out->ticket and
+     * releases it with rt_sink_ack once the record is acknowledged. */
+    int  (*write)(rt_sink *s, const char *rec, size_t len, const rt_out *out);
     int  (*flush)(rt_sink *s);
     void (*close)(rt_sink *s);
 } rt_sink_ops;
@@ -17,8 +36,11 @@ typedef struct rt_sink_ops {
 struct rt_sink {
     char *name;
     const char *type;
+    const char *key_field;  /* sink.<name>.key: record field used as message key */
+    int raw_dead_letters;   /* as dlq.sink: original bytes as value, the rest as headers */
     const rt_sink_ops *ops;
     void *impl;
+    rt_tracker *tracker;
     unsigned long long records;     /* written so far (eddy_events_out_total) */
 };
 
@@ -27,12 +49,16 @@ typedef struct rt_sinks {
     size_t n;
 } rt_sinks;
 
-/* Check every sink.<name>.* key; with `open` also open the outputs. -1 with err set. */
-int  rt_sinks_setup(rt_sinks *ss, const rt_config *c, int open, char *err, size_t errlen);
+/* Check every sink.<name>.* key; with `open` also open the outputs. Sinks release
+ * their holds on `tracker`. -1 with err set. */
+int  rt_sinks_setup(rt_sinks *ss, const rt_config *c, rt_tracker *tracker, int open,
+                    char *err, size_t errlen);
 /* The sink called `name`, or NULL. */
 rt_sink *rt_sinks_find(const rt_sinks *ss, const char *name);
-/* Write one record; -1 when the output failed (disk full, pipe closed). */
-int  rt_sink_write(rt_sink *s, const char *rec, size_t len);
+/* Write one record; -1 when the output failed at once (disk full, pipe closed). */
+int  rt_sink_write(rt_sink *s, const char *rec, size_t len, const rt_out *out);
+/* A sink's acknowledgement of one record written for `ticket`. */
+void rt_sink_ack(rt_sink *s, rt_ticket *ticket);
 /* Flush every sink; -1 if any failed (all are tried). */
 int  rt_sinks_flush(rt_sinks *ss);
 /* Close and free every sink. */

@@ -19,6 +19,8 @@ typedef struct file_sink {
     int fd;
     int owned;              /* close on close; stdout is not ours to close */
     rt_buf buf;
+    rt_ticket **unacked;    /* tickets of the records in buf, acknowledged at flush */
+    size_t nunacked, capunacked;
 } file_sink;
 
 static int file_flush(rt_sink *s)
@@ -39,16 +41,34 @@ static int file_flush(rt_sink *s)
         off += (size_t)w;
     }
     fs->buf.len = 0;
+    /* In the kernel now: a crash of eddy can no longer lose these records. */
+    for (size_t i = 0; i < fs->nunacked; i++)
+        rt_sink_ack(s, fs->unacked[i]);
+    fs->nunacked = 0;
     return 0;
 }
 
-static int file_write(rt_sink *s, const char *rec, size_t len)
+static int file_write(rt_sink *s, const char *rec, size_t len, const rt_out *out)
 {
     file_sink *fs = s->impl;
+    if (out->ticket && fs->nunacked == fs->capunacked) {
+        size_t cap = fs->capunacked ? fs->capunacked * 2 : 256;
+        rt_ticket **v = realloc(fs->unacked, cap * sizeof *v);
+        if (!v) {
+            rt_error("sink %s: out of memory", s->name);
+            return -1;
+        }
+        fs->unacked = v;
+        fs->capunacked = cap;
+    }
+    size_t mark = fs->buf.len;
     if (rt_buf_append(&fs->buf, rec, len) < 0 || rt_buf_putc(&fs->buf, '\n') < 0) {
+        fs->buf.len = mark;
         rt_error("sink %s: out of memory", s->name);
         return -1;
     }
+    if (out->ticket)
+        fs->unacked[fs->nunacked++] = out->ticket;
     if (fs->buf.len >= FILE_SINK_BUFFER)
         return file_flush(s);
     return 0;
@@ -63,6 +83,7 @@ static void file_close(rt_sink *s)
     if (fs->owned && close(fs->fd) < 0)
         rt_error("sink %s: close failed: %s", s->name, strerror(errno));
     rt_buf_free(&fs->buf);
+    free(fs->unacked);
     free(fs);
     s->impl = NULL;
 }

@@ -31,7 +31,7 @@ static void deliver(rt_source_file *s, const char *p, size_t n)
         n--;
     if (blank(p, n))
         return;
-    rt_origin origin = { s->label, s->line };
+    rt_origin origin = { .file = s->label, .line = s->line };
     s->cb.record(s->cb.arg, p, n, &origin);
 }
 
@@ -39,7 +39,7 @@ static void finish(rt_source_file *s, int failed)
 {
     s->done = 1;
     event_del(s->ev);
-    rt_origin origin = { s->label, s->line + 1 };
+    rt_origin origin = { .file = s->label, .line = s->line + 1 };
     s->cb.end(s->cb.arg, failed, s->pending.len ? s->pending.data : NULL, s->pending.len,
               &origin);
     s->pending.len = 0;

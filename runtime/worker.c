@@ -67,7 +67,7 @@ int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, s
     memset(w, 0, sizeof *w);
     w->cfg = cfg;
     w->max_bytes = (size_t)rt_config_int(cfg, "event.max.bytes");
-    if (rt_sinks_setup(&w->sinks, cfg, open_io, err, errlen) < 0)
+    if (rt_sinks_setup(&w->sinks, cfg, &w->tracker, open_io, err, errlen) < 0)
         return -1;
     w->dlq = rt_sinks_find(&w->sinks, rt_config_get(cfg, "dlq.sink"));
     if (load_processors(w, err, errlen) < 0)
@@ -85,34 +85,39 @@ int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, s
 
 static void fail_runtime(rt_worker *w, const rt_origin *origin)
 {
+    char where[512];
     if (!w->failed)
-        rt_error("stopping: output failed while handling %s line %lld; input from that "
-                 "line on was not processed", origin->file, origin->line);
+        rt_error("stopping: output failed while handling %s; input from there on was not "
+                 "processed", rt_origin_text(origin, where, sizeof where));
     w->failed = 1;
     rt_source_file_stop(&w->source);
 }
 
 static void dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *why,
-                        const char *processor)
+                        const char *processor, rt_ticket *ticket)
 {
+    char where[512];
     w->dead++;
     rt_counter_inc(&w->dead_by_reason, why->reason, "");
-    rt_debug("dead letter %s line %lld: %s: %s", ev->origin.file, ev->origin.line,
+    rt_debug("dead letter %s: %s: %s", rt_origin_text(&ev->origin, where, sizeof where),
              why->reason, why->detail);
-    if (rt_dlq_write(w->dlq, ev, why, processor) < 0)
+    if (rt_dlq_write(w->dlq, ev, why, processor, ticket) < 0)
         fail_runtime(w, &ev->origin);
 }
 
-void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin *origin)
+/* The ticket (NULL for sources without offsets) arrives held once for the processing;
+ * that hold is released here, after every output took its own. */
+void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin *origin,
+                      rt_ticket *ticket)
 {
     rt_event ev;
     rt_reject why;
     if (w->failed)
-        return;
+        return;     /* the ticket stays held: its offset must never be stored */
     w->records++;
     ev.origin = *origin;
     if (rt_event_decode(&ev, raw, len, w->max_bytes, &why) < 0) {
-        dead_letter(w, &ev, &why, NULL);
+        dead_letter(w, &ev, &why, NULL, ticket);
         goto out;
     }
     rt_counter_inc(&w->in_by_type, ev.domain, ev.type);
@@ -120,18 +125,20 @@ void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin
     if (owner < 0) {
         rt_reject_set(&why, "no_route", "no processor for domain=%s type=%s", ev.domain,
                       ev.type);
-        dead_letter(w, &ev, &why, NULL);
+        dead_letter(w, &ev, &why, NULL, ticket);
         goto out;
     }
     rt_processor *p = &w->procs[owner];
     rt_outbox_reset(&w->outbox);
     if (rt_processor_process(p, &ev, &w->outbox, &why) < 0) {
-        dead_letter(w, &ev, &why, p->name);
+        dead_letter(w, &ev, &why, p->name, ticket);
         goto out;
     }
     for (size_t i = 0; i < w->outbox.n; i++) {
         const rt_emit *e = &w->outbox.v[i];
-        if (rt_sink_write(e->sink, w->outbox.bytes.data + e->off, e->len) < 0) {
+        const char *base = w->outbox.bytes.data;
+        rt_out out = { ticket, e->key_len ? base + e->key_off : NULL, e->key_len, NULL, 0 };
+        if (rt_sink_write(e->sink, base + e->off, e->len, &out) < 0) {
             fail_runtime(w, origin);
             goto out;
         }
@@ -139,6 +146,8 @@ void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin
     }
 out:
     rt_event_clear(&ev);
+    if (!w->failed)
+        rt_track_release(&w->tracker, ticket);
 }
 
 int rt_worker_flush(rt_worker *w)
@@ -152,7 +161,7 @@ int rt_worker_flush(rt_worker *w)
 
 static void on_record(void *arg, const char *raw, size_t len, const rt_origin *origin)
 {
-    rt_worker_handle(arg, raw, len, origin);
+    rt_worker_handle(arg, raw, len, origin, NULL);
 }
 
 static void on_batch_end(void *arg)
@@ -173,7 +182,7 @@ static void on_end(void *arg, int failed, const char *rest, size_t rest_len,
         rt_event ev = { .origin = *origin, .raw = rest, .raw_len = rest_len };
         rt_reject why;
         rt_reject_set(&why, "truncated", "input stopped before the end of this line");
-        dead_letter(w, &ev, &why, NULL);
+        dead_letter(w, &ev, &why, NULL, NULL);
     }
     rt_worker_flush(w);
     event_base_loopbreak(w->base);
@@ -257,6 +266,7 @@ void rt_worker_free(rt_worker *w)
     rt_sinks_close(&w->sinks);
     rt_pairmap_free(&w->in_by_type);
     rt_pairmap_free(&w->dead_by_reason);
+    rt_track_free(&w->tracker);
     if (w->base)
         event_base_free(w->base);
     memset(w, 0, sizeof *w);

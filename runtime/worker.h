@@ -12,6 +12,7 @@
 #include "router.h"
 #include "sink.h"
 #include "source_file.h"
+#include "track.h"
 
 typedef struct rt_worker {
     const rt_config *cfg;
@@ -24,6 +25,7 @@ typedef struct rt_worker {
     rt_route_owner *owners; /* the router's view of procs, same order */
     rt_router router;
     rt_outbox outbox;
+    rt_tracker tracker;     /* at-least-once offsets of the Kafka source */
     rt_source_file source;
     rt_admin *admin;
     size_t max_bytes;
@@ -42,8 +44,10 @@ int  rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err,
 /* Start the source, admin endpoint and signal handlers and run until the input ends
  * or SIGTERM/SIGINT. 0 when done, -1 on a runtime failure (exit code 1). */
 int  rt_worker_run(rt_worker *w);
-/* Put one raw record through decode, route, processor and sinks. */
-void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin *origin);
+/* Put one raw record through decode, route, processor and sinks. `ticket` (NULL for
+ * sources without offsets) comes held once and is released when the record is done. */
+void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin *origin,
+                      rt_ticket *ticket);
 /* Flush every sink; -1 (and w->failed) when one failed. */
 int  rt_worker_flush(rt_worker *w);
 /* Append the worker's metrics in the Prometheus text format. */
