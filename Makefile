@@ -24,7 +24,7 @@ LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 UNIT_SRC := $(wildcard tests/unit/*_test.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BIN)/%,$(UNIT_SRC))
 DEPS    := $(LIB_OBJ:.o=.d) $(BUILD)/runtime/main.d $(BUILD)/tests/bench.d \
-           $(patsubst %.c,$(BUILD)/%.d,$(UNIT_SRC))
+           $(patsubst %.c,$(BUILD)/%.d,$(UNIT_SRC)) $(BUILD)/tests/kafka_mock.d
 
 all: $(BIN)/eddy
 
@@ -48,7 +48,12 @@ $(BIN)/%_test: $(BUILD)/tests/unit/%_test.o $(BUILD)/libeddy.a
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-units: $(UNIT_BIN)
+$(BIN)/kafka-mock: $(BUILD)/tests/kafka_mock.o
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# Everything the suite runs besides bin/eddy: unit tests and the Kafka mock tool.
+units: $(UNIT_BIN) $(BIN)/kafka-mock
 
 deps:
 	bash scripts/deps.sh

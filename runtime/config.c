@@ -365,9 +365,9 @@ static const char *type_name(const rt_conf_key *s)
 
 void rt_config_print_keys(FILE *out)
 {
-    fprintf(out, "%-22s %-22s %-16s %s\n", "KEY", "TYPE", "DEFAULT", "MEANING");
+    fprintf(out, "%-26s %-20s %-16s %s\n", "KEY", "TYPE", "DEFAULT", "MEANING");
     for (const rt_conf_key *s = rt_conf_keys; s->pattern; s++)
-        fprintf(out, "%-22s %-22s %-16s %s\n", s->pattern, type_name(s),
+        fprintf(out, "%-26s %-20s %-16s %s\n", s->pattern, type_name(s),
                 s->def ? (*s->def ? s->def : "(empty)") : (s->required ? "(required)" : "-"),
                 s->help);
 }

@@ -16,11 +16,13 @@ static int sink_name(const char *key, char *name, size_t len)
     return 0;
 }
 
-int rt_sinks_setup(rt_sinks *ss, const rt_config *c, rt_tracker *tracker, int open,
-                   char *err, size_t errlen)
+int rt_sinks_setup(rt_sinks *ss, const rt_config *c, const rt_sink_env *env, char *err,
+                   size_t errlen)
 {
     char name[128], key[192], where[256];
     memset(ss, 0, sizeof *ss);
+    if (env)
+        ss->env = *env;
     /* Every sink.<name>.<x> must belong to a declared sink. */
     for (size_t i = 0; i < c->n; i++) {
         const char *k = c->v[i].key;
@@ -34,15 +36,18 @@ int rt_sinks_setup(rt_sinks *ss, const rt_config *c, rt_tracker *tracker, int op
             goto fail;
         }
     }
+    /* Allocated once: Kafka keeps pointers to sinks (topic opaques) for good. */
+    size_t declared = 0;
+    for (size_t i = 0; i < c->n; i++)
+        declared += sink_name(c->v[i].key, name, sizeof name) == 0;
+    ss->v = calloc(declared ? declared : 1, sizeof *ss->v);
+    if (!ss->v) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     for (size_t i = 0; i < c->n; i++) {
         if (sink_name(c->v[i].key, name, sizeof name) < 0)
             continue;
-        rt_sink *v = realloc(ss->v, (ss->n + 1) * sizeof *v);
-        if (!v) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-        ss->v = v;
         rt_sink *s = &ss->v[ss->n];
         memset(s, 0, sizeof *s);
         s->name = strdup(name);
@@ -52,33 +57,41 @@ int rt_sinks_setup(rt_sinks *ss, const rt_config *c, rt_tracker *tracker, int op
         }
         ss->n++;
         s->type = c->v[i].value;
-        s->tracker = tracker;
+        s->tracker = ss->env.tracker;
         snprintf(key, sizeof key, "sink.%s.key", name);
         s->key_field = rt_config_get(c, key);
-        const char *path = NULL;
-        if (strcmp(s->type, "file") == 0) {
-            snprintf(key, sizeof key, "sink.%s.path", name);
-            path = rt_config_get(c, key);
-            if (!path || !*path) {
-                snprintf(err, errlen, "%s: %s: required for a file sink",
-                         rt_config_where(c, c->v[i].key, where, sizeof where), key);
+        /* file needs a path, kafka a topic */
+        const char *need = !strcmp(s->type, "file") ? "path" : !strcmp(s->type, "kafka") ? "topic" : NULL;
+        const char *arg = NULL;
+        if (need) {
+            snprintf(key, sizeof key, "sink.%s.%s", name, need);
+            arg = rt_config_get(c, key);
+            if (!arg || !*arg) {
+                snprintf(err, errlen, "%s: %s: required for a %s sink",
+                         rt_config_where(c, c->v[i].key, where, sizeof where), key, s->type);
                 goto fail;
             }
         }
-        if (!open)
+        if (!env)
             continue;
-        char why[256];
-        if (rt_sink_file_open(s, path, why, sizeof why) < 0) {
+        char why[512];
+        int rc = !strcmp(s->type, "kafka") ? rt_sink_kafka_open(ss, s, c, arg, why, sizeof why)
+                                          : rt_sink_file_open(s, arg, why, sizeof why);
+        if (rc < 0) {
             snprintf(err, errlen, "sink %s: %s", name, why);
             goto fail;
         }
     }
     const char *dlq = rt_config_get(c, "dlq.sink");
-    if (!rt_sinks_find(ss, dlq)) {
+    rt_sink *d = rt_sinks_find(ss, dlq);
+    if (!d) {
         snprintf(err, errlen, "%s: dlq.sink: no sink named '%s' (declare sink.%s.type)",
                  rt_config_where(c, "dlq.sink", where, sizeof where), dlq, dlq);
         goto fail;
     }
+    /* Kafka can carry the original bytes untouched and the reason in headers. */
+    d->raw_dead_letters = !strcmp(d->type, "kafka") &&
+                          !strcmp(rt_config_get(c, "dlq.format"), "headers");
     return 0;
 fail:
     rt_sinks_close(ss);
@@ -118,6 +131,14 @@ int rt_sinks_flush(rt_sinks *ss)
     return rc;
 }
 
+int rt_sinks_drain(rt_sinks *ss, int timeout_ms)
+{
+    int rc = rt_sinks_flush(ss);
+    if (ss->kafka && rt_kafka_producer_drain(ss->kafka, timeout_ms) < 0)
+        rc = -1;
+    return rc;
+}
+
 void rt_sinks_close(rt_sinks *ss)
 {
     for (size_t i = 0; i < ss->n; i++) {
@@ -125,6 +146,9 @@ void rt_sinks_close(rt_sinks *ss)
             ss->v[i].ops->close(&ss->v[i]);
         free(ss->v[i].name);
     }
+    /* After the sinks: their topic handles hold references to the producer. */
+    if (ss->kafka)
+        rt_kafka_producer_free(ss->kafka);
     free(ss->v);
     memset(ss, 0, sizeof *ss);
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "buf.h"
 #include "config.h"
 #include "track.h"
 
@@ -40,19 +41,34 @@ struct rt_sink {
     int raw_dead_letters;   /* as dlq.sink: original bytes as value, the rest as headers */
     const rt_sink_ops *ops;
     void *impl;
+    struct rt_kafka_producer *ss_kafka;     /* Kafka sinks: the shared producer */
     rt_tracker *tracker;
     unsigned long long records;     /* written so far (eddy_events_out_total) */
 };
 
+/* What sinks need from their worker. */
+typedef struct rt_sink_env {
+    rt_tracker *tracker;
+    struct event_base *base;
+    const char *kafka_bootstrap;    /* the embedded cluster's, or NULL */
+    /* A record a sink gave up on (Kafka: delivery failed for good). The worker
+     * dead-letters it, taking its own hold on `ticket` before the sink releases. */
+    void (*undeliverable)(void *arg, rt_sink *s, const char *rec, size_t len,
+                          rt_ticket *ticket, const char *error);
+    void *arg;
+} rt_sink_env;
+
 typedef struct rt_sinks {
     rt_sink *v;
     size_t n;
+    rt_sink_env env;
+    struct rt_kafka_producer *kafka;    /* shared by the Kafka sinks, NULL if none */
 } rt_sinks;
 
-/* Check every sink.<name>.* key; with `open` also open the outputs. Sinks release
- * their holds on `tracker`. -1 with err set. */
-int  rt_sinks_setup(rt_sinks *ss, const rt_config *c, rt_tracker *tracker, int open,
-                    char *err, size_t errlen);
+/* Check every sink.<name>.* key; with `env` also open the outputs (NULL: only check,
+ * for `eddy check`). -1 with err set. */
+int  rt_sinks_setup(rt_sinks *ss, const rt_config *c, const rt_sink_env *env, char *err,
+                    size_t errlen);
 /* The sink called `name`, or NULL. */
 rt_sink *rt_sinks_find(const rt_sinks *ss, const char *name);
 /* Write one record; -1 when the output failed at once (disk full, pipe closed). */
@@ -61,10 +77,23 @@ int  rt_sink_write(rt_sink *s, const char *rec, size_t len, const rt_out *out);
 void rt_sink_ack(rt_sink *s, rt_ticket *ticket);
 /* Flush every sink; -1 if any failed (all are tried). */
 int  rt_sinks_flush(rt_sinks *ss);
+/* Flush and wait up to `timeout_ms` for every acknowledgement (shutdown, revoke).
+ * -1 if something is still unacknowledged. */
+int  rt_sinks_drain(rt_sinks *ss, int timeout_ms);
 /* Close and free every sink. */
 void rt_sinks_close(rt_sinks *ss);
 
 /* File and stdout sinks (sink_file.c). */
 int  rt_sink_file_open(rt_sink *s, const char *path, char *err, size_t errlen);
+/* Kafka sinks (sink_kafka.c): `topic` on the producer shared through ss->kafka. */
+int  rt_sink_kafka_open(rt_sinks *ss, rt_sink *s, const rt_config *c, const char *topic,
+                        char *err, size_t errlen);
+/* Wait up to timeout_ms for the shared producer's deliveries; -1 if some are left. */
+int  rt_kafka_producer_drain(struct rt_kafka_producer *kp, int timeout_ms);
+/* Records queued and not yet acknowledged by the brokers. */
+int  rt_kafka_producer_pending(struct rt_kafka_producer *kp);
+/* The producer's metrics in the Prometheus text format. */
+int  rt_kafka_producer_metrics(struct rt_kafka_producer *kp, rt_buf *out);
+void rt_kafka_producer_free(struct rt_kafka_producer *kp);
 
 #endif

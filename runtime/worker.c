@@ -62,12 +62,81 @@ out:
     return rc;
 }
 
+/* The embedded cluster gets the source topics and every Kafka sink's topic. */
+static int start_embedded(rt_worker *w, char *err, size_t errlen)
+{
+    const rt_config *c = w->cfg;
+    rt_buf topics = { 0 };
+    const char *src = rt_config_get(c, "source.topics");
+    int rc = -1;
+    if (src && rt_buf_append(&topics, src, strlen(src)) < 0)
+        goto oom;
+    for (size_t i = 0; i < c->n; i++) {
+        size_t n = strlen(c->v[i].key);
+        if (strncmp(c->v[i].key, "sink.", 5) || n < 6 || strcmp(c->v[i].key + n - 6, ".topic"))
+            continue;
+        if (rt_buf_putc(&topics, ',') < 0 ||
+            rt_buf_append(&topics, c->v[i].value, strlen(c->v[i].value)) < 0)
+            goto oom;
+    }
+    if (rt_buf_putc(&topics, '\0') < 0)
+        goto oom;
+    rc = rt_kafka_embedded_start(&w->embedded, (int)rt_config_int(c, "kafka.embedded.brokers"),
+                                 (int)rt_config_int(c, "kafka.embedded.partitions"),
+                                 topics.data, err, errlen);
+    goto out;
+oom:
+    snprintf(err, errlen, "out of memory");
+out:
+    rt_buf_free(&topics);
+    return rc;
+}
+
+static void stop_source(rt_worker *w);
+static void dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *why,
+                        const char *processor, rt_ticket *ticket);
+
+/* A record a sink gave up on: dead-letter it, unless the dead-letter sink is the one
+ * failing; then stop, and keep the ticket held so its offset is never stored. */
+static void on_undeliverable(void *arg, rt_sink *s, const char *rec, size_t len,
+                             rt_ticket *ticket, const char *error)
+{
+    rt_worker *w = arg;
+    rt_event ev = { .raw = rec, .raw_len = len, .origin = { .file = "(sink output)" } };
+    if (ticket)
+        ev.origin = (rt_origin){ .topic = ticket->part->topic,
+                                 .partition = ticket->part->partition,
+                                 .offset = ticket->offset };
+    if (s == w->dlq) {
+        rt_error("dead-letter sink %s refused a record (%s): stopping; its input offset "
+                 "and later ones are not committed", s->name, error);
+        rt_track_hold(ticket);
+        w->failed = 1;
+        stop_source(w);
+        return;
+    }
+    rt_reject why;
+    rt_reject_set(&why, "sink_error", "sink %s: %s", s->name, error);
+    dead_letter(w, &ev, &why, NULL, ticket);
+}
+
 int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
     w->cfg = cfg;
     w->max_bytes = (size_t)rt_config_int(cfg, "event.max.bytes");
-    if (rt_sinks_setup(&w->sinks, cfg, &w->tracker, open_io, err, errlen) < 0)
+    rt_sink_env env = { &w->tracker, NULL, NULL, on_undeliverable, w };
+    if (open_io) {
+        if (!(w->base = event_base_new())) {
+            snprintf(err, errlen, "cannot create the event loop");
+            return -1;
+        }
+        if (rt_config_int(cfg, "kafka.embedded") && start_embedded(w, err, errlen) < 0)
+            return -1;
+        env.base = w->base;
+        env.kafka_bootstrap = w->embedded.bootstraps;
+    }
+    if (rt_sinks_setup(&w->sinks, cfg, open_io ? &env : NULL, err, errlen) < 0)
         return -1;
     w->dlq = rt_sinks_find(&w->sinks, rt_config_get(cfg, "dlq.sink"));
     if (load_processors(w, err, errlen) < 0)
@@ -83,6 +152,14 @@ int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, s
     return rt_router_build(&w->router, w->owners, w->nprocs, cfg, err, errlen);
 }
 
+static void stop_source(rt_worker *w)
+{
+    if (w->kafka_source)
+        rt_source_kafka_stop(w->kafka_source);
+    else
+        rt_source_file_stop(&w->source);
+}
+
 static void fail_runtime(rt_worker *w, const rt_origin *origin)
 {
     char where[512];
@@ -90,7 +167,7 @@ static void fail_runtime(rt_worker *w, const rt_origin *origin)
         rt_error("stopping: output failed while handling %s; input from there on was not "
                  "processed", rt_origin_text(origin, where, sizeof where));
     w->failed = 1;
-    rt_source_file_stop(&w->source);
+    stop_source(w);
 }
 
 static void dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *why,
@@ -192,7 +269,35 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     rt_worker *w = arg;
     rt_info("%s: stopping after the records in hand", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    rt_source_file_stop(&w->source);
+    stop_source(w);
+    /* A Kafka source never ends by itself: leave the loop here. */
+    if (w->kafka_source)
+        event_base_loopbreak(w->base);
+}
+
+static void on_kafka_record(void *arg, const char *raw, size_t len, const rt_origin *origin,
+                            rt_ticket *ticket)
+{
+    rt_worker_handle(arg, raw, len, origin, ticket);
+}
+
+static int on_kafka_drain(void *arg, int timeout_ms)
+{
+    rt_worker *w = arg;
+    return rt_sinks_drain(&w->sinks, timeout_ms);
+}
+
+static int open_source(rt_worker *w, char *err, size_t errlen)
+{
+    if (strcmp(rt_config_get(w->cfg, "source.type"), "kafka") == 0) {
+        rt_kafka_source_cb cb = { on_kafka_record, on_batch_end, on_kafka_drain, w };
+        w->kafka_source = rt_source_kafka_open(w->base, w->cfg, w->embedded.bootstraps,
+                                               &w->tracker, &cb, err, errlen);
+        return w->kafka_source ? 0 : -1;
+    }
+    rt_source_cb cb = { on_record, on_batch_end, on_end, w };
+    return rt_source_file_open(&w->source, w->base, rt_config_get(w->cfg, "source.file.path"),
+                               &cb, err, errlen);
 }
 
 static int worker_metrics(void *arg, rt_buf *out)
@@ -207,11 +312,6 @@ int rt_worker_run(rt_worker *w)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     w->started = (double)tv.tv_sec + tv.tv_usec / 1e6;
-    w->base = event_base_new();
-    if (!w->base) {
-        rt_error("cannot create the event loop");
-        return -1;
-    }
     w->sigterm = evsignal_new(w->base, SIGTERM, on_signal, w);
     w->sigint = evsignal_new(w->base, SIGINT, on_signal, w);
     if (!w->sigterm || !w->sigint || evsignal_add(w->sigterm, NULL) < 0 ||
@@ -225,18 +325,24 @@ int rt_worker_run(rt_worker *w)
         rt_error("%s", err);
         return -1;
     }
-    rt_source_cb cb = { on_record, on_batch_end, on_end, w };
-    if (rt_source_file_open(&w->source, w->base, rt_config_get(w->cfg, "source.file.path"),
-                            &cb, err, sizeof err) < 0) {
+    if (open_source(w, err, sizeof err) < 0) {
         rt_error("%s", err);
         return -1;
     }
     rt_info("running: %zu processors, %zu routes, %zu sinks, reading %s", w->nprocs,
-            w->router.n, w->sinks.n, w->source.label);
+            w->router.n, w->sinks.n,
+            w->kafka_source ? rt_config_get(w->cfg, "source.topics") : w->source.label);
     if (event_base_dispatch(w->base) < 0) {
         rt_error("event loop failed");
         return -1;
     }
+    /* Outputs still on their way (Kafka) must arrive before we call the run done, and
+     * before the Kafka source commits what they acknowledged. */
+    if (rt_sinks_drain(&w->sinks, (int)rt_config_int(w->cfg, "shutdown.timeout.ms")) < 0)
+        w->failed = 1;
+    if (w->kafka_source && rt_source_kafka_close(w->kafka_source) < 0)
+        w->failed = 1;
+    w->kafka_source = NULL;
     rc = w->failed ? -1 : 0;
     rt_info("done: %llu records, %llu outputs, %llu dead letters%s",
             (unsigned long long)w->records, (unsigned long long)w->out,
@@ -251,6 +357,7 @@ void rt_worker_print_routes(const rt_worker *w, FILE *out)
 
 void rt_worker_free(rt_worker *w)
 {
+    rt_source_kafka_close(w->kafka_source);
     rt_source_file_close(&w->source);
     rt_admin_stop(w->admin);
     if (w->sigterm)
@@ -264,6 +371,7 @@ void rt_worker_free(rt_worker *w)
     rt_router_free(&w->router);
     rt_outbox_free(&w->outbox);
     rt_sinks_close(&w->sinks);
+    rt_kafka_embedded_stop(&w->embedded);
     rt_pairmap_free(&w->in_by_type);
     rt_pairmap_free(&w->dead_by_reason);
     rt_track_free(&w->tracker);

@@ -7,11 +7,13 @@
 
 #include "admin.h"
 #include "config.h"
+#include "kafka.h"
 #include "metrics.h"
 #include "processor.h"
 #include "router.h"
 #include "sink.h"
 #include "source_file.h"
+#include "source_kafka.h"
 #include "track.h"
 
 typedef struct rt_worker {
@@ -27,7 +29,9 @@ typedef struct rt_worker {
     rt_outbox outbox;
     rt_tracker tracker;     /* at-least-once offsets of the Kafka source */
     rt_source_file source;
+    rt_source_kafka *kafka_source;  /* source.type=kafka, else NULL */
     rt_admin *admin;
+    rt_kafka_embedded embedded;     /* kafka.embedded=true */
     size_t max_bytes;
     int failed;             /* a runtime failure stopped the pipeline */
     double started;         /* epoch seconds */

@@ -61,6 +61,10 @@ int rt_worker_metrics(rt_worker *w, rt_buf *out)
             rt_prom_histogram(out, "eddy_processing_duration_seconds", labels.data,
                               &w->procs[i].latency))
             goto out;
+    if (w->kafka_source && rt_source_kafka_metrics(w->kafka_source, out) < 0)
+        goto out;
+    if (w->sinks.kafka && rt_kafka_producer_metrics(w->sinks.kafka, out) < 0)
+        goto out;
     rc = 0;
 out:
     rt_buf_free(&labels);

@@ -1,0 +1,195 @@
+/* sink_kafka.c - Kafka sinks: one idempotent producer per worker, shared by its Kafka
+ * sinks. Delivery reports are served on the worker's loop and acknowledge the
+ * record's ticket; a record Kafka gives up on (after its own retries, within
+ * message.timeout.ms) goes back to the worker to be dead-lettered. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "sink.h"
+
+struct rt_kafka_producer {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *queue;
+    rt_kafka_waker waker;
+    rt_sinks *ss;
+    unsigned long long failed;      /* deliveries that failed for good */
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct rt_kafka_producer *kp = opaque;
+    rt_sink *s = rd_kafka_topic_opaque(m->rkt);
+    rt_ticket *ticket = m->_private;
+    if (m->err) {
+        kp->failed++;
+        rt_error("sink %s: delivery to %s failed: %s", s->name, rd_kafka_topic_name(m->rkt),
+                 rd_kafka_err2str(m->err));
+        if (kp->ss->env.undeliverable)
+            kp->ss->env.undeliverable(kp->ss->env.arg, s, m->payload, m->len, ticket,
+                                      rd_kafka_err2str(m->err));
+    }
+    rt_sink_ack(s, ticket);
+}
+
+static void serve(void *arg)
+{
+    struct rt_kafka_producer *kp = arg;
+    rd_kafka_poll(kp->rk, 0);
+}
+
+static struct rt_kafka_producer *producer(rt_sinks *ss, const rt_config *c, char *err,
+                                          size_t errlen)
+{
+    char why[512];
+    if (ss->kafka)
+        return ss->kafka;
+    struct rt_kafka_producer *kp = calloc(1, sizeof *kp);
+    rd_kafka_conf_t *conf = kp ? rt_kafka_conf(c, ss->env.kafka_bootstrap, err, errlen) : NULL;
+    if (!conf) {
+        if (!kp)
+            snprintf(err, errlen, "out of memory");
+        free(kp);
+        return NULL;
+    }
+    kp->ss = ss;
+    /* Idempotence: the broker drops the duplicates that producer retries would make. */
+    if (rd_kafka_conf_set(conf, "enable.idempotence", "true", why, sizeof why)) {
+        snprintf(err, errlen, "kafka producer: %s", why);
+        rd_kafka_conf_destroy(conf);
+        free(kp);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, kp);
+    kp->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!kp->rk) {
+        snprintf(err, errlen, "kafka producer: %s", why);
+        rd_kafka_conf_destroy(conf);
+        free(kp);
+        return NULL;
+    }
+    kp->queue = rd_kafka_queue_get_main(kp->rk);
+    if (!kp->queue || rt_kafka_waker_start(&kp->waker, ss->env.base, kp->queue, serve, kp) < 0) {
+        snprintf(err, errlen, "kafka producer: cannot serve delivery reports");
+        ss->kafka = kp;
+        rt_kafka_producer_free(kp);
+        ss->kafka = NULL;
+        return NULL;
+    }
+    ss->kafka = kp;
+    return kp;
+}
+
+static int kafka_write(rt_sink *s, const char *rec, size_t len, const rt_out *out)
+{
+    rd_kafka_topic_t *rkt = s->impl;
+    struct rt_kafka_producer *kp = s->ss_kafka;
+    rd_kafka_headers_t *hdrs = NULL;
+    if (out->nheaders) {
+        hdrs = rd_kafka_headers_new(out->nheaders);
+        for (size_t i = 0; i < out->nheaders; i++)
+            rd_kafka_header_add(hdrs, out->headers[i].name, -1, out->headers[i].value,
+                                (ssize_t)out->headers[i].len);
+    }
+    rd_kafka_resp_err_t err;
+    int waited = 0;
+    for (;;) {
+        err = rd_kafka_producev(kp->rk, RD_KAFKA_V_RKT(rkt),
+                                RD_KAFKA_V_VALUE((void *)rec, len),
+                                RD_KAFKA_V_KEY((void *)out->key, out->key ? out->key_len : 0),
+                                RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_OPAQUE(out->ticket), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            break;
+        /* The local queue is full: serve delivery reports until there is room. */
+        if (!waited++)
+            rt_warn("sink %s: producer queue full, waiting for the brokers", s->name);
+        rd_kafka_poll(kp->rk, 100);
+    }
+    if (err) {
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);     /* ours again when producev failed */
+        rt_error("sink %s: cannot produce to %s: %s", s->name, rd_kafka_topic_name(rkt),
+                 rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+}
+
+static int kafka_flush(rt_sink *s)
+{
+    struct rt_kafka_producer *kp = s->ss_kafka;
+    rd_kafka_poll(kp->rk, 0);
+    return 0;
+}
+
+static void kafka_close(rt_sink *s)
+{
+    if (s->impl)
+        rd_kafka_topic_destroy(s->impl);
+    s->impl = NULL;
+}
+
+static const rt_sink_ops kafka_ops = { kafka_write, kafka_flush, kafka_close };
+
+int rt_sink_kafka_open(rt_sinks *ss, rt_sink *s, const rt_config *c, const char *topic,
+                       char *err, size_t errlen)
+{
+    struct rt_kafka_producer *kp = producer(ss, c, err, errlen);
+    if (!kp)
+        return -1;
+    rd_kafka_topic_conf_t *tconf = rd_kafka_topic_conf_new();
+    if (!tconf) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rd_kafka_topic_conf_set_opaque(tconf, s);
+    s->impl = rd_kafka_topic_new(kp->rk, topic, tconf);
+    if (!s->impl) {
+        snprintf(err, errlen, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    s->ss_kafka = kp;
+    s->ops = &kafka_ops;
+    return 0;
+}
+
+int rt_kafka_producer_drain(struct rt_kafka_producer *kp, int timeout_ms)
+{
+    rd_kafka_resp_err_t err = rd_kafka_flush(kp->rk, timeout_ms);
+    if (err) {
+        rt_error("kafka producer: %d records still unacknowledged after %d ms",
+                 rd_kafka_outq_len(kp->rk), timeout_ms);
+        return -1;
+    }
+    return 0;
+}
+
+int rt_kafka_producer_metrics(struct rt_kafka_producer *kp, rt_buf *out)
+{
+    return rt_prom_header(out, "eddy_kafka_produce_failures_total", "counter",
+                          "Records Kafka gave up delivering (dead-lettered).") ||
+           rt_prom_sample(out, "eddy_kafka_produce_failures_total", NULL, (double)kp->failed) ||
+           rt_prom_header(out, "eddy_kafka_producer_queue", "gauge",
+                          "Records queued in the producer, not yet acknowledged.") ||
+           rt_prom_sample(out, "eddy_kafka_producer_queue", NULL, rd_kafka_outq_len(kp->rk))
+               ? -1 : 0;
+}
+
+int rt_kafka_producer_pending(struct rt_kafka_producer *kp)
+{
+    return rd_kafka_outq_len(kp->rk);
+}
+
+void rt_kafka_producer_free(struct rt_kafka_producer *kp)
+{
+    rt_kafka_waker_stop(&kp->waker);
+    if (kp->queue)
+        rd_kafka_queue_destroy(kp->queue);
+    if (kp->rk)
+        rd_kafka_destroy(kp->rk);
+    free(kp);
+}

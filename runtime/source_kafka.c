@@ -1,0 +1,320 @@
+/* source_kafka.c - Kafka consumer source.
+ *
+ * enable.auto.offset.store is forced off: an offset is stored (and later committed by
+ * librdkafka's auto commit, or at close) only when the tracker says the event and all
+ * earlier ones of its partition are fully acknowledged. Polling never stops, so the
+ * group never evicts us; when too many events are unfinished, the partitions are
+ * paused instead, and resumed when half of them are done. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "source_kafka.h"
+
+#define POLL_BATCH 1000         /* records per loop turn, so other events get a turn */
+#define TICK_MS 100             /* backpressure check, and a poll in case a wake was missed */
+
+struct rt_source_kafka {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *queue;
+    rt_kafka_waker waker;
+    struct event *more;         /* re-run the poll when a batch did not empty the queue */
+    struct event *tick;
+    rt_tracker *tracker;
+    rt_kafka_source_cb cb;
+    int stopped, paused;
+    uint64_t max_inflight, revoke_ms;
+    /* metrics */
+    uint64_t rebalances, pauses;
+    rt_pairmap records;         /* (topic, partition) -> records consumed */
+};
+
+static void store_offset(void *arg, const char *topic, int32_t partition, int64_t next)
+{
+    rt_source_kafka *s = arg;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    if (!l) {
+        rt_error("kafka source: out of memory storing an offset");
+        return;
+    }
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(s->rk, l);
+    /* A partition revoked meanwhile refuses the store; its next owner reads again. */
+    if (err)
+        rt_debug("kafka source: cannot store offset %s/%d@%lld: %s", topic, (int)partition,
+                 (long long)next, rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void set_paused(rt_source_kafka *s, int pause)
+{
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+    if (rd_kafka_assignment(s->rk, &assigned) || !assigned)
+        return;
+    rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(s->rk, assigned)
+                                    : rd_kafka_resume_partitions(s->rk, assigned);
+    if (err)
+        rt_warn("kafka source: cannot %s partitions: %s", pause ? "pause" : "resume",
+                rd_kafka_err2str(err));
+    else if (pause != s->paused)
+        rt_info("kafka source: %s %d partitions (%llu events unfinished)",
+                pause ? "paused" : "resumed", assigned->cnt,
+                (unsigned long long)s->tracker->inflight);
+    s->paused = pause;
+    s->pauses += (uint64_t)pause;
+    rd_kafka_topic_partition_list_destroy(assigned);
+}
+
+static void backpressure(rt_source_kafka *s)
+{
+    if (!s->paused && s->tracker->inflight >= s->max_inflight)
+        set_paused(s, 1);
+    else if (s->paused && s->tracker->inflight <= s->max_inflight / 2)
+        set_paused(s, 0);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    rt_source_kafka *s = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    s->rebalances++;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rt_info("kafka source: %d partitions assigned", parts->cnt);
+        if (cooperative)
+            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        else
+            rd_kafka_assign(rk, parts);
+        if (s->paused)
+            rd_kafka_pause_partitions(rk, parts);
+        return;
+    }
+    /* Revoked: every output of these partitions must be acknowledged and its offset
+     * committed before another member starts reading them. */
+    rt_info("kafka source: %d partitions revoked; finishing their events", parts->cnt);
+    if (s->cb.drain(s->cb.arg, (int)s->revoke_ms) < 0)
+        rt_warn("kafka source: outputs still in flight after %llu ms; the next owner will "
+                "read them again", (unsigned long long)s->revoke_ms);
+    rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+    if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        rt_warn("kafka source: commit on revoke failed: %s", rd_kafka_err2str(cerr));
+    for (int i = 0; i < parts->cnt; i++) {
+        rt_track_part *p = rt_track_part_get(s->tracker, parts->elems[i].topic,
+                                             parts->elems[i].partition);
+        if (p)
+            rt_track_part_drop(s->tracker, p);
+    }
+    if (cooperative)
+        rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+    else
+        rd_kafka_assign(rk, NULL);
+}
+
+static void consume(rt_source_kafka *s, rd_kafka_message_t *m)
+{
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            rt_warn("kafka source: %s", rd_kafka_message_errstr(m));
+        return;
+    }
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    rt_track_part *p = rt_track_part_get(s->tracker, topic, m->partition);
+    rt_ticket *ticket = p ? rt_track_begin(s->tracker, p, m->offset) : NULL;
+    if (!ticket) {
+        /* Not taking it: its offset is never stored, so it is read again after a restart. */
+        rt_error("kafka source: out of memory at %s/%d@%lld; stopping", topic,
+                 (int)m->partition, (long long)m->offset);
+        rt_source_kafka_stop(s);
+        return;
+    }
+    char part[16];
+    snprintf(part, sizeof part, "%d", (int)m->partition);
+    rt_counter_inc(&s->records, topic, part);
+    rt_origin origin = { .topic = topic, .partition = m->partition, .offset = m->offset };
+    s->cb.record(s->cb.arg, m->payload ? m->payload : "", m->len, &origin, ticket);
+}
+
+static void poll_batch(rt_source_kafka *s)
+{
+    int n = 0;
+    rd_kafka_message_t *m;
+    while (!s->stopped && n < POLL_BATCH && (m = rd_kafka_consumer_poll(s->rk, 0))) {
+        consume(s, m);
+        rd_kafka_message_destroy(m);
+        n++;
+    }
+    if (n)
+        s->cb.batch_end(s->cb.arg);
+    backpressure(s);
+    /* The wake byte comes only when the queue goes from empty to non-empty. */
+    if (n == POLL_BATCH && !s->stopped)
+        event_active(s->more, EV_TIMEOUT, 0);
+}
+
+static void on_wake(void *arg)
+{
+    poll_batch(arg);
+}
+
+static void on_more(evutil_socket_t fd, short what, void *arg)
+{
+    poll_batch(arg);
+}
+
+rt_source_kafka *rt_source_kafka_open(struct event_base *base, const rt_config *c,
+                                      const char *bootstrap, rt_tracker *tracker,
+                                      const rt_kafka_source_cb *cb, char *err, size_t errlen)
+{
+    char why[512];
+    const char *topics = rt_config_get(c, "source.topics");
+    if (!topics || !*topics) {
+        snprintf(err, errlen, "%s: source.topics: required for source.type=kafka", c->path);
+        return NULL;
+    }
+    rt_source_kafka *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->tracker = tracker;
+    s->cb = *cb;
+    s->max_inflight = (uint64_t)rt_config_int(c, "source.max.inflight");
+    s->revoke_ms = (uint64_t)rt_config_int(c, "shutdown.timeout.ms");
+    rt_track_init(tracker, store_offset, s);
+    rd_kafka_conf_t *conf = rt_kafka_conf(c, bootstrap, err, errlen);
+    if (!conf)
+        goto fail;
+    if (rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", why, sizeof why)) {
+        snprintf(err, errlen, "kafka source: %s", why);
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, s);
+    s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    if (!s->rk) {
+        snprintf(err, errlen, "kafka source: %s", why);
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(s->rk);
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(4);
+    char *list = strdup(topics);
+    if (!subs || !list) {
+        snprintf(err, errlen, "out of memory");
+        free(list);
+        if (subs)
+            rd_kafka_topic_partition_list_destroy(subs);
+        goto fail;
+    }
+    for (char *save, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        rd_kafka_topic_partition_list_add(subs, t, RD_KAFKA_PARTITION_UA);
+    free(list);
+    rd_kafka_resp_err_t serr = rd_kafka_subscribe(s->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (serr) {
+        snprintf(err, errlen, "kafka source: subscribe to %s: %s", topics, rd_kafka_err2str(serr));
+        goto fail;
+    }
+    struct timeval tick = { 0, TICK_MS * 1000 };
+    s->queue = rd_kafka_queue_get_consumer(s->rk);
+    s->more = event_new(base, -1, 0, on_more, s);
+    s->tick = event_new(base, -1, EV_PERSIST, on_more, s);
+    if (!s->queue || !s->more || !s->tick || event_add(s->tick, &tick) < 0 ||
+        rt_kafka_waker_start(&s->waker, base, s->queue, on_wake, s) < 0) {
+        snprintf(err, errlen, "kafka source: cannot register with the event loop");
+        goto fail;
+    }
+    rt_info("kafka source: subscribed to %s", topics);
+    return s;
+fail:
+    rt_source_kafka_close(s);
+    return NULL;
+}
+
+void rt_source_kafka_stop(rt_source_kafka *s)
+{
+    s->stopped = 1;
+}
+
+int rt_source_kafka_close(rt_source_kafka *s)
+{
+    int rc = 0;
+    if (!s)
+        return 0;
+    s->stopped = 1;
+    rt_kafka_waker_stop(&s->waker);
+    if (s->tick)
+        event_free(s->tick);
+    if (s->more)
+        event_free(s->more);
+    if (s->queue)
+        rd_kafka_queue_destroy(s->queue);
+    if (s->rk) {
+        rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, NULL, 0);
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+            rt_error("kafka source: final commit failed: %s", rd_kafka_err2str(err));
+            rc = -1;
+        }
+        rd_kafka_consumer_close(s->rk);
+        rd_kafka_destroy(s->rk);
+    }
+    s->tracker->store = NULL;
+    rt_pairmap_free(&s->records);
+    free(s);
+    return rc;
+}
+
+int rt_source_kafka_metrics(rt_source_kafka *s, rt_buf *out)
+{
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+    rt_buf labels = { 0 };
+    int rc = -1;
+    if (rd_kafka_assignment(s->rk, &assigned) || !assigned)
+        return -1;
+    if (rd_kafka_position(s->rk, assigned))
+        goto out;
+    if (rt_prom_header(out, "eddy_kafka_records_in_total", "counter",
+                       "Records consumed, by topic and partition.") ||
+        rt_prom_pairs(out, "eddy_kafka_records_in_total", "topic", "partition", &s->records) ||
+        rt_prom_header(out, "eddy_kafka_consumer_lag", "gauge",
+                       "High watermark minus the consumer position, by assigned partition."))
+        goto out;
+    for (int i = 0; i < assigned->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &assigned->elems[i];
+        int64_t low, high;
+        char part[16];
+        if (rd_kafka_get_watermark_offsets(s->rk, p->topic, p->partition, &low, &high) ||
+            high < 0)
+            continue;   /* no fetch answered yet: lag unknown */
+        int64_t pos = p->offset >= 0 ? p->offset : low;
+        snprintf(part, sizeof part, "%d", (int)p->partition);
+        labels.len = 0;
+        if (rt_prom_label(&labels, "topic", p->topic) ||
+            rt_prom_label(&labels, "partition", part) || rt_buf_putc(&labels, '\0') ||
+            rt_prom_sample(out, "eddy_kafka_consumer_lag", labels.data,
+                           (double)(high > pos ? high - pos : 0)))
+            goto out;
+    }
+    if (rt_prom_header(out, "eddy_kafka_rebalances_total", "counter",
+                       "Partition assignments and revocations.") ||
+        rt_prom_sample(out, "eddy_kafka_rebalances_total", NULL, (double)s->rebalances) ||
+        rt_prom_header(out, "eddy_kafka_pauses_total", "counter",
+                       "Times the partitions were paused because too many events were unfinished.") ||
+        rt_prom_sample(out, "eddy_kafka_pauses_total", NULL, (double)s->pauses) ||
+        rt_prom_header(out, "eddy_kafka_paused_partitions", "gauge",
+                       "Assigned partitions paused by backpressure.") ||
+        rt_prom_sample(out, "eddy_kafka_paused_partitions", NULL,
+                       s->paused ? (double)assigned->cnt : 0) ||
+        rt_prom_header(out, "eddy_inflight_events", "gauge",
+                       "Events read whose outputs are not all acknowledged yet.") ||
+        rt_prom_sample(out, "eddy_inflight_events", NULL, (double)s->tracker->inflight))
+        goto out;
+    rc = 0;
+out:
+    rt_buf_free(&labels);
+    rd_kafka_topic_partition_list_destroy(assigned);
+    return rc;
+}
