@@ -186,6 +186,15 @@ rt_source_kafka *rt_source_kafka_open(struct event_base *base, const rt_config *
     rd_kafka_conf_t *conf = rt_kafka_conf(c, bootstrap, err, errlen);
     if (!conf)
         goto fail;
+    /* Incremental rebalancing unless the user chose: surviving members keep their
+     * partitions (and their unfinished events) when another member joins or leaves. */
+    if (!rt_config_entry(c, "kafka.partition.assignment.strategy") &&
+        rd_kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", why,
+                          sizeof why)) {
+        snprintf(err, errlen, "kafka source: %s", why);
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
     if (rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", why, sizeof why)) {
         snprintf(err, errlen, "kafka source: %s", why);
         rd_kafka_conf_destroy(conf);
@@ -234,6 +243,34 @@ fail:
     return NULL;
 }
 
+/* rd_kafka_consumer_close() can block for good while the coordinator is stuck in a
+ * rebalance, so close asynchronously and give up after shutdown.timeout.ms: the
+ * offsets are committed already, the group notices our absence by its session timeout. */
+static void leave_group(rt_source_kafka *s)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(s->rk);
+    rd_kafka_error_t *e = q ? rd_kafka_consumer_close_queue(s->rk, q) : NULL;
+    if (!q || e) {
+        rt_warn("kafka source: cannot leave the group cleanly: %s",
+                e ? rd_kafka_error_string(e) : "out of memory");
+        goto out;
+    }
+    /* The revoke arrives on q; serving it runs on_rebalance (drain and commit). */
+    for (uint64_t waited = 0; !rd_kafka_consumer_closed(s->rk); waited += 100) {
+        if (waited >= s->revoke_ms) {
+            rt_warn("kafka source: leaving the group took over %llu ms; giving up",
+                    (unsigned long long)s->revoke_ms);
+            break;
+        }
+        rd_kafka_queue_poll_callback(q, 100);
+    }
+out:
+    if (e)
+        rd_kafka_error_destroy(e);
+    if (q)
+        rd_kafka_queue_destroy(q);
+}
+
 void rt_source_kafka_stop(rt_source_kafka *s)
 {
     s->stopped = 1;
@@ -258,8 +295,8 @@ int rt_source_kafka_close(rt_source_kafka *s)
             rt_error("kafka source: final commit failed: %s", rd_kafka_err2str(err));
             rc = -1;
         }
-        rd_kafka_consumer_close(s->rk);
-        rd_kafka_destroy(s->rk);
+        leave_group(s);
+        rd_kafka_destroy_flags(s->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     }
     s->tracker->store = NULL;
     rt_pairmap_free(&s->records);

@@ -1,0 +1,118 @@
+# kafka_lib.sh - helpers for the Kafka tests: a mock cluster owned by bin/kafka-mock,
+# eddy configs for it, and reading topics back with kcat.
+
+KAFKA_MOCK=${UNITS:-bin}/kafka-mock
+case $KAFKA_MOCK in /*) ;; *) KAFKA_MOCK=$ROOT/$KAFKA_MOCK ;; esac
+
+# wait_for COND...: poll up to 60 s (a bound, not a timing assertion).
+wait_for() { local i; for i in $(seq 600); do "$@" && return 0; sleep 0.1; done; return 1; }
+
+# start_mock DIR BROKERS PARTITIONS TOPICS: sets BOOT; commands go through mock_cmd.
+start_mock() {
+  mkfifo "$1/mock.in"
+  exec 7<>"$1/mock.in"
+  "$KAFKA_MOCK" "$2" "$3" "$4" <&7 >"$1/mock.out" 2>&1 &
+  MOCK_PID=$!
+  wait_for grep -q '^bootstrap' "$1/mock.out"
+  BOOT=$(awk '/^bootstrap/ {print $2}' "$1/mock.out")
+  MOCK_DIR=$1
+}
+mock_cmd() { echo "$1" >&7; }
+# The mock's stdin is the FIFO opened read-write, so it never sees EOF: end it.
+stop_mock() { exec 7>&-; kill "$MOCK_PID" 2>/dev/null; wait "$MOCK_PID" 2>/dev/null; }
+
+# kafka_conf DIR GROUP [key=value...]: the shipped processors, events -> out, dead
+# letters -> dlq, admin on a free port.
+kafka_conf() {
+  local d=$1 group=$2; shift 2
+  {
+    echo "processors.dir=$ROOT/processors"
+    echo "source.type=kafka"
+    echo "source.topics=events"
+    echo "kafka.bootstrap.servers=$BOOT"
+    echo "kafka.group.id=$group"
+    echo "kafka.auto.offset.reset=earliest"
+    for s in orders user_activity product_events device_locations; do
+      echo "sink.$s.type=kafka"
+      echo "sink.$s.topic=out"
+    done
+    echo "sink.orders.key=order_id"
+    echo "sink.dlq.type=kafka"
+    echo "sink.dlq.topic=dlq"
+    echo "dlq.sink=dlq"
+    echo "admin.listen=127.0.0.1:0"
+    for l in "$@"; do echo "$l"; done
+  } > "$d/eddy.conf"
+}
+
+# start_eddy DIR NAME: eddy in the background on DIR/eddy.conf; its pid in EDDY_PID_<NAME>.
+start_eddy() {
+  "$EDDY" run -c "$1/eddy.conf" >"$1/$2.stdout" 2>"$1/$2.err" &
+  eval "EDDY_PID_$2=$!"
+}
+
+# stop_eddy NAME [SIGNAL]: signal eddy NAME (default TERM), wait up to 60 s, then
+# SIGKILL it. STOP_RC is its exit status, or "hung" when it had to be killed.
+stop_eddy() {
+  local pid i
+  eval "pid=\$EDDY_PID_$1"
+  kill -"${2:-TERM}" "$pid" 2>/dev/null
+  for i in $(seq 600); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      STOP_RC=0; wait "$pid" || STOP_RC=$?
+      return
+    fi
+    sleep 0.1
+  done
+  kill -KILL "$pid"; wait "$pid" 2>/dev/null; STOP_RC=hung
+}
+
+topic_count() { kcat -b "$BOOT" -C -t "$1" -e -q -f 'x\n' 2>/dev/null | wc -l; }
+
+# produce FILE: one message per line, keyed by line number so the partitions fill
+# evenly (the mock keeps only ~5 MiB per partition; a skewed one drops its oldest).
+produce() { awk '{ print NR "\t" $0 }' "$1" | kcat -b "$BOOT" -P -t events -K '\t' 2>>"$1.kcat.err"; }
+
+# metric DIR NAME VALUE...: eddy NAME's metric from its admin endpoint.
+metric() {
+  local port
+  port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$1/$2.err" 2>/dev/null | cut -d: -f2)
+  [ -n "$port" ] && curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null |
+    awk -v m="$3" '$1 == m { print $2 }'
+}
+# done_reading DIR NAME N: eddy NAME read at least N records and has none in flight.
+done_reading() {
+  local read inflight
+  read=$(metric "$1" "$2" eddy_records_read_total); inflight=$(metric "$1" "$2" eddy_inflight_events)
+  [ -n "$read" ] && [ "$read" -ge "$3" ] && [ "$inflight" = 0 ]
+}
+
+# The eventIds on `out`, sorted (duplicates kept), and what the manifest expects.
+out_ids() { kcat -b "$BOOT" -C -t out -e -q -f '%s\n' | jq -r .event_id | sort; }
+want_ids() { awk -F'\t' '$3 !~ /^dlq:/ { print $2 }' "$1" | sort; }
+
+# "reason<TAB>original line" of each dead letter / as the manifest expects them.
+dlq_pairs() {
+  kcat -b "$BOOT" -C -t dlq -e -q -f '%h\t%s\n' |
+    sed -E 's/^.*eddy\.reason=([^,]*),.*\t/\1\t/' | sort
+}
+want_dlq_pairs() {
+  awk -F'\t' 'NR == FNR { if ($3 ~ /^dlq:/) want[$1] = substr($3, 5); next }
+              (FNR in want) { print want[FNR] "\t" $0 }' "$1" "$2" | sort
+}
+
+# produce_paced FILE CHUNKS PAUSE: the file in CHUNKS parts, PAUSE seconds apart, so
+# that faults land mid-stream. Runs in the background; its pid in PRODUCER_PID.
+produce_paced() {
+  local n per
+  n=$(wc -l < "$1"); per=$(( (n + $2 - 1) / $2 ))
+  split -l "$per" -d "$1" "$1.part."
+  ( for f in "$1".part.*; do produce "$f"; sleep "$3"; done ) &
+  PRODUCER_PID=$!
+}
+
+# covered MANIFEST: every valid eventId of the manifest is on the output topic.
+covered() { [ -z "$(comm -23 <(want_ids "$1" | sort -u) <(out_ids | sort -u) | head -1)" ]; }
+# wait_covered MANIFEST: poll once a second, up to 90 s (re-reading the topic is slow).
+wait_covered() { local i; for i in $(seq 90); do covered "$1" && return 0; sleep 1; done; return 1; }
+duplicates() { out_ids > "$1.ids"; echo $(( $(wc -l < "$1.ids") - $(sort -u "$1.ids" | wc -l) )); }

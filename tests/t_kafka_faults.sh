@@ -1,0 +1,82 @@
+# Kafka under faults, against the mock cluster: broker down and retriable errors,
+# SIGKILL and restart, a member leaving the group, a slow sink. Nothing may be missing.
+. tests/kafka_lib.sh
+
+# Broker down for 5 s mid-stream, plus retriable Produce and Fetch errors.
+d=$(newdir)
+start_mock "$d" 3 4 events,out,dlq
+luajit scripts/gen-events.lua 20000 21 2 "$d/manifest.tsv" > "$d/events.ndjson"
+kafka_conf "$d" faults
+start_eddy "$d" a
+produce_paced "$d/events.ndjson" 10 0.5
+sleep 1.5
+mock_cmd "down 2"; sleep 5; mock_cmd "up 2"
+mock_cmd "error Produce 5 6"; mock_cmd "error Fetch 5 6"    # 6: NOT_LEADER_OR_FOLLOWER
+wait "$PRODUCER_PID"
+check "faults: broker down 5 s + Produce/Fetch errors: no eventId missing" wait_covered "$d/manifest.tsv"
+pass "faults: duplicates after broker down: $(duplicates "$d/out")"
+stop_eddy a; expect_eq "faults: eddy still exits 0 after the outage" 0 "$STOP_RC"
+stop_mock
+
+# SIGKILL mid-stream, then a restart in the same group.
+d=$(newdir)
+start_mock "$d" 1 4 events,out,dlq
+luajit scripts/gen-events.lua 20000 22 2 "$d/manifest.tsv" > "$d/events.ndjson"
+# linger.ms holds outputs back 200 ms, so that the kill finds events in flight.
+kafka_conf "$d" killed kafka.auto.commit.interval.ms=100 kafka.linger.ms=200
+start_eddy "$d" a
+produce_paced "$d/events.ndjson" 10 0.4
+wait_for grep -q "partitions assigned" "$d/a.err"
+sleep 1
+inflight_now() { [ "$(metric "$d" a eddy_inflight_events)" -gt 0 ] 2>/dev/null; }
+check "faults: eddy has events in flight" wait_for inflight_now
+stop_eddy a KILL
+start_eddy "$d" b
+wait "$PRODUCER_PID"
+check "faults: SIGKILL mid-stream and restart: no eventId missing" wait_covered "$d/manifest.tsv"
+dups=$(duplicates "$d/out")
+# What was read since the last commit (100 ms) plus what was in flight: at most about
+# one produced chunk (2,000) and the next.
+check "faults: duplicates after SIGKILL are few ($dups, at least once)" test "$dups" -le 4000
+stop_eddy b; expect_eq "faults: the restarted eddy stops cleanly" 0 "$STOP_RC"
+stop_mock
+
+# Two members in one group; one leaves mid-stream, the other takes its partitions.
+d=$(newdir)
+start_mock "$d" 1 4 events,out,dlq
+luajit scripts/gen-events.lua 20000 23 2 "$d/manifest.tsv" > "$d/events.ndjson"
+# The mock coordinator rebalances only when a leaver's session expires.
+kafka_conf "$d" pair kafka.session.timeout.ms=6000 kafka.heartbeat.interval.ms=1000
+start_eddy "$d" a; start_eddy "$d" b
+wait_for grep -q "partitions assigned" "$d/a.err"; wait_for grep -q "partitions assigned" "$d/b.err"
+check "group: the partitions are split between the two" bash -c \
+  "grep -q '2 partitions assigned' '$d/a.err' && grep -q '2 partitions assigned' '$d/b.err'"
+produce_paced "$d/events.ndjson" 10 0.4
+sleep 1.5
+stop_eddy a; expect_eq "group: the member that leaves exits 0" 0 "$STOP_RC"
+wait "$PRODUCER_PID"
+check "group: the other takes over: no eventId missing" wait_covered "$d/manifest.tsv"
+dups=$(duplicates "$d/out")
+# The leaver committed all it finished and B kept its own partitions (cooperative).
+expect_eq "group: a clean hand-over makes no duplicates" 0 "$dups"
+expect_eq "group: the one left holds all 4 partitions" 4 \
+  "$(awk '/partitions assigned/ { n += $(NF-2) } /partitions revoked/ { n -= $(NF-5) } END { print n }' "$d/b.err")"
+stop_eddy b; expect_eq "group: the other stops cleanly" 0 "$STOP_RC"
+stop_mock
+
+# A slow sink: few unfinished events allowed and slow acknowledgements make the source
+# pause and resume its partitions, without leaving the group.
+d=$(newdir)
+start_mock "$d" 1 4 events,out,dlq
+luajit scripts/gen-events.lua 5000 24 2 "$d/manifest.tsv" > "$d/events.ndjson"
+produce "$d/events.ndjson"
+kafka_conf "$d" slow source.max.inflight=20 kafka.linger.ms=50
+start_eddy "$d" a
+check "backpressure: all 5,000 read and finished" wait_for done_reading "$d" a 5000
+pauses=$(metric "$d" a eddy_kafka_pauses_total)
+check "backpressure: partitions were paused ($pauses times)" test "${pauses:-0}" -gt 0
+expect_eq "backpressure: no rebalance beyond the first assignment" 1 \
+  "$(metric "$d" a eddy_kafka_rebalances_total)"
+check "backpressure: no eventId missing" covered "$d/manifest.tsv"
+stop_eddy a; expect_eq "backpressure: eddy stops cleanly" 0 "$STOP_RC"
+stop_mock
