@@ -23,7 +23,7 @@ LIB_SRC := $(filter-out runtime/main.c,$(LIB_SRC))
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 UNIT_SRC := $(wildcard tests/unit/*_test.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BIN)/%,$(UNIT_SRC))
-DEPS    := $(LIB_OBJ:.o=.d) $(BUILD)/runtime/main.d $(BUILD)/tests/bench.d \
+DEPS    := $(LIB_OBJ:.o=.d) $(BUILD)/runtime/main.d $(BUILD)/tests/bench.d $(BUILD)/tests/bench_kafka.d \
            $(patsubst %.c,$(BUILD)/%.d,$(UNIT_SRC)) $(BUILD)/tests/kafka_mock.d
 
 all: $(BIN)/eddy
@@ -39,9 +39,9 @@ $(BIN)/eddy: $(BUILD)/runtime/main.o $(BUILD)/libeddy.a
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/eddy-bench: $(BUILD)/tests/bench.o $(BUILD)/libeddy.a
+$(BIN)/eddy-bench: $(BUILD)/tests/bench.o $(BUILD)/tests/bench_kafka.o $(BUILD)/libeddy.a
 	@mkdir -p $(BIN)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -pthread
 
 # C unit tests, one binary per tests/unit/*_test.c, run by tests/t_unit.sh.
 $(BIN)/%_test: $(BUILD)/tests/unit/%_test.o $(BUILD)/libeddy.a

@@ -1,8 +1,8 @@
 /* source_file.c - NDJSON source.
  *
- * epoll cannot watch regular files, so a regular file is read in chunks by an event
- * that re-activates itself: the loop still serves the admin endpoint and signals
- * between chunks. Pipes and terminals use a plain read event. Blank lines are skipped;
+ * epoll cannot watch regular files, so a regular file is read in chunks by a timer
+ * that re-arms itself with a zero timeout: the loop still serves the admin endpoint
+ * and signals between chunks. Pipes and terminals use a plain read event. Blank lines are skipped;
  * a trailing \r is dropped (CRLF files). */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +45,17 @@ static void finish(rt_source_file *s, int failed)
     s->pending.len = 0;
 }
 
+/* Come back for the next chunk of a regular file through a zero timeout: event_active
+ * would run in the same loop pass and starve timers, signals and the admin endpoint. */
+static void next_chunk(rt_source_file *s)
+{
+    static const struct timeval zero = { 0, 0 };
+    if (event_add(s->ev, &zero) < 0) {
+        rt_error("source %s: cannot schedule the next read", s->label);
+        finish(s, 1);
+    }
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     rt_source_file *s = arg;
@@ -58,7 +69,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     ssize_t n = read(s->fd, s->pending.data + s->pending.len, READ_CHUNK);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
         if (s->regular)
-            event_active(s->ev, EV_READ, 0);
+            next_chunk(s);
         return;
     }
     if (n < 0) {
@@ -94,7 +105,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     s->pending.len -= start;
     s->cb.batch_end(s->cb.arg);
     if (s->regular && !s->done)
-        event_active(s->ev, EV_READ, 0);
+        next_chunk(s);
 }
 
 int rt_source_file_open(rt_source_file *s, struct event_base *base, const char *path,
@@ -120,9 +131,12 @@ int rt_source_file_open(rt_source_file *s, struct event_base *base, const char *
     }
     s->regular = S_ISREG(st.st_mode);
     if (s->regular) {
+        static const struct timeval zero = { 0, 0 };
         s->ev = event_new(base, -1, 0, on_read, s);
-        if (s->ev)
-            event_active(s->ev, EV_READ, 0);
+        if (s->ev && event_add(s->ev, &zero) < 0) {
+            event_free(s->ev);
+            s->ev = NULL;
+        }
     } else {
         s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, on_read, s);
         if (s->ev && event_add(s->ev, NULL) < 0) {

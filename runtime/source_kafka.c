@@ -148,9 +148,13 @@ static void poll_batch(rt_source_kafka *s)
     if (n)
         s->cb.batch_end(s->cb.arg);
     backpressure(s);
-    /* The wake byte comes only when the queue goes from empty to non-empty. */
-    if (n == POLL_BATCH && !s->stopped)
-        event_active(s->more, EV_TIMEOUT, 0);
+    /* The wake byte comes only when the queue goes from empty to non-empty, so come
+     * back for the rest; through a zero timeout, not event_active, which libevent would
+     * run in the same pass and starve timers and the admin endpoint. */
+    if (n == POLL_BATCH && !s->stopped) {
+        static const struct timeval zero = { 0, 0 };
+        event_add(s->more, &zero);
+    }
 }
 
 static void on_wake(void *arg)
@@ -354,4 +358,14 @@ out:
     rt_buf_free(&labels);
     rd_kafka_topic_partition_list_destroy(assigned);
     return rc;
+}
+
+int rt_source_kafka_assigned(rt_source_kafka *s)
+{
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+    if (rd_kafka_assignment(s->rk, &assigned) || !assigned)
+        return 0;
+    int n = assigned->cnt;
+    rd_kafka_topic_partition_list_destroy(assigned);
+    return n;
 }

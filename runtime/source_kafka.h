@@ -30,6 +30,8 @@ rt_source_kafka *rt_source_kafka_open(struct event_base *base, const rt_config *
 void rt_source_kafka_stop(rt_source_kafka *s);
 /* Commit the stored offsets, leave the group, free. -1 when the commit failed. */
 int  rt_source_kafka_close(rt_source_kafka *s);
+/* Partitions currently assigned to this member. */
+int  rt_source_kafka_assigned(rt_source_kafka *s);
 /* Consumer metrics: lag and records per partition, rebalances, paused partitions. */
 int  rt_source_kafka_metrics(rt_source_kafka *s, rt_buf *out);
 

@@ -1,42 +1,47 @@
 #!/usr/bin/env bash
-# make demo: generate events of all four domains (some broken on purpose), run eddy on
-# them with conf/demo.conf, and show what came out, the dead letters and the metrics.
+# make demo: eddy on its embedded Kafka (librdkafka's mock cluster, inside eddy),
+# a few thousand generated events of all four domains produced with kcat, then the
+# output topics, the dead letters and the metrics. Ends by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${DEMO_EVENTS:-5000}
-export DEMO_DIR=${DEMO_DIR:-$PWD/demo-out}
-rm -rf "$DEMO_DIR"; mkdir -p "$DEMO_DIR"
+DIR=$(mktemp -d /tmp/eddy-demo.XXXXXX)
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$DIR"' EXIT
 
-echo "== generating $COUNT events (about 3% broken on purpose) into $DEMO_DIR/events.ndjson"
-luajit scripts/gen-events.lua "$COUNT" 42 3 > "$DEMO_DIR/events.ndjson"
-head -2 "$DEMO_DIR/events.ndjson"
+# poll N CMD...: up to N tenths of a second for CMD to succeed.
+poll() { local n=$1; shift; for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done; return 1; }
+metric() { curl -fsS "http://127.0.0.1:$port/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+finished() { [ "$(metric eddy_records_read_total)" -ge "$COUNT" ] && [ "$(metric eddy_inflight_events)" = 0 ]; }
 
-echo; echo "== bin/eddy check -c conf/demo.conf"
-bin/eddy check -c conf/demo.conf | sed -n '/^processors:/,$p'
-
-echo; echo "== bin/eddy run -c conf/demo.conf (input from stdin, held open 2 s to read /metrics)"
-{ cat "$DEMO_DIR/events.ndjson"; sleep 2; } |
-  bin/eddy run -c conf/demo.conf --set source.file.path=- 2> "$DEMO_DIR/eddy.log" &
+echo "== bin/eddy run -c conf/demo.conf  (embedded Kafka, consumer group eddy-demo)"
+bin/eddy run -c conf/demo.conf 2> "$DIR/eddy.log" &
 pid=$!
-port=
-for _ in $(seq 50); do
-  port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$DEMO_DIR/eddy.log" 2>/dev/null | cut -d: -f2) || true
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-sleep 1
-if [ -n "$port" ]; then
-  echo "GET http://127.0.0.1:$port/metrics (excerpt):"
-  curl -fsS "http://127.0.0.1:$port/metrics" | grep -E '^eddy_(events_in|events_out|dead_letters|processor_errors)_total'
-fi
-wait "$pid"
-cat "$DEMO_DIR/eddy.log"
+poll 100 grep -q 'partitions assigned' "$DIR/eddy.log" || { cat "$DIR/eddy.log"; exit 1; }
+boot=$(grep -o 'embedded Kafka .* at [0-9.:,]*' "$DIR/eddy.log" | awk '{print $NF}')
+port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$DIR/eddy.log" | cut -d: -f2)
+cat "$DIR/eddy.log"
 
-echo; echo "== outputs (one NDJSON file per sink)"
-for f in orders user_activity product_events device_locations; do
-  printf '%-18s %6d records  e.g. %s\n' "$f" "$(wc -l < "$DEMO_DIR/$f.ndjson")" "$(head -1 "$DEMO_DIR/$f.ndjson")"
+echo; echo "== producing $COUNT events (about 3% broken on purpose) with kcat -b $boot -t business-events"
+luajit scripts/gen-events.lua "$COUNT" 42 3 > "$DIR/events.ndjson"
+head -2 "$DIR/events.ndjson"
+awk '{ print NR "\t" $0 }' "$DIR/events.ndjson" | kcat -b "$boot" -P -t business-events -K '\t'
+poll 600 finished || echo "(not finished after 60 s)"
+
+echo; echo "== GET http://127.0.0.1:$port/metrics (excerpt)"
+curl -fsS "http://127.0.0.1:$port/metrics" |
+  grep -E '^eddy_(events_in|events_out|dead_letters|kafka_consumer_lag|kafka_records_in)' | sort
+
+echo; echo "== output topics, read back with kcat"
+for t in orders user-activity product-events device-locations; do
+  kcat -b "$boot" -C -t "$t" -e -q -f '%k\t%s\n' > "$DIR/$t.out"
+  printf '%-17s %5d messages  e.g. key %s\n' "$t" "$(wc -l < "$DIR/$t.out")" "$(head -1 "$DIR/$t.out")"
 done
-echo; echo "== dead letters by reason ($DEMO_DIR/dead-letters.ndjson)"
-jq -r .reason "$DEMO_DIR/dead-letters.ndjson" | sort | uniq -c | sort -rn
-echo "first one:"
-head -1 "$DEMO_DIR/dead-letters.ndjson" | jq .
+
+echo; echo "== dead-letters topic: original bytes, reason in the eddy.reason header"
+kcat -b "$boot" -C -t dead-letters -e -q -f '%h\n' | sed -E 's/^.*eddy\.reason=([^,]*),.*$/\1/' |
+  sort | uniq -c | sort -rn
+kcat -b "$boot" -C -t dead-letters -e -q -c 1 -f 'headers: %h\nvalue:   %s\n'
+
+echo; echo "== SIGTERM: finish what is in flight, commit offsets, leave the group"
+kill -TERM "$pid"; wait "$pid"
+tail -2 "$DIR/eddy.log"

@@ -1,6 +1,6 @@
 /* bench.c - throughput of the full pipeline against decode-only, in one run.
  *
- *   eddy-bench CONFIG ROUNDS
+ *   eddy-bench CONFIG ROUNDS [KAFKA_CONFIG]
  *
  * Both modes read the config's source.file.path through the same file source.
  * decode-only stops after rt_event_decode; full runs a worker (decode, route, Lua,
@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench.h"
 #include "config.h"
 #include "log.h"
 #include "worker.h"
@@ -107,7 +108,7 @@ int main(int argc, char **argv)
     rt_config cfg;
     int rounds = argc > 2 ? atoi(argv[2]) : 5;
     if (argc < 2 || rounds < 1 || rounds > MAX_ROUNDS) {
-        fprintf(stderr, "usage: eddy-bench CONFIG [ROUNDS 1..%d]\n", MAX_ROUNDS);
+        fprintf(stderr, "usage: eddy-bench CONFIG [ROUNDS 1..%d] [KAFKA_CONFIG]\n", MAX_ROUNDS);
         return 2;
     }
     if (rt_config_load(&cfg, argv[1], NULL, 0, err, sizeof err) < 0) {
@@ -138,6 +139,8 @@ int main(int argc, char **argv)
     printf("ratio full/decode-only:  %.2f (target >= 0.60)\n", full[rounds / 2] / dec[rounds / 2]);
     printf("max RSS:                 %ld KiB\n", ru.ru_maxrss);
     rc = n_dec == n_full ? 0 : 1;
+    if (rc == 0 && argc > 3)
+        rc = bench_kafka(argv[3], rt_config_get(&cfg, "source.file.path"), full[rounds / 2]);
 out:
     rt_config_free(&cfg);
     return rc;

@@ -9,7 +9,7 @@ expect_eq "unknown option exits 2" 2 "$rc"
 rc=0; "$EDDY" >/dev/null 2>&1 || rc=$?
 expect_eq "no command exits 2" 2 "$rc"
 
-DEMO_DIR=$T check "eddy check accepts the shipped demo config" "$EDDY" check -c conf/demo.conf
+check "eddy check accepts the shipped demo config" "$EDDY" check -c conf/demo.conf
 check "eddy check accepts the shipped main config" "$EDDY" check -c conf/eddy.conf
 
 d=$(newdir); write_conf "$d"

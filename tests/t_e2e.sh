@@ -5,7 +5,7 @@
 
 d=$(newdir)
 luajit scripts/gen-events.lua 10000 7 5 "$d/manifest.tsv" > "$d/events.ndjson"
-RC=0; DEMO_DIR=$d "$EDDY" run -c conf/demo.conf --set admin.listen= 2>"$d/err" || RC=$?
+RC=0; E2E_DIR=$d "$EDDY" run -c tests/e2e.conf 2>"$d/err" || RC=$?
 expect_eq "e2e: run over 10,000 events exits 0" 0 "$RC"
 
 for s in orders user_activity product_events device_locations; do

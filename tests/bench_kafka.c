@@ -1,0 +1,298 @@
+/* bench_kafka.c - Kafka -> processors -> Kafka, against a mock cluster in this process:
+ * throughput (first to last record, so the group join is not counted), then end-to-end
+ * latency (produce to output receipt) at a fixed input rate, half of that throughput. */
+#define _GNU_SOURCE     /* memmem */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+#include "kafka.h"
+#include "log.h"
+#include "worker.h"
+
+/* The mock keeps about 5 MiB per partition: 80,000 events of ~190 bytes fit in 4. */
+#define MAX_EVENTS 80000
+#define PARTITIONS 4
+#define LATENCY_SECONDS 3.0
+#define RUN_LIMIT_SECONDS 120   /* a run that cannot finish fails instead of hanging */
+
+typedef struct lines {
+    char **v;
+    size_t n;
+} lines;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int read_lines(const char *path, lines *l)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    if (!f)
+        return -1;
+    l->v = calloc(MAX_EVENTS, sizeof *l->v);
+    while (l->v && l->n < MAX_EVENTS && (n = getline(&line, &cap, f)) > 0) {
+        line[strcspn(line, "\n")] = '\0';
+        if (!(l->v[l->n++] = strdup(line)))
+            break;
+    }
+    free(line);
+    fclose(f);
+    return l->v ? 0 : -1;
+}
+
+static rd_kafka_t *client(rd_kafka_type_t type, const char *boot, const char *group)
+{
+    char why[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", boot, why, sizeof why);
+    rd_kafka_conf_set(c, "linger.ms", "0", why, sizeof why);
+    rd_kafka_conf_set(c, "fetch.wait.max.ms", "5", why, sizeof why);
+    if (group) {
+        rd_kafka_conf_set(c, "group.id", group, why, sizeof why);
+        rd_kafka_conf_set(c, "auto.offset.reset", "earliest", why, sizeof why);
+    }
+    rd_kafka_t *rk = rd_kafka_new(type, c, why, sizeof why);
+    if (!rk)
+        fprintf(stderr, "bench: %s\n", why);
+    return rk;
+}
+
+/* A worker on `path` with overrides, until it read and finished `target` records. */
+typedef struct run {
+    rt_worker w;
+    uint64_t target;
+    double first, last, deadline;
+    uint64_t out;           /* outputs the run produced */
+    int *ready;             /* set once eddy has partitions; NULL when nobody waits */
+} run;
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    run *r = arg;
+    if (r->ready && r->w.kafka_source && rt_source_kafka_assigned(r->w.kafka_source) > 0)
+        __atomic_store_n(r->ready, 1, __ATOMIC_RELEASE);
+    if (!r->first && r->w.kafka_source && rt_source_kafka_assigned(r->w.kafka_source) > 0)
+        r->first = now();   /* fetching starts now; the group join is not counted */
+    if (r->w.records >= r->target && r->w.tracker.inflight == 0) {
+        r->last = now();
+        event_base_loopbreak(r->w.base);
+    } else if (now() > r->deadline) {
+        fprintf(stderr, "bench: %llu of %llu records after %d s; giving up\n",
+                (unsigned long long)r->w.records, (unsigned long long)r->target,
+                RUN_LIMIT_SECONDS);
+        event_base_loopbreak(r->w.base);
+    }
+}
+
+static int run_worker(const char *path, char **sets, int nsets, run *r)
+{
+    char err[1024];
+    rt_config cfg;
+    int rc = -1;
+    struct timeval ms = { 0, 1000 };
+    if (rt_config_load(&cfg, path, sets, nsets, err, sizeof err) < 0) {
+        fprintf(stderr, "bench: %s\n", err);
+        return -1;
+    }
+    struct event *tick = NULL;
+    if (rt_worker_init(&r->w, &cfg, 1, err, sizeof err) < 0) {
+        fprintf(stderr, "bench: %s\n", err);
+        goto out;
+    }
+    r->deadline = now() + RUN_LIMIT_SECONDS;
+    tick = event_new(r->w.base, -1, EV_PERSIST, on_tick, r);
+    if (!tick || event_add(tick, &ms) < 0)
+        goto out;
+    rc = rt_worker_run(&r->w);
+    r->out = r->w.out;
+out:
+    if (tick)
+        event_free(tick);
+    rt_worker_free(&r->w);
+    rt_config_free(&cfg);
+    return rc;
+}
+
+typedef struct latency {
+    const lines *in;
+    const char *boot;
+    size_t count;
+    double rate, *sent, *seen;
+    size_t received;
+    int ready;              /* eddy is in the group: start producing */
+    size_t expect;          /* outputs to wait for, once eddy finished; 0 before */
+} latency;
+
+/* Paced producer: event i leaves at start + i / rate. */
+static void *produce_paced(void *arg)
+{
+    latency *l = arg;
+    rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, l->boot, NULL);
+    if (!rk)
+        return NULL;
+    while (!__atomic_load_n(&l->ready, __ATOMIC_ACQUIRE)) {
+        struct timespec ts = { 0, 10 * 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    double start = now();
+    for (size_t i = 0; i < l->count; i++) {
+        double due = start + (double)i / l->rate, t;
+        while ((t = now()) < due) {
+            struct timespec ts = { 0, (long)((due - t) * 1e9) };
+            nanosleep(&ts, NULL);
+        }
+        l->sent[i] = now();
+        const char *v = l->in->v[i];
+        while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("lat-in"), RD_KAFKA_V_VALUE((void *)v, strlen(v)),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(rk, 1);
+        rd_kafka_poll(rk, 0);
+    }
+    rd_kafka_flush(rk, 10000);
+    rd_kafka_destroy(rk);
+    return NULL;
+}
+
+/* Reader of the output topic: the event_id "ev-<line>" says which input it was. */
+static void *read_outputs(void *arg)
+{
+    latency *l = arg;
+    rd_kafka_t *rk = client(RD_KAFKA_CONSUMER, l->boot, "bench-latency-reader");
+    if (!rk)
+        return NULL;
+    rd_kafka_poll_set_consumer(rk);
+    /* Assigned, not subscribed: no group join, so it reads from the first output on. */
+    rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(PARTITIONS);
+    for (int i = 0; i < PARTITIONS; i++)
+        rd_kafka_topic_partition_list_add(t, "lat-out", i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, t);
+    rd_kafka_topic_partition_list_destroy(t);
+    double deadline = now() + LATENCY_SECONDS + 30;
+    size_t expect;
+    while (((expect = __atomic_load_n(&l->expect, __ATOMIC_ACQUIRE)) == 0 ||
+            l->received < expect) && now() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        double t_recv = now();
+        const char *p = m->err ? NULL : memmem(m->payload, m->len, "\"event_id\":\"ev-", 15);
+        if (p) {
+            size_t i = strtoul(p + 15, NULL, 10);
+            if (i >= 1 && i <= l->count && !l->seen[i - 1]) {
+                l->seen[i - 1] = t_recv - l->sent[i - 1];
+                l->received++;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_destroy(rk);
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int bench_kafka(const char *config, const char *events_path, double file_rate)
+{
+    char err[512], boot_set[300];
+    rt_kafka_embedded cluster = { 0 };
+    lines in = { 0 };
+    latency l = { 0 };
+    int rc = 1;
+    if (read_lines(events_path, &in) < 0 || in.n == 0) {
+        fprintf(stderr, "bench: cannot read %s\n", events_path);
+        return 1;
+    }
+    if (rt_kafka_embedded_start(&cluster, 1, PARTITIONS, "bench-in,bench-out,lat-in,lat-out,bench-dlq",
+                                err, sizeof err) < 0) {
+        fprintf(stderr, "bench: %s\n", err);
+        goto out;
+    }
+    snprintf(boot_set, sizeof boot_set, "kafka.bootstrap.servers=%s", cluster.bootstraps);
+
+    /* Throughput: everything produced first, then eddy drains the topic. */
+    rd_kafka_t *p = client(RD_KAFKA_PRODUCER, cluster.bootstraps, NULL);
+    if (!p)
+        goto out;
+    for (size_t i = 0; i < in.n; i++)
+        while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC("bench-in"),
+                                 RD_KAFKA_V_VALUE(in.v[i], strlen(in.v[i])),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(p, 10);
+    rd_kafka_flush(p, 30000);
+    rd_kafka_destroy(p);
+    char *sets[] = { boot_set, "kafka.group.id=bench-throughput" };
+    run tr = { .target = in.n };
+    setenv("BENCH_IN", "bench-in", 1);
+    setenv("BENCH_OUT", "bench-out", 1);
+    if (run_worker(config, sets, 2, &tr) < 0 || !tr.last)
+        goto out;
+    double rate = (double)in.n / (tr.last - tr.first);
+
+    /* Latency at half that rate, with the latency settings of the README. */
+    l = (latency){ .in = &in, .boot = cluster.bootstraps, .rate = rate / 2 };
+    l.count = (size_t)(l.rate * LATENCY_SECONDS);
+    if (l.count > in.n)
+        l.count = in.n;
+    l.sent = calloc(l.count, sizeof *l.sent);
+    l.seen = calloc(l.count, sizeof *l.seen);
+    char *lat_sets[] = { boot_set, "kafka.group.id=bench-latency", "kafka.linger.ms=0",
+                         "kafka.fetch.wait.max.ms=5" };
+    setenv("BENCH_IN", "lat-in", 1);
+    setenv("BENCH_OUT", "lat-out", 1);
+    run lr = { .target = l.count, .ready = &l.ready };
+    pthread_t prod, reader;
+    if (!l.sent || !l.seen || pthread_create(&reader, NULL, read_outputs, &l))
+        goto out;
+    if (pthread_create(&prod, NULL, produce_paced, &l)) {
+        l.count = 0;        /* lets the reader finish */
+        pthread_join(reader, NULL);
+        goto out;
+    }
+    int wrc = run_worker(config, lat_sets, 4, &lr);
+    __atomic_store_n(&l.expect, lr.out ? lr.out : 1, __ATOMIC_RELEASE);
+    pthread_join(prod, NULL);
+    pthread_join(reader, NULL);
+    if (wrc < 0 || l.received == 0)
+        goto out;
+    double *v = malloc(l.received * sizeof *v);
+    size_t k = 0;
+    for (size_t i = 0; i < l.count && v; i++)
+        if (l.seen[i] > 0)
+            v[k++] = l.seen[i];
+    qsort(v, k, sizeof *v, cmp_double);
+    printf("\nKafka -> processors -> Kafka (embedded mock cluster, 4 partitions):\n");
+    printf("throughput:              %.0f events/s (%.2f of the file pipeline)\n", rate,
+           rate / file_rate);
+    printf("latency at %.0f events/s (linger.ms=0, fetch.wait.max.ms=5), %zu events:\n",
+           l.rate, k);
+    printf("  p50 %.2f ms, p99 %.2f ms, max %.2f ms (produce to output receipt)\n",
+           v[k / 2] * 1e3, v[k * 99 / 100] * 1e3, v[k - 1] * 1e3);
+    free(v);
+    rc = l.received == lr.out ? 0 : 1;
+    if (rc)
+        printf("  (%zu of %llu outputs arrived)\n", l.received, (unsigned long long)lr.out);
+out:
+    free(l.sent);
+    free(l.seen);
+    rt_kafka_embedded_stop(&cluster);
+    for (size_t i = 0; i < in.n; i++)
+        free(in.v[i]);
+    free(in.v);
+    return rc;
+}
