@@ -61,8 +61,8 @@ rd_kafka_conf_t *rt_kafka_conf(const rt_config *c, const char *bootstrap, char *
     return conf;
 }
 
-int rt_kafka_embedded_topic(rt_kafka_embedded *e, const char *topic, int partitions,
-                            char *err, size_t errlen)
+static int embedded_topic(rt_kafka_embedded *e, const char *topic, int partitions,
+                          char *err, size_t errlen)
 {
     rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(e->owner);
     rd_kafka_resp_err_t rc = rd_kafka_mock_topic_create(mc, topic, partitions, 1);
@@ -101,7 +101,7 @@ int rt_kafka_embedded_start(rt_kafka_embedded *e, int brokers, int partitions,
         goto fail;
     }
     for (char *save, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
-        if (*t && rt_kafka_embedded_topic(e, t, partitions, err, errlen) < 0) {
+        if (*t && embedded_topic(e, t, partitions, err, errlen) < 0) {
             free(list);
             goto fail;
         }

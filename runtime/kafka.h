@@ -23,9 +23,6 @@ typedef struct rt_kafka_embedded {
 /* Start `brokers` mock brokers and create `topics` (comma list) with `partitions`. */
 int  rt_kafka_embedded_start(rt_kafka_embedded *e, int brokers, int partitions,
                              const char *topics, char *err, size_t errlen);
-/* Create one more topic on the running cluster. */
-int  rt_kafka_embedded_topic(rt_kafka_embedded *e, const char *topic, int partitions,
-                             char *err, size_t errlen);
 void rt_kafka_embedded_stop(rt_kafka_embedded *e);
 
 /* Calls `cb(arg)` on the loop whenever `queue` becomes non-empty. */

@@ -41,7 +41,7 @@ struct rt_sink {
     int raw_dead_letters;   /* as dlq.sink: original bytes as value, the rest as headers */
     const rt_sink_ops *ops;
     void *impl;
-    struct rt_kafka_producer *ss_kafka;     /* Kafka sinks: the shared producer */
+    struct rt_kafka_producer *producer;     /* Kafka sinks: the shared producer */
     rt_tracker *tracker;
     unsigned long long records;     /* written so far (eddy_events_out_total) */
 };
@@ -90,8 +90,6 @@ int  rt_sink_kafka_open(rt_sinks *ss, rt_sink *s, const rt_config *c, const char
                         char *err, size_t errlen);
 /* Wait up to timeout_ms for the shared producer's deliveries; -1 if some are left. */
 int  rt_kafka_producer_drain(struct rt_kafka_producer *kp, int timeout_ms);
-/* Records queued and not yet acknowledged by the brokers. */
-int  rt_kafka_producer_pending(struct rt_kafka_producer *kp);
 /* The producer's metrics in the Prometheus text format. */
 int  rt_kafka_producer_metrics(struct rt_kafka_producer *kp, rt_buf *out);
 void rt_kafka_producer_free(struct rt_kafka_producer *kp);

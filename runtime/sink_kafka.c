@@ -86,7 +86,7 @@ static struct rt_kafka_producer *producer(rt_sinks *ss, const rt_config *c, char
 static int kafka_write(rt_sink *s, const char *rec, size_t len, const rt_out *out)
 {
     rd_kafka_topic_t *rkt = s->impl;
-    struct rt_kafka_producer *kp = s->ss_kafka;
+    struct rt_kafka_producer *kp = s->producer;
     rd_kafka_headers_t *hdrs = NULL;
     if (out->nheaders) {
         hdrs = rd_kafka_headers_new(out->nheaders);
@@ -121,7 +121,7 @@ static int kafka_write(rt_sink *s, const char *rec, size_t len, const rt_out *ou
 
 static int kafka_flush(rt_sink *s)
 {
-    struct rt_kafka_producer *kp = s->ss_kafka;
+    struct rt_kafka_producer *kp = s->producer;
     rd_kafka_poll(kp->rk, 0);
     return 0;
 }
@@ -152,7 +152,7 @@ int rt_sink_kafka_open(rt_sinks *ss, rt_sink *s, const rt_config *c, const char 
         snprintf(err, errlen, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
         return -1;
     }
-    s->ss_kafka = kp;
+    s->producer = kp;
     s->ops = &kafka_ops;
     return 0;
 }
@@ -177,11 +177,6 @@ int rt_kafka_producer_metrics(struct rt_kafka_producer *kp, rt_buf *out)
                           "Records queued in the producer, not yet acknowledged.") ||
            rt_prom_sample(out, "eddy_kafka_producer_queue", NULL, rd_kafka_outq_len(kp->rk))
                ? -1 : 0;
-}
-
-int rt_kafka_producer_pending(struct rt_kafka_producer *kp)
-{
-    return rd_kafka_outq_len(kp->rk);
 }
 
 void rt_kafka_producer_free(struct rt_kafka_producer *kp)
