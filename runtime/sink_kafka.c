@@ -90,9 +90,16 @@ static int kafka_write(rt_sink *s, const char *rec, size_t len, const rt_out *ou
     rd_kafka_headers_t *hdrs = NULL;
     if (out->nheaders) {
         hdrs = rd_kafka_headers_new(out->nheaders);
-        for (size_t i = 0; i < out->nheaders; i++)
-            rd_kafka_header_add(hdrs, out->headers[i].name, -1, out->headers[i].value,
-                                (ssize_t)out->headers[i].len);
+        for (size_t i = 0; hdrs && i < out->nheaders; i++)
+            if (rd_kafka_header_add(hdrs, out->headers[i].name, -1, out->headers[i].value,
+                                    (ssize_t)out->headers[i].len)) {
+                rd_kafka_headers_destroy(hdrs);
+                hdrs = NULL;
+            }
+        if (!hdrs) {
+            rt_error("sink %s: cannot build message headers", s->name);
+            return -1;
+        }
     }
     rd_kafka_resp_err_t err;
     int waited = 0;
