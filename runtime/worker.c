@@ -126,6 +126,11 @@ int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, s
     w->cfg = cfg;
     w->max_bytes = (size_t)rt_config_int(cfg, "event.max.bytes");
     rt_sink_env env = { &w->tracker, NULL, NULL, on_undeliverable, w };
+    /* librdkafka judges the kafka.* keys; ask it now, so that `eddy check` does too. */
+    rd_kafka_conf_t *probe = rt_kafka_conf(cfg, NULL, err, errlen);
+    if (!probe)
+        return -1;
+    rd_kafka_conf_destroy(probe);
     if (open_io) {
         if (!(w->base = event_base_new())) {
             snprintf(err, errlen, "cannot create the event loop");

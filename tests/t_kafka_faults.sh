@@ -80,3 +80,20 @@ expect_eq "backpressure: no rebalance beyond the first assignment" 1 \
 check "backpressure: no eventId missing" covered "$d/manifest.tsv"
 stop_eddy a; expect_eq "backpressure: eddy stops cleanly" 0 "$STOP_RC"
 stop_mock
+
+# A record Kafka refuses for good (MESSAGE_TOO_LARGE, not retriable) is dead-lettered
+# as sink_error, with the output as value and the input's origin; nothing is lost.
+d=$(newdir)
+start_mock "$d" 1 4 events,out,dlq
+luajit scripts/gen-events.lua 2000 31 0 "$d/manifest.tsv" > "$d/events.ndjson"
+produce "$d/events.ndjson"
+mock_cmd "error Produce 1 10"
+kafka_conf "$d" refused
+start_eddy "$d" a
+check "refused: all 2,000 read and finished" wait_for done_reading "$d" a 2000
+refused=$(kcat -b "$BOOT" -C -t dlq -e -q -f '%h\n' | grep -c 'eddy.reason=sink_error,eddy.detail=sink [a-z_]*: Broker: Message size too large,eddy.origin=events/')
+check "refused: the refused records are dead-lettered as sink_error ($refused)" test "$refused" -gt 0
+{ out_ids; kcat -b "$BOOT" -C -t dlq -e -q -f '%s\n' | jq -r .event_id; } | sort > "$d/all"
+check "refused: outputs and dead letters together hold every eventId once" diff <(want_ids "$d/manifest.tsv") "$d/all"
+stop_eddy a; expect_eq "refused: eddy stops cleanly" 0 "$STOP_RC"
+stop_mock
