@@ -26,3 +26,17 @@ expect_eq "kafka: offsets were committed at stop: nothing is read twice" 0 \
   "$(metric "$d" b eddy_records_read_total)"
 stop_eddy b; expect_eq "kafka: the second member stops too" 0 "$STOP_RC"
 stop_mock
+
+# dlq.format=envelope: the dead letter is the JSON envelope, origin as topic/partition/offset.
+d=$(newdir)
+start_mock "$d" 1 4 events,out,dlq
+printf '{"domain":"order","type":"order_pay"\n' > "$d/events.ndjson"
+produce "$d/events.ndjson"
+kafka_conf "$d" envelope dlq.format=envelope
+start_eddy "$d" a
+check "envelope: the bad record is read and finished" wait_for done_reading "$d" a 1
+expect_eq "envelope: reason, origin and raw in one JSON value" \
+  'bad_json events 0 {"domain":"order","type":"order_pay"' \
+  "$(kcat -b "$BOOT" -C -t dlq -e -q -f '%s\n' | jq -r '"\(.reason) \(.origin.topic) \(.origin.offset) \(.raw)"')"
+stop_eddy a; expect_eq "envelope: eddy stops cleanly" 0 "$STOP_RC"
+stop_mock

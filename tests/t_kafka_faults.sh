@@ -2,7 +2,7 @@
 # SIGKILL and restart, a member leaving the group, a slow sink. Nothing may be missing.
 . tests/kafka_lib.sh
 
-# Broker down for 5 s mid-stream, plus retriable Produce and Fetch errors.
+# Broker down for 5 s mid-stream, retriable Produce and Fetch errors, leader changes.
 d=$(newdir)
 start_mock "$d" 3 4 events,out,dlq
 luajit scripts/gen-events.lua 20000 21 2 "$d/manifest.tsv" > "$d/events.ndjson"
@@ -12,8 +12,10 @@ produce_paced "$d/events.ndjson" 10 0.5
 sleep 1.5
 mock_cmd "down 2"; sleep 5; mock_cmd "up 2"
 mock_cmd "error Produce 5 6"; mock_cmd "error Fetch 5 6"    # 6: NOT_LEADER_OR_FOLLOWER
+mock_cmd "leader events 0 3"; mock_cmd "leader out 1 2"     # leaders move mid-stream
 wait "$PRODUCER_PID"
-check "faults: broker down 5 s + Produce/Fetch errors: no eventId missing" wait_covered "$d/manifest.tsv"
+check "faults: broker down 5 s, Produce/Fetch errors, leader changes: no eventId missing" \
+  wait_covered "$d/manifest.tsv"
 pass "faults: duplicates after broker down: $(duplicates "$d/out")"
 stop_eddy a; expect_eq "faults: eddy still exits 0 after the outage" 0 "$STOP_RC"
 stop_mock
