@@ -249,8 +249,10 @@ fail:
 
 /* rd_kafka_consumer_close() can block for good while the coordinator is stuck in a
  * rebalance, so close asynchronously and give up after shutdown.timeout.ms: the
- * offsets are committed already, the group notices our absence by its session timeout. */
-static void leave_group(rt_source_kafka *s)
+ * offsets are committed already, the group notices our absence by its session timeout.
+ * Returns -1 when it gave up; the handle is then still closing and must not be
+ * destroyed (rd_kafka_destroy would wait for that close). */
+static int leave_group(rt_source_kafka *s)
 {
     rd_kafka_queue_t *q = rd_kafka_queue_new(s->rk);
     rd_kafka_error_t *e = q ? rd_kafka_consumer_close_queue(s->rk, q) : NULL;
@@ -262,9 +264,9 @@ static void leave_group(rt_source_kafka *s)
     /* The revoke arrives on q; serving it runs on_rebalance (drain and commit). */
     for (uint64_t waited = 0; !rd_kafka_consumer_closed(s->rk); waited += 100) {
         if (waited >= s->revoke_ms) {
-            rt_warn("kafka source: leaving the group took over %llu ms; giving up",
-                    (unsigned long long)s->revoke_ms);
-            break;
+            rt_warn("kafka source: leaving the group took over %llu ms; giving up (the "
+                    "group will notice by the session timeout)", (unsigned long long)s->revoke_ms);
+            return -1;     /* q stays: the close in progress still uses it */
         }
         rd_kafka_queue_poll_callback(q, 100);
     }
@@ -273,6 +275,7 @@ out:
         rd_kafka_error_destroy(e);
     if (q)
         rd_kafka_queue_destroy(q);
+    return 0;
 }
 
 void rt_source_kafka_stop(rt_source_kafka *s)
@@ -299,8 +302,9 @@ int rt_source_kafka_close(rt_source_kafka *s)
             rt_error("kafka source: final commit failed: %s", rd_kafka_err2str(err));
             rc = -1;
         }
-        leave_group(s);
-        rd_kafka_destroy_flags(s->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        /* Given up: eddy is exiting, so the handle is left to the end of the process. */
+        if (leave_group(s) == 0)
+            rd_kafka_destroy_flags(s->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     }
     s->tracker->store = NULL;
     rt_pairmap_free(&s->records);

@@ -60,11 +60,13 @@ stop_eddy() {
   for i in $(seq 600); do
     if ! kill -0 "$pid" 2>/dev/null; then
       STOP_RC=0; wait "$pid" || STOP_RC=$?
+      [ "$STOP_RC" = 0 ] || [ "${2:-TERM}" = KILL ] || tail -5 "$MOCK_DIR/$1.err" | sed 's/^/    eddy: /'
       return
     fi
     sleep 0.1
   done
   kill -KILL "$pid"; wait "$pid" 2>/dev/null; STOP_RC=hung
+  tail -5 "$MOCK_DIR/$1.err" | sed 's/^/    eddy: /'
 }
 
 topic_count() { kcat -b "$BOOT" -C -t "$1" -e -q -f 'x\n' 2>/dev/null | wc -l; }
