@@ -254,6 +254,20 @@ fail:
  * destroyed (rd_kafka_destroy would wait for that close). */
 static int leave_group(rt_source_kafka *s)
 {
+    /* librdkafka 2.0 can abort (sticky assignor, librdkafka#4312) or hang (#4527) when a
+     * cooperative consumer is closed in the middle of a rebalance. Unsubscribe first and
+     * let the revocation run (on_rebalance drains and commits), then close. Records
+     * polled meanwhile are not handed over: the next owner reads them. */
+    rd_kafka_resp_err_t uerr = rd_kafka_unsubscribe(s->rk);
+    if (uerr)
+        rt_warn("kafka source: unsubscribe: %s", rd_kafka_err2str(uerr));
+    for (uint64_t waited = 0; !uerr && rt_source_kafka_assigned(s) > 0; waited += 100) {
+        if (waited >= s->revoke_ms)
+            break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
     rd_kafka_queue_t *q = rd_kafka_queue_new(s->rk);
     rd_kafka_error_t *e = q ? rd_kafka_consumer_close_queue(s->rk, q) : NULL;
     if (!q || e) {
