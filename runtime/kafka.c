@@ -74,6 +74,16 @@ static int embedded_topic(rt_kafka_embedded *e, const char *topic, int partition
     return 0;
 }
 
+int rt_kafka_conf_put(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                      size_t errlen)
+{
+    char why[512];
+    if (rd_kafka_conf_set(conf, name, value, why, sizeof why) == RD_KAFKA_CONF_OK)
+        return 0;
+    snprintf(err, errlen, "kafka: %s", why);
+    return -1;
+}
+
 int rt_kafka_embedded_start(rt_kafka_embedded *e, int brokers, int partitions,
                             const char *topics, char *err, size_t errlen)
 {

@@ -14,6 +14,11 @@
 rd_kafka_conf_t *rt_kafka_conf(const rt_config *c, const char *bootstrap, char *err,
                                size_t errlen);
 
+/* Set a property eddy needs on `conf`; -1 with err set when librdkafka refuses it.
+ * `conf` stays the caller's. */
+int  rt_kafka_conf_put(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                       size_t errlen);
+
 /* librdkafka's Kafka-protocol mock cluster, reachable over TCP (kafka.embedded=true). */
 typedef struct rt_kafka_embedded {
     rd_kafka_t *owner;      /* the cluster lives as long as this handle */

@@ -56,8 +56,7 @@ static struct rt_kafka_producer *producer(rt_sinks *ss, const rt_config *c, char
     }
     kp->ss = ss;
     /* Idempotence: the broker drops the duplicates that producer retries would make. */
-    if (rd_kafka_conf_set(conf, "enable.idempotence", "true", why, sizeof why)) {
-        snprintf(err, errlen, "kafka producer: %s", why);
+    if (rt_kafka_conf_put(conf, "enable.idempotence", "true", err, errlen) < 0) {
         rd_kafka_conf_destroy(conf);
         free(kp);
         return NULL;
@@ -74,9 +73,7 @@ static struct rt_kafka_producer *producer(rt_sinks *ss, const rt_config *c, char
     kp->queue = rd_kafka_queue_get_main(kp->rk);
     if (!kp->queue || rt_kafka_waker_start(&kp->waker, ss->env.base, kp->queue, serve, kp) < 0) {
         snprintf(err, errlen, "kafka producer: cannot serve delivery reports");
-        ss->kafka = kp;
         rt_kafka_producer_free(kp);
-        ss->kafka = NULL;
         return NULL;
     }
     ss->kafka = kp;

@@ -192,15 +192,10 @@ rt_source_kafka *rt_source_kafka_open(struct event_base *base, const rt_config *
         goto fail;
     /* Incremental rebalancing unless the user chose: surviving members keep their
      * partitions (and their unfinished events) when another member joins or leaves. */
-    if (!rt_config_entry(c, "kafka.partition.assignment.strategy") &&
-        rd_kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", why,
-                          sizeof why)) {
-        snprintf(err, errlen, "kafka source: %s", why);
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
-    if (rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", why, sizeof why)) {
-        snprintf(err, errlen, "kafka source: %s", why);
+    if ((!rt_config_entry(c, "kafka.partition.assignment.strategy") &&
+         rt_kafka_conf_put(conf, "partition.assignment.strategy", "cooperative-sticky", err,
+                           errlen) < 0) ||
+        rt_kafka_conf_put(conf, "enable.auto.offset.store", "false", err, errlen) < 0) {
         rd_kafka_conf_destroy(conf);
         goto fail;
     }

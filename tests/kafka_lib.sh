@@ -18,6 +18,15 @@ start_mock() {
   MOCK_DIR=$1
 }
 mock_cmd() { echo "$1" >&7; }
+
+# scenario COUNT SEED INVALID% [BROKERS]: a fresh directory $d with a mock cluster
+# (topics events, out, dlq, 4 partitions each) and COUNT generated events in
+# $d/events.ndjson, with $d/manifest.tsv saying where each must end up.
+scenario() {
+  d=$(newdir)
+  start_mock "$d" "${4:-1}" 4 events,out,dlq
+  luajit scripts/gen-events.lua "$1" "$2" "$3" "$d/manifest.tsv" > "$d/events.ndjson"
+}
 # The mock's stdin is the FIFO opened read-write, so it never sees EOF: end it.
 stop_mock() { exec 7>&-; kill "$MOCK_PID" 2>/dev/null; wait "$MOCK_PID" 2>/dev/null; }
 

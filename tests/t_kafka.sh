@@ -2,9 +2,7 @@
 # outside client: at-least-once end to end, dead letters with reason headers.
 . tests/kafka_lib.sh
 
-d=$(newdir)
-start_mock "$d" 1 4 events,out,dlq
-luajit scripts/gen-events.lua 50000 11 3 "$d/manifest.tsv" > "$d/events.ndjson"
+scenario 50000 11 3
 produce "$d/events.ndjson"
 check "kafka: 50,000 events produced with kcat" test "$(topic_count events)" -eq 50000
 kafka_conf "$d" e2e

@@ -3,9 +3,7 @@
 . tests/kafka_lib.sh
 
 # Broker down for 5 s mid-stream, retriable Produce and Fetch errors, leader changes.
-d=$(newdir)
-start_mock "$d" 3 4 events,out,dlq
-luajit scripts/gen-events.lua 20000 21 2 "$d/manifest.tsv" > "$d/events.ndjson"
+scenario 20000 21 2 3
 kafka_conf "$d" faults
 start_eddy "$d" a
 produce_paced "$d/events.ndjson" 10 0.5
@@ -21,9 +19,7 @@ stop_eddy a; expect_eq "faults: eddy still exits 0 after the outage" 0 "$STOP_RC
 stop_mock
 
 # SIGKILL mid-stream, then a restart in the same group.
-d=$(newdir)
-start_mock "$d" 1 4 events,out,dlq
-luajit scripts/gen-events.lua 20000 22 2 "$d/manifest.tsv" > "$d/events.ndjson"
+scenario 20000 22 2
 # linger.ms holds outputs back 200 ms, so that the kill finds events in flight.
 kafka_conf "$d" killed kafka.auto.commit.interval.ms=100 kafka.linger.ms=200
 start_eddy "$d" a
@@ -44,9 +40,7 @@ stop_eddy b; expect_eq "faults: the restarted eddy stops cleanly" 0 "$STOP_RC"
 stop_mock
 
 # Two members in one group; one leaves mid-stream, the other takes its partitions.
-d=$(newdir)
-start_mock "$d" 1 4 events,out,dlq
-luajit scripts/gen-events.lua 20000 23 2 "$d/manifest.tsv" > "$d/events.ndjson"
+scenario 20000 23 2
 # The mock coordinator rebalances only when a leaver's session expires.
 kafka_conf "$d" pair kafka.session.timeout.ms=6000 kafka.heartbeat.interval.ms=1000
 start_eddy "$d" a; start_eddy "$d" b
@@ -68,9 +62,7 @@ stop_mock
 
 # A slow sink: few unfinished events allowed and slow acknowledgements make the source
 # pause and resume its partitions, without leaving the group.
-d=$(newdir)
-start_mock "$d" 1 4 events,out,dlq
-luajit scripts/gen-events.lua 5000 24 2 "$d/manifest.tsv" > "$d/events.ndjson"
+scenario 5000 24 2
 produce "$d/events.ndjson"
 kafka_conf "$d" slow source.max.inflight=20 kafka.linger.ms=50
 start_eddy "$d" a
@@ -85,9 +77,7 @@ stop_mock
 
 # A record Kafka refuses for good (MESSAGE_TOO_LARGE, not retriable) is dead-lettered
 # as sink_error, with the output as value and the input's origin; nothing is lost.
-d=$(newdir)
-start_mock "$d" 1 4 events,out,dlq
-luajit scripts/gen-events.lua 2000 31 0 "$d/manifest.tsv" > "$d/events.ndjson"
+scenario 2000 31 0
 produce "$d/events.ndjson"
 mock_cmd "error Produce 1 10"
 kafka_conf "$d" refused
