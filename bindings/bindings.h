@@ -33,7 +33,11 @@ void *lb_event_push(lua_State *L, const rt_event *ev, int mt_ref);
 /* Cut the object from its event once process() returned: later use raises an error. */
 void lb_event_detach(void *handle);
 
-/* lb_ctx.c: push the ctx table of processor `p` (emit, log, now, reject, json). */
+/* lb_lookup.c: push the ctx.lookup function of processor `p`. */
+void lb_lookup_push(lua_State *L, rt_processor *p);
+
+/* lb_ctx.c: push the ctx table of processor `p` (emit, log, now, reject, check, lookup,
+ * rules, json). */
 void lb_ctx_push(lua_State *L, rt_processor *p);
 /* The light userdata that ctx.reject raises; the pcall path turns it into `rejected`. */
 extern const char lb_reject_marker;

@@ -1,5 +1,8 @@
 /* lb_ctx.c - the `ctx` table handed to init() and process(): emit, log, now, reject,
- * json. Each function finds its processor in upvalue 1. */
+ * check, rules, json (lookup is in lb_lookup.c). Each function finds its processor in
+ * upvalue 1. */
+#include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 
@@ -149,6 +152,35 @@ static int ctx_check(lua_State *L)
     return raise_reject(L);
 }
 
+/* ctx.rules(name): conf/rules/<name>.json (rules.dir) decoded, read once per load.
+ * A missing or broken file is an error, so a processor that reads its rules in init()
+ * fails to load rather than run without them. */
+static int ctx_rules(lua_State *L)
+{
+    rt_processor *p = self(L);
+    size_t n;
+    const char *name = luaL_checklstring(L, 1, &n);
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '-')
+            return luaL_argerror(L, 1, "rules name may hold only letters, digits, _ and -");
+    lua_getfield(L, lua_upvalueindex(2), name);
+    if (!lua_isnil(L, -1))
+        return 1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.json", p->rules_dir ? p->rules_dir : ".", name);
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, JSON_DECODE_ANY, &jerr);
+    if (!doc)
+        return luaL_error(L, "ctx.rules: %s:%d: %s", path, jerr.line, jerr.text);
+    int pushed = lb_json_push(L, doc);
+    json_decref(doc);
+    if (pushed < 0)
+        return luaL_error(L, "ctx.rules: %s: nested too deep", path);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, lua_upvalueindex(2), name);
+    return 1;
+}
+
 static const luaL_Reg ctx_funcs[] = {
     { "check", ctx_check },
     { "emit", ctx_emit },
@@ -166,6 +198,12 @@ void lb_ctx_push(lua_State *L, rt_processor *p)
         lua_pushcclosure(L, f->func, 1);
         lua_setfield(L, -2, f->name);
     }
+    lua_pushlightuserdata(L, p);
+    lua_newtable(L);        /* rules already read */
+    lua_pushcclosure(L, ctx_rules, 2);
+    lua_setfield(L, -2, "rules");
+    lb_lookup_push(L, p);
+    lua_setfield(L, -2, "lookup");
     lb_json_open(L, &p->scratch);
     lua_setfield(L, -2, "json");
 }

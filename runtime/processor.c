@@ -36,9 +36,10 @@ typedef struct load_job {
     size_t len;
 } load_job;
 
-static int failed(rt_processor *p, int rc, rt_reject *why)
+/* Turn the status of a Lua call on `L` (the state or a call's coroutine) into 0, or
+ * -1 with the dead-letter reason; the error value is popped. */
+static int failed(rt_processor *p, lua_State *L, int rc, rt_reject *why)
 {
-    lua_State *L = p->L;
     if (rc == 0)
         return 0;
     if (lua_touserdata(L, -1) == &lb_reject_marker) {
@@ -117,6 +118,11 @@ static void open_sandbox(lua_State *L, rt_processor *p)
     lua_pushlightuserdata(L, p);
     lua_pushcclosure(L, sandbox_print, 1);
     lua_setglobal(L, "print");
+    /* Kept before the file runs: ctx.lookup waits with the real coroutine.yield. */
+    lua_getglobal(L, "coroutine");
+    lua_getfield(L, -1, "yield");
+    p->yield_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
     lb_int64_open(L);
     p->event_mt_ref = lb_event_open(L);
 }
@@ -173,18 +179,19 @@ static void read_routes(lua_State *L, rt_processor *p, int spec)
     lua_pop(L, 1);
 }
 
-/* Runs inside lua_pcall with (processor, event) as light userdata: builds the ev
- * object and calls process(ev, ctx), so its allocations are protected too. */
-static int process_trampoline(lua_State *L)
+/* Called by the trampoline inside the call's coroutine: builds the ev object there,
+ * so its allocation is protected too. */
+static int push_event(lua_State *L)
 {
-    rt_processor *p = lua_touserdata(L, 1);
-    const rt_event *ev = lua_touserdata(L, 2);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, p->process_ref);
-    p->ev_handle = lb_event_push(L, ev, p->event_mt_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, p->ctx_ref);
-    lua_call(L, 2, 0);
-    return 0;
+    rt_processor *p = lua_touserdata(L, lua_upvalueindex(1));
+    p->ev_handle = lb_event_push(L, lua_touserdata(L, 1), p->event_mt_ref);
+    return 1;
 }
+
+/* The body of every call's coroutine. Lua, not C, so process() may yield through it. */
+static const char trampoline_src[] =
+    "local process, push_event, ctx = ...\n"
+    "return function(evp) return process(push_event(evp), ctx) end\n";
 
 /* The whole load, protected: libraries, sandbox, compile, run, check the table, init. */
 static int load_protected(lua_State *L)
@@ -239,7 +246,13 @@ static int load_protected(lua_State *L)
     } else {
         lua_pop(L, 1);
     }
-    lua_pushcfunction(L, process_trampoline);
+    if (luaL_loadbuffer(L, trampoline_src, sizeof trampoline_src - 1, "=trampoline"))
+        return lua_error(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->process_ref);
+    lua_pushlightuserdata(L, p);
+    lua_pushcclosure(L, push_event, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->ctx_ref);
+    lua_call(L, 3, 1);
     p->trampoline_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 }
@@ -278,15 +291,17 @@ out:
     return buf;
 }
 
-int rt_processor_load(rt_processor *p, const char *path, rt_sinks *sinks, char *err,
-                      size_t errlen)
+int rt_processor_load(rt_processor *p, const char *path, const rt_processor_env *env,
+                      char *err, size_t errlen)
 {
     int rc = -1;
     size_t len = 0;
     char *src = NULL;
     memset(p, 0, sizeof *p);
-    p->process_ref = p->ctx_ref = p->trampoline_ref = LUA_NOREF;
-    p->sinks = sinks;
+    p->process_ref = p->ctx_ref = p->trampoline_ref = p->yield_ref = LUA_NOREF;
+    p->sinks = env->sinks;
+    p->lookups = env->lookups;
+    p->rules_dir = env->rules_dir;
     p->path = strdup(path);
     if (!p->path) {
         snprintf(err, errlen, "%s: out of memory", path);
@@ -302,7 +317,7 @@ int rt_processor_load(rt_processor *p, const char *path, rt_sinks *sinks, char *
     }
     load_job job = { p, src, len };
     rt_reject why;
-    if (failed(p, lua_cpcall(p->L, load_protected, &job), &why) < 0) {
+    if (failed(p, p->L, lua_cpcall(p->L, load_protected, &job), &why) < 0) {
         snprintf(err, errlen, "%s", why.detail);
         goto out;
     }
@@ -312,29 +327,111 @@ out:
     return rc;
 }
 
-int rt_processor_process(rt_processor *p, const rt_event *ev, rt_outbox *out,
-                         rt_reject *why)
+static double seconds_since(const struct timespec *t0)
 {
-    lua_State *L = p->L;
-    struct timespec t0, t1;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+/* Protected: a new coroutine, anchored in the registry. */
+static int new_thread(lua_State *L)
+{
+    rt_call *c = lua_touserdata(L, 1);
+    c->co = lua_newthread(L);
+    c->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+/* The call is over: count it, detach its ev, and keep its coroutine for the next call
+ * if it finished normally (a coroutine that raised an error or is suspended cannot
+ * run another call). */
+static void end_call(rt_processor *p, rt_call *c, int ok, int error)
+{
+    if (c->ev_handle)
+        lb_event_detach(c->ev_handle);
+    c->ev_handle = NULL;
+    if (ok && p->npool < RT_PROCESSOR_POOL) {
+        lua_settop(c->co, 0);
+        p->pool[p->npool++] = c->ref;
+    } else {
+        luaL_unref(p->L, LUA_REGISTRYINDEX, c->ref);
+    }
+    c->co = NULL;
+    c->ref = LUA_NOREF;
+    rt_histogram_observe(&p->latency, c->elapsed);
+    p->processed++;
+    if (error)
+        p->errors++;
+}
+
+/* Run the call's coroutine until it returns, fails or waits for a lookup. */
+static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait *wait,
+               rt_reject *why)
+{
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     p->outbox = out;
-    p->ev_handle = NULL;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, p->trampoline_ref);
-    lua_pushlightuserdata(L, p);
-    lua_pushlightuserdata(L, (void *)ev);
-    int rc = failed(p, lua_pcall(L, 2, 0, 0), why);
-    if (p->ev_handle)
-        lb_event_detach(p->ev_handle);
+    p->wait = wait;
+    p->running = c->co;
+    p->ev_handle = c->ev_handle;
+    p->waiting = 0;
+    int rc = lua_resume(c->co, nargs);
+    c->ev_handle = p->ev_handle;
     p->ev_handle = NULL;
     p->outbox = NULL;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    rt_histogram_observe(&p->latency,
-                         (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
-    p->processed++;
-    if (rc < 0)
+    p->wait = NULL;
+    p->running = NULL;
+    c->elapsed += seconds_since(&t0);
+    if (rc == LUA_YIELD && p->waiting)
+        return 1;
+    if (rc == LUA_YIELD) {
+        rt_reject_set(why, "processor_error",
+                      "process() yielded; only ctx.lookup may wait inside process()");
+        end_call(p, c, 0, 1);
+        return -1;
+    }
+    if (failed(p, c->co, rc, why) < 0) {
+        end_call(p, c, 0, 1);
+        return -1;
+    }
+    end_call(p, c, 1, 0);
+    return 0;
+}
+
+int rt_processor_start(rt_processor *p, rt_call *c, const rt_event *ev, rt_outbox *out,
+                       rt_lkwait *wait, rt_reject *why)
+{
+    c->elapsed = 0;
+    c->ev_handle = NULL;
+    if (p->npool) {
+        c->ref = p->pool[--p->npool];
+        lua_rawgeti(p->L, LUA_REGISTRYINDEX, c->ref);
+        c->co = lua_tothread(p->L, -1);
+        lua_pop(p->L, 1);
+    } else if (lua_cpcall(p->L, new_thread, c)) {
+        lua_pop(p->L, 1);
+        rt_reject_set(why, "memory", "out of memory");
+        p->processed++;
         p->errors++;
-    return rc;
+        return -1;
+    }
+    /* A fresh or finished coroutine has room for these two without allocating. */
+    lua_rawgeti(c->co, LUA_REGISTRYINDEX, p->trampoline_ref);
+    lua_pushlightuserdata(c->co, (void *)ev);
+    return run(p, c, 1, out, wait, why);
+}
+
+int rt_processor_resume(rt_processor *p, rt_call *c, rt_outbox *out, rt_lkwait *wait,
+                        rt_reject *why)
+{
+    return run(p, c, 0, out, wait, why);
+}
+
+void rt_processor_abort(rt_processor *p, rt_call *c)
+{
+    if (c->co)
+        end_call(p, c, 0, 0);
 }
 
 void rt_processor_free(rt_processor *p)

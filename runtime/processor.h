@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "event.h"
+#include "lookup.h"
 #include "metrics.h"
 #include "router.h"
 #include "sink.h"
@@ -26,11 +27,38 @@ typedef struct rt_outbox {
     size_t n, cap;
 } rt_outbox;
 
+/* What processors reach through ctx: sinks, lookups, rules files. */
+typedef struct rt_processor_env {
+    rt_sinks *sinks;
+    rt_lookups *lookups;
+    const char *rules_dir;
+} rt_processor_env;
+
+/* One process() call. It runs in a coroutine of its own so that it can wait for a
+ * lookup; the event it was started with must stay put until the call ends. */
+typedef struct rt_call {
+    lua_State *co;
+    int ref;                /* registry ref of co */
+    void *ev_handle;        /* its ev object */
+    double elapsed;         /* seconds spent running, over every resume */
+} rt_call;
+
+#define RT_PROCESSOR_POOL 64    /* finished coroutines kept for reuse */
+
 typedef struct rt_processor {
     char *name, *path;
     lua_State *L;
     int process_ref, ctx_ref, trampoline_ref, event_mt_ref;  /* registry refs */
+    int yield_ref;          /* coroutine.yield as it was before the file ran */
     void *ev_handle;        /* the ev object of the call in progress */
+    lua_State *running;     /* the coroutine of the call in progress */
+    rt_lkwait *wait;        /* where the call in progress waits for a lookup */
+    int waiting;            /* ctx.lookup is about to yield for p->wait */
+    rt_lookups *lookups;
+    rt_lookup *last_lookup; /* ctx.lookup's one-entry cache */
+    const char *rules_dir;
+    int pool[RT_PROCESSOR_POOL];
+    int npool;
     rt_route_decl *routes;
     size_t nroutes;
     rt_sinks *sinks;        /* where ctx.emit looks sink names up */
@@ -45,12 +73,19 @@ typedef struct rt_processor {
 
 /* Compile `path` in a fresh sandboxed state, read its table, run init(ctx).
  * -1 with err "FILE:LINE: message" (or "FILE: message") on any failure. */
-int  rt_processor_load(rt_processor *p, const char *path, rt_sinks *sinks, char *err,
-                       size_t errlen);
-/* Run process(ev, ctx) collecting emits in `out`. 0 on success; -1 with `why` set
- * (processor_error, rejected, memory) when the event must be dead-lettered. */
-int  rt_processor_process(rt_processor *p, const rt_event *ev, rt_outbox *out,
-                          rt_reject *why);
+int  rt_processor_load(rt_processor *p, const char *path, const rt_processor_env *env,
+                       char *err, size_t errlen);
+/* Start process(ev, ctx), collecting emits in `out`. 0 when it returned; -1 with `why`
+ * set (processor_error, rejected, memory) when the event must be dead-lettered; 1 when
+ * it waits for a lookup: `wait` is queued, and rt_processor_resume continues the call
+ * once it is woken. */
+int  rt_processor_start(rt_processor *p, rt_call *c, const rt_event *ev, rt_outbox *out,
+                        rt_lkwait *wait, rt_reject *why);
+/* Continue a call whose wait is READY; results as for rt_processor_start. */
+int  rt_processor_resume(rt_processor *p, rt_call *c, rt_outbox *out, rt_lkwait *wait,
+                         rt_reject *why);
+/* Drop a waiting call (its event is dead-lettered or abandoned). */
+void rt_processor_abort(rt_processor *p, rt_call *c);
 /* Close the state and free the processor. */
 void rt_processor_free(rt_processor *p);
 

@@ -104,7 +104,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     memmove(data, data + start, s->pending.len - start);
     s->pending.len -= start;
     s->cb.batch_end(s->cb.arg);
-    if (s->regular && !s->done)
+    if (s->regular && !s->done && !s->paused)
         next_chunk(s);
 }
 
@@ -152,6 +152,21 @@ int rt_source_file_open(rt_source_file *s, struct event_base *base, const char *
 fail:
     rt_source_file_close(s);
     return -1;
+}
+
+void rt_source_file_pause(rt_source_file *s, int pause)
+{
+    if (!s->ev || s->done || pause == s->paused)
+        return;
+    s->paused = pause;
+    if (pause) {
+        event_del(s->ev);
+    } else if (s->regular) {
+        next_chunk(s);
+    } else if (event_add(s->ev, NULL) < 0) {
+        rt_error("source %s: cannot resume reading", s->label);
+        finish(s, 1);
+    }
 }
 
 void rt_source_file_stop(rt_source_file *s)

@@ -21,7 +21,7 @@ typedef struct rt_source_cb {
 
 typedef struct rt_source_file {
     struct event *ev;
-    int fd, owned, regular, done;
+    int fd, owned, regular, done, paused;
     char *label;            /* path, or "stdin" */
     long long line;         /* lines consumed so far */
     rt_buf pending;         /* bytes of lines not yet complete */
@@ -31,6 +31,8 @@ typedef struct rt_source_file {
 /* Open `path` ("-" for stdin) and start reading on `base`. -1 with err set. */
 int  rt_source_file_open(rt_source_file *s, struct event_base *base, const char *path,
                          const rt_source_cb *cb, char *err, size_t errlen);
+/* Stop reading for a while (pause=1: too many events unfinished), or go on (0). */
+void rt_source_file_pause(rt_source_file *s, int pause);
 /* Stop reading (SIGTERM): the records already read are delivered, the rest stays. */
 void rt_source_file_stop(rt_source_file *s);
 /* Release the source. */

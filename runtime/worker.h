@@ -8,6 +8,7 @@
 #include "admin.h"
 #include "config.h"
 #include "kafka.h"
+#include "lookup.h"
 #include "metrics.h"
 #include "processor.h"
 #include "router.h"
@@ -15,6 +16,26 @@
 #include "source_file.h"
 #include "source_kafka.h"
 #include "track.h"
+
+struct rt_worker;
+
+/* One event from decode to its outputs. Jobs finish in arrival order: one waiting for
+ * a lookup holds back the outputs of the jobs behind it, which keeps per-partition
+ * order while the later jobs run (and queue their own misses into the same batch). */
+enum rt_job_state { RT_JOB_WAITING, RT_JOB_DONE, RT_JOB_DEAD };
+typedef struct rt_job {
+    struct rt_job *next;
+    struct rt_worker *w;
+    enum rt_job_state state;
+    rt_event ev;
+    char *raw;              /* own copy of the bytes, once the job is queued */
+    rt_processor *p;        /* NULL when refused before a processor */
+    rt_call call;
+    rt_outbox out;
+    rt_ticket *ticket;
+    rt_lkwait wait;
+    rt_reject why;          /* RT_JOB_DEAD */
+} rt_job;
 
 typedef struct rt_worker {
     const rt_config *cfg;
@@ -26,7 +47,14 @@ typedef struct rt_worker {
     size_t nprocs;
     rt_route_owner *owners; /* the router's view of procs, same order */
     rt_router router;
-    rt_outbox outbox;
+    rt_lookups lookups;
+    rt_job *head, *tail;    /* jobs not finished, in arrival order */
+    size_t queued, max_queued;
+    rt_job *spare;          /* finished jobs kept for reuse */
+    size_t nspare;
+    struct event *wake_ev;  /* a lookup answered: resume and finish jobs */
+    struct event *give_up_ev;   /* stopping: stop waiting for lookups */
+    int ending;             /* input over or stopping: leave once the queue is empty */
     rt_tracker tracker;     /* at-least-once offsets of the Kafka source */
     rt_source_file source;
     rt_source_kafka *kafka_source;  /* source.type=kafka, else NULL */
@@ -49,7 +77,8 @@ int  rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err,
  * or SIGTERM/SIGINT. 0 when done, -1 on a runtime failure (exit code 1). */
 int  rt_worker_run(rt_worker *w);
 /* Put one raw record through decode, route, processor and sinks. `ticket` (NULL for
- * sources without offsets) comes held once and is released when the record is done. */
+ * sources without offsets) comes held once and is released when the record is done,
+ * which may be later, after a lookup answered. */
 void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin *origin,
                       rt_ticket *ticket);
 /* Flush every sink; -1 (and w->failed) when one failed. */

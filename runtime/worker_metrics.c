@@ -61,6 +61,11 @@ int rt_worker_metrics(rt_worker *w, rt_buf *out)
             rt_prom_histogram(out, "eddy_processing_duration_seconds", labels.data,
                               &w->procs[i].latency))
             goto out;
+    if (rt_prom_header(out, "eddy_events_waiting", "gauge",
+                       "Events not finished because they, or events before them, wait for a lookup.") ||
+        rt_prom_sample(out, "eddy_events_waiting", NULL, (double)w->queued) ||
+        rt_lookups_metrics(&w->lookups, out) < 0)
+        goto out;
     if (w->kafka_source && rt_source_kafka_metrics(w->kafka_source, out) < 0)
         goto out;
     if (w->sinks.kafka && rt_kafka_producer_metrics(w->sinks.kafka, out) < 0)

@@ -12,3 +12,5 @@ echo "bench: $EVENTS events ($(du -h "$BENCH_DIR/events.ndjson" | cut -f1)), $RO
 # The output files grow with every round; they only need to exist while it runs.
 trap 'rm -rf "$BENCH_DIR"' EXIT
 bin/eddy-bench conf/bench.conf "$ROUNDS" conf/bench-kafka.conf
+echo
+scripts/bench-lookup.sh

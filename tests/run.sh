@@ -7,7 +7,8 @@ ROOT=$PWD
 EDDY=${EDDY:-$ROOT/bin/eddy}
 case $EDDY in /*) ;; *) EDDY=$ROOT/$EDDY ;; esac
 T=$(mktemp -d "${TMPDIR:-/tmp}/eddy-test.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+# A MariaDB the lookup tests started must not outlive the run.
+trap 'scripts/mariadb-local.sh stop "$T/mariadb"; rm -rf "$T"' EXIT
 export EDDY ROOT T
 
 . tests/lib.sh

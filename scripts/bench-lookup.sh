@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# make bench, lookup part: the same pipeline (file -> Lua -> file) without a lookup and
+# with a partial-cache lookup at 99%, 90% and 0% hits (cold start: every event a new
+# key), against a throwaway MariaDB on this machine. Rounds alternate the pipelines
+# so noise hits all alike; medians and their ratio to no-lookup are printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EVENTS=${BENCH_LOOKUP_EVENTS:-200000}
+ROUNDS=${BENCH_ROUNDS:-3}
+dir=$(mktemp -d /tmp/eddy-bench-lookup.XXXXXX)
+port=$((40000 + RANDOM % 10000))
+trap 'scripts/mariadb-local.sh stop "$dir/db"; rm -rf "$dir"' EXIT
+MYSQL_PASSWORD=bench scripts/mariadb-local.sh start "$dir/db" "$port"
+scripts/mariadb-local.sh sql "$dir/db" eddy -e "
+  CREATE TABLE bench_dim (k VARCHAR(32) NOT NULL PRIMARY KEY, name VARCHAR(64), level INT,
+                          city VARCHAR(32)) ENGINE=InnoDB COLLATE=utf8mb4_bin;
+  INSERT INTO bench_dim SELECT CONCAT('k-', seq), CONCAT('name ', seq), seq % 7, 'Berlin'
+  FROM seq_1_to_$EVENTS;"
+
+mkdir -p "$dir/plain" "$dir/lookup"
+cat > "$dir/plain/p.lua" <<'LUA'
+return { routes = { { domain = "b", type = "*" } },
+  process = function(ev, ctx)
+    local p = ev.payload
+    ctx.emit("out", { id = ev.eventId, k = p.k, amount = p.amount })
+  end }
+LUA
+cat > "$dir/lookup/p.lua" <<'LUA'
+return { routes = { { domain = "b", type = "*" } },
+  process = function(ev, ctx)
+    local p = ev.payload
+    local row = ctx.lookup("dim", p.k)
+    ctx.emit("out", { id = ev.eventId, k = p.k, amount = p.amount,
+                      name = row and row.name, level = row and row.level })
+  end }
+LUA
+# events DISTINCT: EVENTS events over DISTINCT keys, each key first seen once in order.
+events() {
+  awk -v n="$EVENTS" -v d="$1" 'BEGIN { srand(3); for (i = 1; i <= n; i++) {
+    k = (i <= d) ? i : int(rand() * d) + 1
+    printf "{\"domain\":\"b\",\"type\":\"x\",\"timestamp\":%d,\"eventId\":\"e%d\",\"payload\":{\"k\":\"k-%d\",\"amount\":%d}}\n", 1700000000000 + i, i, k, i % 1000 } }'
+}
+events $((EVENTS / 100)) > "$dir/hit99.ndjson"
+events $((EVENTS / 10)) > "$dir/hit90.ndjson"
+events "$EVENTS" > "$dir/hit0.ndjson"
+conf() {  # conf NAME PROCESSORS INPUT
+  cat > "$dir/$1.conf" <<CONF
+processors.dir=$dir/$2
+source.file.path=$dir/$3
+sink.out.type=file
+sink.out.path=$dir/out.ndjson
+sink.dlq.type=file
+sink.dlq.path=$dir/dlq.ndjson
+dlq.sink=dlq
+admin.listen=
+log.level=warn
+mysql.url=mysql://eddy:bench@127.0.0.1:$port/eddy
+lookup.dim.table=bench_dim
+lookup.dim.key=k
+lookup.dim.columns=name,level,city
+lookup.dim.max.rows=$EVENTS
+CONF
+}
+conf none plain hit99.ndjson
+conf hit99 lookup hit99.ndjson
+conf hit90 lookup hit90.ndjson
+conf hit0 lookup hit0.ndjson
+
+run() {  # events/s of one run
+  rm -f "$dir/out.ndjson"
+  local t0 t1
+  t0=$(date +%s.%N)
+  bin/eddy run -c "$dir/$1.conf"
+  t1=$(date +%s.%N)
+  [ "$(wc -l < "$dir/out.ndjson")" -eq "$EVENTS" ] || { echo "bench: $1 lost events" >&2; exit 1; }
+  echo "$t0 $t1" | awk -v n="$EVENTS" '{ printf "%.0f\n", n / ($2 - $1) }'
+}
+declare -A res
+for r in $(seq "$ROUNDS"); do
+  line="round $r:"
+  for p in none hit99 hit90 hit0; do
+    v=$(run $p); res[$p]+="$v "; line+=" $p $v"
+  done
+  echo "$line events/s"
+done
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+base=$(median "${res[none]}")
+echo
+echo "lookup pipelines, $EVENTS events, medians of $ROUNDS rounds:"
+printf '  %-28s %8d events/s\n' "no lookup" "$base"
+for p in hit99 hit90 hit0; do
+  m=$(median "${res[$p]}")
+  printf '  %-28s %8d events/s  %.2f of no lookup\n' "lookup, ${p#hit}% hits" "$m" "$(awk -v a="$m" -v b="$base" 'BEGIN { print a / b }')"
+done
+echo "  targets: 99% hits >= 0.80 of no lookup; 0% hits (cold, batched misses) >= 20000 events/s"
