@@ -94,8 +94,6 @@ out:
 }
 
 static void stop_source(rt_worker *w);
-static void dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *why,
-                        const char *processor, rt_ticket *ticket);
 
 /* A record a sink gave up on: dead-letter it, unless the dead-letter sink is the one
  * failing; then stop, and keep the ticket held so its offset is never stored. */
@@ -118,7 +116,7 @@ static void on_undeliverable(void *arg, rt_sink *s, const char *rec, size_t len,
     }
     rt_reject why;
     rt_reject_set(&why, "sink_error", "sink %s: %s", s->name, error);
-    dead_letter(w, &ev, &why, NULL, ticket);
+    rt_worker_dead_letter(w, &ev, &why, NULL, ticket);
 }
 
 int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, size_t errlen)
@@ -169,7 +167,7 @@ static void stop_source(rt_worker *w)
         rt_source_file_stop(&w->source);
 }
 
-static void fail_runtime(rt_worker *w, const rt_origin *origin)
+void rt_worker_fail(rt_worker *w, const rt_origin *origin)
 {
     char where[512];
     if (!w->failed)
@@ -179,8 +177,8 @@ static void fail_runtime(rt_worker *w, const rt_origin *origin)
     stop_source(w);
 }
 
-static void dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *why,
-                        const char *processor, rt_ticket *ticket)
+void rt_worker_dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *why,
+                           const char *processor, rt_ticket *ticket)
 {
     char where[512];
     w->dead++;
@@ -188,195 +186,7 @@ static void dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *why,
     rt_debug("dead letter %s: %s: %s", rt_origin_text(&ev->origin, where, sizeof where),
              why->reason, why->detail);
     if (rt_dlq_write(w->dlq, ev, why, processor, ticket) < 0)
-        fail_runtime(w, &ev->origin);
-}
-
-static rt_job *job_get(rt_worker *w)
-{
-    rt_job *j = w->spare;
-    if (j) {
-        w->spare = j->next;
-        w->nspare--;
-    } else if (!(j = calloc(1, sizeof *j))) {
-        return NULL;
-    }
-    j->next = NULL;
-    j->w = w;
-    j->p = NULL;
-    j->raw = NULL;
-    j->call.co = NULL;
-    j->wait.row = NULL;
-    j->wait.entry = NULL;
-    rt_outbox_reset(&j->out);
-    return j;
-}
-
-/* Done with a job: release what it holds and keep a few for reuse. */
-static void job_put(rt_worker *w, rt_job *j)
-{
-    rt_lkwait_cancel(&j->wait);
-    rt_row_release(j->wait.row);
-    j->wait.row = NULL;
-    if (j->p)
-        rt_processor_abort(j->p, &j->call);
-    rt_event_clear(&j->ev);
-    free(j->raw);
-    j->raw = NULL;
-    if (w->nspare < 256) {
-        j->next = w->spare;
-        w->spare = j;
-        w->nspare++;
-    } else {
-        rt_outbox_free(&j->out);
-        free(j);
-    }
-}
-
-static void on_wake(void *arg, rt_lkwait *wait)
-{
-    rt_worker *w = arg;
-    event_active(w->wake_ev, 0, 0);
-}
-
-/* Outputs or dead letter, then the ticket's processing hold is released. */
-static void complete(rt_worker *w, rt_job *j)
-{
-    if (w->failed)
-        return;     /* the ticket stays held: its offset must never be stored */
-    if (j->state == RT_JOB_DEAD) {
-        dead_letter(w, &j->ev, &j->why, j->p ? j->p->name : NULL, j->ticket);
-    } else {
-        const char *base = j->out.bytes.data;
-        for (size_t i = 0; i < j->out.n; i++) {
-            const rt_emit *e = &j->out.v[i];
-            rt_out out = { j->ticket, e->key_len ? base + e->key_off : NULL, e->key_len,
-                           NULL, 0 };
-            if (rt_sink_write(e->sink, base + e->off, e->len, &out) < 0) {
-                fail_runtime(w, &j->ev.origin);
-                return;
-            }
-            w->out++;
-        }
-    }
-    if (!w->failed)
-        rt_track_release(&w->tracker, j->ticket);
-}
-
-static void set_state(rt_job *j, int rc)
-{
-    j->state = rc == 0 ? RT_JOB_DONE : rc < 0 ? RT_JOB_DEAD : RT_JOB_WAITING;
-}
-
-/* Slow the source down while many jobs wait (Kafka pauses by its in-flight count). */
-static void backpressure(rt_worker *w)
-{
-    if (w->kafka_source)
-        return;
-    if (w->queued >= w->max_queued)
-        rt_source_file_pause(&w->source, 1);
-    else if (w->queued <= w->max_queued / 2)
-        rt_source_file_pause(&w->source, 0);
-}
-
-static void finish_run(rt_worker *w)
-{
-    if (w->give_up_ev)
-        event_del(w->give_up_ev);
-    rt_worker_flush(w);
-    event_base_loopbreak(w->base);
-}
-
-/* Resume the jobs whose lookup answered, then finish the jobs at the head. */
-static void advance(rt_worker *w)
-{
-    int wrote = 0;
-    for (rt_job *j = w->head; j; j = j->next) {
-        if (j->state != RT_JOB_WAITING || j->wait.state == RT_WAIT_PENDING)
-            continue;
-        if (j->wait.state == RT_WAIT_FAILED) {
-            rt_processor_abort(j->p, &j->call);
-            rt_reject_set(&j->why, "lookup_failed", "%s", j->wait.error);
-            j->state = RT_JOB_DEAD;
-            continue;
-        }
-        set_state(j, rt_processor_resume(j->p, &j->call, &j->out, &j->wait, &j->why));
-        rt_row_release(j->wait.row);
-        j->wait.row = NULL;
-    }
-    while (w->head && w->head->state != RT_JOB_WAITING) {
-        rt_job *j = w->head;
-        w->head = j->next;
-        if (!w->head)
-            w->tail = NULL;
-        w->queued--;
-        complete(w, j);
-        job_put(w, j);
-        wrote = 1;
-    }
-    if (wrote && !w->failed)
-        rt_worker_flush(w);
-    backpressure(w);
-    if (w->ending && !w->head)
-        finish_run(w);
-}
-
-static void on_wake_ev(evutil_socket_t fd, short what, void *arg)
-{
-    advance(arg);
-}
-
-void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin *origin,
-                      rt_ticket *ticket)
-{
-    if (w->failed)
-        return;     /* the ticket stays held: its offset must never be stored */
-    w->records++;
-    rt_job *j = job_get(w);
-    if (!j) {
-        rt_error("out of memory");
-        fail_runtime(w, origin);
-        return;
-    }
-    j->ticket = ticket;
-    j->ev.origin = *origin;
-    if (rt_event_decode(&j->ev, raw, len, w->max_bytes, &j->why) < 0) {
-        j->state = RT_JOB_DEAD;
-    } else {
-        rt_counter_inc(&w->in_by_type, j->ev.domain, j->ev.type);
-        int owner = rt_router_lookup(&w->router, j->ev.domain, j->ev.type);
-        if (owner < 0) {
-            rt_reject_set(&j->why, "no_route", "no processor for domain=%s type=%s",
-                          j->ev.domain, j->ev.type);
-            j->state = RT_JOB_DEAD;
-        } else {
-            j->p = &w->procs[owner];
-            j->wait.wake = on_wake;
-            j->wait.arg = w;
-            set_state(j, rt_processor_start(j->p, &j->call, &j->ev, &j->out, &j->wait,
-                                            &j->why));
-        }
-    }
-    if (!w->head && j->state != RT_JOB_WAITING) {
-        complete(w, j);         /* the common case: nothing ahead of it */
-        job_put(w, j);
-        return;
-    }
-    /* It stays beyond this call: keep its bytes (the source reuses its buffer). */
-    if (!(j->raw = malloc(len ? len : 1))) {
-        rt_error("out of memory");
-        job_put(w, j);
-        fail_runtime(w, origin);
-        return;
-    }
-    memcpy(j->raw, raw, len);
-    j->ev.raw = j->raw;
-    if (w->tail)
-        w->tail->next = j;
-    else
-        w->head = j;
-    w->tail = j;
-    w->queued++;
-    backpressure(w);
+        rt_worker_fail(w, &ev->origin);
 }
 
 int rt_worker_flush(rt_worker *w)
@@ -411,12 +221,12 @@ static void on_end(void *arg, int failed, const char *rest, size_t rest_len,
         rt_event ev = { .origin = *origin, .raw = rest, .raw_len = rest_len };
         rt_reject why;
         rt_reject_set(&why, "truncated", "input stopped before the end of this line");
-        dead_letter(w, &ev, &why, NULL, NULL);
+        rt_worker_dead_letter(w, &ev, &why, NULL, NULL);
     }
     /* Events still waiting for lookups finish first. */
     w->ending = 1;
     if (!w->head || w->failed)
-        finish_run(w);
+        rt_worker_finish_run(w);
 }
 
 /* Stopping, and lookups still have not answered within shutdown.timeout.ms. */
@@ -428,7 +238,7 @@ static void on_give_up(evutil_socket_t fd, short what, void *arg)
                              : "they were not processed");
     if (!w->kafka_source)
         w->failed = 1;
-    finish_run(w);
+    rt_worker_finish_run(w);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -449,7 +259,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     if (w->kafka_source) {
         w->ending = 1;
         if (!w->head)
-            finish_run(w);
+            rt_worker_finish_run(w);
     }
 }
 
@@ -492,7 +302,7 @@ int rt_worker_run(rt_worker *w)
     w->started = (double)tv.tv_sec + tv.tv_usec / 1e6;
     w->sigterm = evsignal_new(w->base, SIGTERM, on_signal, w);
     w->sigint = evsignal_new(w->base, SIGINT, on_signal, w);
-    w->wake_ev = event_new(w->base, -1, 0, on_wake_ev, w);
+    w->wake_ev = event_new(w->base, -1, 0, rt_worker_on_wake, w);
     w->give_up_ev = evtimer_new(w->base, on_give_up, w);
     if (!w->wake_ev || !w->give_up_ev) {
         rt_error("cannot create events");
@@ -548,22 +358,14 @@ void rt_worker_free(rt_worker *w)
         event_free(w->sigterm);
     if (w->sigint)
         event_free(w->sigint);
+    /* Jobs first: an unfinished one still holds a coroutine of its processor and a
+     * wait in a lookup. */
+    rt_worker_jobs_free(w);
     for (size_t i = 0; i < w->nprocs; i++)
         rt_processor_free(&w->procs[i]);
     free(w->procs);
     free(w->owners);
     rt_router_free(&w->router);
-    while (w->head) {
-        rt_job *j = w->head;
-        w->head = j->next;
-        job_put(w, j);
-    }
-    while (w->spare) {
-        rt_job *j = w->spare;
-        w->spare = j->next;
-        rt_outbox_free(&j->out);
-        free(j);
-    }
     if (w->wake_ev)
         event_free(w->wake_ev);
     if (w->give_up_ev)

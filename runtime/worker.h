@@ -81,6 +81,16 @@ int  rt_worker_run(rt_worker *w);
  * which may be later, after a lookup answered. */
 void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin *origin,
                       rt_ticket *ticket);
+/* worker_jobs.c: the wake_ev callback (a lookup answered): resume and finish jobs. */
+void rt_worker_on_wake(evutil_socket_t fd, short what, void *arg);
+/* Free every job, finished or not. */
+void rt_worker_jobs_free(rt_worker *w);
+/* Internal to the worker files: flush and leave the loop; dead-letter one event;
+ * stop on a failed output, naming where. */
+void rt_worker_finish_run(rt_worker *w);
+void rt_worker_dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *why,
+                           const char *processor, rt_ticket *ticket);
+void rt_worker_fail(rt_worker *w, const rt_origin *origin);
 /* Flush every sink; -1 (and w->failed) when one failed. */
 int  rt_worker_flush(rt_worker *w);
 /* Append the worker's metrics in the Prometheus text format. */
