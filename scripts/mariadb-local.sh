@@ -17,7 +17,8 @@ start)
   mkdir -p "$dir"
   if [ ! -d "$dir/data/mysql" ]; then
     mariadb-install-db --no-defaults --datadir="$dir/data" --user="$(id -un)" \
-      --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 ||
+      --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve --force \
+      >"$dir/install.log" 2>&1 ||
       { cat "$dir/install.log" >&2; exit 1; }
     fresh=1
   fi
