@@ -9,6 +9,7 @@ EVENTS=${BENCH_LOOKUP_EVENTS:-200000}
 ROUNDS=${BENCH_ROUNDS:-3}
 dir=$(mktemp -d /tmp/eddy-bench-lookup.XXXXXX)
 port=$((40000 + RANDOM % 10000))
+while (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 trap 'scripts/mariadb-local.sh stop "$dir/db"; rm -rf "$dir"' EXIT
 MYSQL_PASSWORD=bench scripts/mariadb-local.sh start "$dir/db" "$port"
 scripts/mariadb-local.sh sql "$dir/db" eddy -e "
