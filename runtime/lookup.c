@@ -7,7 +7,6 @@
  * at the front of the queue and retries after a doubling backoff; waits older than
  * max.wait.ms are then settled by on.failure. A full cache loads the whole table into
  * a new key table and swaps it in only when the load succeeded. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
