@@ -25,8 +25,8 @@ static double now_mono(void)
 
 static void flush(rt_lookup *lk);
 
-/* Settle every wait of a pending entry and take it out of the table. */
-static void resolve(rt_lookup *lk, rt_cache *t, rt_entry *e, rt_row *row, const char *error)
+/* Answer every wait of `e`: READY with `row`, or FAILED with `error`. */
+static void wake_waiters(rt_lookup *lk, rt_entry *e, rt_row *row, const char *error)
 {
     rt_lkwait *w = e->waiters;
     e->waiters = NULL;
@@ -45,7 +45,13 @@ static void resolve(rt_lookup *lk, rt_cache *t, rt_entry *e, rt_row *row, const 
         w->wake(w->arg, w);
         w = next;
     }
-    rt_cache_remove(t, e);
+}
+
+/* Settle every wait of a pending entry and take it out of the key table. */
+static void resolve(rt_lookup *lk, rt_entry *e, rt_row *row, const char *error)
+{
+    wake_waiters(lk, e, row, error);
+    rt_cache_remove(&lk->keys, e);
 }
 
 static void evict_over_limit(rt_lookup *lk)
@@ -60,23 +66,12 @@ static void evict_over_limit(rt_lookup *lk)
 static void settle(rt_lookup *lk, rt_entry *e, rt_row *row)
 {
     if (lk->mode == RT_CACHE_PARTIAL && (row || lk->cache_missing)) {
-        rt_lkwait *w = e->waiters;
-        e->waiters = NULL;
-        e->wtail = &e->waiters;
         rt_cache_store(&lk->keys, e, row, now_mono());
-        while (w) {
-            rt_lkwait *next = w->next;
-            w->entry = NULL;
-            w->state = RT_WAIT_READY;
-            w->row = rt_row_ref(row);
-            lk->waiting--;
-            w->wake(w->arg, w);
-            w = next;
-        }
+        wake_waiters(lk, e, row, NULL);
         evict_over_limit(lk);
         return;
     }
-    resolve(lk, &lk->keys, e, row, NULL);
+    resolve(lk, e, row, NULL);
     rt_row_release(row);
 }
 
@@ -121,7 +116,7 @@ static void on_row(void *arg, const rt_cell *cells, const char *const *names, un
 }
 
 /* Past max.wait.ms, on.failure decides for the waits of a key that cannot be fetched. */
-static void apply_failure_policy(rt_lookup *lk, rt_cache *t, rt_entry *e, const char *error)
+static void apply_failure_policy(rt_lookup *lk, rt_entry *e, const char *error)
 {
     if (lk->on_failure == RT_ON_FAILURE_WAIT || now_mono() - e->since < lk->max_wait_ms / 1e3)
         return;
@@ -129,14 +124,19 @@ static void apply_failure_policy(rt_lookup *lk, rt_cache *t, rt_entry *e, const 
     snprintf(why, sizeof why, "lookup %s: no answer within %lld ms: %s", lk->name,
              lk->max_wait_ms, error);
     lk->given_up++;
-    if (e->prev != e) {         /* in the send queue */
-        e->prev->next = e->next;
-        e->next->prev = e->prev;
-        e->prev = e->next = e;
-    }
-    resolve(lk, t, e, NULL, lk->on_failure == RT_ON_FAILURE_DLQ ? why : NULL);
+    rt_entry_unlink(e);         /* from the send queue */
+    resolve(lk, e, NULL, lk->on_failure == RT_ON_FAILURE_DLQ ? why : NULL);
 }
 
+static void schedule(rt_lookup *lk, struct event *ev, long long ms, const char *what)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    if (evtimer_add(ev, &tv) < 0)
+        rt_error("lookup %s: cannot schedule the next %s", lk->name, what);
+}
+
+/* A statement failed: retry after a doubling backoff; waits older than max.wait.ms
+ * are settled by on.failure meanwhile. */
 static void note_failure(rt_lookup *lk, const char *error)
 {
     lk->load_failures++;
@@ -147,9 +147,11 @@ static void note_failure(rt_lookup *lk, const char *error)
         lk->backoff_ms = lk->backoff_first_ms;
     else if ((lk->backoff_ms *= 2) > lk->backoff_max_ms)
         lk->backoff_ms = lk->backoff_max_ms;
-    struct timeval tv = { lk->backoff_ms / 1000, (lk->backoff_ms % 1000) * 1000 };
-    if (evtimer_add(lk->retry_ev, &tv) < 0)
-        rt_error("lookup %s: cannot schedule a retry", lk->name);
+    schedule(lk, lk->retry_ev, lk->backoff_ms, "retry");
+    for (rt_entry *e = lk->sendq.next, *next; e != &lk->sendq; e = next) {
+        next = e->next;
+        apply_failure_policy(lk, e, error);
+    }
 }
 
 static void note_success(rt_lookup *lk)
@@ -184,16 +186,9 @@ static void on_fetched(void *arg, int rc, const char *error)
             rt_entry *e = lk->inflight[i];
             rt_row_release(e->row);
             e->row = NULL;
-            e->next = lk->sendq.next;
-            e->prev = &lk->sendq;
-            lk->sendq.next->prev = e;
-            lk->sendq.next = e;
+            rt_entry_link_after(&lk->sendq, e);
         }
         note_failure(lk, error);
-        for (rt_entry *e = lk->sendq.next, *next; e != &lk->sendq; e = next) {
-            next = e->next;
-            apply_failure_policy(lk, &lk->keys, e, error);
-        }
     }
     lk->ninflight = 0;
     if (rc == 0)
@@ -209,9 +204,7 @@ static void flush(rt_lookup *lk)
     size_t n = 0;
     while (n < lk->batch_size && lk->sendq.next != &lk->sendq) {
         rt_entry *e = lk->sendq.next;
-        e->prev->next = e->next;
-        e->next->prev = e->prev;
-        e->prev = e->next = e;
+        rt_entry_unlink(e);
         lk->inflight[n] = e;
         lk->params[n] = e->key;
         lk->lens[n] = e->klen;
@@ -271,15 +264,9 @@ static void on_loaded(void *arg, int rc, const char *error)
             lk->load_failures++;
             rt_warn("lookup %s: reload failed (%s); keeping the copy loaded before", lk->name,
                     error);
-            struct timeval tv = { lk->reload_ms / 1000, (lk->reload_ms % 1000) * 1000 };
-            if (evtimer_add(lk->reload_ev, &tv) < 0)
-                rt_error("lookup %s: cannot schedule the next reload", lk->name);
+            schedule(lk, lk->reload_ev, lk->reload_ms, "reload");
         } else {
             note_failure(lk, error);
-            for (rt_entry *e = lk->sendq.next, *next; e != &lk->sendq; e = next) {
-                next = e->next;
-                apply_failure_policy(lk, &lk->keys, e, error);
-            }
         }
         return;
     }
@@ -296,14 +283,10 @@ static void on_loaded(void *arg, int rc, const char *error)
     /* Keys asked for before the first load are answered from the new table. */
     while (lk->sendq.next != &lk->sendq) {
         rt_entry *e = lk->sendq.next, *f = rt_cache_find(&lk->full, e->key, e->klen);
-        e->prev->next = e->next;
-        e->next->prev = e->prev;
-        e->prev = e->next = e;
-        resolve(lk, &lk->keys, e, f ? f->row : NULL, NULL);
+        rt_entry_unlink(e);
+        resolve(lk, e, f ? f->row : NULL, NULL);
     }
-    struct timeval next = { lk->reload_ms / 1000, (lk->reload_ms % 1000) * 1000 };
-    if (evtimer_add(lk->reload_ev, &next) < 0)
-        rt_error("lookup %s: cannot schedule the next reload", lk->name);
+    schedule(lk, lk->reload_ev, lk->reload_ms, "reload");
 }
 
 static void start_full_load(rt_lookup *lk)
@@ -371,11 +354,7 @@ int rt_lookup_get(rt_lookup *lk, const char *key, size_t len, rt_row **row, rt_l
         if (!(e = rt_cache_add(&lk->keys, key, len)))
             return -1;
         e->since = now_mono();
-        /* queue it to be sent */
-        e->prev = lk->sendq.prev;
-        e->next = &lk->sendq;
-        lk->sendq.prev->next = e;
-        lk->sendq.prev = e;
+        rt_entry_link_after(lk->sendq.prev, e);     /* at the end of the send queue */
         if (lk->mode != RT_CACHE_FULL)
             event_active(lk->flush_ev, 0, 0);
     }

@@ -105,24 +105,24 @@ rt_entry *rt_cache_add(rt_cache *c, const char *key, size_t len)
     return e;
 }
 
-static void unlink_list(rt_entry *e)
+void rt_entry_unlink(rt_entry *e)
 {
     e->prev->next = e->next;
     e->next->prev = e->prev;
     e->prev = e->next = e;
 }
 
-static void push_front(rt_cache *c, rt_entry *e)
+void rt_entry_link_after(rt_entry *pos, rt_entry *e)
 {
-    e->next = c->lru.next;
-    e->prev = &c->lru;
-    c->lru.next->prev = e;
-    c->lru.next = e;
+    e->next = pos->next;
+    e->prev = pos;
+    pos->next->prev = e;
+    pos->next = e;
 }
 
 void rt_cache_store(rt_cache *c, rt_entry *e, rt_row *row, double now)
 {
-    unlink_list(e);
+    rt_entry_unlink(e);
     if (e->state == RT_ENTRY_CACHED)
         rt_row_release(e->row);
     else
@@ -130,15 +130,15 @@ void rt_cache_store(rt_cache *c, rt_entry *e, rt_row *row, double now)
     e->state = RT_ENTRY_CACHED;
     e->row = row;
     e->written = e->accessed = now;
-    push_front(c, e);
+    rt_entry_link_after(&c->lru, e);
 }
 
 void rt_cache_touch(rt_cache *c, rt_entry *e, double now)
 {
     e->accessed = now;
     if (c->lru.next != e) {
-        unlink_list(e);
-        push_front(c, e);
+        rt_entry_unlink(e);
+        rt_entry_link_after(&c->lru, e);
     }
 }
 
@@ -153,7 +153,7 @@ void rt_cache_remove(rt_cache *c, rt_entry *e)
     while (*p != e)
         p = &(*p)->hnext;
     *p = e->hnext;
-    unlink_list(e);
+    rt_entry_unlink(e);
     if (e->state == RT_ENTRY_CACHED)
         c->cached--;
     rt_row_release(e->row);

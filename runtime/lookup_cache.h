@@ -46,6 +46,10 @@ typedef struct rt_cache {
     rt_entry lru;           /* sentinel: lru.next is the most recently used */
 } rt_cache;
 
+/* Take an entry out of the list it is in (LRU or a send queue); a no-op when in none. */
+void rt_entry_unlink(rt_entry *e);
+/* Put `e` (in no list) right after `pos` in pos's list (`pos` may be a sentinel). */
+void rt_entry_link_after(rt_entry *pos, rt_entry *e);
 /* Start empty. -1 when out of memory. */
 int  rt_cache_init(rt_cache *c);
 /* The entry for `key`, or NULL. */
