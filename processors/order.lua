@@ -1,6 +1,11 @@
--- order: order_create, order_pay, order_cancel -> one normalized row per event in `orders`.
+-- order: order_create, order_pay, order_cancel -> one `order_wide` row per order, joined
+-- with the user's dimensions (lookup user_dim). Events of one order may arrive in any
+-- order: the sink's sequence.column (status_time, the event time) keeps the newest
+-- status, and each event fills in its own time column (a NULL never overwrites).
 -- Other order types are not routed here, so they are dead-lettered as no_route.
 local STATUS = { order_create = "created", order_pay = "paid", order_cancel = "cancelled" }
+local TIME_COLUMN = { order_create = "created_time", order_pay = "paid_time",
+                      order_cancel = "cancelled_time" }
 local PAYLOAD = { orderId = "string", userId = "string", amount = "number" }
 
 return {
@@ -14,9 +19,14 @@ return {
     local p = ev.payload
     ctx.check(p, PAYLOAD)
     if p.amount < 0 then ctx.reject("payload.amount is negative") end
-    ctx.emit("orders", {
-      event_id = ev.eventId, order_id = p.orderId, user_id = p.userId,
-      amount = p.amount, status = STATUS[ev.type], event_time = ev.timestamp,
-    })
+    local user = ctx.lookup("user_dim", p.userId)
+    local row = {
+      event_id = ev.eventId, order_id = p.orderId, user_id = p.userId, amount = p.amount,
+      status = STATUS[ev.type], status_time = ev.timestamp, last_event_id = ev.eventId,
+      user_level = user and user.level, user_city = user and user.city,
+      user_register_time = user and user.register_time,
+    }
+    row[TIME_COLUMN[ev.type]] = ev.timestamp
+    ctx.emit("order_wide", row)
   end,
 }

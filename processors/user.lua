@@ -1,4 +1,6 @@
--- user: every user event (user_login, user_purchase, user_view, ...) -> `user_activity`.
+-- user: every user event (user_login, user_purchase, user_view, ...) -> one
+-- `user_activity` row, joined with the user's dimensions (lookup user_dim) and, when
+-- the event names a product, its category (lookup product_dim).
 local NEEDS = {
   user_purchase = { userId = "string", productId = "string", amount = "number" },
   user_view = { userId = "string", productId = "string?", page = "string?" },
@@ -11,10 +13,15 @@ return {
   process = function(ev, ctx)
     local p, action = ev.payload, ev.type
     ctx.check(p, NEEDS[action] or DEFAULT)
+    local user = ctx.lookup("user_dim", p.userId)
+    local product = p.productId and ctx.lookup("product_dim", p.productId)
     ctx.emit("user_activity", {
       event_id = ev.eventId, user_id = p.userId, action = action,
       product_id = p.productId, amount = p.amount, page = p.page,
       event_time = ev.timestamp,
+      user_level = user and user.level, user_city = user and user.city,
+      user_register_time = user and user.register_time,
+      product_category = product and product.category,
     })
   end,
 }

@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "lookup_def.h"
+#include "sql_ident.h"
 
 static const char *def(const rt_config *c, const char *name, const char *field)
 {
@@ -40,17 +41,6 @@ static int bad(const rt_config *c, const char *name, const char *field, char *er
     return bad_at(c, name, field, field, err, errlen, what);
 }
 
-static int identifier(const char *s, size_t n)
-{
-    if (!n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-            return 0;
-    return 1;
-}
-
 /* "`key`, `a`, `b`" from the key and the comma list (spaces around names allowed). */
 static int select_list(rt_buf *b, const char *key, const char *columns)
 {
@@ -65,7 +55,7 @@ static int select_list(rt_buf *b, const char *key, const char *columns)
         size_t m = n;
         while (m && p[m - 1] == ' ')
             m--;
-        if (!identifier(p, m))
+        if (!rt_sql_identifier(p, m))
             return -2;
         if (rt_buf_append(b, ", `", 3) || rt_buf_append(b, p, m) || rt_buf_append(b, "`", 1))
             return -1;
@@ -153,7 +143,7 @@ static int parse_lookup(rt_lookup *lk, const rt_config *c, const char *name, cha
     lk->backoff_first_ms = (int)rt_config_int(c, "mysql.retry.backoff.ms");
     lk->backoff_max_ms = (int)rt_config_int(c, "mysql.retry.backoff.max.ms");
     lk->sendq.next = lk->sendq.prev = &lk->sendq;
-    if (!identifier(name, strlen(name)))
+    if (!rt_sql_identifier(name, strlen(name)))
         return bad(c, name, "table", err, errlen,
                    "the lookup name must be made of [A-Za-z0-9_]");
 
@@ -173,12 +163,12 @@ static int parse_lookup(rt_lookup *lk, const rt_config *c, const char *name, cha
     }
     if (!lk->table)
         return bad(c, name, "table", err, errlen, "missing: give table and key, or query");
-    if (!identifier(lk->table, strlen(lk->table)))
+    if (!rt_sql_identifier(lk->table, strlen(lk->table)))
         return bad(c, name, "table", err, errlen, "must be a table name made of [A-Za-z0-9_]");
     if (!lk->key)
         return bad_at(c, name, "table", "key", err, errlen,
                       "missing: the key column of the table");
-    if (!identifier(lk->key, strlen(lk->key)))
+    if (!rt_sql_identifier(lk->key, strlen(lk->key)))
         return bad(c, name, "key", err, errlen, "must be a column name made of [A-Za-z0-9_]");
     return build_sql(lk, c, err, errlen);
 }

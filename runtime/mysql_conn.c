@@ -5,8 +5,11 @@
  * them. A deadline timer bounds every statement: when it fires, the connection is
  * cancelled and dropped, and the next statement reconnects. Results are read with
  * mysql_stmt_store_result, so fetching rows afterwards does no I/O. */
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <errmsg.h>
 #include <mysql.h>
@@ -42,8 +45,18 @@ struct rt_mysql {
     rt_mysql_row_fn row;
     rt_mysql_done_fn done;
     void *arg;
+    rt_mysql_rows rowset;   /* array-bound execution ... */
+    const rt_mysql_rows *rows;  /* ... when this points at rowset, else NULL */
     MYSQL *ret_my;
     int ret;
+    int wait_status;        /* what the suspended step waits for (rt_mysql_wait) */
+    long long deadline_at;  /* monotonic ms bound of the statement in flight */
+    int transactional;
+    /* column-wise copies of m->rows for binding, reused */
+    const char **col_vals;
+    unsigned long *col_lens;
+    char *col_ind;
+    size_t col_cap;
     /* result buffers, reused */
     MYSQL_BIND *binds;
     rt_cell *cells;
@@ -78,6 +91,13 @@ static void drop_connection(rt_mysql *m)
     m->stats.connected = 0;
 }
 
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void finish(rt_mysql *m, int rc, const char *error)
 {
     rt_mysql_done_fn done = m->done;
@@ -102,7 +122,7 @@ static void fail(rt_mysql *m, unsigned code, const char *what, const char *msg)
         m->stats.connect_failures++;
     if (m->step == CONNECT || (code >= 2000 && code < 3000))
         drop_connection(m);
-    finish(m, -1, error);
+    finish(m, code ? -(int)code : -CR_UNKNOWN_ERROR, error);
 }
 
 /* Arm the socket (and libmariadb's own timeout) for the status a step returned. */
@@ -114,6 +134,7 @@ static void wait_for(rt_mysql *m, int status)
         what |= EV_READ;
     if (status & MYSQL_WAIT_WRITE)
         what |= EV_WRITE;
+    m->wait_status = status;
     if (status & MYSQL_WAIT_TIMEOUT) {
         unsigned ms = mysql_get_timeout_value_ms(m->my);
         tv.tv_sec = ms / 1000;
@@ -160,6 +181,16 @@ static int open_handle(rt_mysql *m)
         mysql_options(m->my, MYSQL_OPT_READ_TIMEOUT, &secs) ||
         mysql_options(m->my, MYSQL_OPT_WRITE_TIMEOUT, &secs) ||
         mysql_options(m->my, MYSQL_SET_CHARSET_NAME, "utf8mb4"))
+        return -1;
+    /* Re-run on every reconnect, so a new session is never left in autocommit. READ
+     * COMMITTED takes no gap locks, so sinks writing side by side do not deadlock on
+     * each other's offsets rows. */
+    if (m->transactional &&
+        (mysql_options(m->my, MYSQL_INIT_COMMAND,
+                       "SET autocommit=0, sql_mode=CONCAT_WS(',', NULLIF(@@sql_mode, ''), "
+                       "'STRICT_ALL_TABLES')") ||
+         mysql_options(m->my, MYSQL_INIT_COMMAND,
+                       "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")))
         return -1;
     if (c->tls) {
         if (mysql_options(m->my, MYSQL_OPT_SSL_ENFORCE, &on) ||
@@ -291,13 +322,72 @@ static int deliver_rows(rt_mysql *m, const char **why)
                 }
             }
         }
-        m->row(m->arg, row, m->names, n);
+        if (m->row)
+            m->row(m->arg, row, m->names, n);
     }
     rc = 0;
 out:
     mysql_free_result(meta);
     mysql_stmt_free_result(m->st);
     return rc;
+}
+
+/* Bind the statement's parameters: m->params as one row, or m->rows column-wise
+ * with the array size set (one round trip for all rows). 0, or -1 after fail(). */
+static int bind_params(rt_mysql *m)
+{
+    unsigned n = m->rows ? m->rows->ncols : m->nparams;
+    unsigned rows = m->rows ? m->rows->nrows : 0;
+    MYSQL_BIND pb[n ? n : 1];
+    memset(pb, 0, sizeof pb);
+    if (mysql_stmt_param_count(m->st) != n) {
+        fail(m, CR_PARAMS_NOT_BOUND, "execute", "wrong number of parameters");
+        return -1;
+    }
+    if (m->rows) {
+        size_t cells = (size_t)n * rows;
+        if (cells > m->col_cap) {
+            const char **v = realloc(m->col_vals, cells * sizeof *v);
+            if (v)
+                m->col_vals = v;
+            unsigned long *l = realloc(m->col_lens, cells * sizeof *l);
+            if (l)
+                m->col_lens = l;
+            char *ind = realloc(m->col_ind, cells);
+            if (ind)
+                m->col_ind = ind;
+            if (!v || !l || !ind) {
+                fail(m, CR_OUT_OF_MEMORY, "execute", "out of memory");
+                return -1;
+            }
+            m->col_cap = cells;
+        }
+        for (unsigned c = 0; c < n; c++)
+            for (unsigned r = 0; r < rows; r++) {
+                size_t from = (size_t)r * n + c, to = (size_t)c * rows + r;
+                m->col_vals[to] = m->rows->vals[from];
+                m->col_lens[to] = m->rows->lens[from];
+                m->col_ind[to] = m->rows->vals[from] ? STMT_INDICATOR_NONE
+                                                     : STMT_INDICATOR_NULL;
+            }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        pb[i].buffer_type = MYSQL_TYPE_STRING;
+        if (m->rows) {
+            pb[i].buffer = (void *)&m->col_vals[(size_t)i * rows];
+            pb[i].length = &m->col_lens[(size_t)i * rows];
+            pb[i].u.indicator = &m->col_ind[(size_t)i * rows];
+        } else {
+            pb[i].buffer = (void *)m->params[i];
+            pb[i].buffer_length = m->lens[i];
+        }
+    }
+    if (mysql_stmt_attr_set(m->st, STMT_ATTR_ARRAY_SIZE, &rows) ||
+        (n && mysql_stmt_bind_param(m->st, pb))) {
+        fail(m, mysql_stmt_errno(m->st), "execute", mysql_stmt_error(m->st));
+        return -1;
+    }
+    return 0;
 }
 
 /* Drive the statement in flight as far as it goes without blocking. `status` is 0
@@ -378,21 +468,8 @@ static void step(rt_mysql *m, int status)
             continue;
         case EXECUTE:
             if (!status) {
-                MYSQL_BIND pb[m->nparams ? m->nparams : 1];
-                memset(pb, 0, sizeof pb);
-                for (unsigned i = 0; i < m->nparams; i++) {
-                    pb[i].buffer_type = MYSQL_TYPE_STRING;
-                    pb[i].buffer = (void *)m->params[i];
-                    pb[i].buffer_length = m->lens[i];
-                }
-                if (mysql_stmt_param_count(m->st) != m->nparams) {
-                    fail(m, CR_PARAMS_NOT_BOUND, "execute", "wrong number of parameters");
+                if (bind_params(m) < 0)
                     return;
-                }
-                if (m->nparams && mysql_stmt_bind_param(m->st, pb)) {
-                    fail(m, mysql_stmt_errno(m->st), "execute", mysql_stmt_error(m->st));
-                    return;
-                }
                 s = mysql_stmt_execute_start(&m->ret, m->st);
             } else {
                 s = mysql_stmt_execute_cont(&m->ret, m->st, status);
@@ -428,26 +505,88 @@ static void step(rt_mysql *m, int status)
     }
 }
 
-int rt_mysql_exec(rt_mysql *m, const char *sql, const char *const *params,
-                  const size_t *lens, unsigned n, rt_mysql_row_fn row,
-                  rt_mysql_done_fn done, void *arg)
+static int start(rt_mysql *m, const char *sql, rt_mysql_done_fn done, void *arg)
 {
-    if (m->step != IDLE)
-        return -1;
     m->sql = sql;
-    m->params = params;
-    m->lens = lens;
-    m->nparams = n;
-    m->row = row;
     m->done = done;
     m->arg = arg;
     m->step = m->connected ? PREPARE : CONNECT;
+    m->deadline_at = now_ms() + m->conf->timeout_ms;
     struct timeval tv = { m->conf->timeout_ms / 1000, (m->conf->timeout_ms % 1000) * 1000 };
     if (event_add(m->deadline, &tv) < 0) {
         m->step = IDLE;
         return -1;
     }
     step(m, 0);
+    return 0;
+}
+
+int rt_mysql_exec(rt_mysql *m, const char *sql, const char *const *params,
+                  const size_t *lens, unsigned n, rt_mysql_row_fn row,
+                  rt_mysql_done_fn done, void *arg)
+{
+    if (m->step != IDLE)
+        return -1;
+    m->params = params;
+    m->lens = lens;
+    m->nparams = n;
+    m->rows = NULL;
+    m->row = row;
+    return start(m, sql, done, arg);
+}
+
+int rt_mysql_exec_rows(rt_mysql *m, const char *sql, const rt_mysql_rows *rows,
+                       rt_mysql_done_fn done, void *arg)
+{
+    if (m->step != IDLE)
+        return -1;
+    m->rowset = *rows;      /* the caller's struct may be gone once a reconnect ends */
+    m->rows = &m->rowset;
+    m->row = NULL;
+    return start(m, sql, done, arg);
+}
+
+void rt_mysql_set_transactional(rt_mysql *m)
+{
+    m->transactional = 1;
+}
+
+int rt_mysql_wait(rt_mysql *m, int timeout_ms)
+{
+    long long until = now_ms() + timeout_ms;
+    while (m->step != IDLE) {
+        long long now = now_ms(), wait = until - now;
+        if (wait <= 0)
+            return -1;
+        if (now >= m->deadline_at) {
+            on_deadline(-1, EV_TIMEOUT, m);
+            continue;
+        }
+        if (m->deadline_at - now < wait)
+            wait = m->deadline_at - now;
+        int ws = m->wait_status;
+        if ((ws & MYSQL_WAIT_TIMEOUT) && mysql_get_timeout_value_ms(m->my) < wait)
+            wait = mysql_get_timeout_value_ms(m->my);
+        struct pollfd pfd = { mysql_get_socket(m->my), 0, 0 };
+        if (ws & MYSQL_WAIT_READ)
+            pfd.events |= POLLIN;
+        if (ws & MYSQL_WAIT_WRITE)
+            pfd.events |= POLLOUT;
+        int r = poll(&pfd, 1, (int)wait);
+        if (r < 0 && errno != EINTR) {
+            fail(m, CR_UNKNOWN_ERROR, m->label, "cannot poll the connection socket");
+            continue;
+        }
+        int status = 0;
+        if (r > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR)) && (ws & MYSQL_WAIT_READ))
+            status |= MYSQL_WAIT_READ;
+        if (r > 0 && (pfd.revents & (POLLOUT | POLLHUP | POLLERR)) && (ws & MYSQL_WAIT_WRITE))
+            status |= MYSQL_WAIT_WRITE;
+        if (r == 0 && (ws & MYSQL_WAIT_TIMEOUT))
+            status |= MYSQL_WAIT_TIMEOUT;
+        if (status)
+            step(m, status);
+    }
     return 0;
 }
 
@@ -492,6 +631,9 @@ void rt_mysql_free(rt_mysql *m)
     free(m->cells);
     free(m->lengths);
     free(m->nulls);
+    free(m->col_vals);
+    free(m->col_lens);
+    free(m->col_ind);
     free(m->label);
     free(m);
 }

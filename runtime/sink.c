@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sink.h"
+#include "sink_mysql.h"
 
 /* Sink names come from `sink.<name>.type` keys. */
 static int sink_name(const char *key, char *name, size_t len)
@@ -58,8 +59,9 @@ int rt_sinks_setup(rt_sinks *ss, const rt_config *c, const rt_sink_env *env, cha
         ss->n++;
         s->type = c->v[i].value;
         s->tracker = ss->env.tracker;
+        int mysql = strcmp(s->type, "mysql") == 0;
         snprintf(key, sizeof key, "sink.%s.key", name);
-        s->key_field = rt_config_get(c, key);
+        s->key_field = mysql ? NULL : rt_config_get(c, key);   /* mysql: key columns */
         /* file needs a path, kafka a topic */
         const char *need = !strcmp(s->type, "file") ? "path" : !strcmp(s->type, "kafka") ? "topic" : NULL;
         const char *arg = NULL;
@@ -72,9 +74,16 @@ int rt_sinks_setup(rt_sinks *ss, const rt_config *c, const rt_sink_env *env, cha
                 goto fail;
             }
         }
+        char why[512];
+        if (mysql) {
+            if (rt_sink_mysql_open(ss, s, c, why, sizeof why) < 0) {
+                snprintf(err, errlen, "%s", why);
+                goto fail;
+            }
+            continue;
+        }
         if (!env)
             continue;
-        char why[512];
         int rc = !strcmp(s->type, "kafka") ? rt_sink_kafka_open(ss, s, c, arg, why, sizeof why)
                                           : rt_sink_file_open(s, arg, why, sizeof why);
         if (rc < 0) {
@@ -134,9 +143,22 @@ int rt_sinks_flush(rt_sinks *ss)
 int rt_sinks_drain(rt_sinks *ss, int timeout_ms)
 {
     int rc = rt_sinks_flush(ss);
+    for (size_t i = 0; i < ss->n; i++)
+        if (ss->v[i].ops && ss->v[i].ops->drain &&
+            ss->v[i].ops->drain(&ss->v[i], timeout_ms) < 0)
+            rc = -1;
     if (ss->kafka && rt_kafka_producer_drain(ss->kafka, timeout_ms) < 0)
         rc = -1;
     return rc;
+}
+
+size_t rt_sinks_pending(const rt_sinks *ss)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ss->n; i++)
+        if (ss->v[i].ops && ss->v[i].ops->pending)
+            n += ss->v[i].ops->pending(&ss->v[i]);
+    return n;
 }
 
 void rt_sinks_close(rt_sinks *ss)

@@ -32,6 +32,11 @@ typedef struct rt_sink_ops {
     int  (*write)(rt_sink *s, const char *rec, size_t len, const rt_out *out);
     int  (*flush)(rt_sink *s);
     void (*close)(rt_sink *s);
+    /* Optional: write out everything within timeout_ms without the event loop; -1 if
+     * something is left. */
+    int  (*drain)(rt_sink *s, int timeout_ms);
+    /* Optional: records accepted but not yet acknowledged. */
+    size_t (*pending)(rt_sink *s);
 } rt_sink_ops;
 
 struct rt_sink {
@@ -55,6 +60,8 @@ typedef struct rt_sink_env {
      * dead-letters it, taking its own hold on `ticket` before the sink releases. */
     void (*undeliverable)(void *arg, rt_sink *s, const char *rec, size_t len,
                           rt_ticket *ticket, const char *error);
+    /* A sink acknowledged a batch: a paused source may go on. May be NULL. */
+    void (*progress)(void *arg);
     void *arg;
 } rt_sink_env;
 
@@ -80,6 +87,8 @@ int  rt_sinks_flush(rt_sinks *ss);
 /* Flush and wait up to `timeout_ms` for every acknowledgement (shutdown, revoke).
  * -1 if something is still unacknowledged. */
 int  rt_sinks_drain(rt_sinks *ss, int timeout_ms);
+/* Records accepted by sinks and not yet acknowledged (file-source backpressure). */
+size_t rt_sinks_pending(const rt_sinks *ss);
 /* Close and free every sink. */
 void rt_sinks_close(rt_sinks *ss);
 

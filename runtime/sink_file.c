@@ -88,7 +88,7 @@ static void file_close(rt_sink *s)
     s->impl = NULL;
 }
 
-static const rt_sink_ops file_ops = { file_write, file_flush, file_close };
+static const rt_sink_ops file_ops = { file_write, file_flush, file_close, NULL, NULL };
 
 int rt_sink_file_open(rt_sink *s, const char *path, char *err, size_t errlen)
 {

@@ -137,7 +137,7 @@ static void kafka_close(rt_sink *s)
     s->impl = NULL;
 }
 
-static const rt_sink_ops kafka_ops = { kafka_write, kafka_flush, kafka_close };
+static const rt_sink_ops kafka_ops = { kafka_write, kafka_flush, kafka_close, NULL, NULL };
 
 int rt_sink_kafka_open(rt_sinks *ss, rt_sink *s, const rt_config *c, const char *topic,
                        char *err, size_t errlen)

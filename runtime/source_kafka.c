@@ -75,6 +75,35 @@ static void backpressure(rt_source_kafka *s)
         set_paused(s, 0);
 }
 
+/* Sinks that store offsets with their rows (exactly once) decide where a partition
+ * resumes when they are behind the group's committed offset, or when the group has
+ * none: their table is the truth. When they are ahead, the committed offset stands, so
+ * the other sinks (and dead letters) still see every event; the exactly-once sink
+ * skips what it has. */
+static void resume_from_stored(rt_source_kafka *s, rd_kafka_t *rk,
+                               rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+    if (!committed)
+        return;
+    rd_kafka_resp_err_t err = rd_kafka_committed(rk, committed, 10000);
+    if (err)
+        rt_warn("kafka source: cannot read committed offsets (%s); the sinks' stored "
+                "offsets decide", rd_kafka_err2str(err));
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        long long stored = s->cb.stored(s->cb.arg, p->topic, (int)p->partition);
+        int64_t have = err ? -1 : committed->elems[i].offset;
+        if (stored < 0 || (have >= 0 && have <= stored))
+            continue;
+        p->offset = stored;
+        rt_info("kafka source: %s[%d] resumes at offset %lld stored by the exactly-once "
+                "sinks (group offset %lld)", p->topic, (int)p->partition, stored,
+                (long long)have);
+    }
+    rd_kafka_topic_partition_list_destroy(committed);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -83,6 +112,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     s->rebalances++;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         rt_info("kafka source: %d partitions assigned", parts->cnt);
+        if (s->cb.stored)
+            resume_from_stored(s, rk, parts);
         if (cooperative)
             rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
         else

@@ -19,6 +19,9 @@ typedef struct rt_kafka_source_cb {
     void (*batch_end)(void *arg);
     /* Wait up to timeout_ms for every in-flight output (before partitions are given up). */
     int  (*drain)(void *arg, int timeout_ms);
+    /* The offset to resume a newly assigned partition from that the sinks stored
+     * themselves (exactly-once MySQL sinks), or -1 for none. May be NULL. */
+    long long (*stored)(void *arg, const char *topic, int partition);
     void *arg;
 } rt_kafka_source_cb;
 

@@ -9,6 +9,7 @@
 
 #include "dlq.h"
 #include "log.h"
+#include "sink_mysql.h"
 #include "worker.h"
 
 static int lua_file(const struct dirent *d)
@@ -119,12 +120,53 @@ static void on_undeliverable(void *arg, rt_sink *s, const char *rec, size_t len,
     rt_worker_dead_letter(w, &ev, &why, NULL, ticket);
 }
 
+static void on_sink_progress(void *arg)
+{
+    rt_worker_backpressure(arg);
+}
+
+/* Routes to `sink:<name>` forward events untouched: each such sink is one more route
+ * owner after the processors. */
+static int add_forwards(rt_worker *w, char *err, size_t errlen)
+{
+    const rt_config *c = w->cfg;
+    for (size_t i = 0; i < c->n; i++) {
+        const char *v = c->v[i].value;
+        if (strncmp(c->v[i].key, "route.", 6) || strncmp(v, "sink:", 5))
+            continue;
+        size_t k = 0;
+        while (k < w->nforward && strcmp(w->owners[w->nprocs + k].name, v))
+            k++;
+        if (k < w->nforward)
+            continue;
+        rt_sink *s = rt_sinks_find(&w->sinks, v + 5);
+        if (!s) {
+            snprintf(err, errlen, "%s:%d: %s: no sink named '%s'", c->v[i].file, c->v[i].line,
+                     c->v[i].key, v + 5);
+            return -1;
+        }
+        rt_sink **f = realloc(w->forward, (w->nforward + 1) * sizeof *f);
+        rt_route_owner *o = f ? realloc(w->owners, (w->nprocs + w->nforward + 1) * sizeof *o)
+                              : NULL;
+        if (f)
+            w->forward = f;
+        if (!o) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        w->owners = o;
+        w->forward[w->nforward] = s;
+        w->owners[w->nprocs + w->nforward++] = (rt_route_owner){ v, "(config)", NULL, 0 };
+    }
+    return 0;
+}
+
 int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
     w->cfg = cfg;
     w->max_bytes = (size_t)rt_config_int(cfg, "event.max.bytes");
-    rt_sink_env env = { &w->tracker, NULL, NULL, on_undeliverable, w };
+    rt_sink_env env = { &w->tracker, NULL, NULL, on_undeliverable, on_sink_progress, w };
     /* librdkafka judges the kafka.* keys; ask it now, so that `eddy check` does too. */
     rd_kafka_conf_t *probe = rt_kafka_conf(cfg, NULL, err, errlen);
     if (!probe)
@@ -156,7 +198,9 @@ int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, s
     for (size_t i = 0; i < w->nprocs; i++)
         w->owners[i] = (rt_route_owner){ w->procs[i].name, w->procs[i].path,
                                          w->procs[i].routes, w->procs[i].nroutes };
-    return rt_router_build(&w->router, w->owners, w->nprocs, cfg, err, errlen);
+    if (add_forwards(w, err, errlen) < 0)
+        return -1;
+    return rt_router_build(&w->router, w->owners, w->nprocs + w->nforward, cfg, err, errlen);
 }
 
 static void stop_source(rt_worker *w)
@@ -275,10 +319,24 @@ static int on_kafka_drain(void *arg, int timeout_ms)
     return rt_sinks_drain(&w->sinks, timeout_ms);
 }
 
+/* The earliest offset the exactly-once MySQL sinks stored for a partition, or -1. */
+static long long on_kafka_stored(void *arg, const char *topic, int partition)
+{
+    rt_worker *w = arg;
+    long long next = -1;
+    for (size_t i = 0; i < w->sinks.n; i++)
+        if (strcmp(w->sinks.v[i].type, "mysql") == 0 &&
+            rt_sink_mysql_stored_offset(&w->sinks.v[i], topic, partition, &next) < 0)
+            rt_warn("sink %s: stored offsets unreadable; %s[%d] resumes from the group's "
+                    "offset", w->sinks.v[i].name, topic, partition);
+    return next;
+}
+
 static int open_source(rt_worker *w, char *err, size_t errlen)
 {
     if (strcmp(rt_config_get(w->cfg, "source.type"), "kafka") == 0) {
-        rt_kafka_source_cb cb = { on_kafka_record, on_batch_end, on_kafka_drain, w };
+        rt_kafka_source_cb cb = { on_kafka_record, on_batch_end, on_kafka_drain,
+                                  on_kafka_stored, w };
         w->kafka_source = rt_source_kafka_open(w->base, w->cfg, w->embedded.bootstraps,
                                                &w->tracker, &cb, err, errlen);
         return w->kafka_source ? 0 : -1;
@@ -365,6 +423,7 @@ void rt_worker_free(rt_worker *w)
         rt_processor_free(&w->procs[i]);
     free(w->procs);
     free(w->owners);
+    free(w->forward);
     rt_router_free(&w->router);
     if (w->wake_ev)
         event_free(w->wake_ev);

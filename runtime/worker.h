@@ -45,7 +45,9 @@ typedef struct rt_worker {
     rt_sink *dlq;
     rt_processor *procs;
     size_t nprocs;
-    rt_route_owner *owners; /* the router's view of procs, same order */
+    rt_route_owner *owners; /* the router's view of procs, same order, then forwards */
+    rt_sink **forward;      /* route.<d>.<t>=sink:<name>: events written as they are */
+    size_t nforward;
     rt_router router;
     rt_lookups lookups;
     rt_job *head, *tail;    /* jobs not finished, in arrival order */
@@ -91,6 +93,8 @@ void rt_worker_finish_run(rt_worker *w);
 void rt_worker_dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *why,
                            const char *processor, rt_ticket *ticket);
 void rt_worker_fail(rt_worker *w, const rt_origin *origin);
+/* Pause or resume a file source by the unfinished jobs and unacknowledged outputs. */
+void rt_worker_backpressure(rt_worker *w);
 /* Flush every sink; -1 (and w->failed) when one failed. */
 int  rt_worker_flush(rt_worker *w);
 /* Append the worker's metrics in the Prometheus text format. */

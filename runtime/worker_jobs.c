@@ -87,14 +87,16 @@ static void set_state(rt_job *j, int rc)
     j->state = rc == 0 ? RT_JOB_DONE : rc < 0 ? RT_JOB_DEAD : RT_JOB_WAITING;
 }
 
-/* Slow the source down while many jobs wait (Kafka pauses by its in-flight count). */
-static void backpressure(rt_worker *w)
+/* Slow the source down while many jobs wait or outputs are unacknowledged (Kafka
+ * pauses by its in-flight count, which covers both). */
+void rt_worker_backpressure(rt_worker *w)
 {
     if (w->kafka_source)
         return;
-    if (w->queued >= w->max_queued)
+    size_t load = w->queued + rt_sinks_pending(&w->sinks);
+    if (load >= w->max_queued)
         rt_source_file_pause(&w->source, 1);
-    else if (w->queued <= w->max_queued / 2)
+    else if (load <= w->max_queued / 2)
         rt_source_file_pause(&w->source, 0);
 }
 
@@ -135,7 +137,7 @@ static void advance(rt_worker *w)
     }
     if (wrote && !w->failed)
         rt_worker_flush(w);
-    backpressure(w);
+    rt_worker_backpressure(w);
     if (w->ending && !w->head)
         rt_worker_finish_run(w);
 }
@@ -143,6 +145,19 @@ static void advance(rt_worker *w)
 void rt_worker_on_wake(evutil_socket_t fd, short what, void *arg)
 {
     advance(arg);
+}
+
+/* A route straight to a sink: the event's bytes are its output. */
+static int forward(rt_job *j, rt_sink *s)
+{
+    size_t off = j->out.bytes.len;
+    if (rt_buf_append(&j->out.bytes, j->ev.raw, j->ev.raw_len) < 0 ||
+        rt_outbox_add(&j->out, s, off, j->out.bytes.len) < 0) {
+        rt_reject_set(&j->why, "processor_error", "out of memory forwarding to sink %s",
+                      s->name);
+        return -1;
+    }
+    return 0;
 }
 
 void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin *origin,
@@ -168,6 +183,8 @@ void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin
             rt_reject_set(&j->why, "no_route", "no processor for domain=%s type=%s",
                           j->ev.domain, j->ev.type);
             j->state = RT_JOB_DEAD;
+        } else if ((size_t)owner >= w->nprocs) {
+            set_state(j, forward(j, w->forward[owner - w->nprocs]));
         } else {
             j->p = &w->procs[owner];
             j->wait.wake = on_wake;
@@ -196,7 +213,7 @@ void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin
         w->head = j;
     w->tail = j;
     w->queued++;
-    backpressure(w);
+    rt_worker_backpressure(w);
 }
 
 void rt_worker_jobs_free(rt_worker *w)

@@ -1,4 +1,5 @@
 /* worker_metrics.c - the worker's counters as Prometheus text (GET /metrics). */
+#include "sink_mysql.h"
 #include "worker.h"
 
 /* Put `label="value"` into `labels` as a C string, for one sample or histogram. */
@@ -67,6 +68,8 @@ int rt_worker_metrics(rt_worker *w, rt_buf *out)
         rt_lookups_metrics(&w->lookups, out) < 0)
         goto out;
     if (w->kafka_source && rt_source_kafka_metrics(w->kafka_source, out) < 0)
+        goto out;
+    if (rt_sink_mysql_metrics(&w->sinks, out) < 0)
         goto out;
     if (w->sinks.kafka && rt_kafka_producer_metrics(w->sinks.kafka, out) < 0)
         goto out;

@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
 # make bench, lookup part: the same pipeline (file -> Lua -> file) without a lookup and
 # with a partial-cache lookup at 99%, 90% and 0% hits (cold start: every event a new
-# key), against a throwaway MariaDB on this machine. Rounds alternate the pipelines
-# so noise hits all alike; medians and their ratio to no-lookup are printed.
+# key), against the throwaway MariaDB that scripts/bench.sh started (BENCH_DB_DIR,
+# MYSQL_PORT). Rounds alternate the pipelines so noise hits all alike; medians and
+# their ratio to no-lookup are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${BENCH_LOOKUP_EVENTS:-200000}
 ROUNDS=${BENCH_ROUNDS:-3}
 dir=$(mktemp -d /tmp/eddy-bench-lookup.XXXXXX)
-port=$((40000 + RANDOM % 10000))
-while (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-trap 'scripts/mariadb-local.sh stop "$dir/db"; rm -rf "$dir"' EXIT
-MYSQL_PASSWORD=bench scripts/mariadb-local.sh start "$dir/db" "$port"
-scripts/mariadb-local.sh sql "$dir/db" eddy -e "
+port=${MYSQL_PORT:?run from scripts/bench.sh}
+trap 'rm -rf "$dir"' EXIT
+scripts/mariadb-local.sh sql "${BENCH_DB_DIR:?}" eddy -e "
   CREATE TABLE bench_dim (k VARCHAR(32) NOT NULL PRIMARY KEY, name VARCHAR(64), level INT,
                           city VARCHAR(32)) ENGINE=InnoDB COLLATE=utf8mb4_bin;
   INSERT INTO bench_dim SELECT CONCAT('k-', seq), CONCAT('name ', seq), seq % 7, 'Berlin'
@@ -55,7 +54,7 @@ sink.dlq.path=$dir/dlq.ndjson
 dlq.sink=dlq
 admin.listen=
 log.level=warn
-mysql.url=mysql://eddy:bench@127.0.0.1:$port/eddy
+mysql.url=mysql://eddy:$MYSQL_PASSWORD@127.0.0.1:$port/eddy
 lookup.dim.table=bench_dim
 lookup.dim.key=k
 lookup.dim.columns=name,level,city

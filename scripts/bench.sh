@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make bench: events/s of file -> decode -> route -> Lua -> file sink, and of
 # decode-only over the same events, in one run, and their ratio; then Kafka ->
-# processors -> Kafka on an embedded cluster: events/s and end-to-end latency.
+# processors -> Kafka on an embedded cluster: events/s and end-to-end latency; then
+# lookups and the MySQL sink. The processors' lookups read a throwaway MariaDB
+# started here (scripts/mariadb-local.sh), shared with the later parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${BENCH_EVENTS:-200000}
@@ -10,7 +12,15 @@ export BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/eddy-bench.XXXXXX)}
 luajit scripts/gen-events.lua "$EVENTS" 1 2 > "$BENCH_DIR/events.ndjson"
 echo "bench: $EVENTS events ($(du -h "$BENCH_DIR/events.ndjson" | cut -f1)), $ROUNDS rounds, on $(nproc) cores"
 # The output files grow with every round; they only need to exist while it runs.
-trap 'rm -rf "$BENCH_DIR"' EXIT
+export BENCH_DB_DIR=$BENCH_DIR/db MYSQL_PASSWORD=bench
+trap 'scripts/mariadb-local.sh stop "$BENCH_DB_DIR"; rm -rf "$BENCH_DIR"' EXIT
+MYSQL_PORT=$((40000 + RANDOM % 10000))
+while (echo > "/dev/tcp/127.0.0.1/$MYSQL_PORT") 2>/dev/null; do MYSQL_PORT=$((MYSQL_PORT + 1)); done
+export MYSQL_PORT
+scripts/mariadb-local.sh start "$BENCH_DB_DIR" "$MYSQL_PORT"
+cat conf/sql/dimensions.sql conf/sql/sample-data.sql | scripts/mariadb-local.sh sql "$BENCH_DB_DIR" eddy
 bin/eddy-bench conf/bench.conf "$ROUNDS" conf/bench-kafka.conf
 echo
 scripts/bench-lookup.sh
+echo
+scripts/bench-mysql.sh

@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# make demo: eddy on its embedded Kafka (librdkafka's mock cluster, inside eddy),
-# a few thousand generated events of all four domains produced with kcat, then the
-# output topics, the dead letters and the metrics. Ends by itself.
+# make demo: eddy on its embedded Kafka (librdkafka's mock cluster, inside eddy) and a
+# throwaway MariaDB holding the dimension and wide tables; a few thousand generated
+# events of all four domains produced with kcat; then the wide tables, the output
+# topic, the dead letters and the metrics. Ends by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${DEMO_EVENTS:-5000}
 DIR=$(mktemp -d /tmp/eddy-demo.XXXXXX)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$DIR"' EXIT
+pid=
+trap 'kill "$pid" 2>/dev/null || true; scripts/mariadb-local.sh stop "$DIR/db"; rm -rf "$DIR"' EXIT
+export MYSQL_PASSWORD=demo MYSQL_PORT=$((30000 + RANDOM % 10000))
+while (echo > "/dev/tcp/127.0.0.1/$MYSQL_PORT") 2>/dev/null; do MYSQL_PORT=$((MYSQL_PORT + 1)); done
+sql() { scripts/mariadb-local.sh sql "$DIR/db" eddy "$@"; }
+
+echo "== MariaDB on 127.0.0.1:$MYSQL_PORT: conf/sql/dimensions.sql, sample-data.sql, wide-tables.sql"
+scripts/mariadb-local.sh start "$DIR/db" "$MYSQL_PORT"
+cat conf/sql/dimensions.sql conf/sql/sample-data.sql conf/sql/wide-tables.sql | sql
 
 # poll N CMD...: up to N tenths of a second for CMD to succeed.
 poll() { local n=$1; shift; for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done; return 1; }
@@ -29,10 +38,18 @@ poll 600 finished || echo "(not finished after 60 s)"
 
 echo; echo "== GET http://127.0.0.1:$port/metrics (excerpt)"
 curl -fsS "http://127.0.0.1:$port/metrics" |
-  grep -E '^eddy_(events_in|events_out|dead_letters|kafka_consumer_lag|kafka_records_in)' | sort
+  grep -E '^eddy_(events_in|events_out|dead_letters|kafka_consumer_lag|lookup_hits|mysql_sink_rows)' | sort
 
-echo; echo "== output topics, read back with kcat"
-for t in orders user-activity product-events device-locations; do
+echo; echo "== wide tables, read back with the mariadb client"
+sql -t -e "SELECT (SELECT COUNT(*) FROM order_wide) AS orders, (SELECT COUNT(*) FROM user_activity) AS user_events,
+                  (SELECT COUNT(*) FROM product_stats) AS product_days,
+                  (SELECT SUM(views + searches + recommends) FROM product_stats) AS product_events"
+sql -t -e "SELECT order_id, status, amount, user_level, user_city FROM order_wide ORDER BY status_time DESC LIMIT 3"
+sql -t -e "SELECT product_id, stat_date, views, searches, recommends, category, brand FROM product_stats ORDER BY views DESC LIMIT 3"
+sql -t -e "SELECT sink, COUNT(*) AS partitions, SUM(next_offset) AS offsets_stored FROM eddy_offsets GROUP BY sink"
+
+echo; echo "== output topic, read back with kcat"
+for t in device-locations; do
   kcat -b "$boot" -C -t "$t" -e -q -f '%k\t%s\n' > "$DIR/$t.out"
   printf '%-17s %5d messages  e.g. key %s\n' "$t" "$(wc -l < "$DIR/$t.out")" "$(head -1 "$DIR/$t.out")"
 done

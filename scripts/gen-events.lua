@@ -28,7 +28,7 @@ local valid = {
     local t = pick({ "order_create", "order_pay", "order_cancel" })
     return event("order", t, id, string.format(
       '{"orderId":"o-%d","userId":"u-%d","amount":%.2f}', r(100000), r(5000), r(1, 99999) / 100)),
-      "orders"
+      "order_wide"
   end,
   function(id)
     local t = pick({ "user_login", "user_purchase", "user_view" })
@@ -46,13 +46,14 @@ local valid = {
     local t = pick({ "product_view", "product_search", "product_recommend" })
     local p
     if t == "product_search" then
-      p = string.format('{"query":"%s","userId":"u-%d"}', pick({ "shoes", "phone", "tea" }), r(5000))
+      p = string.format('{"query":"%s","productId":"p-%d","userId":"u-%d"}',
+        pick({ "shoes", "phone", "tea" }), r(800), r(5000))
     elseif t == "product_recommend" then
       p = string.format('{"productId":"p-%d","userId":"u-%d","score":%.3f}', r(800), r(5000), r())
     else
       p = string.format('{"productId":"p-%d","userId":"u-%d"}', r(800), r(5000))
     end
-    return event("product", t, id, p), "product_events"
+    return event("product", t, id, p), "product_stats"
   end,
   function(id)
     return event("geofence", "device_location", id, string.format(

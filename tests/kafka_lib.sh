@@ -1,6 +1,7 @@
 # kafka_lib.sh - helpers for the Kafka tests: a mock cluster owned by bin/kafka-mock,
 # eddy configs for it, and reading topics back with kcat.
 
+. tests/mysql_lib.sh
 KAFKA_MOCK=${UNITS:-bin}/kafka-mock
 case $KAFKA_MOCK in /*) ;; *) KAFKA_MOCK=$ROOT/$KAFKA_MOCK ;; esac
 
@@ -30,22 +31,25 @@ scenario() {
 # The mock's stdin is the FIFO opened read-write, so it never sees EOF: end it.
 stop_mock() { exec 7>&-; kill "$MOCK_PID" 2>/dev/null; wait "$MOCK_PID" 2>/dev/null; }
 
-# kafka_conf DIR GROUP [key=value...]: the shipped processors, events -> out, dead
-# letters -> dlq, admin on a free port.
+# kafka_conf DIR GROUP [key=value...]: the shipped processors (their lookups on the
+# suite's MariaDB), events -> out, dead letters -> dlq, admin on a free port.
 kafka_conf() {
   local d=$1 group=$2; shift 2
+  ensure_dims
   {
+    echo "mysql.url=mysql://eddy:$MY_PASSWORD@127.0.0.1:$MY_PORT/eddy"
+    grep '^lookup\.' conf/eddy.conf
     echo "processors.dir=$ROOT/processors"
     echo "source.type=kafka"
     echo "source.topics=events"
     echo "kafka.bootstrap.servers=$BOOT"
     echo "kafka.group.id=$group"
     echo "kafka.auto.offset.reset=earliest"
-    for s in orders user_activity product_events device_locations; do
+    for s in order_wide user_activity product_stats device_locations; do
       echo "sink.$s.type=kafka"
       echo "sink.$s.topic=out"
     done
-    echo "sink.orders.key=order_id"
+    echo "sink.order_wide.key=order_id"
     echo "sink.dlq.type=kafka"
     echo "sink.dlq.topic=dlq"
     echo "dlq.sink=dlq"

@@ -6,6 +6,7 @@ MY_DIR=$T/mariadb
 MY_PASSWORD='pw-with-@-and-/'   # the URL parser must cope; never logged
 
 start_mariadb() {
+  [ -f "$MY_DIR/pid" ] && kill -0 "$(cat "$MY_DIR/pid")" 2>/dev/null && return 0
   if [ -z "${MY_PORT:-}" ]; then
     MY_PORT=$((20000 + RANDOM % 20000))
     while (echo > "/dev/tcp/127.0.0.1/$MY_PORT") 2>/dev/null; do MY_PORT=$((MY_PORT + 1)); done
@@ -14,6 +15,17 @@ start_mariadb() {
   MYSQL_PASSWORD=$MY_PASSWORD scripts/mariadb-local.sh start "$MY_DIR" "$MY_PORT" 4>&-
 }
 stop_mariadb() { scripts/mariadb-local.sh stop "$MY_DIR"; }
+# ensure_dims: the server running, with the dimension tables, their sample rows and
+# the (empty at first) wide tables. The shipped processors' configs read
+# MYSQL_PORT/MYSQL_PASSWORD.
+ensure_dims() {
+  start_mariadb
+  if [ -z "${MY_DIMS:-}" ]; then
+    sql "$(cat conf/sql/dimensions.sql conf/sql/sample-data.sql conf/sql/wide-tables.sql)"
+    MY_DIMS=1
+  fi
+  export MYSQL_PORT=$MY_PORT MYSQL_PASSWORD=$MY_PASSWORD
+}
 # sql STATEMENTS: run as root in database eddy; tab-separated rows, no header.
 sql() { scripts/mariadb-local.sh sql "$MY_DIR" -N -B eddy -e "$1"; }
 

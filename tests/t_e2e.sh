@@ -3,12 +3,14 @@
 # end up: every valid event exactly once in its sink, every invalid line exactly once
 # in the dead-letter sink with the right reason.
 
+. tests/mysql_lib.sh
+ensure_dims
 d=$(newdir)
 luajit scripts/gen-events.lua 10000 7 5 "$d/manifest.tsv" > "$d/events.ndjson"
 RC=0; E2E_DIR=$d "$EDDY" run -c tests/e2e.conf 2>"$d/err" || RC=$?
 expect_eq "e2e: run over 10,000 events exits 0" 0 "$RC"
 
-for s in orders user_activity product_events device_locations; do
+for s in order_wide user_activity product_stats device_locations; do
   jq -r --arg s "$s" '.event_id + "\t" + $s' "$d/$s.ndjson"
 done | sort > "$d/got-valid"
 awk -F'\t' '$3 !~ /^dlq:/ { print $2 "\t" $3 }' "$d/manifest.tsv" | sort > "$d/want-valid"

@@ -15,7 +15,7 @@ dlq_pairs > "$d/got-dlq"; want_dlq_pairs "$d/manifest.tsv" "$d/events.ndjson" > 
 check "kafka: every invalid event on the dead-letter topic, original bytes, reason header" \
   diff "$d/want-dlq" "$d/got-dlq"
 check "kafka: output messages keyed by order_id" bash -c \
-  "kcat -b '$BOOT' -C -t out -e -q -f '%k %s\n' | grep '\"status\"' | head -50 | awk '{ split(\$2, a, \"\\\"order_id\\\":\\\"\"); split(a[2], b, \"\\\"\"); if (\$1 != b[1]) exit 1 }'"
+  "kcat -b '$BOOT' -C -t out -e -q -f '%k %s\n' | grep '\"status\"' | head -50 | awk '{ split(substr(\$0, length(\$1) + 2), a, \"\\\"order_id\\\":\\\"\"); split(a[2], b, \"\\\"\"); if (\$1 != b[1]) exit 1 }'"
 # Committed at stop: a new member of the same group has nothing to read again.
 start_eddy "$d" b
 check "kafka: a restarted member gets the partitions" wait_for grep -q "partitions assigned" "$d/b.err"
