@@ -364,6 +364,9 @@ int rt_lookup_get(rt_lookup *lk, const char *key, size_t len, rt_row **row, rt_l
     w->lk = lk;
     w->entry = e;
     w->state = RT_WAIT_PENDING;
+    /* A process() that looks up twice reuses its wait: the first answer, already
+     * copied into Lua, is let go here. */
+    rt_row_release(w->row);
     w->row = NULL;
     *e->wtail = w;
     e->wtail = &w->next;
