@@ -40,6 +40,16 @@ int rt_buf_putc(rt_buf *b, char c)
     return 0;
 }
 
+char *rt_buf_take(rt_buf *b)
+{
+    if (rt_buf_putc(b, '\0') < 0)
+        return NULL;
+    char *s = b->data;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return s;
+}
+
 void rt_buf_free(rt_buf *b)
 {
     free(b->data);

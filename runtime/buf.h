@@ -16,6 +16,9 @@ int  rt_buf_reserve(rt_buf *b, size_t extra);
 int  rt_buf_append(rt_buf *b, const void *p, size_t n);
 /* Append one byte; 0 or -1 when out of memory. */
 int  rt_buf_putc(rt_buf *b, char c);
+/* The contents as a C string the caller frees; the buffer is left empty. NULL when
+ * out of memory (the buffer keeps its contents). */
+char *rt_buf_take(rt_buf *b);
 /* Release the memory and reset to empty. */
 void rt_buf_free(rt_buf *b);
 

@@ -64,15 +64,6 @@ static int select_list(rt_buf *b, const char *key, const char *columns)
     return 0;
 }
 
-static char *finish_sql(rt_buf *b)
-{
-    if (rt_buf_putc(b, '\0') < 0)
-        return NULL;
-    char *s = b->data;
-    memset(b, 0, sizeof *b);
-    return s;
-}
-
 static int build_sql(rt_lookup *lk, const rt_config *c, char *err, size_t errlen)
 {
     rt_buf head = { 0 }, b = { 0 };
@@ -87,7 +78,7 @@ static int build_sql(rt_lookup *lk, const rt_config *c, char *err, size_t errlen
     if (sel < 0 || rt_buf_append(&head, " FROM `", 7) ||
         rt_buf_append(&head, lk->table, strlen(lk->table)) || rt_buf_append(&head, "` t", 3))
         goto oom;
-    if (rt_buf_append(&b, head.data, head.len) || !(lk->load_sql = finish_sql(&b)))
+    if (rt_buf_append(&b, head.data, head.len) || !(lk->load_sql = rt_buf_take(&b)))
         goto oom;
     for (unsigned k = 0; (1u << k) <= lk->batch_size * 2 && k < RT_LOOKUP_IN_SIZES; k++) {
         if (rt_buf_append(&b, head.data, head.len) || rt_buf_append(&b, " WHERE `", 8) ||
@@ -96,7 +87,7 @@ static int build_sql(rt_lookup *lk, const rt_config *c, char *err, size_t errlen
         for (unsigned i = 1; i < (1u << k); i++)
             if (rt_buf_append(&b, ",?", 2))
                 goto oom;
-        if (rt_buf_putc(&b, ')') || !(lk->in_sql[k] = finish_sql(&b)))
+        if (rt_buf_putc(&b, ')') || !(lk->in_sql[k] = rt_buf_take(&b)))
             goto oom;
     }
     rc = 0;

@@ -319,8 +319,8 @@ static void on_probe_done(void *arg, int rc, const char *error)
         rt_warn("mysql sink %s: cannot read the stored offsets: %s", m->s->name, error);
 }
 
-int rt_sink_mysql_stored_offset(rt_sink *s, const char *topic, int partition,
-                                long long *next)
+int rt_sink_mysql_stored_offsets(rt_sink *s, size_t n, const char *const *topics,
+                                 const int *partitions, long long *next)
 {
     rt_msink *m = s->impl;
     int rc = -1;
@@ -329,15 +329,17 @@ int rt_sink_mysql_stored_offset(rt_sink *s, const char *topic, int partition,
     if (!m->probe && !(m->probe = rt_mysql_new(m->env->base, &m->def.db, s->name)))
         return -1;
     m->probe_rc = -1;
-    if (rt_mysql_exec(m->probe, m->def.offsets_select_sql, m->sel, m->sel_lens, 2, rt_msink_stored_row,
-                      on_probe_done, m) < 0 ||
+    if (rt_mysql_exec(m->probe, m->def.offsets_select_sql, m->sel, m->sel_lens, 2,
+                      rt_msink_stored_row, on_probe_done, m) < 0 ||
         rt_mysql_wait(m->probe, m->def.db.timeout_ms + 1000) < 0 || m->probe_rc < 0)
         goto out;
     rc = 0;
-    for (size_t j = 0; j < m->nknown; j++)
-        if (m->known[j].partition == partition && strcmp(m->known[j].topic, topic) == 0 &&
-            (*next < 0 || m->known[j].next < *next))
-            *next = m->known[j].next;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < m->nknown; j++)
+            if (m->known[j].partition == partitions[i] &&
+                strcmp(m->known[j].topic, topics[i]) == 0 &&
+                (next[i] < 0 || m->known[j].next < next[i]))
+                next[i] = m->known[j].next;
 out:
     rt_msink_forget_stored(m);
     return rc;

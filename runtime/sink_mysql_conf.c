@@ -111,15 +111,6 @@ static int put(rt_buf *b, const char *s)
     return rt_buf_append(b, s, strlen(s));
 }
 
-static char *take(rt_buf *b)
-{
-    if (rt_buf_putc(b, '\0') < 0)
-        return NULL;
-    char *s = b->data;
-    memset(b, 0, sizeof *b);
-    return s;
-}
-
 static int build_sql(rt_mysql_sink_def *d, const char *offsets)
 {
     rt_buf b = { 0 };
@@ -148,20 +139,20 @@ static int build_sql(rt_mysql_sink_def *d, const char *offsets)
     if (first && (rt_sql_quote(&b, d->cols[0]) || put(&b, " = ") ||
                   rt_sql_quote(&b, d->cols[0])))
         goto oom;   /* only key columns: a duplicate changes nothing */
-    if (!(d->insert_sql = take(&b)))
+    if (!(d->insert_sql = rt_buf_take(&b)))
         goto oom;
     if (!d->exactly_once)
         return 0;
     if (put(&b, "SELECT topic, kafka_partition, next_offset FROM ") ||
         rt_sql_quote(&b, offsets) ||
         put(&b, " WHERE consumer_group = ? AND sink = ? FOR UPDATE") ||
-        !(d->offsets_select_sql = take(&b)))
+        !(d->offsets_select_sql = rt_buf_take(&b)))
         goto oom;
     if (put(&b, "INSERT INTO ") || rt_sql_quote(&b, offsets) ||
         put(&b, " (consumer_group, sink, topic, kafka_partition, next_offset) "
                           "VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE next_offset = "
                           "GREATEST(next_offset, VALUES(next_offset))") ||
-        !(d->offsets_upsert_sql = take(&b)))
+        !(d->offsets_upsert_sql = rt_buf_take(&b)))
         goto oom;
     return 0;
 oom:

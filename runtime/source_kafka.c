@@ -83,25 +83,41 @@ static void backpressure(rt_source_kafka *s)
 static void resume_from_stored(rt_source_kafka *s, rd_kafka_t *rk,
                                rd_kafka_topic_partition_list_t *parts)
 {
+    size_t n = (size_t)parts->cnt;
     rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
-    if (!committed)
-        return;
+    const char **topics = malloc((n ? n : 1) * sizeof *topics);
+    int *partitions = malloc((n ? n : 1) * sizeof *partitions);
+    long long *stored = malloc((n ? n : 1) * sizeof *stored);
+    if (!committed || !topics || !partitions || !stored) {
+        rt_warn("kafka source: out of memory reading the sinks' stored offsets");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        topics[i] = parts->elems[i].topic;
+        partitions[i] = (int)parts->elems[i].partition;
+        stored[i] = -1;
+    }
+    s->cb.stored(s->cb.arg, n, topics, partitions, stored);
     rd_kafka_resp_err_t err = rd_kafka_committed(rk, committed, 10000);
     if (err)
         rt_warn("kafka source: cannot read committed offsets (%s); the sinks' stored "
                 "offsets decide", rd_kafka_err2str(err));
-    for (int i = 0; i < parts->cnt; i++) {
+    for (size_t i = 0; i < n; i++) {
         rd_kafka_topic_partition_t *p = &parts->elems[i];
-        long long stored = s->cb.stored(s->cb.arg, p->topic, (int)p->partition);
         int64_t have = err ? -1 : committed->elems[i].offset;
-        if (stored < 0 || (have >= 0 && have <= stored))
+        if (stored[i] < 0 || (have >= 0 && have <= stored[i]))
             continue;
-        p->offset = stored;
+        p->offset = stored[i];
         rt_info("kafka source: %s[%d] resumes at offset %lld stored by the exactly-once "
-                "sinks (group offset %lld)", p->topic, (int)p->partition, stored,
+                "sinks (group offset %lld)", p->topic, (int)p->partition, stored[i],
                 (long long)have);
     }
-    rd_kafka_topic_partition_list_destroy(committed);
+out:
+    free(topics);
+    free(partitions);
+    free(stored);
+    if (committed)
+        rd_kafka_topic_partition_list_destroy(committed);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,

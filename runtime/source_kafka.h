@@ -19,9 +19,11 @@ typedef struct rt_kafka_source_cb {
     void (*batch_end)(void *arg);
     /* Wait up to timeout_ms for every in-flight output (before partitions are given up). */
     int  (*drain)(void *arg, int timeout_ms);
-    /* The offset to resume a newly assigned partition from that the sinks stored
-     * themselves (exactly-once MySQL sinks), or -1 for none. May be NULL. */
-    long long (*stored)(void *arg, const char *topic, int partition);
+    /* Where newly assigned partitions would resume by the offsets the sinks stored
+     * themselves (exactly-once MySQL sinks): next[i] for (topics[i], partitions[i]),
+     * left -1 where none is stored. May be NULL. */
+    void (*stored)(void *arg, size_t n, const char *const *topics, const int *partitions,
+                   long long *next);
     void *arg;
 } rt_kafka_source_cb;
 

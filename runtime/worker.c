@@ -319,17 +319,16 @@ static int on_kafka_drain(void *arg, int timeout_ms)
     return rt_sinks_drain(&w->sinks, timeout_ms);
 }
 
-/* The earliest offset the exactly-once MySQL sinks stored for a partition, or -1. */
-static long long on_kafka_stored(void *arg, const char *topic, int partition)
+/* The earliest offsets the exactly-once MySQL sinks stored for new partitions. */
+static void on_kafka_stored(void *arg, size_t n, const char *const *topics,
+                            const int *partitions, long long *next)
 {
     rt_worker *w = arg;
-    long long next = -1;
     for (size_t i = 0; i < w->sinks.n; i++)
         if (strcmp(w->sinks.v[i].type, "mysql") == 0 &&
-            rt_sink_mysql_stored_offset(&w->sinks.v[i], topic, partition, &next) < 0)
-            rt_warn("sink %s: stored offsets unreadable; %s[%d] resumes from the group's "
-                    "offset", w->sinks.v[i].name, topic, partition);
-    return next;
+            rt_sink_mysql_stored_offsets(&w->sinks.v[i], n, topics, partitions, next) < 0)
+            rt_warn("sink %s: stored offsets unreadable; its partitions resume from the "
+                    "group's offsets", w->sinks.v[i].name);
 }
 
 static int open_source(rt_worker *w, char *err, size_t errlen)
