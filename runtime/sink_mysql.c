@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
+#include "json_pick.h"
 #include "log.h"
 #include "metrics.h"
 #include "sink_mysql_batch.h"
@@ -34,44 +33,19 @@ static int batch_grow(batch *b, size_t ncols)
     return 0;
 }
 
-/* The value at a dotted path of the record ("payload.deviceId"), or NULL. */
-static json_t *field(json_t *root, const char *path)
+/* Append a JSON value as the text MySQL converts to the column's type: a number as
+ * written, a string unescaped, objects and arrays as their JSON text. */
+static int put_value(rt_buf *a, const rt_json_span *v)
 {
-    json_t *v = root;
-    while (v && json_is_object(v)) {
-        size_t n = strcspn(path, ".");
-        v = json_object_getn(v, path, n);
-        if (!path[n])
-            return v;
-        path += n + 1;
-    }
-    return NULL;
-}
-
-/* Append a JSON value as the text MySQL converts to the column's type. */
-static int put_value(rt_buf *a, json_t *v)
-{
-    char num[40];
-    int n;
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        return rt_buf_append(a, json_string_value(v), json_string_length(v));
-    case JSON_INTEGER:
-        n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return rt_buf_append(a, num, (size_t)n);
-    case JSON_REAL:
-        n = snprintf(num, sizeof num, "%.17g", json_real_value(v));
-        return rt_buf_append(a, num, (size_t)n);
-    case JSON_TRUE:
+    switch (v->kind) {
+    case RT_JSON_STRING:
+        return rt_json_unescape(a, v->at, v->len);
+    case RT_JSON_TRUE:
         return rt_buf_append(a, "1", 1);
-    case JSON_FALSE:
+    case RT_JSON_FALSE:
         return rt_buf_append(a, "0", 1);
-    default: {  /* objects and arrays are stored as JSON text */
-        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        int rc = text ? rt_buf_append(a, text, strlen(text)) : -1;
-        free(text);
-        return rc;
-    }
+    default:
+        return rt_buf_append(a, v->at, v->len);
     }
 }
 
@@ -89,9 +63,8 @@ static int mysql_write(rt_sink *s, const char *rec, size_t len, const rt_out *ou
     batch *b = m->fill;
     const rt_mysql_sink_def *d = &m->def;
     char why[300];
-    json_t *root = json_loadb(rec, len, 0, NULL);
-    if (!root || !json_is_object(root)) {
-        json_decref(root);
+    rt_json_span v[RT_JSON_PICK_MAX];
+    if (rt_json_pick(rec, len, (const char *const *)d->paths, d->ncols, v) < 0) {
         refuse(m, rec, len, out->ticket, "the record is not a JSON object");
         return 0;
     }
@@ -102,14 +75,12 @@ static int mysql_write(rt_sink *s, const char *rec, size_t len, const rt_out *ou
     *r = (mrow){ out->ticket, mark, len, 0, 0, 0 };
     for (size_t c = 0; c < d->ncols; c++) {
         size_t at = b->n * d->ncols + c;
-        json_t *v = field(root, d->paths[c]);
-        if (!v || json_is_null(v)) {
+        if (v[c].kind == RT_JSON_ABSENT || v[c].kind == RT_JSON_NULL) {
             if (d->merge[c] == RT_MERGE_KEY || d->merge[c] == RT_MERGE_SEQUENCE) {
                 snprintf(why, sizeof why, "%s column %s (field %s) is missing or null",
                          d->merge[c] == RT_MERGE_KEY ? "key" : "sequence", d->cols[c],
                          d->paths[c]);
                 b->arena.len = mark;
-                json_decref(root);
                 refuse(m, rec, len, out->ticket, why);
                 return 0;
             }
@@ -118,11 +89,17 @@ static int mysql_write(rt_sink *s, const char *rec, size_t len, const rt_out *ou
             continue;
         }
         b->voff[at] = b->arena.len;
-        if (put_value(&b->arena, v) < 0)
-            goto oom;
+        if (put_value(&b->arena, &v[c]) < 0) {
+            if (v[c].kind != RT_JSON_STRING)
+                goto oom;
+            snprintf(why, sizeof why, "column %s (field %s) holds a malformed string",
+                     d->cols[c], d->paths[c]);
+            b->arena.len = mark;
+            refuse(m, rec, len, out->ticket, why);
+            return 0;
+        }
         b->vlen[at] = (unsigned long)(b->arena.len - b->voff[at]);
     }
-    json_decref(root);
     if (++b->n == 1 && evtimer_pending(m->linger, NULL) == 0) {
         struct timeval tv = { d->batch_ms / 1000, (d->batch_ms % 1000) * 1000 };
         if (evtimer_add(m->linger, &tv) < 0)
@@ -135,7 +112,6 @@ static int mysql_write(rt_sink *s, const char *rec, size_t len, const rt_out *ou
     return 0;
 oom:
     b->arena.len = mark;
-    json_decref(root);
     rt_error("mysql sink %s: out of memory", s->name);
     return -1;
 }

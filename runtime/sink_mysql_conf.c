@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_pick.h"
 #include "sink_mysql.h"
 #include "sql_ident.h"
 
@@ -180,6 +181,9 @@ int rt_mysql_sink_def_load(rt_mysql_sink_def *d, const rt_config *c, const char 
     if (got == -2 || d->ncols == 0)
         return bad(c, name, "columns", err, errlen, cols ? "must be a comma list of column "
                    "names made of [A-Za-z0-9_]" : "required for a mysql sink");
+    if (d->ncols > RT_JSON_PICK_MAX)
+        return bad(c, name, "columns", err, errlen, "names more than "
+                   RT_JSON_PICK_STR " columns");
     d->paths = calloc(d->ncols, sizeof *d->paths);
     d->merge = calloc(d->ncols, sizeof *d->merge);
     if (!d->paths || !d->merge)
