@@ -2,6 +2,8 @@
 #ifndef LB_BINDINGS_H
 #define LB_BINDINGS_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 #include <lua.h>
 
@@ -36,8 +38,37 @@ void lb_event_detach(void *handle);
 /* lb_lookup.c: push the ctx.lookup function of processor `p`. */
 void lb_lookup_push(lua_State *L, rt_processor *p);
 
+/* lb_value.c: append the value at `idx` as bytes (nil, booleans, numbers, int64,
+ * strings, tables of those); raises a Lua error naming `what` for anything else. */
+void lb_value_dump(lua_State *L, int idx, rt_buf *out, const char *what);
+/* Push the value the bytes hold; -1 (nothing pushed) when they are malformed. */
+int  lb_value_load(lua_State *L, const char *bytes, size_t len);
+
+/* lb_state.c: push the ctx.state table of processor `p` (get, set, del). */
+void lb_state_push(lua_State *L, rt_processor *p);
+/* Processing time, epoch milliseconds. */
+int64_t lb_now_ms(void);
+
+/* lb_geo.c: push the ctx.geo table (haversine, in_polygon). */
+int  lb_geo_open(lua_State *L);
+/* Great-circle distance in metres on the mean Earth sphere. */
+double lb_geo_haversine(double lat1, double lon1, double lat2, double lon2);
+
+/* lb_window.c: read the processor table's `windows` (at index `spec`) into p's window
+ * definitions, sorted by name; raises a Lua error on a bad declaration. */
+void lb_window_read(lua_State *L, rt_processor *p, int spec, int64_t default_lateness);
+/* A window's add(acc, ev, ctx): the returned value becomes the pane's accumulator. */
+int  lb_window_add(rt_processor *p, const rt_window_def *d, const rt_event *ev,
+                   rt_pane *pane, int32_t partition, rt_reject *why);
+/* A session window's merge(a, b) into `into`. */
+int  lb_window_merge(rt_processor *p, const rt_window_def *d, rt_pane *into,
+                     const rt_pane *from, int32_t partition, rt_reject *why);
+/* on_window(win, ctx) for a due pane; emits go to `out`. */
+int  lb_window_fire(rt_processor *p, const rt_window_def *d, const rt_wkey *k,
+                    const rt_pane *pane, rt_outbox *out, rt_reject *why);
+
 /* lb_ctx.c: push the ctx table of processor `p` (emit, log, now, reject, check, lookup,
- * rules, json). */
+ * rules, json, state, geo). */
 void lb_ctx_push(lua_State *L, rt_processor *p);
 /* The light userdata that ctx.reject raises; the pcall path turns it into `rejected`. */
 extern const char lb_reject_marker;

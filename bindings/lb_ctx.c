@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include <lauxlib.h>
 
@@ -79,9 +78,7 @@ static int ctx_log(lua_State *L)
 /* ctx.now(): processing time, epoch milliseconds. */
 static int ctx_now(lua_State *L)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    lua_pushnumber(L, (lua_Number)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+    lua_pushnumber(L, (lua_Number)lb_now_ms());
     return 1;
 }
 
@@ -192,7 +189,7 @@ static const luaL_Reg ctx_funcs[] = {
 
 void lb_ctx_push(lua_State *L, rt_processor *p)
 {
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 12);
     for (const luaL_Reg *f = ctx_funcs; f->name; f++) {
         lua_pushlightuserdata(L, p);
         lua_pushcclosure(L, f->func, 1);
@@ -206,4 +203,8 @@ void lb_ctx_push(lua_State *L, rt_processor *p)
     lua_setfield(L, -2, "lookup");
     lb_json_open(L, &p->scratch);
     lua_setfield(L, -2, "json");
+    lb_state_push(L, p);
+    lua_setfield(L, -2, "state");
+    lb_geo_open(L);
+    lua_setfield(L, -2, "geo");
 }

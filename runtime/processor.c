@@ -7,6 +7,7 @@
  * protected call, so nothing allocates outside protection on the hot path. */
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ typedef struct load_job {
     rt_processor *p;
     const char *src;
     size_t len;
+    int64_t allowed_lateness_ms;
 } load_job;
 
 /* Turn the status of a Lua call on `L` (the state or a call's coroutine) into 0, or
@@ -237,6 +239,30 @@ static int load_protected(lua_State *L)
     lb_ctx_push(L, p);
     p->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
+    static const struct { const char *name; size_t off; } hooks[] = {
+        { "on_window", offsetof(rt_processor, on_window_ref) },
+        { "on_timer", offsetof(rt_processor, on_timer_ref) },
+    };
+    for (size_t i = 0; i < sizeof hooks / sizeof *hooks; i++) {
+        lua_getfield(L, spec, hooks[i].name);
+        if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
+            luaL_error(L, "%s: %s must be a function", p->path, hooks[i].name);
+        int *ref = (int *)((char *)p + hooks[i].off);
+        if (lua_isnil(L, -1))
+            lua_pop(L, 1);
+        else
+            *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lb_window_read(L, p, spec, job->allowed_lateness_ms);
+    lua_getfield(L, spec, "state_ttl_ms");
+    if (!lua_isnil(L, -1)) {
+        lua_Number ttl = lua_tonumber(L, -1);
+        if (!lua_isnumber(L, -1) || !(ttl >= 0))
+            luaL_error(L, "%s: state_ttl_ms must be a number of milliseconds >= 0", p->path);
+        p->state_ttl_ms = (int64_t)ttl;
+    }
+    lua_pop(L, 1);
+
     lua_getfield(L, spec, "init");
     if (!lua_isnil(L, -1)) {
         if (!lua_isfunction(L, -1))
@@ -299,6 +325,7 @@ int rt_processor_load(rt_processor *p, const char *path, const rt_processor_env 
     char *src = NULL;
     memset(p, 0, sizeof *p);
     p->process_ref = p->ctx_ref = p->trampoline_ref = p->yield_ref = LUA_NOREF;
+    p->on_window_ref = p->on_timer_ref = LUA_NOREF;
     p->sinks = env->sinks;
     p->lookups = env->lookups;
     p->rules_dir = env->rules_dir;
@@ -315,7 +342,7 @@ int rt_processor_load(rt_processor *p, const char *path, const rt_processor_env 
         snprintf(err, errlen, "%s: cannot create a Lua state", path);
         goto out;
     }
-    load_job job = { p, src, len };
+    load_job job = { p, src, len, env->allowed_lateness_ms };
     rt_reject why;
     if (failed(p, p->L, lua_cpcall(p->L, load_protected, &job), &why) < 0) {
         snprintf(err, errlen, "%s", why.detail);
@@ -374,6 +401,7 @@ static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait
     p->outbox = out;
     p->wait = wait;
     p->running = c->co;
+    p->partition = c->partition;
     p->ev_handle = c->ev_handle;
     p->waiting = 0;
     int rc = lua_resume(c->co, nargs);
@@ -404,6 +432,7 @@ int rt_processor_start(rt_processor *p, rt_call *c, const rt_event *ev, rt_outbo
 {
     c->elapsed = 0;
     c->ev_handle = NULL;
+    c->partition = ev->origin.partition;
     if (p->npool) {
         c->ref = p->pool[--p->npool];
         lua_rawgeti(p->L, LUA_REGISTRYINDEX, c->ref);
@@ -420,6 +449,35 @@ int rt_processor_start(rt_processor *p, rt_call *c, const rt_event *ev, rt_outbo
     lua_rawgeti(c->co, LUA_REGISTRYINDEX, p->trampoline_ref);
     lua_pushlightuserdata(c->co, (void *)ev);
     return run(p, c, 1, out, wait, why);
+}
+
+typedef struct invoke_job {
+    int (*body)(lua_State *L, void *arg);
+    void *arg;
+} invoke_job;
+
+static int invoke_protected(lua_State *L)
+{
+    invoke_job *job = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    return job->body(L, job->arg);
+}
+
+int rt_processor_invoke(rt_processor *p, int (*body)(lua_State *L, void *arg), void *arg,
+                        rt_outbox *out, int32_t partition, rt_reject *why)
+{
+    invoke_job job = { body, arg };
+    int32_t saved = p->partition;
+    p->outbox = out;
+    p->partition = partition;
+    int rc = lua_cpcall(p->L, invoke_protected, &job);
+    p->outbox = NULL;
+    p->partition = saved;
+    if (failed(p, p->L, rc, why) < 0) {
+        p->errors++;
+        return -1;
+    }
+    return 0;
 }
 
 int rt_processor_resume(rt_processor *p, rt_call *c, rt_outbox *out, rt_lkwait *wait,
@@ -443,6 +501,7 @@ void rt_processor_free(rt_processor *p)
         free(p->routes[i].type);
     }
     free(p->routes);
+    rt_window_defs_free(p->window_defs, p->nwindows);
     free(p->name);
     free(p->path);
     rt_buf_free(&p->scratch);

@@ -12,6 +12,8 @@
 #include "metrics.h"
 #include "router.h"
 #include "sink.h"
+#include "state.h"
+#include "window.h"
 
 /* Records emitted while processing one event. They reach their sinks only if
  * process() returns normally, so a failed event has no partial outputs. */
@@ -32,6 +34,7 @@ typedef struct rt_processor_env {
     rt_sinks *sinks;
     rt_lookups *lookups;
     const char *rules_dir;
+    int64_t allowed_lateness_ms;    /* window.allowed.lateness.ms */
 } rt_processor_env;
 
 /* One process() call. It runs in a coroutine of its own so that it can wait for a
@@ -41,6 +44,7 @@ typedef struct rt_call {
     int ref;                /* registry ref of co */
     void *ev_handle;        /* its ev object */
     double elapsed;         /* seconds spent running, over every resume */
+    int32_t partition;      /* the event's input partition */
 } rt_call;
 
 #define RT_PROCESSOR_POOL 64    /* finished coroutines kept for reuse */
@@ -66,6 +70,12 @@ typedef struct rt_processor {
     rt_outbox *outbox;      /* non-NULL only while process() runs */
     rt_buf scratch;         /* json.encode output */
     char reject[256];       /* detail given to ctx.reject */
+    int32_t partition;      /* input partition of the call in progress (ctx.state) */
+    rt_state *state;        /* keyed state, kept by the worker under the name */
+    rt_window_def *window_defs; /* the `windows` table */
+    size_t nwindows;
+    int on_window_ref, on_timer_ref;    /* LUA_NOREF when absent */
+    int64_t state_ttl_ms;   /* the table's state_ttl_ms: ctx.state.set's default TTL */
     /* usage counters */
     uint64_t processed, errors;
     rt_histogram latency;
@@ -84,6 +94,11 @@ int  rt_processor_start(rt_processor *p, rt_call *c, const rt_event *ev, rt_outb
 /* Continue a call whose wait is READY; results as for rt_processor_start. */
 int  rt_processor_resume(rt_processor *p, rt_call *c, rt_outbox *out, rt_lkwait *wait,
                          rt_reject *why);
+/* Run body(L, arg) protected in the processor's state, outside process(): a window's
+ * add/merge, on_window, on_timer. ctx.emit collects into `out`, ctx.state uses
+ * `partition`. 0, or -1 with `why` set. */
+int  rt_processor_invoke(rt_processor *p, int (*body)(lua_State *L, void *arg), void *arg,
+                         rt_outbox *out, int32_t partition, rt_reject *why);
 /* Drop a waiting call (its event is dead-lettered or abandoned). */
 void rt_processor_abort(rt_processor *p, rt_call *c);
 /* Close the state and free the processor. */

@@ -44,7 +44,8 @@ static int load_processors(rt_worker *w, char *err, size_t errlen)
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
         rt_processor *p = &w->procs[w->nprocs];
-        rt_processor_env env = { &w->sinks, &w->lookups, rt_config_get(w->cfg, "rules.dir") };
+        rt_processor_env env = { &w->sinks, &w->lookups, rt_config_get(w->cfg, "rules.dir"),
+                                 rt_config_int(w->cfg, "window.allowed.lateness.ms") };
         int loaded = rt_processor_load(p, path, &env, err, errlen);
         w->nprocs++;    /* counted even when it failed, so free releases it */
         if (loaded < 0)
@@ -198,7 +199,7 @@ int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, s
     for (size_t i = 0; i < w->nprocs; i++)
         w->owners[i] = (rt_route_owner){ w->procs[i].name, w->procs[i].path,
                                          w->procs[i].routes, w->procs[i].nroutes };
-    if (add_forwards(w, err, errlen) < 0)
+    if (add_forwards(w, err, errlen) < 0 || rt_worker_keyed_init(w, err, errlen) < 0)
         return -1;
     return rt_router_build(&w->router, w->owners, w->nprocs + w->nforward, cfg, err, errlen);
 }
@@ -289,6 +290,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     rt_worker *w = arg;
     rt_info("%s: stopping after the records in hand", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    w->signalled = 1;
     if (w->head) {
         struct timeval tv;
         long long ms = rt_config_int(w->cfg, "shutdown.timeout.ms");
@@ -345,6 +347,23 @@ static int open_source(rt_worker *w, char *err, size_t errlen)
                                &cb, err, errlen);
 }
 
+static void on_idle_check(evutil_socket_t fd, short what, void *arg)
+{
+    rt_worker_idle_check(arg);
+}
+
+/* With windows and window.idle.timeout.ms, look at idle partitions twice a timeout. */
+static int start_idle_check(rt_worker *w)
+{
+    long long idle = rt_config_int(w->cfg, "window.idle.timeout.ms");
+    if (!w->windowed || idle <= 0)
+        return 0;
+    long long every = idle / 2 > 10 ? idle / 2 : 10;
+    struct timeval tv = { every / 1000, (every % 1000) * 1000 };
+    w->idle_ev = event_new(w->base, -1, EV_PERSIST, on_idle_check, w);
+    return w->idle_ev && evtimer_add(w->idle_ev, &tv) == 0 ? 0 : -1;
+}
+
 static int worker_metrics(void *arg, rt_buf *out)
 {
     return rt_worker_metrics(arg, out);
@@ -361,7 +380,7 @@ int rt_worker_run(rt_worker *w)
     w->sigint = evsignal_new(w->base, SIGINT, on_signal, w);
     w->wake_ev = event_new(w->base, -1, 0, rt_worker_on_wake, w);
     w->give_up_ev = evtimer_new(w->base, on_give_up, w);
-    if (!w->wake_ev || !w->give_up_ev) {
+    if (!w->wake_ev || !w->give_up_ev || start_idle_check(w) < 0) {
         rt_error("cannot create events");
         return -1;
     }
@@ -418,6 +437,9 @@ void rt_worker_free(rt_worker *w)
     /* Jobs first: an unfinished one still holds a coroutine of its processor and a
      * wait in a lookup. */
     rt_worker_jobs_free(w);
+    rt_worker_keyed_free(w);
+    if (w->idle_ev)
+        event_free(w->idle_ev);
     for (size_t i = 0; i < w->nprocs; i++)
         rt_processor_free(&w->procs[i]);
     free(w->procs);

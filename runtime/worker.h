@@ -16,6 +16,7 @@
 #include "source_file.h"
 #include "source_kafka.h"
 #include "track.h"
+#include "watermark.h"
 
 struct rt_worker;
 
@@ -36,6 +37,12 @@ typedef struct rt_job {
     rt_lkwait wait;
     rt_reject why;          /* RT_JOB_DEAD */
 } rt_job;
+
+/* What the worker keeps for one processor name: keyed state and window contents. */
+typedef struct rt_keyed {
+    rt_state state;
+    rt_windows windows;
+} rt_keyed;
 
 typedef struct rt_worker {
     const rt_config *cfg;
@@ -61,6 +68,14 @@ typedef struct rt_worker {
     rt_source_file source;
     rt_source_kafka *kafka_source;  /* source.type=kafka, else NULL */
     rt_admin *admin;
+    rt_keyed *keyed;        /* per processor, same order */
+    size_t nkeyed;
+    int windowed;           /* some processor declares windows */
+    rt_watermark watermark;
+    rt_outbox fire_out;     /* on_window's emits */
+    rt_ticket *fire_ticket; /* the ticket window outputs are held on, or NULL */
+    struct event *idle_ev;  /* re-computes the watermark while partitions are idle */
+    int signalled;          /* stopped by SIGTERM/SIGINT, not by the input's end */
     rt_kafka_embedded embedded;     /* kafka.embedded=true */
     size_t max_bytes;
     int failed;             /* a runtime failure stopped the pipeline */
@@ -101,6 +116,21 @@ int  rt_worker_flush(rt_worker *w);
 int  rt_worker_metrics(rt_worker *w, rt_buf *out);
 /* Print the route table (`eddy check`). */
 void rt_worker_print_routes(const rt_worker *w, FILE *out);
+/* worker_keyed.c: state and windows for every processor; -1 with err when out of memory. */
+int  rt_worker_keyed_init(rt_worker *w, char *err, size_t errlen);
+/* A finished event joins its processor's windows (may turn the job dead, or send the
+ * event to the late output). */
+void rt_worker_windows_add(rt_worker *w, rt_job *j);
+/* A finished event's time moves the watermark; due windows fire. */
+void rt_worker_event_time(rt_worker *w, rt_job *j);
+/* The idle timer: partitions silent for window.idle.timeout.ms stop holding back. */
+void rt_worker_idle_check(rt_worker *w);
+/* A bounded input ended: the watermark goes to the end of time, every window fires. */
+void rt_worker_end_of_input(rt_worker *w);
+/* State and window metrics in the Prometheus text format. */
+int  rt_worker_keyed_metrics(rt_worker *w, rt_buf *out);
+/* Release state and windows. */
+void rt_worker_keyed_free(rt_worker *w);
 /* Release everything. */
 void rt_worker_free(rt_worker *w);
 

@@ -63,6 +63,8 @@ static void complete(rt_worker *w, rt_job *j)
 {
     if (w->failed)
         return;     /* the ticket stays held: its offset must never be stored */
+    if (j->state == RT_JOB_DONE && j->p && j->p->nwindows)
+        rt_worker_windows_add(w, j);
     if (j->state == RT_JOB_DEAD) {
         rt_worker_dead_letter(w, &j->ev, &j->why, j->p ? j->p->name : NULL, j->ticket);
     } else {
@@ -77,6 +79,7 @@ static void complete(rt_worker *w, rt_job *j)
             }
             w->out++;
         }
+        rt_worker_event_time(w, j);
     }
     if (!w->failed)
         rt_track_release(&w->tracker, j->ticket);
@@ -104,6 +107,9 @@ void rt_worker_finish_run(rt_worker *w)
 {
     if (w->give_up_ev)
         event_del(w->give_up_ev);
+    /* A file read to its end is a bounded input: its windows are complete. */
+    if (!w->kafka_source && !w->signalled && !w->failed)
+        rt_worker_end_of_input(w);
     rt_worker_flush(w);
     event_base_loopbreak(w->base);
 }

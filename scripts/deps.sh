@@ -10,7 +10,7 @@ PKGS=(
   libluajit-5.1-dev libjansson-dev libevent-dev
   librdkafka-dev libmariadb-dev libcurl4-openssl-dev
   # tests, demo and bench: the outside clients a user would use
-  luajit curl jq kcat prometheus
+  luajit curl jq kcat prometheus geographiclib-tools
   # a throwaway MariaDB server (scripts/mariadb-local.sh) and its client
   mariadb-server mariadb-client
 )

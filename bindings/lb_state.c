@@ -1,0 +1,100 @@
+/* lb_state.c - ctx.state: get(key), set(key, value [, ttl_ms]), del(key). Values are
+ * kept by the host (runtime/state.c) under the processor's name and the input
+ * partition of the call in progress, so they survive a reload and move with their
+ * partition. A table is stored as a copy: change it, then set it again. */
+#include <sys/time.h>
+
+#include <lauxlib.h>
+
+#include "bindings.h"
+
+static rt_processor *self(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+int64_t lb_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* The key as bytes: a string, or a number's text. */
+static const char *check_key(lua_State *L, size_t *len)
+{
+    int t = lua_type(L, 1);
+    if (t != LUA_TSTRING && t != LUA_TNUMBER)
+        luaL_argerror(L, 1, "state keys are strings or numbers");
+    return lua_tolstring(L, 1, len);
+}
+
+static rt_state *store(lua_State *L, rt_processor *p)
+{
+    if (!p->state)
+        luaL_error(L, "ctx.state is not available here");
+    return p->state;
+}
+
+static int state_get(lua_State *L)
+{
+    rt_processor *p = self(L);
+    size_t klen;
+    const char *key = check_key(L, &klen);
+    const rt_state_value *v = rt_state_get(store(L, p), p->partition, key, klen, lb_now_ms());
+    if (!v) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (lb_value_load(L, v->data, v->len) < 0)
+        return luaL_error(L, "ctx.state.get: stored value of key '%s' is corrupt", key);
+    return 1;
+}
+
+static int state_set(lua_State *L)
+{
+    rt_processor *p = self(L);
+    size_t klen;
+    const char *key = check_key(L, &klen);
+    rt_state *st = store(L, p);
+    if (lua_isnil(L, 2)) {
+        rt_state_del(st, p->partition, key, klen);
+        return 0;
+    }
+    lua_Number ttl = luaL_optnumber(L, 3, (lua_Number)p->state_ttl_ms);
+    if (!(ttl >= 0))
+        return luaL_argerror(L, 3, "ttl_ms must be >= 0");
+    rt_buf *b = &p->scratch;
+    b->len = 0;
+    lb_value_dump(L, 2, b, "ctx.state.set");
+    int64_t expires = ttl > 0 ? lb_now_ms() + (int64_t)ttl : 0;
+    if (rt_state_set(st, p->partition, key, klen, b->data, b->len, expires) < 0)
+        return luaL_error(L, "ctx.state.set: out of memory");
+    return 0;
+}
+
+static int state_del(lua_State *L)
+{
+    rt_processor *p = self(L);
+    size_t klen;
+    const char *key = check_key(L, &klen);
+    lua_pushboolean(L, rt_state_del(store(L, p), p->partition, key, klen));
+    return 1;
+}
+
+static const luaL_Reg state_funcs[] = {
+    { "get", state_get },
+    { "set", state_set },
+    { "del", state_del },
+    { NULL, NULL },
+};
+
+void lb_state_push(lua_State *L, rt_processor *p)
+{
+    lua_createtable(L, 0, 3);
+    for (const luaL_Reg *f = state_funcs; f->name; f++) {
+        lua_pushlightuserdata(L, p);
+        lua_pushcclosure(L, f->func, 1);
+        lua_setfield(L, -2, f->name);
+    }
+}

@@ -1,0 +1,286 @@
+/* lb_window.c - the Lua side of windows: reading a processor's `windows` table, the
+ * Lua aggregation (add, merge, result) over accumulators the host keeps serialized,
+ * and the on_window(win, ctx) call. Every call goes through rt_processor_invoke. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "bindings.h"
+
+static char *dup_or_raise(lua_State *L, const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        luaL_error(L, "out of memory");
+    return d;
+}
+
+static int64_t ms_field(lua_State *L, int t, const char *name, const char *win, int required,
+                        int64_t dflt)
+{
+    lua_getfield(L, t, name);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        if (required)
+            luaL_error(L, "windows.%s: %s is required", win, name);
+        return dflt;
+    }
+    lua_Number v = lua_tonumber(L, -1);
+    if (!lua_isnumber(L, -1) || v != (lua_Number)(int64_t)v || v < 0 || (required && v <= 0))
+        luaL_error(L, "windows.%s: %s must be a whole number of milliseconds%s", win, name,
+                   required ? " above 0" : "");
+    lua_pop(L, 1);
+    return (int64_t)v;
+}
+
+static int fn_field(lua_State *L, int t, const char *name, const char *win)
+{
+    lua_getfield(L, t, name);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return LUA_NOREF;
+    }
+    if (!lua_isfunction(L, -1))
+        luaL_error(L, "windows.%s: %s must be a function", win, name);
+    return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+static void read_agg(lua_State *L, rt_window_def *d, int t)
+{
+    static const struct { const char *name; enum rt_window_agg agg; } aggs[] = {
+        { "sum", RT_AGG_SUM }, { "min", RT_AGG_MIN }, { "max", RT_AGG_MAX },
+        { "avg", RT_AGG_AVG },
+    };
+    d->add_ref = fn_field(L, t, "add", d->name);
+    d->result_ref = fn_field(L, t, "result", d->name);
+    d->merge_ref = fn_field(L, t, "merge", d->name);
+    lua_getfield(L, t, "agg");
+    const char *agg = lua_tostring(L, -1);
+    if (d->add_ref != LUA_NOREF) {
+        if (agg)
+            luaL_error(L, "windows.%s: give agg or add, not both", d->name);
+        d->agg = RT_AGG_LUA;
+        if (d->kind == RT_WINDOW_SESSION && d->merge_ref == LUA_NOREF)
+            luaL_error(L, "windows.%s: a session window with add needs merge(a, b)", d->name);
+    } else if (!agg || strcmp(agg, "count") == 0) {
+        d->agg = RT_AGG_COUNT;
+    } else {
+        const char *colon = strchr(agg, ':');
+        size_t i = 0, n = sizeof aggs / sizeof *aggs;
+        while (colon && i < n && (strlen(aggs[i].name) != (size_t)(colon - agg) ||
+                                  memcmp(aggs[i].name, agg, (size_t)(colon - agg)) != 0))
+            i++;
+        if (!colon || i == n || !colon[1])
+            luaL_error(L, "windows.%s: agg must be count, sum:<field>, avg:<field>, "
+                          "min:<field> or max:<field>", d->name);
+        d->agg = aggs[i].agg;
+        /* <field> is a payload field; "payload." in front is allowed too. */
+        const char *f = strncmp(colon + 1, "payload.", 8) == 0 ? colon + 9 : colon + 1;
+        lua_pushfstring(L, "payload.%s", f);
+        d->field = dup_or_raise(L, lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const rt_window_def *)a)->name, ((const rt_window_def *)b)->name);
+}
+
+void lb_window_read(lua_State *L, rt_processor *p, int spec, int64_t default_lateness)
+{
+    static const char *const kinds[] = { "tumbling", "sliding", "session", NULL };
+    lua_getfield(L, spec, "windows");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (!lua_istable(L, -1))
+        luaL_error(L, "%s: windows must be a table of name = {kind = ..., ...}", p->path);
+    int t = lua_gettop(L);
+    size_t n = 0;
+    for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1))
+        n++;
+    if (!n) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (!(p->window_defs = calloc(n, sizeof *p->window_defs)))
+        luaL_error(L, "out of memory");
+    for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, -1))
+            luaL_error(L, "%s: windows must map names to tables", p->path);
+        rt_window_def *d = &p->window_defs[p->nwindows++];
+        d->add_ref = d->result_ref = d->merge_ref = LUA_NOREF;
+        d->name = dup_or_raise(L, lua_tostring(L, -2));
+        int w = lua_gettop(L);
+        lua_getfield(L, w, "kind");
+        const char *kind = lua_tostring(L, -1);
+        int k = 0;
+        while (kind && kinds[k] && strcmp(kinds[k], kind) != 0)
+            k++;
+        if (!kind || !kinds[k])
+            luaL_error(L, "windows.%s: kind must be tumbling, sliding or session", d->name);
+        d->kind = (enum rt_window_kind)k;
+        lua_pop(L, 1);
+        if (d->kind == RT_WINDOW_SESSION) {
+            d->gap = ms_field(L, w, "gap_ms", d->name, 1, 0);
+        } else {
+            d->size = ms_field(L, w, "size_ms", d->name, 1, 0);
+            d->slide = d->kind == RT_WINDOW_SLIDING ? ms_field(L, w, "slide_ms", d->name, 1, 0)
+                                                    : d->size;
+            if (d->slide > d->size)
+                luaL_error(L, "windows.%s: slide_ms must not exceed size_ms", d->name);
+        }
+        d->lateness = ms_field(L, w, "lateness_ms", d->name, 0, default_lateness);
+        lua_getfield(L, w, "key");
+        if (!lua_isnil(L, -1)) {
+            if (lua_type(L, -1) != LUA_TSTRING || !lua_objlen(L, -1))
+                luaL_error(L, "windows.%s: key must be a record path such as "
+                              "\"payload.deviceId\"", d->name);
+            d->key = dup_or_raise(L, lua_tostring(L, -1));
+        }
+        lua_pop(L, 1);
+        read_agg(L, d, w);
+    }
+    qsort(p->window_defs, p->nwindows, sizeof *p->window_defs, by_name);
+    if (p->on_window_ref == LUA_NOREF)
+        luaL_error(L, "%s: windows are declared but on_window is missing", p->path);
+    lua_pop(L, 1);
+}
+
+/* ---- calls ---- */
+
+typedef struct call {
+    rt_processor *p;
+    const rt_window_def *d;
+    const rt_event *ev;
+    void *ev_handle;
+    const rt_wkey *k;
+    rt_pane *pane;
+    const rt_pane *from;
+} call;
+
+static void push_acc(lua_State *L, const rt_pane *pane)
+{
+    if (!pane->acc)
+        lua_pushnil(L);
+    else if (lb_value_load(L, pane->acc, pane->acc_len) < 0)
+        luaL_error(L, "window accumulator is corrupt");
+}
+
+/* The value the function left on top becomes the pane's accumulator. */
+static void store_acc(lua_State *L, rt_processor *p, rt_pane *pane, const char *what)
+{
+    rt_buf *b = &p->scratch;
+    b->len = 0;
+    lb_value_dump(L, -1, b, what);
+    char *acc = malloc(b->len ? b->len : 1);
+    if (!acc)
+        luaL_error(L, "out of memory");
+    memcpy(acc, b->data, b->len);
+    free(pane->acc);
+    pane->acc = acc;
+    pane->acc_len = b->len;
+}
+
+static int add_body(lua_State *L, void *arg)
+{
+    call *c = arg;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->d->add_ref);
+    push_acc(L, c->pane);
+    c->ev_handle = lb_event_push(L, c->ev, c->p->event_mt_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->ctx_ref);
+    lua_call(L, 3, 1);
+    store_acc(L, c->p, c->pane, "window add");
+    return 0;
+}
+
+int lb_window_add(rt_processor *p, const rt_window_def *d, const rt_event *ev, rt_pane *pane,
+                  int32_t partition, rt_reject *why)
+{
+    call c = { .p = p, .d = d, .ev = ev, .pane = pane };
+    int rc = rt_processor_invoke(p, add_body, &c, NULL, partition, why);
+    if (c.ev_handle)
+        lb_event_detach(c.ev_handle);
+    return rc;
+}
+
+static int merge_body(lua_State *L, void *arg)
+{
+    call *c = arg;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->d->merge_ref);
+    push_acc(L, c->pane);
+    push_acc(L, c->from);
+    lua_call(L, 2, 1);
+    store_acc(L, c->p, c->pane, "window merge");
+    return 0;
+}
+
+int lb_window_merge(rt_processor *p, const rt_window_def *d, rt_pane *into,
+                    const rt_pane *from, int32_t partition, rt_reject *why)
+{
+    call c = { .p = p, .d = d, .pane = into, .from = from };
+    return rt_processor_invoke(p, merge_body, &c, NULL, partition, why);
+}
+
+static void push_result(lua_State *L, const rt_window_def *d, const rt_pane *pane)
+{
+    switch (d->agg) {
+    case RT_AGG_COUNT:
+        lua_pushnumber(L, (lua_Number)pane->count);
+        break;
+    case RT_AGG_SUM:
+        lua_pushnumber(L, pane->sum);
+        break;
+    case RT_AGG_MIN:
+    case RT_AGG_MAX:
+    case RT_AGG_AVG:
+        if (!pane->n)
+            lua_pushnil(L);
+        else
+            lua_pushnumber(L, d->agg == RT_AGG_MIN ? pane->min : d->agg == RT_AGG_MAX
+                                  ? pane->max : pane->sum / (double)pane->n);
+        break;
+    case RT_AGG_LUA:
+        if (d->result_ref != LUA_NOREF)
+            lua_rawgeti(L, LUA_REGISTRYINDEX, d->result_ref);
+        push_acc(L, pane);
+        if (d->result_ref != LUA_NOREF)
+            lua_call(L, 1, 1);
+        break;
+    }
+}
+
+static int fire_body(lua_State *L, void *arg)
+{
+    call *c = arg;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->on_window_ref);
+    lua_createtable(L, 0, 7);
+    lua_pushstring(L, c->d->name);
+    lua_setfield(L, -2, "name");
+    lua_pushlstring(L, c->k->key, c->k->klen);
+    lua_setfield(L, -2, "key");
+    lua_pushnumber(L, (lua_Number)c->pane->start);
+    lua_setfield(L, -2, "start");
+    lua_pushnumber(L, (lua_Number)c->pane->end);
+    lua_setfield(L, -2, "end");
+    lua_pushnumber(L, (lua_Number)c->pane->count);
+    lua_setfield(L, -2, "count");
+    lua_pushboolean(L, c->pane->fired > 1);
+    lua_setfield(L, -2, "late");
+    push_result(L, c->d, c->pane);
+    lua_setfield(L, -2, "result");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->ctx_ref);
+    lua_call(L, 2, 0);
+    return 0;
+}
+
+int lb_window_fire(rt_processor *p, const rt_window_def *d, const rt_wkey *k,
+                   const rt_pane *pane, rt_outbox *out, rt_reject *why)
+{
+    call c = { .p = p, .d = d, .k = k, .pane = (rt_pane *)pane };
+    return rt_processor_invoke(p, fire_body, &c, out, k->partition, why);
+}

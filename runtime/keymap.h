@@ -1,0 +1,35 @@
+/* keymap.h - open-addressing hash map from (partition, key bytes) to a pointer: the
+ * index of keyed state and of window keys, which live per input partition. */
+#ifndef RT_KEYMAP_H
+#define RT_KEYMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rt_keymap_slot {
+    char *key;              /* own copy; NULL empty; the map's tombstone after a delete */
+    size_t len;
+    uint64_t hash;
+    int32_t partition;
+    void *value;
+} rt_keymap_slot;
+
+typedef struct rt_keymap {
+    rt_keymap_slot *slots;
+    size_t cap, n, used;    /* used: live slots plus tombstones */
+} rt_keymap;
+
+/* The value of (partition, key), or NULL. */
+void *rt_keymap_get(const rt_keymap *m, int32_t partition, const char *key, size_t len);
+/* Where the value of (partition, key) is kept, inserted as NULL when new; NULL when out
+ * of memory. The pointer is valid until the next put or delete. */
+void **rt_keymap_put(rt_keymap *m, int32_t partition, const char *key, size_t len);
+/* Remove (partition, key); its value, or NULL when absent (the caller frees it). */
+void *rt_keymap_del(rt_keymap *m, int32_t partition, const char *key, size_t len);
+/* Iterate: start with *i = 0; the next live slot, or NULL at the end. Deleting the
+ * returned slot's key during the walk is allowed. */
+rt_keymap_slot *rt_keymap_next(const rt_keymap *m, size_t *i);
+/* Release the map (not the values). */
+void rt_keymap_free(rt_keymap *m);
+
+#endif

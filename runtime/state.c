@@ -1,0 +1,95 @@
+/* state.c - keyed state. Values are opaque bytes here: the bindings serialize Lua
+ * values, so the store can outlive a processor's Lua state and be checkpointed. TTL is
+ * on processing time, as Flink's StateTtlConfig: checked on read, and swept by
+ * rt_state_expire so that keys never read again do not stay forever. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "state.h"
+
+int rt_state_init(rt_state *st, const char *name)
+{
+    memset(st, 0, sizeof *st);
+    st->name = strdup(name);
+    return st->name ? 0 : -1;
+}
+
+static void drop(rt_state *st, rt_state_value *v, size_t klen)
+{
+    st->bytes -= v->len + klen;
+    free(v);
+}
+
+const rt_state_value *rt_state_get(rt_state *st, int32_t partition, const char *key,
+                                   size_t klen, int64_t now_ms)
+{
+    rt_state_value *v = rt_keymap_get(&st->map, partition, key, klen);
+    if (v && v->expires_ms && v->expires_ms <= now_ms) {
+        drop(st, rt_keymap_del(&st->map, partition, key, klen), klen);
+        st->expired++;
+        return NULL;
+    }
+    return v;
+}
+
+int rt_state_set(rt_state *st, int32_t partition, const char *key, size_t klen,
+                 const char *val, size_t vlen, int64_t expires_ms)
+{
+    rt_state_value *v = malloc(sizeof *v + (vlen ? vlen : 1));
+    if (!v)
+        return -1;
+    v->expires_ms = expires_ms;
+    v->len = vlen;
+    memcpy(v->data, val, vlen);
+    void **slot = rt_keymap_put(&st->map, partition, key, klen);
+    if (!slot) {
+        free(v);
+        return -1;
+    }
+    if (*slot)
+        drop(st, *slot, klen);
+    *slot = v;
+    st->bytes += vlen + klen;
+    return 0;
+}
+
+int rt_state_del(rt_state *st, int32_t partition, const char *key, size_t klen)
+{
+    rt_state_value *v = rt_keymap_del(&st->map, partition, key, klen);
+    if (!v)
+        return 0;
+    drop(st, v, klen);
+    return 1;
+}
+
+size_t rt_state_expire(rt_state *st, int64_t now_ms)
+{
+    size_t i = 0, n = 0;
+    rt_keymap_slot *s;
+    while ((s = rt_keymap_next(&st->map, &i))) {
+        rt_state_value *v = s->value;
+        if (v->expires_ms && v->expires_ms <= now_ms) {
+            size_t klen = s->len;
+            drop(st, rt_keymap_del(&st->map, s->partition, s->key, klen), klen);
+            n++;
+        }
+    }
+    st->expired += n;
+    return n;
+}
+
+size_t rt_state_count(const rt_state *st)
+{
+    return st->map.n;
+}
+
+void rt_state_free(rt_state *st)
+{
+    size_t i = 0;
+    rt_keymap_slot *s;
+    while ((s = rt_keymap_next(&st->map, &i)))
+        free(s->value);
+    rt_keymap_free(&st->map);
+    free(st->name);
+    memset(st, 0, sizeof *st);
+}

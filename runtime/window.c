@@ -1,0 +1,407 @@
+/* window.c - keyed event-time windows. Each key of each definition holds its open
+ * panes (window instances); a min-heap orders the panes by the watermark they wait
+ * for: their end (fire) and then their end plus the allowed lateness (clean up). A
+ * pane that changes its due time (a session that grew) leaves a stale heap entry
+ * behind, recognised on pop by its start and time, so nothing is searched per event.
+ *
+ * Semantics follow Flink: a window [start, end) fires when the watermark reaches its
+ * end (Flink: watermark >= end - 1 with its watermark one below ours); an event for a
+ * fired window within the lateness is added and fires the window again; one past the
+ * lateness of every window it belongs to is late (side output). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "window.h"
+
+int rt_windows_init(rt_windows *ws, rt_window_def *defs, size_t ndefs)
+{
+    memset(ws, 0, sizeof *ws);
+    ws->defs = defs;
+    ws->ndefs = ndefs;
+    ws->watermark = RT_WATERMARK_MIN;
+    ws->keys = calloc(ndefs ? ndefs : 1, sizeof *ws->keys);
+    return ws->keys ? 0 : -1;
+}
+
+static json_t *json_at(json_t *v, const char *path)
+{
+    while (v && json_is_object(v)) {
+        size_t n = strcspn(path, ".");
+        v = json_object_getn(v, path, n);
+        if (!path[n])
+            return v;
+        path += n + 1;
+    }
+    return NULL;
+}
+
+const char *rt_window_key_of(const rt_event *ev, const char *path, char *buf, size_t len,
+                             size_t *klen)
+{
+    json_t *v = json_at(ev->root, path);
+    int n;
+    switch (v ? json_typeof(v) : JSON_NULL) {
+    case JSON_STRING:
+        *klen = json_string_length(v);
+        return json_string_value(v);
+    case JSON_INTEGER:
+        n = snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        n = snprintf(buf, len, "%.17g", json_real_value(v));
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        n = snprintf(buf, len, "%s", json_is_true(v) ? "true" : "false");
+        break;
+    default:
+        return NULL;
+    }
+    *klen = (size_t)n;
+    return buf;
+}
+
+/* ---- the heap of due panes ---- */
+
+static int before(const rt_wdue *a, const rt_wdue *b)
+{
+    if (a->time != b->time)
+        return a->time < b->time;
+    if (a->k->def != b->k->def)
+        return a->k->def < b->k->def;
+    size_t n = a->k->klen < b->k->klen ? a->k->klen : b->k->klen;
+    int c = memcmp(a->k->key, b->k->key, n);
+    if (c || a->k->klen != b->k->klen)
+        return c ? c < 0 : a->k->klen < b->k->klen;
+    if (a->k->partition != b->k->partition)
+        return a->k->partition < b->k->partition;
+    return a->start < b->start;
+}
+
+static int heap_push(rt_windows *ws, rt_wkey *k, const rt_pane *p)
+{
+    if (ws->nheap == ws->capheap) {
+        size_t cap = ws->capheap ? ws->capheap * 2 : 256;
+        rt_wdue *h = realloc(ws->heap, cap * sizeof *h);
+        if (!h)
+            return -1;
+        ws->heap = h;
+        ws->capheap = cap;
+    }
+    size_t i = ws->nheap++;
+    rt_wdue e = { p->due, k, p->start };
+    while (i && before(&e, &ws->heap[(i - 1) / 2])) {
+        ws->heap[i] = ws->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    ws->heap[i] = e;
+    k->queued++;
+    return 0;
+}
+
+static rt_wdue heap_pop(rt_windows *ws)
+{
+    rt_wdue top = ws->heap[0], last = ws->heap[--ws->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= ws->nheap)
+            break;
+        if (c + 1 < ws->nheap && before(&ws->heap[c + 1], &ws->heap[c]))
+            c++;
+        if (!before(&ws->heap[c], &last))
+            break;
+        ws->heap[i] = ws->heap[c];
+        i = c;
+    }
+    if (ws->nheap)
+        ws->heap[i] = last;
+    top.k->queued--;
+    return top;
+}
+
+/* ---- panes ---- */
+
+static rt_pane *pane_find(rt_wkey *k, int64_t start)
+{
+    for (size_t i = 0; i < k->n; i++)
+        if (k->panes[i].start == start)
+            return &k->panes[i];
+    return NULL;
+}
+
+static rt_pane *pane_new(rt_windows *ws, rt_wkey *k, int64_t start, int64_t end)
+{
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 4;
+        rt_pane *p = realloc(k->panes, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        k->panes = p;
+        k->cap = cap;
+    }
+    rt_pane *p = &k->panes[k->n++];
+    memset(p, 0, sizeof *p);
+    p->start = start;
+    p->end = end;
+    p->due = end;
+    ws->panes++;
+    return p;
+}
+
+static void pane_drop(rt_windows *ws, rt_wkey *k, rt_pane *p)
+{
+    free(p->acc);
+    *p = k->panes[--k->n];
+    ws->panes--;
+}
+
+/* A key with no panes and no heap entry left is forgotten. */
+static void key_maybe_free(rt_windows *ws, rt_wkey *k)
+{
+    if (k->n || k->queued)
+        return;
+    rt_keymap_del(&ws->keys[k->def], k->partition, k->key, k->klen);
+    free(k->key);
+    free(k->panes);
+    free(k);
+}
+
+static rt_wkey *key_get(rt_windows *ws, size_t def, int32_t partition, const char *key,
+                        size_t klen)
+{
+    void **slot = rt_keymap_put(&ws->keys[def], partition, key, klen);
+    if (!slot)
+        return NULL;
+    if (*slot)
+        return *slot;
+    rt_wkey *k = calloc(1, sizeof *k);
+    if (k && !(k->key = malloc(klen ? klen : 1))) {
+        free(k);
+        k = NULL;
+    }
+    if (!k) {
+        rt_keymap_del(&ws->keys[def], partition, key, klen);
+        return NULL;
+    }
+    memcpy(k->key, key, klen);
+    k->klen = klen;
+    k->partition = partition;
+    k->def = def;
+    *slot = k;
+    return k;
+}
+
+static void accumulate(rt_pane *p, const json_t *num)
+{
+    p->count++;
+    if (!num || !json_is_number(num))
+        return;
+    double v = json_number_value(num);
+    p->min = p->n && p->min < v ? p->min : v;
+    p->max = p->n && p->max > v ? p->max : v;
+    p->sum += v;
+    p->n++;
+}
+
+static int fire(rt_windows *ws, const rt_window_def *d, rt_wkey *k, rt_pane *p,
+                const rt_window_calls *calls)
+{
+    if (p->fired)
+        ws->refired++;
+    ws->fired++;
+    p->fired++;
+    return calls->fire(calls->arg, d, k, p);
+}
+
+/* The event goes into pane p of key k: aggregate, and fire again if already fired. */
+static int add_to(rt_windows *ws, const rt_window_def *d, rt_wkey *k, rt_pane *p,
+                  const rt_event *ev, const rt_window_calls *calls)
+{
+    accumulate(p, d->field ? json_at(ev->root, d->field) : NULL);
+    if (d->agg == RT_AGG_LUA && calls->add(calls->arg, d, ev, p) < 0)
+        return -1;
+    if (ws->watermark >= p->end)
+        return fire(ws, d, k, p, calls);
+    return 0;
+}
+
+/* Sessions: [ts, ts + gap) absorbs every open session it touches. */
+static int add_session(rt_windows *ws, const rt_window_def *d, rt_wkey *k, int64_t ts,
+                       const rt_event *ev, const rt_window_calls *calls, int *joined)
+{
+    int64_t start = ts, end = ts + d->gap;
+    rt_pane *into = NULL;
+    for (size_t i = 0; i < k->n;) {
+        rt_pane *p = &k->panes[i];
+        if (p->start > end || p->end < start) {
+            i++;
+            continue;
+        }
+        if (!into) {
+            into = p;
+            i++;
+            continue;
+        }
+        into->count += p->count;
+        into->sum += p->sum;
+        into->min = into->n && (!p->n || into->min < p->min) ? into->min : p->min;
+        into->max = into->n && (!p->n || into->max > p->max) ? into->max : p->max;
+        into->n += p->n;
+        into->start = into->start < p->start ? into->start : p->start;
+        into->end = into->end > p->end ? into->end : p->end;
+        into->fired = into->fired > p->fired ? into->fired : p->fired;
+        if (d->agg == RT_AGG_LUA && calls->merge(calls->arg, d, into, p) < 0)
+            return -1;
+        /* `into` was found first, so it sits before slot i and does not move; the last
+         * pane moves into slot i, which is looked at next. */
+        pane_drop(ws, k, p);
+    }
+    if (!into) {
+        if (ws->watermark >= end + d->lateness)
+            return 0;
+        if (!(into = pane_new(ws, k, start, end)))
+            return -1;
+    } else {
+        into->start = into->start < start ? into->start : start;
+        into->end = into->end > end ? into->end : end;
+    }
+    *joined = 1;
+    /* A new due time (the end moved): the old heap entries go stale. */
+    into->due = ws->watermark >= into->end ? into->end + d->lateness : into->end;
+    if (add_to(ws, d, k, into, ev, calls) < 0)
+        return -1;
+    return heap_push(ws, k, into);
+}
+
+static int64_t align(int64_t t, int64_t step)
+{
+    int64_t r = t % step;
+    return t - (r < 0 ? r + step : r);
+}
+
+int rt_windows_add(rt_windows *ws, const rt_event *ev, int32_t partition,
+                   const rt_window_calls *calls, int *late, char *err, size_t errlen)
+{
+    int joined_any = 0;
+    *late = 0;
+    for (size_t di = 0; di < ws->ndefs; di++) {
+        const rt_window_def *d = &ws->defs[di];
+        char buf[64];
+        size_t klen = 0;
+        const char *key = "";
+        if (d->key && !(key = rt_window_key_of(ev, d->key, buf, sizeof buf, &klen))) {
+            snprintf(err, errlen, "window %s: the event has no key at %s", d->name, d->key);
+            return -2;
+        }
+        rt_wkey *k = key_get(ws, di, partition, key, klen);
+        if (!k)
+            goto oom;
+        int64_t ts = ev->timestamp;
+        int joined = 0;
+        if (d->kind == RT_WINDOW_SESSION) {
+            if (add_session(ws, d, k, ts, ev, calls, &joined) < 0)
+                goto fail;
+        } else {
+            int64_t slide = d->kind == RT_WINDOW_SLIDING ? d->slide : d->size;
+            for (int64_t start = align(ts, slide); start > ts - d->size; start -= slide) {
+                int64_t end = start + d->size;
+                if (ws->watermark >= end + d->lateness)
+                    continue;       /* past its lateness: this window is gone */
+                rt_pane *p = pane_find(k, start);
+                if (!p) {
+                    if (!(p = pane_new(ws, k, start, end)))
+                        goto oom;
+                    if (ws->watermark >= end)
+                        p->due = end + d->lateness;
+                    if (heap_push(ws, k, p) < 0) {
+                        pane_drop(ws, k, p);
+                        goto oom;
+                    }
+                }
+                joined = 1;
+                if (add_to(ws, d, k, p, ev, calls) < 0)
+                    goto fail;
+            }
+        }
+        key_maybe_free(ws, k);
+        joined_any |= joined;
+    }
+    if (ws->ndefs && !joined_any) {
+        *late = 1;
+        ws->late++;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "windows: out of memory");
+    return -1;
+fail:
+    snprintf(err, errlen, "windows: a window call failed");
+    return -1;
+}
+
+int rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls *calls,
+                       char *err, size_t errlen)
+{
+    int rc = 0;
+    if (watermark <= ws->watermark)
+        return 0;
+    ws->watermark = watermark;
+    while (ws->nheap && ws->heap[0].time <= watermark) {
+        rt_wdue e = heap_pop(ws);
+        rt_wkey *k = e.k;
+        rt_pane *p = pane_find(k, e.start);
+        if (p && p->due == e.time) {
+            const rt_window_def *d = &ws->defs[k->def];
+            if (!p->fired || p->due < p->end + d->lateness) {
+                if (fire(ws, d, k, p, calls) < 0 && !rc) {
+                    snprintf(err, errlen, "window %s: on_window failed", d->name);
+                    rc = -1;
+                }
+                p = pane_find(k, e.start);  /* on_window cannot touch panes, but be sure */
+            }
+            if (p && d->lateness > 0 && p->due < p->end + d->lateness) {
+                p->due = p->end + d->lateness;
+                if (p->due > watermark && heap_push(ws, k, p) == 0)
+                    p = NULL;
+            }
+            if (p)
+                pane_drop(ws, k, p);
+        }
+        key_maybe_free(ws, k);
+    }
+    return rc;
+}
+
+void rt_windows_free(rt_windows *ws)
+{
+    for (size_t d = 0; d < ws->ndefs && ws->keys; d++) {
+        size_t i = 0;
+        rt_keymap_slot *s;
+        while ((s = rt_keymap_next(&ws->keys[d], &i))) {
+            rt_wkey *k = s->value;
+            for (size_t j = 0; j < k->n; j++)
+                free(k->panes[j].acc);
+            free(k->panes);
+            free(k->key);
+            free(k);
+        }
+        rt_keymap_free(&ws->keys[d]);
+    }
+    free(ws->keys);
+    free(ws->heap);
+    memset(ws, 0, sizeof *ws);
+}
+
+void rt_window_defs_free(rt_window_def *defs, size_t n)
+{
+    for (size_t i = 0; defs && i < n; i++) {
+        free(defs[i].name);
+        free(defs[i].key);
+        free(defs[i].field);
+    }
+    free(defs);
+}

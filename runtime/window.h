@@ -1,0 +1,100 @@
+/* window.h - keyed event-time windows of one processor (tumbling, sliding, session),
+ * fired by the watermark, with allowed lateness, as Flink's window operator. */
+#ifndef RT_WINDOW_H
+#define RT_WINDOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "keymap.h"
+
+enum rt_window_kind { RT_WINDOW_TUMBLING, RT_WINDOW_SLIDING, RT_WINDOW_SESSION };
+enum rt_window_agg { RT_AGG_COUNT, RT_AGG_SUM, RT_AGG_MIN, RT_AGG_MAX, RT_AGG_AVG, RT_AGG_LUA };
+
+/* One entry of a processor's `windows` table. */
+typedef struct rt_window_def {
+    char *name;
+    enum rt_window_kind kind;
+    int64_t size, slide, gap, lateness;     /* milliseconds */
+    char *key;              /* record path of the key ("payload.deviceId"); NULL: one key */
+    enum rt_window_agg agg;
+    char *field;            /* path of the aggregated number (sum, min, max, avg) */
+    int add_ref, result_ref, merge_ref;     /* RT_AGG_LUA: registry refs in the state */
+} rt_window_def;
+
+/* One window of one key: [start, end). */
+typedef struct rt_pane {
+    int64_t start, end;
+    int64_t due;            /* when the watermark reaches it: fire, or clean up if fired */
+    int fired;              /* times fired so far */
+    uint64_t count, n;      /* events; events with a number in `field` */
+    double sum, min, max;
+    char *acc;              /* RT_AGG_LUA: the accumulator, serialized */
+    size_t acc_len;
+} rt_pane;
+
+/* The open windows of one key of one definition. */
+typedef struct rt_wkey {
+    char *key;
+    size_t klen;
+    int32_t partition;
+    size_t def;
+    rt_pane *panes;
+    size_t n, cap;
+    size_t queued;          /* heap entries that point here: freed only at 0 and n 0 */
+} rt_wkey;
+
+typedef struct rt_wdue {
+    int64_t time;
+    rt_wkey *k;
+    int64_t start;
+} rt_wdue;
+
+/* What firing and the Lua aggregation need from the processor (processor.c). */
+typedef struct rt_window_calls {
+    void *arg;
+    /* acc = add(acc, ev): acc bytes in/out (`*acc` is replaced, malloc'd). */
+    int (*add)(void *arg, const rt_window_def *d, const rt_event *ev, rt_pane *p);
+    /* acc = merge(a, b) into `into` (sessions). */
+    int (*merge)(void *arg, const rt_window_def *d, rt_pane *into, const rt_pane *from);
+    /* on_window(win, ctx) for a pane that is due. */
+    int (*fire)(void *arg, const rt_window_def *d, const rt_wkey *k, const rt_pane *p);
+} rt_window_calls;
+
+typedef struct rt_windows {
+    rt_window_def *defs;    /* owned by the processor */
+    size_t ndefs;
+    rt_keymap *keys;        /* per definition: (partition, key) -> rt_wkey */
+    rt_wdue *heap;
+    size_t nheap, capheap;
+    int64_t watermark;      /* the last one applied */
+    /* usage counters */
+    size_t panes;
+    uint64_t fired, late, refired;
+} rt_windows;
+
+#define RT_WATERMARK_MIN INT64_MIN
+#define RT_WATERMARK_END INT64_MAX     /* a bounded input ended: everything fires */
+
+/* Empty windows for `defs`; -1 when out of memory. */
+int  rt_windows_init(rt_windows *ws, rt_window_def *defs, size_t ndefs);
+/* Add a processed event to every window definition. *late is set when every window
+ * it belongs to is past its allowed lateness (the event goes to the `late` output);
+ * a window it joins after firing fires again. -1 on an error with `err` set (a Lua
+ * error of add/merge/on_window, out of memory). */
+int  rt_windows_add(rt_windows *ws, const rt_event *ev, int32_t partition,
+                    const rt_window_calls *calls, int *late, char *err, size_t errlen);
+/* Apply a new watermark: fire what is due, in end order, and drop what is past its
+ * lateness. -1 when a call failed (the rest still fire; `err` names the first). */
+int  rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls *calls,
+                        char *err, size_t errlen);
+/* The window value at a record path (as the window key's text); NULL when absent. */
+const char *rt_window_key_of(const rt_event *ev, const char *path, char *buf, size_t len,
+                             size_t *klen);
+/* Release the panes (not the definitions). */
+void rt_windows_free(rt_windows *ws);
+/* Release definitions read from a processor's table. */
+void rt_window_defs_free(rt_window_def *defs, size_t n);
+
+#endif

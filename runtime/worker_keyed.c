@@ -1,0 +1,215 @@
+/* worker_keyed.c - what the worker keeps per processor beyond its Lua state: keyed
+ * state and windows, and the watermark that fires the windows.
+ *
+ * Events enter windows when they finish, in arrival order (after process() returned),
+ * and the watermark moves then too; so a window's result never misses an event that
+ * came before the one whose time fired it. Outputs of on_window are held on the ticket
+ * of that event, so its Kafka offset is not stored before they are acknowledged. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bindings.h"
+#include "log.h"
+#include "worker.h"
+
+typedef struct calls_arg {
+    rt_worker *w;
+    rt_processor *p;
+    int32_t partition;
+    rt_reject why;          /* of a failed add or merge */
+} calls_arg;
+
+static int on_add(void *arg, const rt_window_def *d, const rt_event *ev, rt_pane *pane)
+{
+    calls_arg *a = arg;
+    return lb_window_add(a->p, d, ev, pane, a->partition, &a->why);
+}
+
+static int on_merge(void *arg, const rt_window_def *d, rt_pane *into, const rt_pane *from)
+{
+    calls_arg *a = arg;
+    return lb_window_merge(a->p, d, into, from, a->partition, &a->why);
+}
+
+/* A fired window's outputs go out at once; a failing on_window is dead-lettered as a
+ * record naming the window, since there is no one event to blame. */
+static int on_fire(void *arg, const rt_window_def *d, const rt_wkey *k, const rt_pane *pane)
+{
+    calls_arg *a = arg;
+    rt_worker *w = a->w;
+    rt_outbox *out = &w->fire_out;
+    rt_reject why;
+    rt_outbox_reset(out);
+    if (lb_window_fire(a->p, d, k, pane, out, &why) < 0) {
+        char rec[512];
+        int n = snprintf(rec, sizeof rec, "{\"window\":\"%s\",\"key\":\"%.*s\",\"start\":%lld,"
+                         "\"end\":%lld}", d->name, (int)(k->klen > 200 ? 200 : k->klen),
+                         k->key, (long long)pane->start, (long long)pane->end);
+        rt_event ev = { .raw = rec, .raw_len = (size_t)(n < (int)sizeof rec ? n : 0),
+                        .origin = { .file = "(window)" } };
+        rt_worker_dead_letter(w, &ev, &why, a->p->name, w->fire_ticket);
+        return -1;
+    }
+    const char *base = out->bytes.data;
+    for (size_t i = 0; i < out->n; i++) {
+        const rt_emit *e = &out->v[i];
+        rt_out o = { w->fire_ticket, e->key_len ? base + e->key_off : NULL, e->key_len,
+                     NULL, 0 };
+        if (rt_sink_write(e->sink, base + e->off, e->len, &o) < 0) {
+            rt_origin origin = { .file = "(window)" };
+            rt_worker_fail(w, &origin);
+            return -1;
+        }
+        w->out++;
+    }
+    return 0;
+}
+
+static rt_window_calls calls_for(calls_arg *a)
+{
+    return (rt_window_calls){ a, on_add, on_merge, on_fire };
+}
+
+int rt_worker_keyed_init(rt_worker *w, char *err, size_t errlen)
+{
+    rt_watermark_init(&w->watermark, rt_config_int(w->cfg, "window.out.of.orderness.ms"),
+                      rt_config_int(w->cfg, "window.idle.timeout.ms"));
+    w->keyed = calloc(w->nprocs ? w->nprocs : 1, sizeof *w->keyed);
+    if (!w->keyed)
+        goto oom;
+    for (size_t i = 0; i < w->nprocs; i++) {
+        rt_processor *p = &w->procs[i];
+        if (rt_state_init(&w->keyed[i].state, p->name) < 0 ||
+            rt_windows_init(&w->keyed[i].windows, p->window_defs, p->nwindows) < 0)
+            goto oom;
+        w->nkeyed = i + 1;
+        p->state = &w->keyed[i].state;
+        w->windowed |= p->nwindows > 0;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+void rt_worker_windows_add(rt_worker *w, rt_job *j)
+{
+    rt_processor *p = j->p;
+    calls_arg a = { .w = w, .p = p, .partition = j->ev.origin.partition };
+    rt_window_calls calls = calls_for(&a);
+    char err[256];
+    int late;
+    w->fire_ticket = j->ticket;
+    int rc = rt_windows_add(&w->keyed[p - w->procs].windows, &j->ev, a.partition, &calls,
+                            &late, err, sizeof err);
+    if (rc == -2 || (rc < 0 && !a.why.reason[0])) {
+        rt_reject_set(&j->why, rc == -2 ? "processor_error" : "memory", "%s", err);
+        j->state = RT_JOB_DEAD;
+    } else if (rc < 0) {
+        j->why = a.why;
+        j->state = RT_JOB_DEAD;
+    } else if (late) {
+        /* The late side output: every window of this event was already past its
+         * allowed lateness. Its other outputs still go out. */
+        rt_reject why;
+        rt_reject_set(&why, "late", "event time %lld is behind the watermark %lld by more "
+                      "than the allowed lateness", (long long)j->ev.timestamp,
+                      (long long)w->keyed[p - w->procs].windows.watermark);
+        rt_worker_dead_letter(w, &j->ev, &why, p->name, j->ticket);
+    }
+}
+
+/* Move every processor's windows to the watermark. */
+static void advance_to(rt_worker *w, int64_t wm, rt_ticket *ticket)
+{
+    w->fire_ticket = ticket;
+    for (size_t i = 0; i < w->nkeyed && !w->failed; i++) {
+        rt_processor *p = &w->procs[i];
+        if (!p->nwindows)
+            continue;
+        calls_arg a = { .w = w, .p = p };
+        rt_window_calls calls = calls_for(&a);
+        char err[256];
+        rt_windows_advance(&w->keyed[i].windows, wm, &calls, err, sizeof err);
+    }
+    w->fire_ticket = NULL;
+}
+
+void rt_worker_event_time(rt_worker *w, rt_job *j)
+{
+    if (!w->windowed)
+        return;
+    int64_t now = lb_now_ms();
+    if (rt_watermark_observe(&w->watermark, j->ev.origin.topic, j->ev.origin.partition,
+                             j->ev.timestamp, now) < 0) {
+        rt_error("out of memory");
+        rt_worker_fail(w, &j->ev.origin);
+        return;
+    }
+    advance_to(w, rt_watermark_compute(&w->watermark, now), j->ticket);
+}
+
+void rt_worker_idle_check(rt_worker *w)
+{
+    if (w->windowed)
+        advance_to(w, rt_watermark_compute(&w->watermark, lb_now_ms()), NULL);
+}
+
+void rt_worker_end_of_input(rt_worker *w)
+{
+    if (w->windowed) {
+        rt_info("input ended: the watermark moves to the end of time; every open window fires");
+        advance_to(w, RT_WATERMARK_END, NULL);
+    }
+}
+
+int rt_worker_keyed_metrics(rt_worker *w, rt_buf *out)
+{
+    static const struct { const char *name, *type, *help; } m[] = {
+        { "eddy_state_entries", "gauge", "Keyed state values held, by processor." },
+        { "eddy_state_bytes", "gauge", "Bytes of keyed state keys and values, by processor." },
+        { "eddy_window_panes", "gauge", "Open window instances (per key), by processor." },
+        { "eddy_windows_fired_total", "counter", "Window firings, late re-firings included." },
+        { "eddy_window_late_events_total", "counter",
+          "Events past the allowed lateness of all their windows (late side output)." },
+    };
+    rt_buf lb = { 0 };
+    int rc = -1;
+    for (size_t k = 0; k < sizeof m / sizeof *m; k++) {
+        if (rt_prom_header(out, m[k].name, m[k].type, m[k].help))
+            goto out;
+        for (size_t i = 0; i < w->nkeyed; i++) {
+            const rt_state *st = &w->keyed[i].state;
+            const rt_windows *ws = &w->keyed[i].windows;
+            double v[] = { (double)rt_state_count(st), (double)st->bytes, (double)ws->panes,
+                           (double)ws->fired, (double)ws->late };
+            lb.len = 0;
+            if (rt_prom_label(&lb, "processor", w->procs[i].name) || rt_buf_putc(&lb, '\0') ||
+                rt_prom_sample(out, m[k].name, lb.data, v[k]))
+                goto out;
+        }
+    }
+    double wm = w->watermark.current == INT64_MIN ? -1 : (double)w->watermark.current;
+    if (rt_prom_header(out, "eddy_watermark_ms", "gauge",
+                       "Event-time watermark, epoch ms (-1 before the first event).") ||
+        rt_prom_sample(out, "eddy_watermark_ms", NULL, wm))
+        goto out;
+    rc = 0;
+out:
+    rt_buf_free(&lb);
+    return rc;
+}
+
+void rt_worker_keyed_free(rt_worker *w)
+{
+    for (size_t i = 0; i < w->nkeyed; i++) {
+        rt_state_free(&w->keyed[i].state);
+        rt_windows_free(&w->keyed[i].windows);
+    }
+    free(w->keyed);
+    w->keyed = NULL;
+    w->nkeyed = 0;
+    rt_watermark_free(&w->watermark);
+    rt_outbox_free(&w->fire_out);
+}

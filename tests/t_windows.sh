@@ -1,0 +1,177 @@
+# Keyed state, event-time windows (tumbling, sliding, session), watermark, allowed
+# lateness and the late output, Lua aggregation, ctx.geo. Answers are computed by hand
+# in the comments.
+
+# The one-line form of every window result: name key start end result [late].
+win_lines() { jq -r '[.w, .k, .s, .e, .r] + (if .late then ["late"] else [] end) | map(tostring) | join(" ")' "$1" | sort; }
+
+# ---- out-of-order input, out.of.orderness 5 ms; watermark = max time - 5 ----
+d=$(newdir)
+write_conf "$d" window.out.of.orderness.ms=5
+cat > "$d/processors/w.lua" <<'LUA'
+return {
+  routes = { { domain = "iot", type = "*" } },
+  windows = {
+    tum = { kind = "tumbling", size_ms = 10, key = "payload.d", agg = "sum:v" },
+    sli = { kind = "sliding", size_ms = 10, slide_ms = 5, key = "payload.d", agg = "count" },
+    ses = { kind = "session", gap_ms = 4, key = "payload.d", agg = "max:v" },
+  },
+  process = function(ev, ctx) end,
+  on_window = function(win, ctx)
+    ctx.emit("out", { w = win.name, k = win.key, s = win.start, e = win["end"], r = win.result,
+                      late = win.late })
+  end,
+}
+LUA
+ev() { printf '{"domain":"iot","type":"r","timestamp":%s,"eventId":"%s","payload":{"d":"%s","v":%s}}\n' "$@"; }
+{
+  ev 1 e1 x 1;  ev 7 e2 x 2;  ev 8 y1 y 100; ev 4 e3 x 3   # sessions [1,5) [7,11) [4,8) merge: [1,11)
+  ev 12 e4 x 4  # wm 7: sliding [-5,5) fires (1, 4)
+  ev 9 e5 x 5   # session [9,13) joins [1,11) and [12,16): [1,16)
+  ev 21 e6 x 6  # wm 16: [0,10) and [5,15) of x and y, session x [1,16) and y [8,12)
+  ev 16 e7 x 7  # not late: its windows end at 20 and later
+  ev 30 e8 x 8  # wm 25: [10,20) [15,25), sessions [16,20) and [21,25)
+  ev 3 e9 x 9   # every window of time 3 ended by wm 25: late
+} > "$d/in.ndjson"
+check "windows: out-of-order run exits 0" "$EDDY" run -c "$d/eddy.conf"
+expect_eq "windows: tumbling, sliding and session results by hand (keyed, out of order)" \
+"ses x 1 16 5
+ses x 16 20 7
+ses x 21 25 6
+ses x 30 34 8
+ses y 8 12 100
+sli x -5 5 2
+sli x 0 10 4
+sli x 10 20 2
+sli x 15 25 2
+sli x 20 30 1
+sli x 25 35 1
+sli x 30 40 1
+sli x 5 15 3
+sli y 0 10 1
+sli y 5 15 1
+tum x 0 10 11
+tum x 10 20 11
+tum x 20 30 6
+tum x 30 40 8
+tum y 0 10 100" "$(win_lines "$d/out.ndjson")"
+expect_eq "windows: fired in watermark order (end time first)" \
+  "5 10 10 10 10 12 15 15 16 20 20 20 25 25 30 30 34 35 40 40" \
+  "$(jq -r .e "$d/out.ndjson" | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "windows: the event behind every window goes to the late output" "e9 late" \
+  "$(jq -r '"\(.eventId) \(.reason)"' "$d/dlq.ndjson")"
+
+# ---- allowed lateness: re-fire within it, late output beyond it ----
+d=$(newdir)
+write_conf "$d" window.allowed.lateness.ms=10
+cat > "$d/processors/w.lua" <<'LUA'
+return {
+  routes = { { domain = "iot", type = "*" } },
+  windows = { tum = { kind = "tumbling", size_ms = 10, agg = "count" } },
+  process = function(ev, ctx) end,
+  on_window = function(win, ctx)
+    ctx.emit("out", { w = win.name, k = win.key, s = win.start, e = win["end"], r = win.result,
+                      late = win.late })
+  end,
+}
+LUA
+{
+  ev 1 a x 0; ev 2 b x 0
+  ev 15 c x 0   # wm 15: [0,10) fires with 2
+  ev 5 d x 0    # within lateness (wm 15 < 10 + 10): [0,10) fires again with 3
+  ev 25 e x 0   # wm 25: [0,10) is cleaned up (20), [10,20) fires with 1
+  ev 7 f x 0    # past lateness: late output
+} > "$d/in.ndjson"
+check "lateness: run exits 0" "$EDDY" run -c "$d/eddy.conf"
+expect_eq "lateness: a late event within allowed.lateness re-fires its window" \
+"tum  0 10 2
+tum  0 10 3 late
+tum  10 20 1
+tum  20 30 1" "$(jq -r '[.w, .k, .s, .e, .r] + (if .late then ["late"] else [] end) | map(tostring) | join(" ")' "$d/out.ndjson")"
+expect_eq "lateness: beyond it the event goes to the late output" "f late" \
+  "$(jq -r '"\(.eventId) \(.reason)"' "$d/dlq.ndjson")"
+
+# ---- Lua aggregation (add/result, session merge) and keyed state ----
+# out.of.orderness 100 ms: nothing here is late; every window fires at the end.
+d=$(newdir)
+write_conf "$d" window.out.of.orderness.ms=100
+cat > "$d/processors/w.lua" <<'LUA'
+return {
+  routes = { { domain = "iot", type = "*" } },
+  windows = {
+    ids = { kind = "session", gap_ms = 10, key = "payload.d",
+            add = function(acc, ev) acc = acc or {}; acc[#acc + 1] = ev.eventId; return acc end,
+            merge = function(a, b) for _, v in ipairs(b) do a[#a + 1] = v end; return a end,
+            result = function(acc) table.sort(acc); return table.concat(acc, ",") end },
+  },
+  process = function(ev, ctx)
+    local seen = ctx.state.get(ev.payload.d) or { n = 0, sum = 0 }
+    seen.n, seen.sum = seen.n + 1, seen.sum + ev.payload.v
+    ctx.state.set(ev.payload.d, seen)
+  end,
+  on_window = function(win, ctx)
+    local seen = ctx.state.get(win.key)
+    ctx.emit("out", { w = win.name, k = win.key, s = win.start, e = win["end"], r = win.result,
+                      n = seen.n, sum = seen.sum })
+  end,
+}
+LUA
+{ ev 1 a x 1; ev 30 b x 2; ev 15 c x 4; ev 5 d y 8; ev 60 e x 16; } > "$d/in.ndjson"
+check "lua aggregation: run exits 0" "$EDDY" run -c "$d/eddy.conf"
+# Sessions of x: a [1,11) b [30,40) c [15,25): separate until the end; e [60,70).
+expect_eq "lua aggregation: add/result per session, merge when sessions join" \
+"ids x 1 11 a 4 23
+ids x 15 25 c 4 23
+ids x 30 40 b 4 23
+ids x 60 70 e 4 23
+ids y 5 15 d 1 8" "$(jq -r '[.w, .k, .s, .e, .r, .n, .sum] | map(tostring) | join(" ")' "$d/out.ndjson" | sort)"
+d2=$(newdir)
+write_conf "$d2" window.out.of.orderness.ms=100
+cp "$d/processors/w.lua" "$d2/processors/"
+{ ev 1 a x 1; ev 25 b x 2; ev 13 c x 4; ev 8 d x 8; } > "$d2/in.ndjson"
+"$EDDY" run -c "$d2/eddy.conf" 2>/dev/null
+# a [1,11), b [25,35), c [13,23), then d [8,18) joins a and c: [1,23).
+expect_eq "lua aggregation: a session joining two others merges their accumulators" \
+"ids x 1 23 a,c,d
+ids x 25 35 b" "$(jq -r '[.w, .k, .s, .e, .r] | map(tostring) | join(" ")' "$d2/out.ndjson" | sort)"
+
+# ---- state TTL: gone after its time to live ----
+d=$(newdir)
+mkfifo "$d/in.fifo"
+write_conf "$d" "source.file.path=$d/in.fifo"
+cat > "$d/processors/s.lua" <<'LUA'
+return {
+  routes = { { domain = "s", type = "*" } },
+  process = function(ev, ctx)
+    if ev.type == "set" then ctx.state.set("k", { v = ev.eventId }, 200)
+    elseif ev.type == "keep" then ctx.state.set("p", "forever")
+    else
+      local v = ctx.state.get("k")
+      ctx.emit("out", { id = ev.eventId, k = v and v.v or "gone", p = ctx.state.get("p"),
+                        del = ctx.state.del("p") })
+    end
+  end,
+}
+LUA
+sev() { printf '{"domain":"s","type":"%s","timestamp":1,"eventId":"%s","payload":{}}\n' "$@"; }
+("$EDDY" run -c "$d/eddy.conf" 2>"$d/err") & pid=$!
+{ sev set s1; sev keep k1; sev get g1; sleep 0.5; sev get g2; } > "$d/in.fifo"
+wait $pid
+expect_eq "state: a value lives until its TTL, del removes a key" \
+"g1 s1 forever true
+g2 gone null false" "$(jq -r '"\(.id) \(.k) \(.p) \(.del)"' "$d/out.ndjson")"
+
+# ---- bad declarations stop the load with the reason ----
+d=$(newdir)
+write_conf "$d"
+printf 'return { routes = {{domain="a",type="*"}}, process = function() end,\n  windows = { w = { kind = "hopping", size_ms = 5 } }, on_window = function() end }\n' > "$d/processors/w.lua"
+"$EDDY" check -c "$d/eddy.conf" > "$d/out" 2>&1
+check "windows: an unknown kind is refused at load" grep -q "windows.w: kind must be tumbling, sliding or session" "$d/out"
+printf 'return { routes = {{domain="a",type="*"}}, process = function() end,\n  windows = { w = { kind = "tumbling", size_ms = 5 } } }\n' > "$d/processors/w.lua"
+"$EDDY" check -c "$d/eddy.conf" > "$d/out" 2>&1
+check "windows: windows without on_window are refused at load" grep -q "windows are declared but on_window is missing" "$d/out"
+printf 'return { routes = {{domain="a",type="*"}}, process = function(ev, ctx) ctx.state.set("k", function() end) end }\n' > "$d/processors/w.lua"
+echo '{"domain":"a","type":"t","timestamp":1,"eventId":"f1","payload":{}}' > "$d/in.ndjson"
+"$EDDY" run -c "$d/eddy.conf" 2>/dev/null
+check "state: a function value is refused (dead-lettered with why)" \
+  grep -q 'ctx.state.set: a function value cannot be stored' "$d/dlq.ndjson"
