@@ -1,6 +1,7 @@
 /* watermark.c - per-partition watermarks as Flink's bounded out-of-orderness with
  * idleness: a partition that has sent nothing for idle_timeout_ms no longer holds the
- * others back, and counts again with its next event. */
+ * others back, and counts again with its next event. An assigned partition with no
+ * event yet holds the watermark at its minimum, as in Flink's Kafka source. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,8 +20,9 @@ static int same_topic(const char *a, const char *b)
     return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-int rt_watermark_observe(rt_watermark *wm, const char *topic, int32_t partition, int64_t ts,
-                         int64_t now_ms)
+/* The entry of (topic, partition), added unseen when new; NULL when out of memory. */
+static rt_wm_part *part_get(rt_watermark *wm, const char *topic, int32_t partition,
+                            int64_t now_ms)
 {
     rt_wm_part *p = NULL;
     for (size_t i = 0; i < wm->n && !p; i++)
@@ -31,18 +33,33 @@ int rt_watermark_observe(rt_watermark *wm, const char *topic, int32_t partition,
             size_t cap = wm->cap ? wm->cap * 2 : 8;
             rt_wm_part *v = realloc(wm->v, cap * sizeof *v);
             if (!v)
-                return -1;
+                return NULL;
             wm->v = v;
             wm->cap = cap;
         }
         char *t = topic ? strdup(topic) : NULL;
         if (topic && !t)
-            return -1;
+            return NULL;
         p = &wm->v[wm->n++];
-        *p = (rt_wm_part){ t, partition, ts, now_ms };
+        *p = (rt_wm_part){ t, partition, 0, 0, now_ms };
     }
-    if (ts > p->max_ts)
+    return p;
+}
+
+int rt_watermark_assign(rt_watermark *wm, const char *topic, int32_t partition, int64_t now_ms)
+{
+    return part_get(wm, topic, partition, now_ms) ? 0 : -1;
+}
+
+int rt_watermark_observe(rt_watermark *wm, const char *topic, int32_t partition, int64_t ts,
+                         int64_t now_ms)
+{
+    rt_wm_part *p = part_get(wm, topic, partition, now_ms);
+    if (!p)
+        return -1;
+    if (!p->seen || ts > p->max_ts)
         p->max_ts = ts;
+    p->seen = 1;
     p->seen_ms = now_ms;
     return 0;
 }
@@ -56,8 +73,9 @@ int64_t rt_watermark_compute(rt_watermark *wm, int64_t now_ms)
         if (wm->idle_timeout_ms > 0 && now_ms - p->seen_ms >= wm->idle_timeout_ms)
             continue;
         any = 1;
-        if (p->max_ts - wm->out_of_orderness_ms < low)
-            low = p->max_ts - wm->out_of_orderness_ms;
+        int64_t v = p->seen ? p->max_ts - wm->out_of_orderness_ms : INT64_MIN;
+        if (v < low)
+            low = v;
     }
     if (any && low > wm->current)
         wm->current = low;

@@ -11,7 +11,8 @@ typedef struct rt_wm_part {
     char *topic;            /* NULL for a file source */
     int32_t partition;
     int64_t max_ts;         /* largest event time seen */
-    int64_t seen_ms;        /* processing time of its last event */
+    int seen;               /* has had an event */
+    int64_t seen_ms;        /* processing time of its last event (or assignment) */
 } rt_wm_part;
 
 typedef struct rt_watermark {
@@ -23,6 +24,10 @@ typedef struct rt_watermark {
 
 /* Empty, with the two settings. */
 void    rt_watermark_init(rt_watermark *wm, int64_t out_of_orderness_ms, int64_t idle_timeout_ms);
+/* A partition assigned to this worker: until its first event it holds the watermark
+ * back (unless idle). -1 when out of memory. */
+int     rt_watermark_assign(rt_watermark *wm, const char *topic, int32_t partition,
+                            int64_t now_ms);
 /* An event of (topic, partition) with event time `ts`, seen at `now_ms`; -1 when out
  * of memory. */
 int     rt_watermark_observe(rt_watermark *wm, const char *topic, int32_t partition,

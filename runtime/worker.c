@@ -8,6 +8,7 @@
 #include <sys/time.h>
 
 #include "dlq.h"
+#include "bindings.h"
 #include "log.h"
 #include "sink_mysql.h"
 #include "worker.h"
@@ -326,6 +327,10 @@ static void on_kafka_stored(void *arg, size_t n, const char *const *topics,
                             const int *partitions, long long *next)
 {
     rt_worker *w = arg;
+    for (size_t i = 0; w->windowed && i < n; i++)
+        if (rt_watermark_assign(&w->watermark, topics[i], partitions[i], lb_now_ms()) < 0)
+            rt_warn("out of memory: partition %s/%d does not hold the watermark back",
+                    topics[i], partitions[i]);
     for (size_t i = 0; i < w->sinks.n; i++)
         if (strcmp(w->sinks.v[i].type, "mysql") == 0 &&
             rt_sink_mysql_stored_offsets(&w->sinks.v[i], n, topics, partitions, next) < 0)

@@ -190,10 +190,10 @@ int rt_worker_keyed_metrics(rt_worker *w, rt_buf *out)
                 goto out;
         }
     }
-    double wm = w->watermark.current == INT64_MIN ? -1 : (double)w->watermark.current;
-    if (rt_prom_header(out, "eddy_watermark_ms", "gauge",
-                       "Event-time watermark, epoch ms (-1 before the first event).") ||
-        rt_prom_sample(out, "eddy_watermark_ms", NULL, wm))
+    double wm = w->watermark.current == INT64_MIN ? -1 : (double)w->watermark.current / 1000;
+    if (rt_prom_header(out, "eddy_watermark_seconds", "gauge",
+                       "Event-time watermark, epoch seconds (-1 before it is known).") ||
+        rt_prom_sample(out, "eddy_watermark_seconds", NULL, wm))
         goto out;
     rc = 0;
 out:
