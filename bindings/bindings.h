@@ -67,8 +67,13 @@ int  lb_window_merge(rt_processor *p, const rt_window_def *d, rt_pane *into,
 int  lb_window_fire(rt_processor *p, const rt_window_def *d, const rt_wkey *k,
                     const rt_pane *pane, rt_outbox *out, rt_reject *why);
 
+/* lb_timer.c: push the ctx.timer function of processor `p`. */
+void lb_timer_push(lua_State *L, rt_processor *p);
+/* on_timer(key, tag, ctx) for a due timer; emits go to `out`. */
+int  lb_timer_fire(rt_processor *p, const rt_timer *t, rt_outbox *out, rt_reject *why);
+
 /* lb_ctx.c: push the ctx table of processor `p` (emit, log, now, reject, check, lookup,
- * rules, json, state, geo). */
+ * rules, json, state, timer, geo). */
 void lb_ctx_push(lua_State *L, rt_processor *p);
 /* The light userdata that ctx.reject raises; the pcall path turns it into `rejected`. */
 extern const char lb_reject_marker;

@@ -205,6 +205,8 @@ void lb_ctx_push(lua_State *L, rt_processor *p)
     lua_setfield(L, -2, "json");
     lb_state_push(L, p);
     lua_setfield(L, -2, "state");
+    lb_timer_push(L, p);
+    lua_setfield(L, -2, "timer");
     lb_geo_open(L);
     lua_setfield(L, -2, "geo");
 }

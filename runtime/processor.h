@@ -13,6 +13,7 @@
 #include "router.h"
 #include "sink.h"
 #include "state.h"
+#include "timer.h"
 #include "window.h"
 
 /* Records emitted while processing one event. They reach their sinks only if
@@ -72,6 +73,7 @@ typedef struct rt_processor {
     char reject[256];       /* detail given to ctx.reject */
     int32_t partition;      /* input partition of the call in progress (ctx.state) */
     rt_state *state;        /* keyed state, kept by the worker under the name */
+    rt_timers *timers;      /* its timers, kept likewise */
     rt_window_def *window_defs; /* the `windows` table */
     size_t nwindows;
     int on_window_ref, on_timer_ref;    /* LUA_NOREF when absent */

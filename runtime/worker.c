@@ -352,6 +352,11 @@ static int open_source(rt_worker *w, char *err, size_t errlen)
                                &cb, err, errlen);
 }
 
+static void on_processing_timer(evutil_socket_t fd, short what, void *arg)
+{
+    rt_worker_processing_timers(arg);
+}
+
 static void on_idle_check(evutil_socket_t fd, short what, void *arg)
 {
     rt_worker_idle_check(arg);
@@ -361,6 +366,8 @@ static void on_idle_check(evutil_socket_t fd, short what, void *arg)
 static int start_idle_check(rt_worker *w)
 {
     long long idle = rt_config_int(w->cfg, "window.idle.timeout.ms");
+    if (w->windowed && !(w->ptimer_ev = evtimer_new(w->base, on_processing_timer, w)))
+        return -1;
     if (!w->windowed || idle <= 0)
         return 0;
     long long every = idle / 2 > 10 ? idle / 2 : 10;
@@ -445,6 +452,8 @@ void rt_worker_free(rt_worker *w)
     rt_worker_keyed_free(w);
     if (w->idle_ev)
         event_free(w->idle_ev);
+    if (w->ptimer_ev)
+        event_free(w->ptimer_ev);
     for (size_t i = 0; i < w->nprocs; i++)
         rt_processor_free(&w->procs[i]);
     free(w->procs);

@@ -42,6 +42,7 @@ typedef struct rt_job {
 typedef struct rt_keyed {
     rt_state state;
     rt_windows windows;
+    rt_timers timers;
 } rt_keyed;
 
 typedef struct rt_worker {
@@ -70,7 +71,10 @@ typedef struct rt_worker {
     rt_admin *admin;
     rt_keyed *keyed;        /* per processor, same order */
     size_t nkeyed;
-    int windowed;           /* some processor declares windows */
+    int windowed;           /* some processor uses event time (windows, on_timer) */
+    struct event *ptimer_ev;    /* the earliest processing-time timer */
+    int ptimer_armed;
+    int64_t ptimer_at;
     rt_watermark watermark;
     rt_outbox fire_out;     /* on_window's emits */
     rt_ticket *fire_ticket; /* the ticket window outputs are held on, or NULL */
@@ -123,6 +127,8 @@ int  rt_worker_keyed_init(rt_worker *w, char *err, size_t errlen);
 void rt_worker_windows_add(rt_worker *w, rt_job *j);
 /* A finished event's time moves the watermark; due windows fire. */
 void rt_worker_event_time(rt_worker *w, rt_job *j);
+/* The processing-time timer event: fire what is due, arm for the next. */
+void rt_worker_processing_timers(rt_worker *w);
 /* The idle timer: partitions silent for window.idle.timeout.ms stop holding back. */
 void rt_worker_idle_check(rt_worker *w);
 /* A bounded input ended: the watermark goes to the end of time, every window fires. */

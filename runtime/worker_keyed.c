@@ -6,8 +6,11 @@
  * came before the one whose time fired it. Outputs of on_window are held on the ticket
  * of that event, so its Kafka offset is not stored before they are acknowledged. */
 #include <stdio.h>
+#include <sys/time.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <lauxlib.h>
 
 #include "bindings.h"
 #include "log.h"
@@ -19,6 +22,34 @@ typedef struct calls_arg {
     int32_t partition;
     rt_reject why;          /* of a failed add or merge */
 } calls_arg;
+
+/* The outputs of an on_window or on_timer call, held on w->fire_ticket. */
+static int write_fired(rt_worker *w, const char *what)
+{
+    const rt_outbox *out = &w->fire_out;
+    const char *base = out->bytes.data;
+    for (size_t i = 0; i < out->n; i++) {
+        const rt_emit *e = &out->v[i];
+        rt_out o = { w->fire_ticket, e->key_len ? base + e->key_off : NULL, e->key_len,
+                     NULL, 0 };
+        if (rt_sink_write(e->sink, base + e->off, e->len, &o) < 0) {
+            rt_origin origin = { .file = what };
+            rt_worker_fail(w, &origin);
+            return -1;
+        }
+        w->out++;
+    }
+    return 0;
+}
+
+/* A failed on_window/on_timer call: a dead letter naming what fired, since there is
+ * no one event to blame. */
+static void dead_fired(rt_worker *w, rt_processor *p, const rt_reject *why, const char *rec,
+                       int n, const char *what)
+{
+    rt_event ev = { .raw = rec, .raw_len = n > 0 ? (size_t)n : 0, .origin = { .file = what } };
+    rt_worker_dead_letter(w, &ev, why, p->name, w->fire_ticket);
+}
 
 static int on_add(void *arg, const rt_window_def *d, const rt_event *ev, rt_pane *pane)
 {
@@ -46,24 +77,10 @@ static int on_fire(void *arg, const rt_window_def *d, const rt_wkey *k, const rt
         int n = snprintf(rec, sizeof rec, "{\"window\":\"%s\",\"key\":\"%.*s\",\"start\":%lld,"
                          "\"end\":%lld}", d->name, (int)(k->klen > 200 ? 200 : k->klen),
                          k->key, (long long)pane->start, (long long)pane->end);
-        rt_event ev = { .raw = rec, .raw_len = (size_t)(n < (int)sizeof rec ? n : 0),
-                        .origin = { .file = "(window)" } };
-        rt_worker_dead_letter(w, &ev, &why, a->p->name, w->fire_ticket);
+        dead_fired(w, a->p, &why, rec, n < (int)sizeof rec ? n : 0, "(window)");
         return -1;
     }
-    const char *base = out->bytes.data;
-    for (size_t i = 0; i < out->n; i++) {
-        const rt_emit *e = &out->v[i];
-        rt_out o = { w->fire_ticket, e->key_len ? base + e->key_off : NULL, e->key_len,
-                     NULL, 0 };
-        if (rt_sink_write(e->sink, base + e->off, e->len, &o) < 0) {
-            rt_origin origin = { .file = "(window)" };
-            rt_worker_fail(w, &origin);
-            return -1;
-        }
-        w->out++;
-    }
-    return 0;
+    return write_fired(w, "(window)");
 }
 
 static rt_window_calls calls_for(calls_arg *a)
@@ -85,7 +102,8 @@ int rt_worker_keyed_init(rt_worker *w, char *err, size_t errlen)
             goto oom;
         w->nkeyed = i + 1;
         p->state = &w->keyed[i].state;
-        w->windowed |= p->nwindows > 0;
+        p->timers = &w->keyed[i].timers;
+        w->windowed |= p->nwindows > 0 || p->on_timer_ref != LUA_NOREF;
     }
     return 0;
 oom:
@@ -120,6 +138,60 @@ void rt_worker_windows_add(rt_worker *w, rt_job *j)
     }
 }
 
+/* on_timer for every timer of `domain` due at `now`. */
+static void fire_timers(rt_worker *w, enum rt_time_domain domain, int64_t now)
+{
+    for (size_t i = 0; i < w->nkeyed && !w->failed; i++) {
+        rt_processor *p = &w->procs[i];
+        rt_timer *t;
+        while (!w->failed && (t = rt_timers_pop_due(&w->keyed[i].timers, domain, now))) {
+            rt_reject why;
+            rt_outbox_reset(&w->fire_out);
+            if (lb_timer_fire(p, t, &w->fire_out, &why) < 0) {
+                char rec[512];
+                int n = snprintf(rec, sizeof rec, "{\"timer\":\"%.*s\",\"key\":\"%.*s\","
+                                 "\"at\":%lld}", (int)(t->idlen - t->klen - 1 > 100 ? 100
+                                 : t->idlen - t->klen - 1), t->id + t->klen + 1,
+                                 (int)(t->klen > 200 ? 200 : t->klen), t->id, (long long)t->at);
+                dead_fired(w, p, &why, rec, n < (int)sizeof rec ? n : 0, "(timer)");
+            } else {
+                write_fired(w, "(timer)");
+            }
+            rt_timer_free(t);
+        }
+    }
+}
+
+/* Arm the processing-time timer event for the earliest processing-time timer. */
+static void schedule_processing(rt_worker *w)
+{
+    int64_t next = INT64_MAX;
+    for (size_t i = 0; i < w->nkeyed; i++) {
+        int64_t t = rt_timers_next(&w->keyed[i].timers, RT_PROCESSING_TIME);
+        next = t < next ? t : next;
+    }
+    if (next == INT64_MAX || !w->ptimer_ev || (w->ptimer_armed && w->ptimer_at <= next))
+        return;
+    int64_t wait = next - lb_now_ms();
+    wait = wait > 0 ? wait : 0;
+    struct timeval tv = { (time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000 };
+    if (evtimer_add(w->ptimer_ev, &tv) < 0) {
+        rt_error("cannot arm the processing-time timer");
+        return;
+    }
+    w->ptimer_armed = 1;
+    w->ptimer_at = next;
+}
+
+void rt_worker_processing_timers(rt_worker *w)
+{
+    w->ptimer_armed = 0;
+    fire_timers(w, RT_PROCESSING_TIME, lb_now_ms());
+    if (!w->failed)
+        rt_worker_flush(w);
+    schedule_processing(w);
+}
+
 /* Move every processor's windows to the watermark. */
 static void advance_to(rt_worker *w, int64_t wm, rt_ticket *ticket)
 {
@@ -133,6 +205,8 @@ static void advance_to(rt_worker *w, int64_t wm, rt_ticket *ticket)
         char err[256];
         rt_windows_advance(&w->keyed[i].windows, wm, &calls, err, sizeof err);
     }
+    fire_timers(w, RT_EVENT_TIME, wm);
+    schedule_processing(w);
     w->fire_ticket = NULL;
 }
 
@@ -154,12 +228,15 @@ void rt_worker_idle_check(rt_worker *w)
 {
     if (w->windowed)
         advance_to(w, rt_watermark_compute(&w->watermark, lb_now_ms()), NULL);
+    if (!w->failed)
+        rt_worker_flush(w);
 }
 
 void rt_worker_end_of_input(rt_worker *w)
 {
     if (w->windowed) {
-        rt_info("input ended: the watermark moves to the end of time; every open window fires");
+        rt_info("input ended: the watermark moves to the end of time; every open window "
+                "and event-time timer fires");
         advance_to(w, RT_WATERMARK_END, NULL);
     }
 }
@@ -173,6 +250,8 @@ int rt_worker_keyed_metrics(rt_worker *w, rt_buf *out)
         { "eddy_windows_fired_total", "counter", "Window firings, late re-firings included." },
         { "eddy_window_late_events_total", "counter",
           "Events past the allowed lateness of all their windows (late side output)." },
+        { "eddy_timers", "gauge", "Timers set, by processor." },
+        { "eddy_timers_fired_total", "counter", "on_timer calls, by processor." },
     };
     rt_buf lb = { 0 };
     int rc = -1;
@@ -182,8 +261,10 @@ int rt_worker_keyed_metrics(rt_worker *w, rt_buf *out)
         for (size_t i = 0; i < w->nkeyed; i++) {
             const rt_state *st = &w->keyed[i].state;
             const rt_windows *ws = &w->keyed[i].windows;
+            const rt_timers *ts = &w->keyed[i].timers;
             double v[] = { (double)rt_state_count(st), (double)st->bytes, (double)ws->panes,
-                           (double)ws->fired, (double)ws->late };
+                           (double)ws->fired, (double)ws->late, (double)rt_timers_count(ts),
+                           (double)ts->fired };
             lb.len = 0;
             if (rt_prom_label(&lb, "processor", w->procs[i].name) || rt_buf_putc(&lb, '\0') ||
                 rt_prom_sample(out, m[k].name, lb.data, v[k]))
@@ -205,6 +286,7 @@ void rt_worker_keyed_free(rt_worker *w)
 {
     for (size_t i = 0; i < w->nkeyed; i++) {
         rt_state_free(&w->keyed[i].state);
+        rt_timers_free(&w->keyed[i].timers);
         rt_windows_free(&w->keyed[i].windows);
     }
     free(w->keyed);

@@ -175,3 +175,46 @@ echo '{"domain":"a","type":"t","timestamp":1,"eventId":"f1","payload":{}}' > "$d
 "$EDDY" run -c "$d/eddy.conf" 2>/dev/null
 check "state: a function value is refused (dead-lettered with why)" \
   grep -q 'ctx.state.set: a function value cannot be stored' "$d/dlq.ndjson"
+
+# ---- timers: event time (moved by the watermark, one per key and tag), processing time, cancel ----
+d=$(newdir)
+mkfifo "$d/in.fifo"
+write_conf "$d" "source.file.path=$d/in.fifo"
+cat > "$d/processors/t.lua" <<'LUA'
+return {
+  routes = { { domain = "iot", type = "*" } },
+  process = function(ev, ctx)
+    local k = ev.payload.d
+    if ev.type == "proc" then
+      ctx.timer(k, ctx.now() + 100, "pt", "processing")
+    elseif ev.type == "cancel" then
+      ctx.timer(k, ev.timestamp + 1, "c")
+      ctx.timer(k, nil, "c")
+    else
+      ctx.timer(k, ev.timestamp + 10, "t")   -- a later event of k moves it
+    end
+  end,
+  on_timer = function(key, tag, ctx)
+    ctx.emit("out", { k = key, tag = tag })
+  end,
+}
+LUA
+tev() { printf '{"domain":"iot","type":"%s","timestamp":%s,"eventId":"%s","payload":{"d":"%s"}}\n' "$@"; }
+("$EDDY" run -c "$d/eddy.conf" 2>"$d/err") & pid=$!
+{
+  tev r 1 a x; tev r 5 b x; tev r 6 c y; tev cancel 7 c2 w
+  tev r 30 e z          # wm 30: x at 15, y at 16 fire; z at 40 waits for the end
+  tev proc 30 f p       # processing time: 100 ms from now, while the input is still open
+  sleep 1
+  jq -r '"\(.k) \(.tag)"' "$d/out.ndjson" > "$d/before-end" 2>/dev/null
+} > "$d/in.fifo"
+wait $pid
+expect_eq "timers: event-time timers fire by the watermark, once per key and tag" \
+  "x t y t p pt" "$(tr '\n' ' ' < "$d/before-end" | sed 's/ $//')"
+expect_eq "timers: the rest fire at the end of the input; a cancelled one never" \
+  "x t y t p pt z t" "$(jq -r '"\(.k) \(.tag)"' "$d/out.ndjson" | tr '\n' ' ' | sed 's/ $//')"
+printf 'return { routes = {{domain="iot",type="*"}}, process = function(ev, ctx) ctx.timer("k", 1, "t") end }\n' > "$d/processors/t.lua"
+tev r 1 g x > "$d/in.ndjson"
+write_conf "$d"
+"$EDDY" run -c "$d/eddy.conf" 2>/dev/null
+check "timers: ctx.timer without on_timer is an error" grep -q 'ctx.timer: the processor has no on_timer' "$d/dlq.ndjson"
