@@ -97,8 +97,13 @@ void lb_window_read(lua_State *L, rt_processor *p, int spec, int64_t default_lat
         lua_pop(L, 1);
         return;
     }
+    if (lua_isfunction(L, -1)) {    /* windows(ctx): sizes may come from ctx.rules */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, p->ctx_ref);
+        lua_call(L, 1, 1);
+    }
     if (!lua_istable(L, -1))
-        luaL_error(L, "%s: windows must be a table of name = {kind = ..., ...}", p->path);
+        luaL_error(L, "%s: windows must be a table of name = {kind = ..., ...} (or a "
+                      "function of ctx returning one)", p->path);
     int t = lua_gettop(L);
     size_t n = 0;
     for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1))

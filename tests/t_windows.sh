@@ -218,3 +218,23 @@ tev r 1 g x > "$d/in.ndjson"
 write_conf "$d"
 "$EDDY" run -c "$d/eddy.conf" 2>/dev/null
 check "timers: ctx.timer without on_timer is an error" grep -q 'ctx.timer: the processor has no on_timer' "$d/dlq.ndjson"
+
+# ---- windows declared by a function of ctx: sizes from a rules file ----
+d=$(newdir)
+mkdir -p "$d/rules"
+echo '{"size_ms": 20}' > "$d/rules/win.json"
+write_conf "$d" "rules.dir=$d/rules"
+cat > "$d/processors/w.lua" <<'LUA'
+return {
+  routes = { { domain = "iot", type = "*" } },
+  windows = function(ctx)
+    return { w = { kind = "tumbling", size_ms = ctx.rules("win").size_ms, agg = "count" } }
+  end,
+  process = function(ev, ctx) end,
+  on_window = function(win, ctx) ctx.emit("out", { s = win.start, e = win["end"], r = win.result }) end,
+}
+LUA
+{ ev 1 a x 0; ev 15 b x 0; ev 25 c x 0; } > "$d/in.ndjson"
+"$EDDY" run -c "$d/eddy.conf" 2>/dev/null
+expect_eq "windows: declared by a function of ctx, the size read from a rules file" \
+  "0 20 2 20 40 1" "$(jq -r '"\(.s) \(.e) \(.r)"' "$d/out.ndjson" | tr '\n' ' ' | sed 's/ $//')"
