@@ -97,7 +97,8 @@ static int lookup_raw(lua_State *L)
     }
     if (!can_wait)
         return luaL_error(L, "ctx.lookup: '%s' key %s is not cached, and a lookup can wait "
-                             "only in process() itself (not in init or a coroutine)", name, key);
+                             "only in process() itself (not in init, on_window, on_timer, "
+                             "a window's add, or a coroutine)", name, key);
     p->waiting = 1;
     lua_pushnil(L);
     lua_pushboolean(L, 1);
