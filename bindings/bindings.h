@@ -46,8 +46,6 @@ int  lb_value_load(lua_State *L, const char *bytes, size_t len);
 
 /* lb_state.c: push the ctx.state table of processor `p` (get, set, del). */
 void lb_state_push(lua_State *L, rt_processor *p);
-/* Processing time, epoch milliseconds. */
-int64_t lb_now_ms(void);
 
 /* lb_geo.c: push the ctx.geo table (haversine, in_polygon). */
 int  lb_geo_open(lua_State *L);

@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 
 #include "bindings.h"
+#include "clock.h"
 #include "log.h"
 
 const char lb_reject_marker = 'r';
@@ -78,7 +79,7 @@ static int ctx_log(lua_State *L)
 /* ctx.now(): processing time, epoch milliseconds. */
 static int ctx_now(lua_State *L)
 {
-    lua_pushnumber(L, (lua_Number)lb_now_ms());
+    lua_pushnumber(L, (lua_Number)rt_epoch_ms());
     return 1;
 }
 

@@ -2,22 +2,14 @@
  * kept by the host (runtime/state.c) under the processor's name and the input
  * partition of the call in progress, so they survive a reload and move with their
  * partition. A table is stored as a copy: change it, then set it again. */
-#include <sys/time.h>
-
 #include <lauxlib.h>
 
 #include "bindings.h"
+#include "clock.h"
 
 static rt_processor *self(lua_State *L)
 {
     return lua_touserdata(L, lua_upvalueindex(1));
-}
-
-int64_t lb_now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
 /* The key as bytes: a string, or a number's text. */
@@ -41,7 +33,7 @@ static int state_get(lua_State *L)
     rt_processor *p = self(L);
     size_t klen;
     const char *key = check_key(L, &klen);
-    const rt_state_value *v = rt_state_get(store(L, p), p->partition, key, klen, lb_now_ms());
+    const rt_state_value *v = rt_state_get(store(L, p), p->partition, key, klen, rt_epoch_ms());
     if (!v) {
         lua_pushnil(L);
         return 1;
@@ -67,7 +59,7 @@ static int state_set(lua_State *L)
     rt_buf *b = &p->scratch;
     b->len = 0;
     lb_value_dump(L, 2, b, "ctx.state.set");
-    int64_t expires = ttl > 0 ? lb_now_ms() + (int64_t)ttl : 0;
+    int64_t expires = ttl > 0 ? rt_epoch_ms() + (int64_t)ttl : 0;
     if (rt_state_set(st, p->partition, key, klen, b->data, b->len, expires) < 0)
         return luaL_error(L, "ctx.state.set: out of memory");
     return 0;

@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
+#include "clock.h"
 #include "dlq.h"
 #include "log.h"
 
@@ -100,13 +100,11 @@ int rt_dlq_write(rt_sink *s, const rt_event *ev, const rt_reject *why, const cha
 {
     int rc = -1;
     char *text = NULL;
-    struct timeval tv;
     json_t *rec = NULL, *origin = NULL;
     if (s->raw_dead_letters) {
         rc = write_raw(s, ev, why, processor, ticket);
         goto out;
     }
-    gettimeofday(&tv, NULL);
     rec = json_object();
     origin = json_object();
     if (!rec || !origin)
@@ -119,7 +117,7 @@ int rt_dlq_write(rt_sink *s, const rt_event *ev, const rt_reject *why, const cha
         set_origin(origin, &ev->origin) ||
         json_object_set(rec, "origin", origin) ||
         json_object_set_new(rec, "time",
-                            json_integer((json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000)) ||
+                            json_integer((json_int_t)rt_epoch_ms())) ||
         set_raw(rec, ev->raw, ev->raw_len))
         goto out;
     text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);

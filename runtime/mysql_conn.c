@@ -9,11 +9,11 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <errmsg.h>
 #include <mysql.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mysql_conn.h"
 
@@ -89,13 +89,6 @@ static void drop_connection(rt_mysql *m)
     m->my = NULL;
     m->connected = 0;
     m->stats.connected = 0;
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void finish(rt_mysql *m, int rc, const char *error)
@@ -511,7 +504,7 @@ static int start(rt_mysql *m, const char *sql, rt_mysql_done_fn done, void *arg)
     m->done = done;
     m->arg = arg;
     m->step = m->connected ? PREPARE : CONNECT;
-    m->deadline_at = now_ms() + m->conf->timeout_ms;
+    m->deadline_at = rt_clock_ms() + m->conf->timeout_ms;
     struct timeval tv = { m->conf->timeout_ms / 1000, (m->conf->timeout_ms % 1000) * 1000 };
     if (event_add(m->deadline, &tv) < 0) {
         m->step = IDLE;
@@ -553,9 +546,9 @@ void rt_mysql_set_transactional(rt_mysql *m)
 
 int rt_mysql_wait(rt_mysql *m, int timeout_ms)
 {
-    long long until = now_ms() + timeout_ms;
+    long long until = rt_clock_ms() + timeout_ms;
     while (m->step != IDLE) {
-        long long now = now_ms(), wait = until - now;
+        long long now = rt_clock_ms(), wait = until - now;
         if (wait <= 0)
             return -1;
         if (now >= m->deadline_at) {

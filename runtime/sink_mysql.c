@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "json_pick.h"
 #include "log.h"
 #include "metrics.h"
@@ -162,7 +163,7 @@ static int mysql_flush(rt_sink *s)
 static int mysql_drain(rt_sink *s, int timeout_ms)
 {
     rt_msink *m = s->impl;
-    long long until = rt_msink_now_ms() + timeout_ms;
+    long long until = rt_clock_ms() + timeout_ms;
     int rc = -1;
     m->draining = 1;
     for (;;) {
@@ -171,18 +172,18 @@ static int mysql_drain(rt_sink *s, int timeout_ms)
             rc = 0;
             break;
         }
-        long long left = until - rt_msink_now_ms();
+        long long left = until - rt_clock_ms();
         if (left <= 0)
             break;
         if (m->phase == RETRY_WAIT) {
-            long long wait = m->retry_at - rt_msink_now_ms();
+            long long wait = m->retry_at - rt_clock_ms();
             if (wait > left)
                 wait = left;
             if (wait > 0) {
                 struct timespec ts = { wait / 1000, (wait % 1000) * 1000000 };
                 nanosleep(&ts, NULL);
             }
-            if (rt_msink_now_ms() >= m->retry_at) {
+            if (rt_clock_ms() >= m->retry_at) {
                 evtimer_del(m->retry);
                 on_retry(-1, EV_TIMEOUT, m);
             }

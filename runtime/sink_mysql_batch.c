@@ -10,20 +10,13 @@
  * never applies a row twice. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <errmsg.h>
 #include <mysqld_error.h>
 
+#include "clock.h"
 #include "log.h"
 #include "sink_mysql_batch.h"
-
-long long rt_msink_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Errors that are the row's own fault: writing it again can never succeed. */
 static int row_error(unsigned code)
@@ -51,7 +44,7 @@ static void schedule_retry(rt_msink *m)
 {
     struct timeval tv = { m->backoff_ms / 1000, (m->backoff_ms % 1000) * 1000 };
     m->phase = RETRY_WAIT;
-    m->retry_at = rt_msink_now_ms() + m->backoff_ms;
+    m->retry_at = rt_clock_ms() + m->backoff_ms;
     if (evtimer_add(m->retry, &tv) < 0)
         m->retry_at = 0;        /* the drain loop or next kick retries */
     m->backoff_ms *= 2;

@@ -67,7 +67,5 @@ void rt_msink_stored_row(void *arg, const rt_cell *cells, const char *const *nam
                          unsigned n);
 /* Forget what rt_msink_stored_row collected. */
 void rt_msink_forget_stored(rt_msink *m);
-/* Monotonic milliseconds. */
-long long rt_msink_now_ms(void);
 
 #endif

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "clock.h"
 #include "dlq.h"
-#include "bindings.h"
 #include "log.h"
 #include "sink_mysql.h"
 #include "worker.h"
@@ -328,7 +328,7 @@ static void on_kafka_stored(void *arg, size_t n, const char *const *topics,
 {
     rt_worker *w = arg;
     for (size_t i = 0; w->windowed && i < n; i++)
-        if (rt_watermark_assign(&w->watermark, topics[i], partitions[i], lb_now_ms()) < 0)
+        if (rt_watermark_assign(&w->watermark, topics[i], partitions[i], rt_epoch_ms()) < 0)
             rt_warn("out of memory: partition %s/%d does not hold the watermark back",
                     topics[i], partitions[i]);
     for (size_t i = 0; i < w->sinks.n; i++)

@@ -6,13 +6,13 @@
  * came before the one whose time fired it. Outputs of on_window are held on the ticket
  * of that event, so its Kafka offset is not stored before they are acknowledged. */
 #include <stdio.h>
-#include <sys/time.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
 
 #include "bindings.h"
+#include "clock.h"
 #include "log.h"
 #include "worker.h"
 
@@ -172,7 +172,7 @@ static void schedule_processing(rt_worker *w)
     }
     if (next == INT64_MAX || !w->ptimer_ev || (w->ptimer_armed && w->ptimer_at <= next))
         return;
-    int64_t wait = next - lb_now_ms();
+    int64_t wait = next - rt_epoch_ms();
     wait = wait > 0 ? wait : 0;
     struct timeval tv = { (time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000 };
     if (evtimer_add(w->ptimer_ev, &tv) < 0) {
@@ -186,7 +186,7 @@ static void schedule_processing(rt_worker *w)
 void rt_worker_processing_timers(rt_worker *w)
 {
     w->ptimer_armed = 0;
-    fire_timers(w, RT_PROCESSING_TIME, lb_now_ms());
+    fire_timers(w, RT_PROCESSING_TIME, rt_epoch_ms());
     if (!w->failed)
         rt_worker_flush(w);
     schedule_processing(w);
@@ -214,7 +214,7 @@ void rt_worker_event_time(rt_worker *w, rt_job *j)
 {
     if (!w->windowed)
         return;
-    int64_t now = lb_now_ms();
+    int64_t now = rt_epoch_ms();
     if (rt_watermark_observe(&w->watermark, j->ev.origin.topic, j->ev.origin.partition,
                              j->ev.timestamp, now) < 0) {
         rt_error("out of memory");
@@ -227,7 +227,7 @@ void rt_worker_event_time(rt_worker *w, rt_job *j)
 void rt_worker_idle_check(rt_worker *w)
 {
     if (w->windowed)
-        advance_to(w, rt_watermark_compute(&w->watermark, lb_now_ms()), NULL);
+        advance_to(w, rt_watermark_compute(&w->watermark, rt_epoch_ms()), NULL);
     if (!w->failed)
         rt_worker_flush(w);
 }

@@ -1,0 +1,19 @@
+/* clock.c - one place that reads the clocks, so every deadline uses the same one. */
+#include <sys/time.h>
+#include <time.h>
+
+#include "clock.h"
+
+int64_t rt_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t rt_epoch_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
