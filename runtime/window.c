@@ -38,7 +38,8 @@ static json_t *json_at(json_t *v, const char *path)
     return NULL;
 }
 
-const char *rt_window_key_of(const rt_event *ev, const char *path, char *buf, size_t len,
+/* The value at a record path as the window key's text; NULL when absent. */
+static const char *key_of(const rt_event *ev, const char *path, char *buf, size_t len,
                              size_t *klen)
 {
     json_t *v = json_at(ev->root, path);
@@ -234,6 +235,7 @@ static int add_session(rt_windows *ws, const rt_window_def *d, rt_wkey *k, int64
                        const rt_event *ev, const rt_window_calls *calls, int *joined)
 {
     int64_t start = ts, end = ts + d->gap;
+    int64_t was_start = 0, was_due = 0;
     rt_pane *into = NULL;
     for (size_t i = 0; i < k->n;) {
         rt_pane *p = &k->panes[i];
@@ -243,6 +245,8 @@ static int add_session(rt_windows *ws, const rt_window_def *d, rt_wkey *k, int64
         }
         if (!into) {
             into = p;
+            was_start = p->start;
+            was_due = p->due;
             i++;
             continue;
         }
@@ -265,15 +269,19 @@ static int add_session(rt_windows *ws, const rt_window_def *d, rt_wkey *k, int64
             return 0;
         if (!(into = pane_new(ws, k, start, end)))
             return -1;
+        was_due = INT64_MIN;    /* no heap entry yet */
     } else {
         into->start = into->start < start ? into->start : start;
         into->end = into->end > end ? into->end : end;
     }
     *joined = 1;
-    /* A new due time (the end moved): the old heap entries go stale. */
     into->due = ws->watermark >= into->end ? into->end + d->lateness : into->end;
     if (add_to(ws, d, k, into, ev, calls) < 0)
         return -1;
+    /* The session's heap entry still holds unless it moved (its start or due time
+     * changed): then the old entry goes stale and a new one is queued. */
+    if (into->start == was_start && into->due == was_due)
+        return 0;
     return heap_push(ws, k, into);
 }
 
@@ -293,7 +301,7 @@ int rt_windows_add(rt_windows *ws, const rt_event *ev, int32_t partition,
         char buf[64];
         size_t klen = 0;
         const char *key = "";
-        if (d->key && !(key = rt_window_key_of(ev, d->key, buf, sizeof buf, &klen))) {
+        if (d->key && !(key = key_of(ev, d->key, buf, sizeof buf, &klen))) {
             snprintf(err, errlen, "window %s: the event has no key at %s", d->name, d->key);
             return -2;
         }
@@ -343,12 +351,10 @@ fail:
     return -1;
 }
 
-int rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls *calls,
-                       char *err, size_t errlen)
+void rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls *calls)
 {
-    int rc = 0;
     if (watermark <= ws->watermark)
-        return 0;
+        return;
     ws->watermark = watermark;
     while (ws->nheap && ws->heap[0].time <= watermark) {
         rt_wdue e = heap_pop(ws);
@@ -356,14 +362,9 @@ int rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls 
         rt_pane *p = pane_find(k, e.start);
         if (p && p->due == e.time) {
             const rt_window_def *d = &ws->defs[k->def];
-            if (!p->fired || p->due < p->end + d->lateness) {
-                if (fire(ws, d, k, p, calls) < 0 && !rc) {
-                    snprintf(err, errlen, "window %s: on_window failed", d->name);
-                    rc = -1;
-                }
-                p = pane_find(k, e.start);  /* on_window cannot touch panes, but be sure */
-            }
-            if (p && d->lateness > 0 && p->due < p->end + d->lateness) {
+            if (!p->fired || p->due < p->end + d->lateness)
+                fire(ws, d, k, p, calls);   /* a failure is the callback's to report */
+            if (d->lateness > 0 && p->due < p->end + d->lateness) {
                 p->due = p->end + d->lateness;
                 if (p->due > watermark && heap_push(ws, k, p) == 0)
                     p = NULL;
@@ -373,7 +374,6 @@ int rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls 
         }
         key_maybe_free(ws, k);
     }
-    return rc;
 }
 
 void rt_windows_free(rt_windows *ws)

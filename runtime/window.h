@@ -86,12 +86,8 @@ int  rt_windows_init(rt_windows *ws, rt_window_def *defs, size_t ndefs);
 int  rt_windows_add(rt_windows *ws, const rt_event *ev, int32_t partition,
                     const rt_window_calls *calls, int *late, char *err, size_t errlen);
 /* Apply a new watermark: fire what is due, in end order, and drop what is past its
- * lateness. -1 when a call failed (the rest still fire; `err` names the first). */
-int  rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls *calls,
-                        char *err, size_t errlen);
-/* The window value at a record path (as the window key's text); NULL when absent. */
-const char *rt_window_key_of(const rt_event *ev, const char *path, char *buf, size_t len,
-                             size_t *klen);
+ * lateness. A failing on_window is reported by calls->fire; the rest still fire. */
+void rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls *calls);
 /* Release the panes (not the definitions). */
 void rt_windows_free(rt_windows *ws);
 /* Release definitions read from a processor's table. */

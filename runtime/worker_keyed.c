@@ -42,13 +42,17 @@ static int write_fired(rt_worker *w, const char *what)
     return 0;
 }
 
-/* A failed on_window/on_timer call: a dead letter naming what fired, since there is
- * no one event to blame. */
-static void dead_fired(rt_worker *w, rt_processor *p, const rt_reject *why, const char *rec,
-                       int n, const char *what)
+/* A failed on_window/on_timer call: a dead letter whose record (`rec`, taken) names
+ * what fired, since there is no one event to blame. */
+static void dead_fired(rt_worker *w, rt_processor *p, const rt_reject *why, json_t *rec,
+                       const char *what)
 {
-    rt_event ev = { .raw = rec, .raw_len = n > 0 ? (size_t)n : 0, .origin = { .file = what } };
+    char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+    json_decref(rec);
+    rt_event ev = { .raw = text ? text : "", .raw_len = text ? strlen(text) : 0,
+                    .origin = { .file = what } };
     rt_worker_dead_letter(w, &ev, why, p->name, w->fire_ticket);
+    free(text);
 }
 
 static int on_add(void *arg, const rt_window_def *d, const rt_event *ev, rt_pane *pane)
@@ -73,11 +77,9 @@ static int on_fire(void *arg, const rt_window_def *d, const rt_wkey *k, const rt
     rt_reject why;
     rt_outbox_reset(out);
     if (lb_window_fire(a->p, d, k, pane, out, &why) < 0) {
-        char rec[512];
-        int n = snprintf(rec, sizeof rec, "{\"window\":\"%s\",\"key\":\"%.*s\",\"start\":%lld,"
-                         "\"end\":%lld}", d->name, (int)(k->klen > 200 ? 200 : k->klen),
-                         k->key, (long long)pane->start, (long long)pane->end);
-        dead_fired(w, a->p, &why, rec, n < (int)sizeof rec ? n : 0, "(window)");
+        dead_fired(w, a->p, &why, json_pack("{s:s, s:s%, s:I, s:I}", "window", d->name, "key",
+                                            k->key, k->klen, "start", (json_int_t)pane->start,
+                                            "end", (json_int_t)pane->end), "(window)");
         return -1;
     }
     return write_fired(w, "(window)");
@@ -148,12 +150,10 @@ static void fire_timers(rt_worker *w, enum rt_time_domain domain, int64_t now)
             rt_reject why;
             rt_outbox_reset(&w->fire_out);
             if (lb_timer_fire(p, t, &w->fire_out, &why) < 0) {
-                char rec[512];
-                int n = snprintf(rec, sizeof rec, "{\"timer\":\"%.*s\",\"key\":\"%.*s\","
-                                 "\"at\":%lld}", (int)(t->idlen - t->klen - 1 > 100 ? 100
-                                 : t->idlen - t->klen - 1), t->id + t->klen + 1,
-                                 (int)(t->klen > 200 ? 200 : t->klen), t->id, (long long)t->at);
-                dead_fired(w, p, &why, rec, n < (int)sizeof rec ? n : 0, "(timer)");
+                const char *tag = t->id + t->klen + 1;
+                dead_fired(w, p, &why, json_pack("{s:s%, s:s%, s:I}", "timer", tag,
+                                                 t->idlen - t->klen - 1, "key", t->id, t->klen,
+                                                 "at", (json_int_t)t->at), "(timer)");
             } else {
                 write_fired(w, "(timer)");
             }
@@ -202,8 +202,7 @@ static void advance_to(rt_worker *w, int64_t wm, rt_ticket *ticket)
             continue;
         calls_arg a = { .w = w, .p = p };
         rt_window_calls calls = calls_for(&a);
-        char err[256];
-        rt_windows_advance(&w->keyed[i].windows, wm, &calls, err, sizeof err);
+        rt_windows_advance(&w->keyed[i].windows, wm, &calls);
     }
     fire_timers(w, RT_EVENT_TIME, wm);
     schedule_processing(w);

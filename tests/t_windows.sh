@@ -238,3 +238,22 @@ LUA
 "$EDDY" run -c "$d/eddy.conf" 2>/dev/null
 expect_eq "windows: declared by a function of ctx, the size read from a rules file" \
   "0 20 2 20 40 1" "$(jq -r '"\(.s) \(.e) \(.r)"' "$d/out.ndjson" | tr '\n' ' ' | sed 's/ $//')"
+
+# ---- a failing on_window / on_timer is dead-lettered, naming what fired ----
+d=$(newdir)
+write_conf "$d"
+cat > "$d/processors/w.lua" <<'LUA'
+return {
+  routes = { { domain = "iot", type = "*" } },
+  windows = { tum = { kind = "tumbling", size_ms = 10, key = "payload.d", agg = "count" } },
+  process = function(ev, ctx) ctx.timer(ev.payload.d, 5, "tick") end,
+  on_window = function(win, ctx) error("window broke") end,
+  on_timer = function(key, tag, ctx) error("timer broke") end,
+}
+LUA
+printf '%s\n' '{"domain":"iot","type":"r","timestamp":1,"eventId":"a","payload":{"d":"q\"uote"}}' > "$d/in.ndjson"
+check "failing calls: run exits 0" "$EDDY" run -c "$d/eddy.conf"
+expect_eq "failing calls: on_window and on_timer errors are dead letters naming the window and the timer" \
+'processor_error (window) {"window":"tum","key":"q\"uote","start":0,"end":10}
+processor_error (timer) {"timer":"tick","key":"q\"uote","at":5}' \
+  "$(jq -r '"\(.reason) \(.origin.file) \(.raw | fromjson | tojson)"' "$d/dlq.ndjson" | sort -r)"
