@@ -97,7 +97,7 @@ static void resume_from_stored(rt_source_kafka *s, rd_kafka_t *rk,
         partitions[i] = (int)parts->elems[i].partition;
         stored[i] = -1;
     }
-    s->cb.stored(s->cb.arg, n, topics, partitions, stored);
+    s->cb.assigned(s->cb.arg, n, topics, partitions, stored);
     rd_kafka_resp_err_t err = rd_kafka_committed(rk, committed, 10000);
     if (err)
         rt_warn("kafka source: cannot read committed offsets (%s); the sinks' stored "
@@ -128,7 +128,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     s->rebalances++;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         rt_info("kafka source: %d partitions assigned", parts->cnt);
-        if (s->cb.stored)
+        if (s->cb.assigned)
             resume_from_stored(s, rk, parts);
         if (cooperative)
             rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));

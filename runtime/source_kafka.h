@@ -19,11 +19,11 @@ typedef struct rt_kafka_source_cb {
     void (*batch_end)(void *arg);
     /* Wait up to timeout_ms for every in-flight output (before partitions are given up). */
     int  (*drain)(void *arg, int timeout_ms);
-    /* Where newly assigned partitions would resume by the offsets the sinks stored
-     * themselves (exactly-once MySQL sinks): next[i] for (topics[i], partitions[i]),
-     * left -1 where none is stored. May be NULL. */
-    void (*stored)(void *arg, size_t n, const char *const *topics, const int *partitions,
-                   long long *next);
+    /* Partitions were assigned. Set next[i] where (topics[i], partitions[i]) should
+     * resume by offsets the sinks stored themselves (exactly-once MySQL sinks); leave
+     * -1 where none is stored. May be NULL. */
+    void (*assigned)(void *arg, size_t n, const char *const *topics, const int *partitions,
+                     long long *next);
     void *arg;
 } rt_kafka_source_cb;
 

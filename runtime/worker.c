@@ -322,8 +322,9 @@ static int on_kafka_drain(void *arg, int timeout_ms)
     return rt_sinks_drain(&w->sinks, timeout_ms);
 }
 
-/* The earliest offsets the exactly-once MySQL sinks stored for new partitions. */
-static void on_kafka_stored(void *arg, size_t n, const char *const *topics,
+/* New partitions: each holds the watermark back until its first event, and resumes
+ * from the offsets the exactly-once MySQL sinks stored, where they have some. */
+static void on_kafka_assigned(void *arg, size_t n, const char *const *topics,
                             const int *partitions, long long *next)
 {
     rt_worker *w = arg;
@@ -342,7 +343,7 @@ static int open_source(rt_worker *w, char *err, size_t errlen)
 {
     if (strcmp(rt_config_get(w->cfg, "source.type"), "kafka") == 0) {
         rt_kafka_source_cb cb = { on_kafka_record, on_batch_end, on_kafka_drain,
-                                  on_kafka_stored, w };
+                                  on_kafka_assigned, w };
         w->kafka_source = rt_source_kafka_open(w->base, w->cfg, w->embedded.bootstraps,
                                                &w->tracker, &cb, err, errlen);
         return w->kafka_source ? 0 : -1;
