@@ -75,9 +75,10 @@ static void backpressure(rt_source_kafka *s)
         set_paused(s, 0);
 }
 
-/* Sinks that store offsets with their rows (exactly once) decide where a partition
- * resumes when they are behind the group's committed offset, or when the group has
- * none: their table is the truth. When they are ahead, the committed offset stands, so
+/* A checkpoint's offset decides where a partition resumes, always: the restored state
+ * stands for exactly the events before it. Otherwise sinks that store offsets with
+ * their rows (exactly once) decide where a partition resumes when they are behind the
+ * group's committed offset, or when the group has none: their table is the truth. When they are ahead, the committed offset stands, so
  * the other sinks (and dead letters) still see every event; the exactly-once sink
  * skips what it has. */
 static void resume_from_stored(rt_source_kafka *s, rd_kafka_t *rk,
@@ -88,16 +89,17 @@ static void resume_from_stored(rt_source_kafka *s, rd_kafka_t *rk,
     const char **topics = malloc((n ? n : 1) * sizeof *topics);
     int *partitions = malloc((n ? n : 1) * sizeof *partitions);
     long long *stored = malloc((n ? n : 1) * sizeof *stored);
-    if (!committed || !topics || !partitions || !stored) {
+    long long *from = malloc((n ? n : 1) * sizeof *from);
+    if (!committed || !topics || !partitions || !stored || !from) {
         rt_warn("kafka source: out of memory reading the sinks' stored offsets");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
         topics[i] = parts->elems[i].topic;
         partitions[i] = (int)parts->elems[i].partition;
-        stored[i] = -1;
+        stored[i] = from[i] = -1;
     }
-    s->cb.assigned(s->cb.arg, n, topics, partitions, stored);
+    s->cb.assigned(s->cb.arg, n, topics, partitions, stored, from);
     rd_kafka_resp_err_t err = rd_kafka_committed(rk, committed, 10000);
     if (err)
         rt_warn("kafka source: cannot read committed offsets (%s); the sinks' stored "
@@ -105,6 +107,12 @@ static void resume_from_stored(rt_source_kafka *s, rd_kafka_t *rk,
     for (size_t i = 0; i < n; i++) {
         rd_kafka_topic_partition_t *p = &parts->elems[i];
         int64_t have = err ? -1 : committed->elems[i].offset;
+        if (from[i] >= 0) {
+            p->offset = from[i];
+            rt_info("kafka source: %s[%d] resumes at offset %lld of its checkpoint (group "
+                    "offset %lld)", p->topic, (int)p->partition, from[i], (long long)have);
+            continue;
+        }
         if (stored[i] < 0 || (have >= 0 && have <= stored[i]))
             continue;
         p->offset = stored[i];
@@ -116,6 +124,7 @@ out:
     free(topics);
     free(partitions);
     free(stored);
+    free(from);
     if (committed)
         rd_kafka_topic_partition_list_destroy(committed);
 }

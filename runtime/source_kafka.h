@@ -20,10 +20,11 @@ typedef struct rt_kafka_source_cb {
     /* Wait up to timeout_ms for every in-flight output (before partitions are given up). */
     int  (*drain)(void *arg, int timeout_ms);
     /* Partitions were assigned. Set next[i] where (topics[i], partitions[i]) should
-     * resume by offsets the sinks stored themselves (exactly-once MySQL sinks); leave
-     * -1 where none is stored. May be NULL. */
+     * resume by offsets the sinks stored themselves (exactly-once MySQL sinks), used
+     * when ahead of the group's offset; set from[i] where it must resume exactly (a
+     * checkpoint's offset, even behind the group's). Leave -1 elsewhere. May be NULL. */
     void (*assigned)(void *arg, size_t n, const char *const *topics, const int *partitions,
-                     long long *next);
+                     long long *next, long long *from);
     void *arg;
 } rt_kafka_source_cb;
 

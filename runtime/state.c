@@ -78,6 +78,17 @@ size_t rt_state_expire(rt_state *st, int64_t now_ms)
     return n;
 }
 
+void rt_state_drop_partition(rt_state *st, int32_t partition)
+{
+    size_t i = 0;
+    rt_keymap_slot *s;
+    while ((s = rt_keymap_next(&st->map, &i)))
+        if (s->partition == partition) {
+            size_t klen = s->len;
+            drop(st, rt_keymap_del(&st->map, partition, s->key, klen), klen);
+        }
+}
+
 size_t rt_state_count(const rt_state *st)
 {
     return st->map.n;

@@ -36,6 +36,8 @@ int  rt_state_set(rt_state *st, int32_t partition, const char *key, size_t klen,
 int  rt_state_del(rt_state *st, int32_t partition, const char *key, size_t klen);
 /* Drop every value expired at `now_ms`; how many. */
 size_t rt_state_expire(rt_state *st, int64_t now_ms);
+/* Forget every value of `partition` (before its checkpoint is restored). */
+void rt_state_drop_partition(rt_state *st, int32_t partition);
 /* Values held. */
 size_t rt_state_count(const rt_state *st);
 /* Release everything. */

@@ -128,6 +128,17 @@ int64_t rt_timers_next(rt_timers *ts, enum rt_time_domain domain)
     return ts->nheap[domain] ? ts->heap[domain][0].at : INT64_MAX;
 }
 
+void rt_timers_drop_partition(rt_timers *ts, int32_t partition)
+{
+    size_t i = 0;
+    rt_keymap_slot *s;
+    while ((s = rt_keymap_next(&ts->map, &i)))
+        if (s->partition == partition) {
+            rt_timer *t = rt_keymap_del(&ts->map, partition, s->key, s->len);
+            t->at = INT64_MIN;      /* its heap entry goes stale and frees it */
+        }
+}
+
 size_t rt_timers_count(const rt_timers *ts)
 {
     return ts->map.n;

@@ -44,6 +44,8 @@ int  rt_timers_cancel(rt_timers *ts, int32_t partition, const char *key, size_t 
 rt_timer *rt_timers_pop_due(rt_timers *ts, enum rt_time_domain domain, int64_t now);
 /* When the earliest timer of `domain` is due; INT64_MAX when none. */
 int64_t rt_timers_next(rt_timers *ts, enum rt_time_domain domain);
+/* Cancel every timer of `partition` (before its checkpoint is restored). */
+void rt_timers_drop_partition(rt_timers *ts, int32_t partition);
 /* Timers set. */
 size_t rt_timers_count(const rt_timers *ts);
 void rt_timer_free(rt_timer *t);

@@ -376,6 +376,42 @@ void rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls
     }
 }
 
+void rt_windows_drop_partition(rt_windows *ws, int32_t partition)
+{
+    for (size_t d = 0; d < ws->ndefs; d++) {
+        size_t i = 0;
+        rt_keymap_slot *s;
+        while ((s = rt_keymap_next(&ws->keys[d], &i))) {
+            rt_wkey *k = s->value;
+            if (k->partition != partition)
+                continue;
+            while (k->n)
+                pane_drop(ws, k, &k->panes[0]);
+            key_maybe_free(ws, k);  /* or later, when its heap entries are popped */
+        }
+    }
+}
+
+int rt_windows_restore(rt_windows *ws, size_t def, int32_t partition, const char *key,
+                       size_t klen, const rt_pane *p)
+{
+    rt_wkey *k = key_get(ws, def, partition, key, klen);
+    rt_pane *np = k ? pane_new(ws, k, p->start, p->end) : NULL;
+    if (!np) {
+        free(p->acc);
+        if (k)
+            key_maybe_free(ws, k);
+        return -1;
+    }
+    *np = *p;
+    if (heap_push(ws, k, np) < 0) {
+        pane_drop(ws, k, np);
+        key_maybe_free(ws, k);
+        return -1;
+    }
+    return 0;
+}
+
 void rt_windows_free(rt_windows *ws)
 {
     for (size_t d = 0; d < ws->ndefs && ws->keys; d++) {

@@ -88,6 +88,12 @@ int  rt_windows_add(rt_windows *ws, const rt_event *ev, int32_t partition,
 /* Apply a new watermark: fire what is due, in end order, and drop what is past its
  * lateness. A failing on_window is reported by calls->fire; the rest still fire. */
 void rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls *calls);
+/* Forget every window of `partition` (before its checkpoint is restored). */
+void rt_windows_drop_partition(rt_windows *ws, int32_t partition);
+/* Put back a pane of definition `def` read from a checkpoint: a copy of `p` whose
+ * accumulator is taken over. -1 when out of memory (the accumulator is freed). */
+int  rt_windows_restore(rt_windows *ws, size_t def, int32_t partition, const char *key,
+                        size_t klen, const rt_pane *p);
 /* Release the panes (not the definitions). */
 void rt_windows_free(rt_windows *ws);
 /* Release definitions read from a processor's table. */

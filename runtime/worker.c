@@ -254,6 +254,7 @@ static void on_batch_end(void *arg)
     rt_worker *w = arg;
     if (!w->failed && rt_worker_flush(w) < 0)
         rt_source_file_stop(&w->source);
+    rt_worker_checkpoint_maybe(w);
 }
 
 static void on_end(void *arg, int failed, const char *rest, size_t rest_len,
@@ -323,15 +324,23 @@ static int on_kafka_drain(void *arg, int timeout_ms)
 }
 
 /* New partitions: each holds the watermark back until its first event, and resumes
- * from the offsets the exactly-once MySQL sinks stored, where they have some. */
+ * from its checkpoint, or from the offsets the exactly-once MySQL sinks stored. */
 static void on_kafka_assigned(void *arg, size_t n, const char *const *topics,
-                            const int *partitions, long long *next)
+                              const int *partitions, long long *next, long long *from)
 {
     rt_worker *w = arg;
     for (size_t i = 0; w->windowed && i < n; i++)
         if (rt_watermark_assign(&w->watermark, topics[i], partitions[i], rt_epoch_ms()) < 0)
             rt_warn("out of memory: partition %s/%d does not hold the watermark back",
                     topics[i], partitions[i]);
+    if (rt_worker_restore(w, n, topics, partitions, from) < 0) {
+        w->failed = 1;
+        stop_source(w);
+        rt_worker_finish_run(w);
+        return;
+    }
+    if (w->windowed)
+        rt_worker_idle_check(w);    /* restored windows see the restored watermark */
     for (size_t i = 0; i < w->sinks.n; i++)
         if (strcmp(w->sinks.v[i].type, "mysql") == 0 &&
             rt_sink_mysql_stored_offsets(&w->sinks.v[i], n, topics, partitions, next) < 0)
@@ -408,7 +417,8 @@ int rt_worker_run(rt_worker *w)
         rt_error("%s", err);
         return -1;
     }
-    if (open_source(w, err, sizeof err) < 0) {
+    if (open_source(w, err, sizeof err) < 0 ||
+        rt_worker_checkpoint_start(w, err, sizeof err) < 0) {
         rt_error("%s", err);
         return -1;
     }
@@ -423,6 +433,9 @@ int rt_worker_run(rt_worker *w)
      * before the Kafka source commits what they acknowledged. */
     if (rt_sinks_drain(&w->sinks, (int)rt_config_int(w->cfg, "shutdown.timeout.ms")) < 0)
         w->failed = 1;
+    /* A last checkpoint, so that a restart after SIGTERM replays nothing. */
+    if (w->state_dir && !w->failed && !w->head && rt_worker_checkpoint(w) == 0)
+        rt_info("checkpoint taken on the way out");
     if (w->kafka_source && rt_source_kafka_close(w->kafka_source) < 0)
         w->failed = 1;
     w->kafka_source = NULL;
@@ -455,6 +468,8 @@ void rt_worker_free(rt_worker *w)
         event_free(w->idle_ev);
     if (w->ptimer_ev)
         event_free(w->ptimer_ev);
+    if (w->ckpt_ev)
+        event_free(w->ckpt_ev);
     for (size_t i = 0; i < w->nprocs; i++)
         rt_processor_free(&w->procs[i]);
     free(w->procs);

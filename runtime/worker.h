@@ -80,6 +80,12 @@ typedef struct rt_worker {
     rt_ticket *fire_ticket; /* the ticket window outputs are held on, or NULL */
     struct event *idle_ev;  /* re-computes the watermark while partitions are idle */
     int signalled;          /* stopped by SIGTERM/SIGINT, not by the input's end */
+    const char *state_dir;  /* checkpoints are taken (Kafka source, state.dir set) */
+    struct event *ckpt_ev;  /* every checkpoint.interval.ms: one is due */
+    int ckpt_due;
+    uint64_t ckpts, ckpt_failures, ckpt_restored;
+    int64_t ckpt_ms;        /* duration of the last one */
+    size_t ckpt_bytes;      /* its size */
     rt_kafka_embedded embedded;     /* kafka.embedded=true */
     size_t max_bytes;
     int failed;             /* a runtime failure stopped the pipeline */
@@ -137,6 +143,18 @@ void rt_worker_end_of_input(rt_worker *w);
 int  rt_worker_keyed_metrics(rt_worker *w, rt_buf *out);
 /* Release state and windows. */
 void rt_worker_keyed_free(rt_worker *w);
+/* worker_checkpoint.c: with state.dir and a Kafka source, take a checkpoint every
+ * checkpoint.interval.ms. -1 with err set. */
+int  rt_worker_checkpoint_start(rt_worker *w, char *err, size_t errlen);
+/* Take the checkpoint that is due, if no event is half-processed now. */
+void rt_worker_checkpoint_maybe(rt_worker *w);
+/* Drain the sinks and write every partition's checkpoint now; -1 when not taken. */
+int  rt_worker_checkpoint(rt_worker *w);
+/* Newly assigned partitions: restore their checkpoints and set from[i] to the offsets
+ * they stand for. -1 when one is damaged (logged): the worker must stop. */
+int  rt_worker_restore(rt_worker *w, size_t n, const char *const *topics,
+                       const int *partitions, long long *from);
+int  rt_worker_checkpoint_metrics(rt_worker *w, rt_buf *out);
 /* Release everything. */
 void rt_worker_free(rt_worker *w);
 

@@ -146,6 +146,8 @@ static void advance(rt_worker *w)
     rt_worker_backpressure(w);
     if (w->ending && !w->head)
         rt_worker_finish_run(w);
+    else
+        rt_worker_checkpoint_maybe(w);
 }
 
 void rt_worker_on_wake(evutil_socket_t fd, short what, void *arg)

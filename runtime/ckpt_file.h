@@ -1,0 +1,41 @@
+/* ckpt_file.h - the bytes of a checkpoint: little-endian fields appended to a buffer,
+ * read back with bounds checks, and one file per input partition written atomically
+ * (write, fsync, rename, fsync of the directory) and checked by a checksum on read. */
+#ifndef RT_CKPT_FILE_H
+#define RT_CKPT_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* Append fields; 0 or -1 when out of memory. Bytes go as a u32 length, then bytes. */
+int rt_ckpt_put_u64(rt_buf *b, uint64_t v);
+int rt_ckpt_put_i64(rt_buf *b, int64_t v);
+int rt_ckpt_put_f64(rt_buf *b, double v);
+int rt_ckpt_put_bytes(rt_buf *b, const void *p, size_t n);
+
+/* A cursor over a checkpoint's body. Reading past the end sets `bad` and yields 0. */
+typedef struct rt_ckpt_reader {
+    const unsigned char *p;
+    size_t n, pos;
+    int bad;
+} rt_ckpt_reader;
+
+uint64_t    rt_ckpt_get_u64(rt_ckpt_reader *r);
+int64_t     rt_ckpt_get_i64(rt_ckpt_reader *r);
+double      rt_ckpt_get_f64(rt_ckpt_reader *r);
+/* Bytes in place (not NUL-terminated); *n gets their length. */
+const char *rt_ckpt_get_bytes(rt_ckpt_reader *r, size_t *n);
+
+/* "<dir>/partition-<n>.ckpt" into path; -1 when it does not fit. */
+int rt_ckpt_path(char *path, size_t len, const char *dir, int32_t partition);
+/* Replace the partition's checkpoint with `body` atomically. -1 with err set. */
+int rt_ckpt_write(const char *dir, int32_t partition, const rt_buf *body, char *err,
+                  size_t errlen);
+/* The body of the partition's checkpoint into `body`: 1 when read, 0 when there is
+ * none, -1 with err set when it is unreadable or damaged. */
+int rt_ckpt_read(const char *dir, int32_t partition, rt_buf *body, char *err,
+                 size_t errlen);
+
+#endif

@@ -1,0 +1,481 @@
+/* worker_checkpoint.c - checkpoints of keyed state, windows and timers, one file per
+ * input partition number under state.dir, with the offsets they stand for.
+ *
+ * A checkpoint is taken at a quiet point: no event half-processed (none waiting for a
+ * lookup) and, after a drain, every output of every event before it acknowledged. So
+ * the file holds exactly the effect of the events before its offsets, and resuming from
+ * those offsets neither loses nor double-counts an event in state or windows (outputs
+ * after it are written again: at least once). State is kept per partition number, as a
+ * Kafka Streams task: partition N of every input topic shares one file. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ckpt_file.h"
+#include "clock.h"
+#include "log.h"
+#include "worker.h"
+
+#define CKPT_VERSION 1
+
+static void patch_u64(rt_buf *b, size_t at, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        b->data[at + (size_t)i] = (char)(unsigned char)(v >> (8 * i));
+}
+
+/* ---- writing ---- */
+
+static int put_offsets(rt_worker *w, rt_buf *b, int32_t partition)
+{
+    size_t at = b->len;
+    uint64_t n = 0;
+    if (rt_ckpt_put_u64(b, 0) < 0)
+        return -1;
+    for (rt_track_part *p = w->tracker.parts; p; p = p->link) {
+        if (p->partition != partition || p->stored < 0)
+            continue;
+        int64_t max_ts = INT64_MIN;
+        for (size_t i = 0; i < w->watermark.n; i++) {
+            const rt_wm_part *wp = &w->watermark.v[i];
+            if (wp->partition == partition && wp->seen && wp->topic &&
+                strcmp(wp->topic, p->topic) == 0)
+                max_ts = wp->max_ts;
+        }
+        if (rt_ckpt_put_bytes(b, p->topic, strlen(p->topic)) < 0 ||
+            rt_ckpt_put_i64(b, p->stored) < 0 || rt_ckpt_put_i64(b, max_ts) < 0)
+            return -1;
+        n++;
+    }
+    patch_u64(b, at, n);
+    return 0;
+}
+
+static int put_state(rt_state *st, rt_buf *b, int32_t partition)
+{
+    size_t at = b->len, i = 0;
+    uint64_t n = 0;
+    rt_keymap_slot *s;
+    if (rt_ckpt_put_u64(b, 0) < 0)
+        return -1;
+    while ((s = rt_keymap_next(&st->map, &i))) {
+        const rt_state_value *v = s->value;
+        if (s->partition != partition)
+            continue;
+        if (rt_ckpt_put_bytes(b, s->key, s->len) < 0 || rt_ckpt_put_i64(b, v->expires_ms) < 0 ||
+            rt_ckpt_put_bytes(b, v->data, v->len) < 0)
+            return -1;
+        n++;
+    }
+    patch_u64(b, at, n);
+    return 0;
+}
+
+static int put_pane(rt_buf *b, const rt_pane *p)
+{
+    return rt_ckpt_put_i64(b, p->start) || rt_ckpt_put_i64(b, p->end) ||
+           rt_ckpt_put_i64(b, p->due) || rt_ckpt_put_u64(b, (uint64_t)p->fired) ||
+           rt_ckpt_put_u64(b, p->count) || rt_ckpt_put_u64(b, p->n) ||
+           rt_ckpt_put_f64(b, p->sum) || rt_ckpt_put_f64(b, p->min) ||
+           rt_ckpt_put_f64(b, p->max) || rt_ckpt_put_bytes(b, p->acc, p->acc_len) ? -1 : 0;
+}
+
+/* Per definition its name and shape (panes of a changed definition are not restored),
+ * then its keys with their panes. */
+static int put_windows(rt_windows *ws, rt_buf *b, int32_t partition)
+{
+    if (rt_ckpt_put_u64(b, ws->ndefs) < 0)
+        return -1;
+    for (size_t d = 0; d < ws->ndefs; d++) {
+        const rt_window_def *def = &ws->defs[d];
+        size_t at, i = 0;
+        uint64_t n = 0;
+        rt_keymap_slot *s;
+        if (rt_ckpt_put_bytes(b, def->name, strlen(def->name)) < 0 ||
+            rt_ckpt_put_u64(b, def->kind) < 0 || rt_ckpt_put_i64(b, def->size) < 0 ||
+            rt_ckpt_put_i64(b, def->slide) < 0 || rt_ckpt_put_i64(b, def->gap) < 0)
+            return -1;
+        at = b->len;
+        if (rt_ckpt_put_u64(b, 0) < 0)
+            return -1;
+        while ((s = rt_keymap_next(&ws->keys[d], &i))) {
+            const rt_wkey *k = s->value;
+            if (k->partition != partition || !k->n)
+                continue;
+            if (rt_ckpt_put_bytes(b, k->key, k->klen) < 0 || rt_ckpt_put_u64(b, k->n) < 0)
+                return -1;
+            for (size_t j = 0; j < k->n; j++)
+                if (put_pane(b, &k->panes[j]) < 0)
+                    return -1;
+            n++;
+        }
+        patch_u64(b, at, n);
+    }
+    return 0;
+}
+
+static int put_timers(rt_timers *ts, rt_buf *b, int32_t partition)
+{
+    size_t at = b->len, i = 0;
+    uint64_t n = 0;
+    rt_keymap_slot *s;
+    if (rt_ckpt_put_u64(b, 0) < 0)
+        return -1;
+    while ((s = rt_keymap_next(&ts->map, &i))) {
+        const rt_timer *t = s->value;
+        if (s->partition != partition)
+            continue;
+        if (rt_ckpt_put_bytes(b, t->id, t->idlen) < 0 || rt_ckpt_put_u64(b, t->klen) < 0 ||
+            rt_ckpt_put_u64(b, t->domain) < 0 || rt_ckpt_put_i64(b, t->at) < 0)
+            return -1;
+        n++;
+    }
+    patch_u64(b, at, n);
+    return 0;
+}
+
+static int encode(rt_worker *w, rt_buf *b, int32_t partition)
+{
+    if (rt_ckpt_put_u64(b, CKPT_VERSION) < 0 || rt_ckpt_put_i64(b, partition) < 0 ||
+        rt_ckpt_put_i64(b, rt_epoch_ms()) < 0 || put_offsets(w, b, partition) < 0 ||
+        rt_ckpt_put_u64(b, w->nkeyed) < 0)
+        return -1;
+    for (size_t i = 0; i < w->nkeyed; i++) {
+        const char *name = w->procs[i].name;
+        if (rt_ckpt_put_bytes(b, name, strlen(name)) < 0 ||
+            put_state(&w->keyed[i].state, b, partition) < 0 ||
+            put_windows(&w->keyed[i].windows, b, partition) < 0 ||
+            put_timers(&w->keyed[i].timers, b, partition) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int seen_before(const rt_track_part *parts, const rt_track_part *p)
+{
+    for (const rt_track_part *q = parts; q != p; q = q->link)
+        if (q->partition == p->partition && q->stored >= 0)
+            return 1;
+    return 0;
+}
+
+/* Write every partition that has done an event. -1 when a file could not be written
+ * (the others are still tried; the old file of a failed one stays). */
+static int write_all_partitions(rt_worker *w)
+{
+    rt_buf b = { 0 };
+    char err[512];
+    int rc = 0;
+    size_t bytes = 0;
+    for (rt_track_part *p = w->tracker.parts; p; p = p->link) {
+        if (p->stored < 0 || seen_before(w->tracker.parts, p))
+            continue;
+        b.len = 0;
+        if (encode(w, &b, p->partition) < 0) {
+            rt_error("checkpoint of partition %d: out of memory", (int)p->partition);
+            rc = -1;
+        } else if (rt_ckpt_write(w->state_dir, p->partition, &b, err, sizeof err) < 0) {
+            rt_error("checkpoint of partition %d: %s", (int)p->partition, err);
+            rc = -1;
+        } else {
+            bytes += b.len;
+        }
+    }
+    rt_buf_free(&b);
+    w->ckpt_bytes = bytes;
+    return rc;
+}
+
+int rt_worker_checkpoint(rt_worker *w)
+{
+    if (!w->state_dir || !w->kafka_source || w->head || w->failed)
+        return -1;
+    int64_t t0 = rt_clock_ms();
+    w->ckpt_due = 0;
+    /* Outputs of the events before the checkpoint must be acknowledged, or a crash
+     * after it would lose them: the restart resumes behind them. */
+    if (rt_sinks_drain(&w->sinks, (int)rt_config_int(w->cfg, "shutdown.timeout.ms")) < 0 ||
+        w->tracker.inflight) {
+        rt_warn("checkpoint skipped: outputs not acknowledged in time");
+        w->ckpt_failures++;
+        return -1;
+    }
+    int rc = write_all_partitions(w);
+    w->ckpt_ms = rt_clock_ms() - t0;
+    if (rc < 0)
+        w->ckpt_failures++;
+    else
+        w->ckpts++;
+    return rc;
+}
+
+void rt_worker_checkpoint_maybe(rt_worker *w)
+{
+    if (w->ckpt_due && !w->head && !w->signalled)
+        rt_worker_checkpoint(w);
+}
+
+static void on_checkpoint_timer(evutil_socket_t fd, short what, void *arg)
+{
+    rt_worker *w = arg;
+    w->ckpt_due = 1;
+    rt_worker_checkpoint_maybe(w);
+}
+
+int rt_worker_checkpoint_start(rt_worker *w, char *err, size_t errlen)
+{
+    const char *dir = rt_config_get(w->cfg, "state.dir");
+    char where[300];
+    if (!dir || !*dir)
+        return 0;
+    if (!w->kafka_source) {
+        rt_info("state.dir: checkpoints are taken of Kafka sources only; a file is read "
+                "again from its start");
+        return 0;
+    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: state.dir: cannot create %s: %s",
+                 rt_config_where(w->cfg, "state.dir", where, sizeof where), dir,
+                 strerror(errno));
+        return -1;
+    }
+    w->state_dir = dir;
+    long long ms = rt_config_int(w->cfg, "checkpoint.interval.ms");
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    w->ckpt_ev = event_new(w->base, -1, EV_PERSIST, on_checkpoint_timer, w);
+    if (!w->ckpt_ev || evtimer_add(w->ckpt_ev, &tv) < 0) {
+        snprintf(err, errlen, "cannot create the checkpoint timer");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- restoring ---- */
+
+static int keyed_index(rt_worker *w, const char *name, size_t len)
+{
+    for (size_t i = 0; i < w->nkeyed; i++)
+        if (strlen(w->procs[i].name) == len && memcmp(w->procs[i].name, name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int get_state(rt_ckpt_reader *r, rt_state *st, int32_t partition, int64_t now)
+{
+    uint64_t n = rt_ckpt_get_u64(r);
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        size_t klen, vlen;
+        const char *key = rt_ckpt_get_bytes(r, &klen);
+        int64_t expires = rt_ckpt_get_i64(r);
+        const char *val = rt_ckpt_get_bytes(r, &vlen);
+        if (st && !r->bad && (!expires || expires > now) &&
+            rt_state_set(st, partition, key, klen, val, vlen, expires) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The definition of `ws` with this name and shape, or -1. */
+static int def_index(const rt_windows *ws, const char *name, size_t len, uint64_t kind,
+                     int64_t size, int64_t slide, int64_t gap)
+{
+    for (size_t d = 0; ws && d < ws->ndefs; d++) {
+        const rt_window_def *def = &ws->defs[d];
+        if (strlen(def->name) != len || memcmp(def->name, name, len) != 0)
+            continue;
+        if (def->kind == kind && def->size == size && def->slide == slide && def->gap == gap)
+            return (int)d;
+        rt_warn("checkpoint: window %s changed its kind or size; its open windows start "
+                "empty", def->name);
+        return -1;
+    }
+    return -1;
+}
+
+static int get_pane(rt_ckpt_reader *r, rt_pane *p)
+{
+    memset(p, 0, sizeof *p);
+    p->start = rt_ckpt_get_i64(r);
+    p->end = rt_ckpt_get_i64(r);
+    p->due = rt_ckpt_get_i64(r);
+    p->fired = (int)rt_ckpt_get_u64(r);
+    p->count = rt_ckpt_get_u64(r);
+    p->n = rt_ckpt_get_u64(r);
+    p->sum = rt_ckpt_get_f64(r);
+    p->min = rt_ckpt_get_f64(r);
+    p->max = rt_ckpt_get_f64(r);
+    const char *acc = rt_ckpt_get_bytes(r, &p->acc_len);
+    if (r->bad || !p->acc_len)
+        return 0;
+    if (!(p->acc = malloc(p->acc_len)))
+        return -1;
+    memcpy(p->acc, acc, p->acc_len);
+    return 0;
+}
+
+static int get_windows(rt_ckpt_reader *r, rt_windows *ws, int32_t partition)
+{
+    uint64_t ndefs = rt_ckpt_get_u64(r);
+    for (uint64_t d = 0; d < ndefs && !r->bad; d++) {
+        size_t len;
+        const char *name = rt_ckpt_get_bytes(r, &len);
+        uint64_t kind = rt_ckpt_get_u64(r);
+        int64_t size = rt_ckpt_get_i64(r), slide = rt_ckpt_get_i64(r), gap = rt_ckpt_get_i64(r);
+        int di = r->bad ? -1 : def_index(ws, name, len, kind, size, slide, gap);
+        uint64_t nkeys = rt_ckpt_get_u64(r);
+        for (uint64_t k = 0; k < nkeys && !r->bad; k++) {
+            size_t klen;
+            const char *key = rt_ckpt_get_bytes(r, &klen);
+            uint64_t npanes = rt_ckpt_get_u64(r);
+            for (uint64_t j = 0; j < npanes && !r->bad; j++) {
+                rt_pane p;
+                if (get_pane(r, &p) < 0)
+                    return -1;
+                if (r->bad || di < 0)
+                    free(p.acc);
+                else if (rt_windows_restore(ws, (size_t)di, partition, key, klen, &p) < 0)
+                    return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int get_timers(rt_ckpt_reader *r, rt_timers *ts, int32_t partition)
+{
+    uint64_t n = rt_ckpt_get_u64(r);
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        size_t idlen;
+        const char *id = rt_ckpt_get_bytes(r, &idlen);
+        uint64_t klen = rt_ckpt_get_u64(r), domain = rt_ckpt_get_u64(r);
+        int64_t at = rt_ckpt_get_i64(r);
+        if (r->bad || klen >= idlen || domain > RT_PROCESSING_TIME) {
+            r->bad = 1;
+            break;
+        }
+        if (ts && rt_timers_set(ts, partition, id, (size_t)klen, id + klen + 1,
+                                idlen - (size_t)klen - 1, at, (enum rt_time_domain)domain) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Offsets go to from[] for the assigned (topic, partition) pairs; their event-time
+ * progress back into the watermark, so late events stay late after a restart. */
+static int get_offsets(rt_worker *w, rt_ckpt_reader *r, int32_t partition, size_t n,
+                       const char *const *topics, const int *partitions, long long *from)
+{
+    uint64_t count = rt_ckpt_get_u64(r);
+    for (uint64_t k = 0; k < count && !r->bad; k++) {
+        size_t len;
+        const char *topic = rt_ckpt_get_bytes(r, &len);
+        int64_t next = rt_ckpt_get_i64(r), max_ts = rt_ckpt_get_i64(r);
+        for (size_t i = 0; i < n && !r->bad; i++) {
+            if (partitions[i] != partition || strlen(topics[i]) != len ||
+                memcmp(topics[i], topic, len) != 0)
+                continue;
+            from[i] = next;
+            if (w->windowed && max_ts != INT64_MIN &&
+                rt_watermark_observe(&w->watermark, topics[i], partition, max_ts,
+                                     rt_epoch_ms()) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int restore_body(rt_worker *w, rt_ckpt_reader *r, int32_t partition, size_t n,
+                        const char *const *topics, const int *partitions, long long *from)
+{
+    int64_t now = rt_epoch_ms();
+    if (rt_ckpt_get_u64(r) != CKPT_VERSION || rt_ckpt_get_i64(r) != partition)
+        return r->bad = 1, 0;
+    rt_ckpt_get_i64(r);     /* when it was taken */
+    if (get_offsets(w, r, partition, n, topics, partitions, from) < 0)
+        return -1;
+    for (size_t i = 0; i < w->nkeyed; i++) {
+        rt_state_drop_partition(&w->keyed[i].state, partition);
+        rt_windows_drop_partition(&w->keyed[i].windows, partition);
+        rt_timers_drop_partition(&w->keyed[i].timers, partition);
+    }
+    uint64_t nprocs = rt_ckpt_get_u64(r);
+    for (uint64_t p = 0; p < nprocs && !r->bad; p++) {
+        size_t len;
+        const char *name = rt_ckpt_get_bytes(r, &len);
+        int k = r->bad ? -1 : keyed_index(w, name, len);
+        rt_keyed *kd = k >= 0 ? &w->keyed[k] : NULL;
+        if (!r->bad && !kd)
+            rt_warn("checkpoint of partition %d: processor '%.*s' is gone; its state is "
+                    "dropped", (int)partition, (int)len, name);
+        if (get_state(r, kd ? &kd->state : NULL, partition, now) < 0 ||
+            get_windows(r, kd ? &kd->windows : NULL, partition) < 0 ||
+            get_timers(r, kd ? &kd->timers : NULL, partition) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int rt_worker_restore(rt_worker *w, size_t n, const char *const *topics,
+                      const int *partitions, long long *from)
+{
+    rt_buf body = { 0 };
+    char err[512];
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc && w->state_dir; i++) {
+        int32_t part = partitions[i];
+        int done = 0;
+        for (size_t j = 0; j < i; j++)
+            done |= partitions[j] == part;
+        if (done)
+            continue;
+        int got = rt_ckpt_read(w->state_dir, part, &body, err, sizeof err);
+        if (got < 0) {
+            rt_error("checkpoint: %s; stopping (move the file away to start partition %d "
+                     "with empty state from the group's offsets)", err, (int)part);
+            rc = -1;
+            break;
+        }
+        if (!got)
+            continue;
+        rt_ckpt_reader r = { (const unsigned char *)body.data, body.len, 0, 0 };
+        if (restore_body(w, &r, part, n, topics, partitions, from) < 0) {
+            rt_error("checkpoint of partition %d: out of memory restoring it", (int)part);
+            rc = -1;
+        } else if (r.bad || r.pos != r.n) {
+            rt_error("checkpoint of partition %d in %s: unreadable (another version of "
+                     "eddy?); stopping", (int)part, w->state_dir);
+            rc = -1;
+        } else {
+            w->ckpt_restored++;
+            rt_info("checkpoint: partition %d restored (%zu bytes)", (int)part, body.len);
+        }
+    }
+    rt_buf_free(&body);
+    return rc;
+}
+
+int rt_worker_checkpoint_metrics(rt_worker *w, rt_buf *out)
+{
+    if (!w->state_dir)
+        return 0;
+    return rt_prom_header(out, "eddy_checkpoints_total", "counter",
+                          "Checkpoints written (every partition of this worker).") ||
+           rt_prom_sample(out, "eddy_checkpoints_total", NULL, (double)w->ckpts) ||
+           rt_prom_header(out, "eddy_checkpoint_failures_total", "counter",
+                          "Checkpoints skipped or not fully written.") ||
+           rt_prom_sample(out, "eddy_checkpoint_failures_total", NULL,
+                          (double)w->ckpt_failures) ||
+           rt_prom_header(out, "eddy_checkpoint_duration_seconds", "gauge",
+                          "Time the last checkpoint took, its drain of the sinks included.") ||
+           rt_prom_sample(out, "eddy_checkpoint_duration_seconds", NULL,
+                          (double)w->ckpt_ms / 1000) ||
+           rt_prom_header(out, "eddy_checkpoint_bytes", "gauge",
+                          "Size of the last checkpoint, all partitions.") ||
+           rt_prom_sample(out, "eddy_checkpoint_bytes", NULL, (double)w->ckpt_bytes) ||
+           rt_prom_header(out, "eddy_checkpoint_restored_partitions_total", "counter",
+                          "Partitions whose state was restored from a checkpoint.") ||
+           rt_prom_sample(out, "eddy_checkpoint_restored_partitions_total", NULL,
+                          (double)w->ckpt_restored)
+               ? -1 : 0;
+}

@@ -1,0 +1,146 @@
+# Checkpoints: a run killed with SIGKILL and restarted from its checkpoint gives the
+# same state, window and timer outputs as a run that was never interrupted (outputs
+# replayed after the checkpoint come twice: at least once); without a checkpoint the
+# same kill loses the state, which the comparison sees. A damaged checkpoint stops eddy.
+. tests/kafka_lib.sh
+
+d=$(newdir)
+start_mock "$d" 1 2 events,outA,outB,outC,dlq
+mkdir -p "$d/processors"
+# Per device: a running count in keyed state (emitted with each event), a tumbling count,
+# a sliding sum, and an event-time timer 15 s after its latest event. The loop makes each
+# event cost ~0.3 ms (1000 events a loop turn), so the kill lands mid-stream.
+cat > "$d/processors/ck.lua" <<'LUA'
+return {
+  routes = { { domain = "iot", type = "*" } },
+  windows = {
+    tum = { kind = "tumbling", size_ms = 10000, key = "payload.d", agg = "count" },
+    sli = { kind = "sliding", size_ms = 20000, slide_ms = 10000, key = "payload.d", agg = "sum:payload.v" },
+  },
+  process = function(ev, ctx)
+    local x = 0
+    for i = 1, 100000 do x = x + i % 7 end
+    local d = ev.payload.d
+    local n = (ctx.state.get(d) or 0) + 1
+    ctx.state.set(d, n)
+    ctx.timer(d, ev.timestamp + 15000, "quiet")
+    ctx.emit("out", { kind = "seen", k = d, n = n, id = ev.eventId, x = x > 0 })
+  end,
+  on_window = function(win, ctx)
+    ctx.emit("out", { kind = win.name, k = win.key, s = win.start, r = win.result })
+  end,
+  on_timer = function(key, tag, ctx)
+    ctx.emit("out", { kind = tag, k = key, n = ctx.state.get(key) })
+  end,
+}
+LUA
+ck_conf() {  # ck_conf GROUP OUT_TOPIC [key=value...]
+  local g=$1 o=$2; shift 2
+  {
+    echo "processors.dir=$d/processors"
+    echo "source.type=kafka"
+    echo "source.topics=events"
+    echo "kafka.bootstrap.servers=$BOOT"
+    echo "kafka.group.id=$g"
+    echo "kafka.auto.offset.reset=earliest"
+    echo "kafka.auto.commit.interval.ms=200"
+    echo "sink.out.type=kafka"
+    echo "sink.out.topic=$o"
+    echo "sink.dlq.type=kafka"
+    echo "sink.dlq.topic=dlq"
+    echo "dlq.sink=dlq"
+    echo "admin.listen=127.0.0.1:0"
+    for l in "$@"; do echo "$l"; done
+  } > "$d/eddy.conf"
+}
+# 12000 events of 20 devices, 100 ms apart; even devices on partition 0, odd on 1, then
+# one event per partition far ahead, which fires every window and timer. Produced in two
+# halves, so that B can checkpoint the first and be killed inside the second.
+N=12000
+awk -v n=$N 'BEGIN { for (i = 0; i < n; i++) { dev = i % 20
+  printf "%d\t%d\t{\"domain\":\"iot\",\"type\":\"r\",\"timestamp\":%d,\"eventId\":\"e%d\",\"payload\":{\"d\":\"d%02d\",\"v\":%d}}\n",
+    i < n / 2 ? 1 : 2, dev % 2, 1000000 + i * 100, i, dev, i % 13 }
+  for (p = 0; p < 2; p++)
+    printf "2\t%d\t{\"domain\":\"iot\",\"type\":\"r\",\"timestamp\":9000000000,\"eventId\":\"end%d\",\"payload\":{\"d\":\"end%d\",\"v\":0}}\n", p, p, p }' > "$d/events.tsv"
+produce_half() {
+  for p in 0 1; do
+    awk -F'\t' -v h=$1 -v p=$p '$1 == h && $2 == p { print $3 }' "$d/events.tsv" |
+      kcat -b "$BOOT" -P -t events -p $p
+  done
+}
+TOTAL=$((N + 2))
+outs() { kcat -b "$BOOT" -C -t "$1" -e -q -f '%s\n' 2>/dev/null | jq -cS . | sort -u; }
+ckpts_above() { local v; v=$(metric "$d" "$1" eddy_checkpoints_total); [ -n "$v" ] && [ "$v" -gt "$2" ]; }
+has_ckpt() { [ -s "$1/partition-0.ckpt" ] && [ -s "$1/partition-1.ckpt" ]; }
+FAST_REJOIN="kafka.session.timeout.ms=6000 kafka.heartbeat.interval.ms=1000"
+
+# B: checkpoints the first half, is killed with SIGKILL inside the second half (well
+# before its next checkpoint), and restarts on the same state.dir.
+produce_half 1
+ck_conf B outB "state.dir=$d/stB" "checkpoint.interval.ms=3000" $FAST_REJOIN
+start_eddy "$d" B
+wait_for done_reading "$d" B $((N / 2))
+seen=$(metric "$d" B eddy_checkpoints_total)
+wait_for ckpts_above B "$seen"
+produce_half 2
+# Outputs, not the admin endpoint, tell how far it got: a busy loop answers HTTP late.
+seen_on() { kcat -b "$BOOT" -C -t "$1" -e -q -f '%s\n' 2>/dev/null | grep -c '"seen"'; }
+past() { [ "$(seen_on "$1")" -ge "$2" ]; }
+wait_for past outB $((N / 2 + 300))
+stop_eddy B KILL
+killed_at=$(seen_on outB)
+check "checkpoint: the kill landed in the second half ($killed_at of $TOTAL events out)" \
+  test "$killed_at" -lt "$TOTAL"
+check "checkpoint: the checkpoint files exist when killed" has_ckpt "$d/stB"
+cp "$d/B.err" "$d/B1.err"
+start_eddy "$d" B
+wait_for grep -q 'checkpoint: partition 1 restored' "$d/B.err"
+wait_for done_reading "$d" B $((TOTAL - N / 2))
+check "checkpoint: the restart restored both partitions" \
+  test "$(grep -c 'checkpoint: partition [01] restored' "$d/B.err")" = 2
+check "checkpoint: and resumed from the checkpoint's offsets" \
+  grep -q 'resumes at offset [1-9][0-9]* of its checkpoint' "$d/B.err"
+check "checkpoint: the checkpoint metrics are exported" \
+  test -n "$(metric "$d" B eddy_checkpoint_duration_seconds)" -a -n "$(metric "$d" B eddy_checkpoint_bytes)"
+stop_eddy B
+expect_eq "checkpoint: the restarted run exits 0" 0 "$STOP_RC"
+raw=$(kcat -b "$BOOT" -C -t outB -e -q -f '%s\n' 2>/dev/null | grep -c '"seen"')
+check "checkpoint: events after the checkpoint were processed again ($raw seen records for $TOTAL events)" \
+  test "$raw" -gt "$TOTAL"
+
+# A: the same input, never interrupted.
+ck_conf A outA "state.dir=$d/stA" "checkpoint.interval.ms=100"
+start_eddy "$d" A
+wait_for done_reading "$d" A $TOTAL
+outs outA > "$d/A.out"
+stop_eddy A
+expect_eq "checkpoint: the uninterrupted run exits 0" 0 "$STOP_RC"
+check "checkpoint: the uninterrupted run wrote every kind of output" \
+  test "$(jq -r .kind "$d/A.out" | sort -u | tr '\n' ' ')" = "quiet seen sli tum "
+expect_eq "checkpoint: one 'seen' record per event" "$TOTAL" "$(grep -c '"seen"' "$d/A.out")"
+expect_eq "checkpoint: killed and restarted gives the uninterrupted run's outputs" \
+  "$(cat "$d/A.out")" "$(outs outB)"
+
+# C: the same kill without state.dir: the state is gone and the outputs differ, so the
+# comparison above would have seen a lost checkpoint.
+ck_conf C outC $FAST_REJOIN
+start_eddy "$d" C
+wait_for past outC $((N / 2))
+stop_eddy C KILL
+start_eddy "$d" C
+wait_for done_reading "$d" C $((TOTAL - N / 2))
+check "checkpoint: without checkpoints the same kill changes the outputs" \
+  test "$(outs outC)" != "$(cat "$d/A.out")"
+stop_eddy C
+
+# A damaged checkpoint is refused, naming the file; nothing is read.
+printf 'X' | dd of="$d/stA/partition-1.ckpt" bs=1 seek=20 conv=notrunc 2>/dev/null
+ck_conf A outA "state.dir=$d/stA"
+start_eddy "$d" A
+wait_for grep -q 'damaged' "$d/A.err"
+for i in $(seq 100); do kill -0 "$EDDY_PID_A" 2>/dev/null || break; sleep 0.1; done
+stop_eddy A
+expect_eq "checkpoint: a damaged checkpoint stops eddy with exit 1" 1 "$STOP_RC"
+check "checkpoint: the error names the file and says damaged" \
+  grep -q "stA/partition-1.ckpt: damaged (checksum mismatch)" "$d/A.err"
+stop_mock
