@@ -1,5 +1,13 @@
--- geofence: device location reports from IoT devices -> `device_locations`.
--- Coordinates and sensor readings are range-checked; a bad reading rejects the event.
+-- geofence: device location reports from IoT devices.
+--  * every valid report goes to `device_locations`;
+--  * per device, a sliding window (conf/rules/fences.json: 30 s every 5 s) counts the
+--    points outside all of the device's allowed fences and inside each forbidden one;
+--    when the share reaches `min_share` an alert is raised, once per (device, fence,
+--    type) until the device is back (a `resolved` record), and not again within
+--    `cooldown_ms` of event time. Alerts and resolutions go to the rules' `sink` and to
+--    the log; their `id` is deterministic, so a replay rewrites the same documents.
+-- The device's fence group comes from the device lookup in process(); the window's
+-- add() reads it back from keyed state (a lookup cannot wait there).
 local PAYLOAD = { deviceId = "string", lat = "number", lon = "number",
                   temperature = "number?", humidity = "number?", battery = "number?" }
 local RANGES = {
@@ -7,9 +15,99 @@ local RANGES = {
   temperature = { -60, 100 }, humidity = { 0, 100 }, battery = { 0, 100 },
 }
 
+local R             -- the rules, read in init
+local BY_GROUP = {} -- group -> { allowed = {fence...}, forbidden = {fence...} }
+
+local function inside(ctx, f, lat, lon)
+  if f.circle then
+    return ctx.geo.haversine(lat, lon, f.circle.lat, f.circle.lon) <= f.circle.radius_m
+  end
+  return ctx.geo.in_polygon(lat, lon, f.polygon)
+end
+
+local function load_rules(ctx)
+  R = ctx.rules("fences")
+  BY_GROUP = {}
+  for i, f in ipairs(R.fences) do
+    assert(type(f.id) == "string" and type(f.group) == "string",
+           ("fences[%d]: id and group must be strings"):format(i))
+    assert(f.kind == "allowed" or f.kind == "forbidden",
+           ("fence %s: kind must be allowed or forbidden"):format(f.id))
+    assert(f.circle or f.polygon, ("fence %s: needs a circle or a polygon"):format(f.id))
+    local g = BY_GROUP[f.group] or { group = f.group, allowed = {}, forbidden = {} }
+    BY_GROUP[f.group] = g
+    table.insert(g[f.kind], f)
+  end
+end
+
+local function alert_id(device, fence, kind, at, status)
+  return ("%s|%s|%s|%d|%s"):format(device, fence, kind, at, status)
+end
+
+-- One alert state per (device, fence, type): { active, last } (last: event time of the
+-- last alert raised).
+local function judge(win, ctx, fence, kind, hits, points)
+  local key = ("a|%s|%s|%s"):format(win.key, fence, kind)
+  local st = ctx.state.get(key) or { active = false }
+  local share = points > 0 and hits / points or 0
+  local rec = { device_id = win.key, fence = fence, type = kind, share = share,
+                points = points, window_start = win.start, window_end = win["end"] }
+  if share >= R.min_share and not st.active then
+    if st.last and win["end"] - st.last < R.cooldown_ms then
+      ctx.log("info", ("geofence: %s %s %s suppressed by the cool-down"):format(win.key, kind, fence))
+      return
+    end
+    rec.status, rec.id = "alert", alert_id(win.key, fence, kind, win["end"], "alert")
+    st.active, st.last = true, win["end"]
+    ctx.log("warn", ("geofence alert %s: device %s %s %s (%d of %d points)"):format(
+      rec.id, win.key, kind == "outside" and "outside the allowed fences of" or "inside", fence,
+      hits, points))
+  elseif share < R.min_share and st.active then
+    rec.status, rec.id = "resolved", alert_id(win.key, fence, kind, win["end"], "resolved")
+    st.active = false
+    ctx.log("info", ("geofence resolved %s: device %s back from %s"):format(rec.id, win.key, fence))
+  else
+    return
+  end
+  ctx.state.set(key, st)
+  ctx.emit(R.sink, rec)
+end
+
 return {
   name = "geofence",
   routes = { { domain = "geofence", type = "*" } },
+  init = load_rules,
+
+  windows = function(ctx)
+    local rules = ctx.rules("fences")
+    return {
+      fence = {
+        kind = "sliding", size_ms = rules.window.size_ms, slide_ms = rules.window.slide_ms,
+        key = "payload.deviceId",
+        -- acc = { n = points, out = points outside every allowed fence,
+        --         f = { [forbidden fence id] = points inside }, g = group }
+        add = function(acc, ev, ctx)
+          local p = ev.payload
+          local g = BY_GROUP[ctx.state.get("g|" .. p.deviceId) or false]
+          acc = acc or { n = 0, out = 0, f = {} }
+          if not g then return acc end
+          acc.n, acc.g = acc.n + 1, g.group
+          if #g.allowed > 0 then
+            local ok = false
+            for _, f in ipairs(g.allowed) do
+              if inside(ctx, f, p.lat, p.lon) then ok = true break end
+            end
+            if not ok then acc.out = acc.out + 1 end
+          end
+          for _, f in ipairs(g.forbidden) do
+            if inside(ctx, f, p.lat, p.lon) then acc.f[f.id] = (acc.f[f.id] or 0) + 1 end
+          end
+          return acc
+        end,
+      },
+    }
+  end,
+
   process = function(ev, ctx)
     local p = ev.payload
     ctx.check(p, PAYLOAD)
@@ -24,5 +122,21 @@ return {
       temperature = p.temperature, humidity = p.humidity, battery = p.battery,
       event_time = ev.timestamp,
     })
+    local dev = ctx.lookup(R.device_lookup, p.deviceId)
+    local group = dev and dev[R.group_column]
+    local key = "g|" .. p.deviceId
+    if group ~= ctx.state.get(key) then
+      if group then ctx.state.set(key, group) else ctx.state.del(key) end
+    end
+  end,
+
+  on_window = function(win, ctx)
+    local acc = win.result
+    if not acc or acc.n == 0 then return end
+    local g = BY_GROUP[acc.g]
+    if g and #g.allowed > 0 then judge(win, ctx, acc.g, "outside", acc.out, acc.n) end
+    for _, f in ipairs(g and g.forbidden or {}) do
+      judge(win, ctx, f.id, "forbidden", acc.f[f.id] or 0, acc.n)
+    end
   end,
 }

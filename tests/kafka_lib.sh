@@ -50,6 +50,8 @@ kafka_conf() {
       echo "sink.$s.topic=out"
     done
     echo "sink.order_wide.key=order_id"
+    echo "sink.geofence_alerts.type=file"
+    echo "sink.geofence_alerts.path=$d/alerts.ndjson"
     echo "sink.dlq.type=kafka"
     echo "sink.dlq.topic=dlq"
     echo "dlq.sink=dlq"
