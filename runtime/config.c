@@ -346,7 +346,7 @@ const char *rt_config_where(const rt_config *c, const char *key, char *buf, size
 int rt_config_is_secret(const char *key)
 {
     /* mysql.url carries the password in it. */
-    static const char *const words[] = { "password", "secret", "sasl", "token", "key.pem",
+    static const char *const words[] = { "password", "secret", "sasl", "token", "key.pem", "api.key",
                                          "mysql.url" };
     for (size_t i = 0; i < sizeof words / sizeof *words; i++)
         if (strstr(key, words[i]))

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "config.h"
 #include "log.h"
 #include "worker.h"
@@ -129,10 +131,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "eddy: unknown command '%s'\n\n%s", cmd, usage);
         return EXIT_USAGE;
     }
+    /* Once, before any thread (librdkafka's) runs: curl's global state is not
+     * thread-safe to set up lazily. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fputs("eddy: cannot initialise libcurl\n", stderr);
+        return EXIT_FAILURE;
+    }
     cli o = { 0 };
     int rc = EXIT_USAGE;
     if (parse_options(argc, argv, &o) == 0)
         rc = !strcmp(cmd, "run") ? cmd_run(&o) : cmd_check(&o);
     free(o.sets);
+    curl_global_cleanup();
     return rc;
 }

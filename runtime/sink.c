@@ -75,8 +75,8 @@ int rt_sinks_setup(rt_sinks *ss, const rt_config *c, const rt_sink_env *env, cha
             }
         }
         char why[512];
-        if (mysql) {
-            if (rt_sink_mysql_open(ss, s, c, why, sizeof why) < 0) {
+        if (mysql || !strcmp(s->type, "elasticsearch")) {
+            if ((mysql ? rt_sink_mysql_open : rt_sink_es_open)(ss, s, c, why, sizeof why) < 0) {
                 snprintf(err, errlen, "%s", why);
                 goto fail;
             }

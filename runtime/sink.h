@@ -97,6 +97,10 @@ int  rt_sink_file_open(rt_sink *s, const char *path, char *err, size_t errlen);
 /* Kafka sinks (sink_kafka.c): `topic` on the producer shared through ss->kafka. */
 int  rt_sink_kafka_open(rt_sinks *ss, rt_sink *s, const rt_config *c, const char *topic,
                         char *err, size_t errlen);
+/* Elasticsearch sinks (sink_es.c): check the settings; with an event loop, open. */
+int  rt_sink_es_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, size_t errlen);
+/* Their metrics in the Prometheus text format. */
+int  rt_sink_es_metrics(const rt_sinks *ss, rt_buf *out);
 /* Wait up to timeout_ms for the shared producer's deliveries; -1 if some are left. */
 int  rt_kafka_producer_drain(struct rt_kafka_producer *kp, int timeout_ms);
 /* The producer's metrics in the Prometheus text format. */

@@ -69,7 +69,7 @@ int rt_worker_metrics(rt_worker *w, rt_buf *out)
         goto out;
     if (w->kafka_source && rt_source_kafka_metrics(w->kafka_source, out) < 0)
         goto out;
-    if (rt_sink_mysql_metrics(&w->sinks, out) < 0 || rt_worker_keyed_metrics(w, out) < 0 ||
+    if (rt_sink_mysql_metrics(&w->sinks, out) < 0 || rt_sink_es_metrics(&w->sinks, out) < 0 || rt_worker_keyed_metrics(w, out) < 0 ||
         rt_worker_checkpoint_metrics(w, out) < 0)
         goto out;
     if (w->sinks.kafka && rt_kafka_producer_metrics(w->sinks.kafka, out) < 0)

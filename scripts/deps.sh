@@ -11,6 +11,8 @@ PKGS=(
   librdkafka-dev libmariadb-dev libcurl4-openssl-dev
   # tests, demo and bench: the outside clients a user would use
   luajit curl jq kcat prometheus geographiclib-tools
+  # the stand-in Elasticsearch of tests/es_mock.py
+  python3
   # a throwaway MariaDB server (scripts/mariadb-local.sh) and its client
   mariadb-server mariadb-client
 )
