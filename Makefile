@@ -76,7 +76,7 @@ demo: deps
 	bash scripts/demo.sh
 
 bench: deps
-	$(MAKE) all $(BIN)/eddy-bench
+	$(MAKE) all $(BIN)/eddy-bench $(BIN)/kafka-mock
 	bash scripts/bench.sh
 
 install: all

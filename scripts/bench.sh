@@ -24,3 +24,5 @@ echo
 scripts/bench-lookup.sh
 echo
 scripts/bench-mysql.sh
+echo
+scripts/bench-geofence.sh
