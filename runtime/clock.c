@@ -17,3 +17,12 @@ int64_t rt_epoch_ms(void)
     gettimeofday(&tv, NULL);
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
+
+void rt_clock_sleep_until(int64_t at, int64_t until)
+{
+    int64_t wait = (at < until ? at : until) - rt_clock_ms();
+    if (wait > 0) {
+        struct timespec ts = { (time_t)(wait / 1000), (long)(wait % 1000) * 1000000 };
+        nanosleep(&ts, NULL);
+    }
+}

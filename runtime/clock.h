@@ -9,5 +9,8 @@
 int64_t rt_clock_ms(void);
 /* Wall-clock time, milliseconds since the epoch. */
 int64_t rt_epoch_ms(void);
+/* Sleep until rt_clock_ms() reaches `at`, but not past `until` (a drain waiting out a
+ * retry backoff without the event loop). */
+void    rt_clock_sleep_until(int64_t at, int64_t until);
 
 #endif

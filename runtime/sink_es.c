@@ -386,12 +386,7 @@ static int es_drain(rt_sink *s, int timeout_ms)
         if (left <= 0)
             break;
         if (e->phase == RETRY_WAIT) {
-            long long wait = e->retry_at - rt_clock_ms();
-            wait = wait < left ? wait : left;
-            if (wait > 0) {
-                struct timespec ts = { wait / 1000, (wait % 1000) * 1000000 };
-                nanosleep(&ts, NULL);
-            }
+            rt_clock_sleep_until(e->retry_at, until);
             if (rt_clock_ms() >= e->retry_at) {
                 evtimer_del(e->retry);
                 send_fly(e);

@@ -176,13 +176,7 @@ static int mysql_drain(rt_sink *s, int timeout_ms)
         if (left <= 0)
             break;
         if (m->phase == RETRY_WAIT) {
-            long long wait = m->retry_at - rt_clock_ms();
-            if (wait > left)
-                wait = left;
-            if (wait > 0) {
-                struct timespec ts = { wait / 1000, (wait % 1000) * 1000000 };
-                nanosleep(&ts, NULL);
-            }
+            rt_clock_sleep_until(m->retry_at, until);
             if (rt_clock_ms() >= m->retry_at) {
                 evtimer_del(m->retry);
                 on_retry(-1, EV_TIMEOUT, m);
