@@ -482,17 +482,20 @@ static int setup_easy(es_sink *e, const rt_config *c, const char *name)
 
 int rt_sink_es_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, size_t errlen)
 {
-    char k[300];
+    char k[300], where[300];
     const char *url = key_of(c, s->name, "url", k, sizeof k);
     const char *index = key_of(c, s->name, "index", k, sizeof k);
     if (!url || !*url || !index || !*index) {
-        snprintf(err, errlen, "sink %s: sink.%s.%s is required for an elasticsearch sink",
-                 s->name, s->name, !url || !*url ? "url" : "index");
+        snprintf(k, sizeof k, "sink.%s.type", s->name);
+        snprintf(err, errlen, "%s: sink.%s.%s: required for an elasticsearch sink",
+                 rt_config_where(c, k, where, sizeof where), s->name,
+                 !url || !*url ? "url" : "index");
         return -1;
     }
     if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
-        snprintf(err, errlen, "sink %s: sink.%s.url must start with http:// or https://",
-                 s->name, s->name);
+        snprintf(k, sizeof k, "sink.%s.url", s->name);
+        snprintf(err, errlen, "%s: %s: must start with http:// or https://",
+                 rt_config_where(c, k, where, sizeof where), k);
         return -1;
     }
     if (!ss->env.base)
