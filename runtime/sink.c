@@ -107,6 +107,31 @@ fail:
     return -1;
 }
 
+const char *rt_sink_conf(const rt_config *c, const char *name, const char *field)
+{
+    char key[256];
+    snprintf(key, sizeof key, "sink.%s.%s", name, field);
+    return rt_config_get(c, key);
+}
+
+long long rt_sink_conf_int(const rt_config *c, const char *name, const char *field)
+{
+    char key[256];
+    snprintf(key, sizeof key, "sink.%s.%s", name, field);
+    return rt_config_int(c, key);
+}
+
+int rt_sink_conf_error(const rt_config *c, const char *name, const char *field, char *err,
+                       size_t errlen, const char *what)
+{
+    char key[256], type[256], where[300];
+    snprintf(key, sizeof key, "sink.%s.%s", name, field);
+    snprintf(type, sizeof type, "sink.%s.type", name);
+    rt_config_where(c, rt_config_entry(c, key) ? key : type, where, sizeof where);
+    snprintf(err, errlen, "%s: %s: %s", where, key, what);
+    return -1;
+}
+
 rt_sink *rt_sinks_find(const rt_sinks *ss, const char *name)
 {
     for (size_t i = 0; i < ss->n; i++)

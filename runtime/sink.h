@@ -76,6 +76,14 @@ typedef struct rt_sinks {
  * for `eddy check`). -1 with err set. */
 int  rt_sinks_setup(rt_sinks *ss, const rt_config *c, const rt_sink_env *env, char *err,
                     size_t errlen);
+/* sink.<name>.<field> of the config, or NULL when unset. */
+const char *rt_sink_conf(const rt_config *c, const char *name, const char *field);
+/* The same as an int (keys with a default in config_keys.c). */
+long long   rt_sink_conf_int(const rt_config *c, const char *name, const char *field);
+/* "FILE:LINE: sink.<name>.<field>: what" into err, at the key's line, or at the sink's
+ * type line when the key is missing. Returns -1. */
+int rt_sink_conf_error(const rt_config *c, const char *name, const char *field, char *err,
+                       size_t errlen, const char *what);
 /* The sink called `name`, or NULL. */
 rt_sink *rt_sinks_find(const rt_sinks *ss, const char *name);
 /* Write one record; -1 when the output failed at once (disk full, pipe closed). */

@@ -53,13 +53,6 @@ typedef struct es_sink {
     unsigned long long requests, indexed, failed, retried;
 } es_sink;
 
-static const char *key_of(const rt_config *c, const char *name, const char *what, char *buf,
-                          size_t len)
-{
-    snprintf(buf, len, "sink.%s.%s", name, what);
-    return rt_config_get(c, buf);
-}
-
 /* ---- building batches ---- */
 
 /* The index of a record: the pattern with strftime's %Y, %m, %d... of its time field
@@ -447,12 +440,12 @@ static int add_header(es_sink *e, const char *h)
 /* The handle every request reuses: URL, headers, auth, TLS, timeout. */
 static int setup_easy(es_sink *e, const rt_config *c, const char *name)
 {
-    char k[300], auth[600];
-    const char *user = key_of(c, name, "username", k, sizeof k);
-    const char *pass = key_of(c, name, "password", k, sizeof k);
-    const char *api_key = key_of(c, name, "api.key", k, sizeof k);
-    const char *ca = key_of(c, name, "tls.ca.file", k, sizeof k);
-    long verify = rt_config_int(c, (snprintf(k, sizeof k, "sink.%s.tls.verify", name), k));
+    char auth[600];
+    const char *user = rt_sink_conf(c, name, "username");
+    const char *pass = rt_sink_conf(c, name, "password");
+    const char *api_key = rt_sink_conf(c, name, "api.key");
+    const char *ca = rt_sink_conf(c, name, "tls.ca.file");
+    long verify = (long)rt_sink_conf_int(c, name, "tls.verify");
     if (add_header(e, "Content-Type: application/x-ndjson") < 0)
         return -1;
     if (api_key && *api_key) {
@@ -482,22 +475,14 @@ static int setup_easy(es_sink *e, const rt_config *c, const char *name)
 
 int rt_sink_es_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, size_t errlen)
 {
-    char k[300], where[300];
-    const char *url = key_of(c, s->name, "url", k, sizeof k);
-    const char *index = key_of(c, s->name, "index", k, sizeof k);
-    if (!url || !*url || !index || !*index) {
-        snprintf(k, sizeof k, "sink.%s.type", s->name);
-        snprintf(err, errlen, "%s: sink.%s.%s: required for an elasticsearch sink",
-                 rt_config_where(c, k, where, sizeof where), s->name,
-                 !url || !*url ? "url" : "index");
-        return -1;
-    }
-    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
-        snprintf(k, sizeof k, "sink.%s.url", s->name);
-        snprintf(err, errlen, "%s: %s: must start with http:// or https://",
-                 rt_config_where(c, k, where, sizeof where), k);
-        return -1;
-    }
+    const char *url = rt_sink_conf(c, s->name, "url");
+    const char *index = rt_sink_conf(c, s->name, "index");
+    if (!url || !*url || !index || !*index)
+        return rt_sink_conf_error(c, s->name, !url || !*url ? "url" : "index", err, errlen,
+                                  "required for an elasticsearch sink");
+    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+        return rt_sink_conf_error(c, s->name, "url", err, errlen,
+                                  "must start with http:// or https://");
     if (!ss->env.base)
         return 0;   /* eddy check: the settings are fine */
     es_sink *e = calloc(1, sizeof *e);
@@ -508,16 +493,14 @@ int rt_sink_es_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, siz
     e->s = s;
     e->env = &ss->env;
     e->index = index;
-    e->id_field = key_of(c, s->name, "id", k, sizeof k);
-    e->time_field = key_of(c, s->name, "time.field", k, sizeof k);
-#define INT_KEY(what) rt_config_int(c, (snprintf(k, sizeof k, "sink.%s." what, s->name), k))
-    e->batch_docs = INT_KEY("batch.docs");
-    e->batch_bytes = INT_KEY("batch.bytes");
-    e->batch_ms = INT_KEY("batch.ms");
-    e->timeout_ms = INT_KEY("timeout.ms");
-    e->backoff_min = INT_KEY("retry.backoff.ms");
-    e->backoff_max = INT_KEY("retry.backoff.max.ms");
-#undef INT_KEY
+    e->id_field = rt_sink_conf(c, s->name, "id");
+    e->time_field = rt_sink_conf(c, s->name, "time.field");
+    e->batch_docs = rt_sink_conf_int(c, s->name, "batch.docs");
+    e->batch_bytes = rt_sink_conf_int(c, s->name, "batch.bytes");
+    e->batch_ms = rt_sink_conf_int(c, s->name, "batch.ms");
+    e->timeout_ms = rt_sink_conf_int(c, s->name, "timeout.ms");
+    e->backoff_min = rt_sink_conf_int(c, s->name, "retry.backoff.ms");
+    e->backoff_max = rt_sink_conf_int(c, s->name, "retry.backoff.max.ms");
     e->fill = &e->b[0];
     e->fly = &e->b[1];
     size_t n = strlen(url);

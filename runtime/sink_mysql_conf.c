@@ -8,30 +8,6 @@
 #include "sink_mysql.h"
 #include "sql_ident.h"
 
-static const char *key_of(const rt_config *c, const char *name, const char *field)
-{
-    char key[256];
-    snprintf(key, sizeof key, "sink.%s.%s", name, field);
-    return rt_config_get(c, key);
-}
-
-/* "FILE:LINE: sink.<name>.<field>: what" (the line of the sink's type when missing). */
-static int bad(const rt_config *c, const char *name, const char *field, char *err,
-               size_t errlen, const char *what)
-{
-    char key[256], where[300];
-    snprintf(key, sizeof key, "sink.%s.%s", name, field);
-    if (!rt_config_entry(c, key)) {
-        char type[256];
-        snprintf(type, sizeof type, "sink.%s.type", name);
-        rt_config_where(c, type, where, sizeof where);
-    } else {
-        rt_config_where(c, key, where, sizeof where);
-    }
-    snprintf(err, errlen, "%s: %s: %s", where, key, what);
-    return -1;
-}
-
 static int column_index(const rt_mysql_sink_def *d, const char *col)
 {
     for (size_t i = 0; i < d->ncols; i++)
@@ -44,7 +20,7 @@ static int column_index(const rt_mysql_sink_def *d, const char *col)
 static int mark(rt_mysql_sink_def *d, const rt_config *c, const char *field,
                 enum rt_merge merge, char *err, size_t errlen)
 {
-    const char *list = key_of(c, d->name, field);
+    const char *list = rt_sink_conf(c, d->name, field);
     char **names = NULL, msg[300];
     size_t n = 0;
     int rc = -1;
@@ -52,8 +28,8 @@ static int mark(rt_mysql_sink_def *d, const rt_config *c, const char *field,
         return 0;
     int got = rt_sql_names(list, &names, &n);
     if (got == -2 || (got == 0 && n == 0))
-        return bad(c, d->name, field, err, errlen,
-                   "must be a comma list of column names made of [A-Za-z0-9_]");
+        return rt_sink_conf_error(c, d->name, field, err, errlen,
+                                  "must be a comma list of column names made of [A-Za-z0-9_]");
     if (got < 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -62,13 +38,13 @@ static int mark(rt_mysql_sink_def *d, const rt_config *c, const char *field,
         int k = column_index(d, names[i]);
         if (k < 0) {
             snprintf(msg, sizeof msg, "'%s' is not in sink.%s.columns", names[i], d->name);
-            bad(c, d->name, field, err, errlen, msg);
+            rt_sink_conf_error(c, d->name, field, err, errlen, msg);
             goto out;
         }
         if (d->merge[k] != RT_MERGE_REPLACE) {
             snprintf(msg, sizeof msg, "column '%s' is already a key, sum or sequence column",
                      names[i]);
-            bad(c, d->name, field, err, errlen, msg);
+            rt_sink_conf_error(c, d->name, field, err, errlen, msg);
             goto out;
         }
         d->merge[k] = merge;
@@ -169,21 +145,24 @@ int rt_mysql_sink_def_load(rt_mysql_sink_def *d, const rt_config *c, const char 
     d->sequence = -1;
     if (!(d->name = strdup(name)))
         goto oom;
-    const char *table = key_of(c, name, "table"), *cols = key_of(c, name, "columns");
+    const char *table = rt_sink_conf(c, name, "table"), *cols = rt_sink_conf(c, name, "columns");
     if (!table || !rt_sql_identifier(table, strlen(table)))
-        return bad(c, name, "table", err, errlen, table ? "must be a table name made of "
-                   "[A-Za-z0-9_]" : "required for a mysql sink");
+        return rt_sink_conf_error(c, name, "table", err, errlen,
+                                  table ? "must be a table name made of [A-Za-z0-9_]"
+                                        : "required for a mysql sink");
     if (!(d->table = strdup(table)))
         goto oom;
     int got = cols ? rt_sql_names(cols, &d->cols, &d->ncols) : -2;
     if (got == -1)
         goto oom;
     if (got == -2 || d->ncols == 0)
-        return bad(c, name, "columns", err, errlen, cols ? "must be a comma list of column "
-                   "names made of [A-Za-z0-9_]" : "required for a mysql sink");
+        return rt_sink_conf_error(c, name, "columns", err, errlen,
+                                  cols ? "must be a comma list of column names made of "
+                                         "[A-Za-z0-9_]"
+                                       : "required for a mysql sink");
     if (d->ncols > RT_JSON_PICK_MAX)
-        return bad(c, name, "columns", err, errlen, "names more than "
-                   RT_JSON_PICK_STR " columns");
+        return rt_sink_conf_error(c, name, "columns", err, errlen,
+                                  "names more than " RT_JSON_PICK_STR " columns");
     d->paths = calloc(d->ncols, sizeof *d->paths);
     d->merge = calloc(d->ncols, sizeof *d->merge);
     if (!d->paths || !d->merge)
@@ -204,21 +183,22 @@ int rt_mysql_sink_def_load(rt_mysql_sink_def *d, const rt_config *c, const char 
                      c->v[i].line, c->v[i].key, c->v[i].key + strlen(key), name);
             return -1;
         }
-    if (!key_of(c, name, "key"))
-        return bad(c, name, "key", err, errlen, "required for a mysql sink: the columns of "
-                   "the table's primary or unique key, which make writes upserts");
+    if (!rt_sink_conf(c, name, "key"))
+        return rt_sink_conf_error(c, name, "key", err, errlen,
+                                  "required for a mysql sink: the columns of the table's "
+                                  "primary or unique key, which make writes upserts");
     if (mark(d, c, "key", RT_MERGE_KEY, err, errlen) < 0 ||
         mark(d, c, "sum", RT_MERGE_SUM, err, errlen) < 0)
         return -1;
-    const char *seq = key_of(c, name, "sequence.column");
+    const char *seq = rt_sink_conf(c, name, "sequence.column");
     if (seq) {
         if ((d->sequence = column_index(d, seq)) < 0 || d->merge[d->sequence] != RT_MERGE_REPLACE) {
             snprintf(msg, sizeof msg, "'%s' must be a column of sink.%s.columns that is not "
                      "a key or sum column", seq, name);
-            return bad(c, name, "sequence.column", err, errlen, msg);
+            return rt_sink_conf_error(c, name, "sequence.column", err, errlen, msg);
         }
         d->merge[d->sequence] = RT_MERGE_SEQUENCE;
-        if (key_of(c, name, "sequence.group")) {
+        if (rt_sink_conf(c, name, "sequence.group")) {
             if (mark(d, c, "sequence.group", RT_MERGE_SEQUENCED, err, errlen) < 0)
                 return -1;
         } else {
@@ -226,27 +206,25 @@ int rt_mysql_sink_def_load(rt_mysql_sink_def *d, const rt_config *c, const char 
                 if (d->merge[i] == RT_MERGE_REPLACE)
                     d->merge[i] = RT_MERGE_SEQUENCED;
         }
-    } else if (key_of(c, name, "sequence.group")) {
-        return bad(c, name, "sequence.group", err, errlen, "needs sink.<name>.sequence.column");
+    } else if (rt_sink_conf(c, name, "sequence.group")) {
+        return rt_sink_conf_error(c, name, "sequence.group", err, errlen,
+                                  "needs sink.<name>.sequence.column");
     }
-    snprintf(key, sizeof key, "sink.%s.batch.rows", name);
-    d->batch_rows = rt_config_int(c, key);
-    snprintf(key, sizeof key, "sink.%s.batch.ms", name);
-    d->batch_ms = rt_config_int(c, key);
+    d->batch_rows = rt_sink_conf_int(c, name, "batch.rows");
+    d->batch_ms = rt_sink_conf_int(c, name, "batch.ms");
     d->retry_ms = rt_config_int(c, "mysql.retry.backoff.ms");
     d->retry_max_ms = rt_config_int(c, "mysql.retry.backoff.max.ms");
-    snprintf(key, sizeof key, "sink.%s.exactly.once", name);
-    d->exactly_once = (int)rt_config_int(c, key);
-    const char *offsets = key_of(c, name, "offsets.table");
+    d->exactly_once = (int)rt_sink_conf_int(c, name, "exactly.once");
+    const char *offsets = rt_sink_conf(c, name, "offsets.table");
     if (d->exactly_once) {
         d->group = rt_config_get(c, "kafka.group.id");
         if (strcmp(rt_config_get(c, "source.type"), "kafka") || !d->group)
-            return bad(c, name, "exactly.once", err, errlen,
-                       "needs source.type=kafka and kafka.group.id: the offsets stored are "
-                       "the consumer group's");
+            return rt_sink_conf_error(c, name, "exactly.once", err, errlen,
+                                      "needs source.type=kafka and kafka.group.id: the "
+                                      "offsets stored are the consumer group's");
         if (!rt_sql_identifier(offsets, strlen(offsets)))
-            return bad(c, name, "offsets.table", err, errlen,
-                       "must be a table name made of [A-Za-z0-9_]");
+            return rt_sink_conf_error(c, name, "offsets.table", err, errlen,
+                                      "must be a table name made of [A-Za-z0-9_]");
     }
     if (build_sql(d, offsets) < 0)
         goto oom;
