@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "curl_loop.h"
+#include "json_pick.h"
 #include "log.h"
 #include "metrics.h"
 #include "sink.h"
@@ -49,19 +50,36 @@ typedef struct es_sink {
     int due, draining;
     long long backoff, retry_at;
     rt_buf resp;
+    rt_buf id;              /* the _id being written */
     /* usage counters */
     unsigned long long requests, indexed, failed, retried;
 } es_sink;
 
 /* ---- building batches ---- */
 
-/* The index of a record: the pattern with strftime's %Y, %m, %d... of its time field
- * (epoch ms), or of now, in UTC. */
-static int index_name(es_sink *e, json_t *rec, char *out, size_t len)
+/* A number span that is a JSON integer (no fraction, no exponent). */
+static int is_integer(const rt_json_span *v)
 {
-    json_t *t = e->time_field ? json_object_get(rec, e->time_field) : NULL;
-    time_t secs = (time_t)((t && json_is_integer(t) ? (long long)json_integer_value(t)
-                                                     : (long long)rt_epoch_ms()) / 1000);
+    if (v->kind != RT_JSON_NUMBER)
+        return 0;
+    for (size_t i = 0; i < v->len; i++)
+        if (v->at[i] == '.' || v->at[i] == 'e' || v->at[i] == 'E')
+            return 0;
+    return 1;
+}
+
+/* The index of a record: the pattern with strftime's %Y, %m, %d... of its time field
+ * (`t`, epoch ms), or of now, in UTC. */
+static int index_name(es_sink *e, const rt_json_span *t, char *out, size_t len)
+{
+    char num[32];
+    long long ms = rt_epoch_ms();
+    if (t && is_integer(t) && t->len < sizeof num) {
+        memcpy(num, t->at, t->len);
+        num[t->len] = '\0';
+        ms = strtoll(num, NULL, 10);
+    }
+    time_t secs = (time_t)(ms / 1000);
     struct tm tm;
     if (!strchr(e->index, '%'))
         return snprintf(out, len, "%s", e->index) < (int)len ? 0 : -1;
@@ -82,41 +100,51 @@ static int doc_add(es_batch *b, rt_ticket *ticket, size_t off, size_t src)
     return 0;
 }
 
+/* The id of a record into e->id (NUL-terminated): a string, or an integer as written.
+ * -1 when there is none. */
+static int id_of(es_sink *e, const rt_json_span *v)
+{
+    e->id.len = 0;
+    int got = v->kind == RT_JSON_STRING ? rt_json_unescape(&e->id, v->at, v->len)
+              : is_integer(v)           ? rt_buf_append(&e->id, v->at, v->len)
+                                        : -1;
+    return got < 0 || e->id.len == 0 || rt_buf_putc(&e->id, '\0') < 0 ? -1 : 0;
+}
+
 /* The action line, then the record. A record that cannot be indexed (not an object,
- * no id) is dead-lettered here. */
+ * no id) is dead-lettered here. The two fields it needs are picked by one scan, as in
+ * the mysql sink, without building a tree of the record. */
 static int es_write(rt_sink *s, const char *rec, size_t len, const rt_out *out)
 {
     es_sink *e = s->impl;
     es_batch *b = e->fill;
-    json_error_t jerr;
-    json_t *doc = json_loadb(rec, len, 0, &jerr), *action = NULL;
+    const char *paths[2];
+    rt_json_span v[2];
+    size_t n = 0;
+    json_t *action = NULL;
     char index[256], why[300];
-    const char *id = NULL;
     size_t mark = b->body.len, src;
     int rc = -1;
-    if (!json_is_object(doc)) {
+    if (e->id_field)
+        paths[n++] = e->id_field;
+    if (e->time_field)
+        paths[n++] = e->time_field;
+    if (rt_json_pick(rec, len, paths, n, v) < 0) {
         snprintf(why, sizeof why, "not a JSON object");
         goto refuse;
     }
-    if (e->id_field) {
-        json_t *v = json_object_get(doc, e->id_field);
-        id = json_string_value(v);
-        if (json_is_integer(v)) {
-            snprintf(why, sizeof why, "%lld", (long long)json_integer_value(v));
-            id = why;
-        }
-        if (!id || !*id) {
-            snprintf(why, sizeof why, "record has no id field '%s' (string or integer)",
-                     e->id_field);
-            goto refuse;
-        }
+    if (e->id_field && id_of(e, &v[0]) < 0) {
+        snprintf(why, sizeof why, "record has no id field '%s' (string or integer)",
+                 e->id_field);
+        goto refuse;
     }
-    if (index_name(e, doc, index, sizeof index) < 0) {
+    if (index_name(e, e->time_field ? &v[n - 1] : NULL, index, sizeof index) < 0) {
         snprintf(why, sizeof why, "index name from '%s' is empty or too long", e->index);
         goto refuse;
     }
-    action = id ? json_pack("{s:{s:s,s:s}}", "index", "_index", index, "_id", id)
-                : json_pack("{s:{s:s}}", "index", "_index", index);
+    action = e->id_field
+                 ? json_pack("{s:{s:s,s:s}}", "index", "_index", index, "_id", e->id.data)
+                 : json_pack("{s:{s:s}}", "index", "_index", index);
     char *line = action ? json_dumps(action, JSON_COMPACT) : NULL;
     int ok = line && rt_buf_append(&b->body, line, strlen(line)) == 0 &&
              rt_buf_putc(&b->body, '\n') == 0;
@@ -144,7 +172,6 @@ refuse:
     rt_sink_ack(s, out->ticket);
     rc = 0;
 out:
-    json_decref(doc);
     json_decref(action);
     return rc;
 }
@@ -415,6 +442,7 @@ static void es_close(rt_sink *s)
         free(e->b[i].docs);
     }
     rt_buf_free(&e->resp);
+    rt_buf_free(&e->id);
     if (e->linger)
         event_free(e->linger);
     if (e->kick)
