@@ -11,8 +11,7 @@ struct rt_curl_loop {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
-    int running;            /* transfers added and not yet reported */
-    struct transfer *transfers;
+    struct transfer *transfers;     /* added and not yet reported */
 };
 
 typedef struct transfer {
@@ -43,7 +42,6 @@ static void report_done(rt_curl_loop *l)
         transfer *t = NULL;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
         curl_multi_remove_handle(l->multi, easy);
-        l->running--;
         if (t) {
             transfer done = *t;
             unlink_transfer(l, t);
@@ -138,13 +136,7 @@ int rt_curl_loop_add(rt_curl_loop *l, CURL *easy, rt_curl_done_fn done, void *ar
         return -1;
     }
     l->transfers = t;
-    l->running++;
     return 0;
-}
-
-int rt_curl_loop_running(const rt_curl_loop *l)
-{
-    return l->running;
 }
 
 void rt_curl_loop_wait(rt_curl_loop *l, int timeout_ms)

@@ -16,8 +16,6 @@ typedef void (*rt_curl_done_fn)(void *arg, CURL *easy, CURLcode rc);
 rt_curl_loop *rt_curl_loop_new(struct event_base *base);
 /* Start a transfer; `done` is called when it ends. -1 when curl refused it. */
 int  rt_curl_loop_add(rt_curl_loop *l, CURL *easy, rt_curl_done_fn done, void *arg);
-/* Transfers running. */
-int  rt_curl_loop_running(const rt_curl_loop *l);
 /* Drive the transfers without the event loop for up to timeout_ms (a drain). */
 void rt_curl_loop_wait(rt_curl_loop *l, int timeout_ms);
 /* Abort the transfers (their `done` is not called) and free. */
