@@ -3,6 +3,7 @@
  * upvalue 1. */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -49,6 +50,8 @@ static int ctx_emit(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     if (!p->outbox)
         return luaL_error(L, "ctx.emit is only allowed inside process()");
+    if (p->limits.max_emits && ++p->emits > p->limits.max_emits)
+        return rt_processor_limit_error(L, p, RT_LIMIT_EMITS);
     /* Processors mostly emit to one sink: try the last one before the lookup. */
     rt_sink *s = p->last_sink && strcmp(p->last_sink->name, name) == 0
                      ? p->last_sink : rt_sinks_find(p->sinks, name);
@@ -150,7 +153,19 @@ static int ctx_check(lua_State *L)
     return raise_reject(L);
 }
 
-/* ctx.rules(name): conf/rules/<name>.json (rules.dir) decoded, read once per load.
+/* Remember that p read rules `name`: a change of that file reloads p. */
+static void note_rules_read(lua_State *L, rt_processor *p, const char *name)
+{
+    char **v = realloc(p->rules_read, (p->nrules_read + 1) * sizeof *v);
+    if (!v)
+        luaL_error(L, "out of memory");
+    p->rules_read = v;
+    if (!(v[p->nrules_read] = strdup(name)))
+        luaL_error(L, "out of memory");
+    p->nrules_read++;
+}
+
+/* ctx.rules(name): rules.dir/<name>.json as the host parsed it, decoded once per load.
  * A missing or broken file is an error, so a processor that reads its rules in init()
  * fails to load rather than run without them. */
 static int ctx_rules(lua_State *L)
@@ -164,16 +179,13 @@ static int ctx_rules(lua_State *L)
     lua_getfield(L, lua_upvalueindex(2), name);
     if (!lua_isnil(L, -1))
         return 1;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.json", p->rules_dir ? p->rules_dir : ".", name);
-    json_error_t jerr;
-    json_t *doc = json_load_file(path, JSON_DECODE_ANY, &jerr);
+    const json_t *doc = rt_rules_get(p->rules, name);
     if (!doc)
-        return luaL_error(L, "ctx.rules: %s:%d: %s", path, jerr.line, jerr.text);
-    int pushed = lb_json_push(L, doc);
-    json_decref(doc);
-    if (pushed < 0)
-        return luaL_error(L, "ctx.rules: %s: nested too deep", path);
+        return luaL_error(L, "ctx.rules: no rules file %s/%s.json (or it never parsed)",
+                          p->rules ? p->rules->dir : ".", name);
+    if (lb_json_push(L, (json_t *)doc) < 0)
+        return luaL_error(L, "ctx.rules: %s: nested too deep", name);
+    note_rules_read(L, p, name);
     lua_pushvalue(L, -1);
     lua_setfield(L, lua_upvalueindex(2), name);
     return 1;

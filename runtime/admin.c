@@ -14,13 +14,28 @@
 
 struct rt_admin {
     struct evhttp *http;
-    rt_metrics_fn metrics;
+    const rt_admin_route *routes;
     void *arg;
+    int port, fd;
 };
 
-static void reply(struct evhttp_request *req, int code, const char *reason,
-                  const char *type, const char *body, size_t len)
+static const char *reason_of(int code)
 {
+    switch (code) {
+    case 200: return "OK";
+    case 202: return "Accepted";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 503: return "Service Unavailable";
+    default: return code >= 500 ? "Internal Server Error" : "Bad Request";
+    }
+}
+
+void rt_admin_reply(struct evhttp_request *req, int code, const char *type, const char *body,
+                    size_t len)
+{
+    const char *reason = reason_of(code);
     struct evbuffer *b = evbuffer_new();
     if (!b || evbuffer_add(b, body, len) < 0 ||
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type) < 0) {
@@ -38,28 +53,39 @@ static void on_request(struct evhttp_request *req, void *arg)
     rt_admin *a = arg;
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    if (!path || (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD)) {
-        reply(req, 405, "Method Not Allowed", "text/plain", "GET only\n", 9);
-        return;
-    }
-    if (strcmp(path, "/healthz") == 0) {
-        reply(req, HTTP_OK, "OK", "text/plain", "ok\n", 3);
-        return;
-    }
-    if (strcmp(path, "/metrics") == 0) {
+    const char *method = cmd == EVHTTP_REQ_POST ? "POST"
+                       : cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD ? "GET" : NULL;
+    int known = 0;
+    for (const rt_admin_route *r = a->routes; path && r->path; r++) {
+        if (strcmp(r->path, path))
+            continue;
+        known = 1;
+        if (!method || strcmp(r->method, method))
+            continue;
         rt_buf out = { 0 };
-        if (a->metrics(a->arg, &out) < 0)
-            reply(req, HTTP_INTERNAL, "Internal Server Error", "text/plain", "error\n", 6);
-        else
-            reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4", out.data, out.len);
+        const char *type = "text/plain";
+        int code = r->fn(a->arg, req, &out, &type);
+        if (code < 0)
+            rt_admin_reply(req, 500, "text/plain", "error\n", 6);
+        else if (code > 0)
+            rt_admin_reply(req, code, type, out.data ? out.data : "", out.len);
         rt_buf_free(&out);
         return;
     }
-    reply(req, HTTP_NOTFOUND, "Not Found", "text/plain", "not found\n", 10);
+    if (known) {
+        rt_admin_reply(req, 405, "text/plain", "method not allowed\n", 19);
+        return;
+    }
+    if (path && strcmp(path, "/healthz") == 0 && method && !strcmp(method, "GET")) {
+        rt_admin_reply(req, 200, "text/plain", "ok\n", 3);
+        return;
+    }
+    rt_admin_reply(req, 404, "text/plain", "not found\n", 10);
 }
 
-rt_admin *rt_admin_start(struct event_base *base, const char *listen, rt_metrics_fn metrics,
-                         void *arg, char *err, size_t errlen)
+rt_admin *rt_admin_start(struct event_base *base, const char *listen,
+                         const rt_admin_route *routes, void *arg, int quiet, char *err,
+                         size_t errlen)
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
@@ -76,7 +102,7 @@ rt_admin *rt_admin_start(struct event_base *base, const char *listen, rt_metrics
         snprintf(err, errlen, "admin: out of memory");
         goto fail;
     }
-    a->metrics = metrics;
+    a->routes = routes;
     a->arg = arg;
     evhttp_set_gencb(a->http, on_request, a);
     struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(a->http, host,
@@ -100,11 +126,25 @@ rt_admin *rt_admin_start(struct event_base *base, const char *listen, rt_metrics
             bound = ntohs(in6->sin6_port);
         }
     }
-    rt_info("admin endpoint listening on %s:%d (/metrics, /healthz)", addr, bound);
+    a->port = bound;
+    a->fd = evhttp_bound_socket_get_fd(sock);
+    if (!quiet)
+        rt_info("admin endpoint listening on %s:%d (/metrics, /healthz, /-/processors, "
+            "POST /-/reload)", addr, bound);
     return a;
 fail:
     rt_admin_stop(a);
     return NULL;
+}
+
+int rt_admin_port(const rt_admin *a)
+{
+    return a->port;
+}
+
+int rt_admin_fd(const rt_admin *a)
+{
+    return a->fd;
 }
 
 void rt_admin_stop(rt_admin *a)

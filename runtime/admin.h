@@ -1,19 +1,40 @@
-/* admin.h - the admin HTTP endpoint: GET /metrics and GET /healthz. */
+/* admin.h - the admin HTTP endpoint: GET /healthz, and the routes its owner gives
+ * (a worker: /metrics, /-/processors, POST /-/reload; the supervisor: the same, merged
+ * over its workers). */
 #ifndef RT_ADMIN_H
 #define RT_ADMIN_H
 
 #include <event2/event.h>
+#include <event2/http.h>
 
 #include "buf.h"
 
 typedef struct rt_admin rt_admin;
 
-/* Fills `out` with the Prometheus text for GET /metrics; -1 on failure. */
-typedef int (*rt_metrics_fn)(void *arg, rt_buf *out);
+/* Answer one request: fill `out` and *type and return the HTTP status, or return 0
+ * after taking the request over (it is answered later with rt_admin_reply); -1 is a
+ * 500. */
+typedef int (*rt_admin_fn)(void *arg, struct evhttp_request *req, rt_buf *out,
+                           const char **type);
 
-/* Listen on "host:port" (port 0 picks a free one, logged). NULL with err set. */
-rt_admin *rt_admin_start(struct event_base *base, const char *listen, rt_metrics_fn metrics,
-                         void *arg, char *err, size_t errlen);
+typedef struct rt_admin_route {
+    const char *method;     /* "GET" (HEAD too) or "POST" */
+    const char *path;
+    rt_admin_fn fn;
+} rt_admin_route;
+
+/* Listen on "host:port" (port 0 picks a free one; logged unless `quiet`); `routes` ends
+ * with a NULL path and must outlive the endpoint. NULL with err set. */
+rt_admin *rt_admin_start(struct event_base *base, const char *listen,
+                         const rt_admin_route *routes, void *arg, int quiet, char *err,
+                         size_t errlen);
+/* The port it listens on. */
+int  rt_admin_port(const rt_admin *a);
+/* The listening socket (a forked child closes it). */
+int  rt_admin_fd(const rt_admin *a);
+/* Send a reply with this status, content type and body. */
+void rt_admin_reply(struct evhttp_request *req, int code, const char *type, const char *body,
+                    size_t len);
 /* Stop listening and free. */
 void rt_admin_stop(rt_admin *a);
 

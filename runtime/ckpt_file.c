@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ckpt_file.h"
+#include "hash.h"
 
 #define MAGIC "EDDYCKP1"
 #define MAGIC_LEN 8
@@ -79,15 +80,6 @@ const char *rt_ckpt_get_bytes(rt_ckpt_reader *r, size_t *n)
     return p;
 }
 
-static uint64_t fnv1a(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * 1099511628211ULL;
-    return h;
-}
-
 int rt_ckpt_path(char *path, size_t len, const char *dir, int32_t partition)
 {
     int n = snprintf(path, len, "%s/partition-%d.ckpt", dir, (int)partition);
@@ -114,7 +106,7 @@ int rt_ckpt_write(const char *dir, int32_t partition, const rt_buf *body, char *
 {
     char path[4096], tmp[4200];
     unsigned char sum[8];
-    uint64_t h = fnv1a(body->data, body->len);
+    uint64_t h = rt_fnv1a(RT_FNV1A_INIT, body->data, body->len);
     int fd = -1, dfd = -1, rc = -1;
     for (int i = 0; i < 8; i++)
         sum[i] = (unsigned char)(h >> (8 * i));
@@ -189,7 +181,7 @@ int rt_ckpt_read(const char *dir, int32_t partition, rt_buf *body, char *err,
     }
     size_t n = body->len - MAGIC_LEN - 8;
     rt_ckpt_reader tail = { (const unsigned char *)body->data + MAGIC_LEN + n, 8, 0, 0 };
-    if (rt_ckpt_get_u64(&tail) != fnv1a(body->data + MAGIC_LEN, n)) {
+    if (rt_ckpt_get_u64(&tail) != rt_fnv1a(RT_FNV1A_INIT, body->data + MAGIC_LEN, n)) {
         snprintf(err, errlen, "%s: damaged (checksum mismatch)", path);
         goto out;
     }

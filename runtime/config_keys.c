@@ -1,5 +1,6 @@
 /* config_keys.c - every config key eddy knows, its type, default and meaning.
  * The README's config table is generated from the same text (`eddy config`). */
+#include "beat.h"
 #include "config.h"
 
 #define MiB (1024LL * 1024)
@@ -7,6 +8,22 @@
 const rt_conf_key rt_conf_keys[] = {
     { "processors.dir", RT_CONF_STRING, "processors", 0, NULL, 0, 0,
       "directory of processor scripts (*.lua), loaded in name order" },
+    { "processor.timeout.ms", RT_CONF_INT, "1000", 0, NULL, 0, 3600000,
+      "running time of one Lua call (process, init, on_window, on_timer); past it: dead letter `timeout`; 0 none" },
+    { "processor.memory.mb", RT_CONF_INT, "64", 0, NULL, 0, 65536,
+      "memory of one processor's Lua state; an allocation past it fails: dead letter `memory`; 0 none" },
+    { "processor.max.emits", RT_CONF_INT, "1000", 0, NULL, 0, 100000000,
+      "ctx.emit calls per event; one more: dead letter `too_many_emits`; 0 none" },
+    { "processor.max.consecutive.errors", RT_CONF_INT, "100", 0, NULL, 0, 100000000,
+      "errors in a row after which a processor is quarantined (events: `quarantined`) until reloaded; 0 never" },
+    { "reload.watch", RT_CONF_BOOL, "true", 0, NULL, 0, 0,
+      "reload processors and rules when their files change (inotify, else a stat poll)" },
+    { "reload.delay.ms", RT_CONF_INT, "300", 0, NULL, 0, 60000,
+      "after a change is seen, wait this long for more before reloading (editors write twice)" },
+    { "runtime.workers", RT_CONF_INT, "1", 0, NULL, 1, RT_MAX_WORKERS,
+      "worker processes; more than 1 runs them under a supervisor (Kafka source only)" },
+    { "runtime.supervisor", RT_CONF_BOOL, "false", 0, NULL, 0, 0,
+      "run the workers under a supervisor: restarts, kills a call stuck past processor.timeout.ms" },
     { "source.type", RT_CONF_ENUM, "file", 0, "file|kafka", 0, 0,
       "where events come from" },
     { "source.topics", RT_CONF_STRING, NULL, 0, NULL, 0, 0,

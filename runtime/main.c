@@ -80,8 +80,8 @@ static int cmd_check(const cli *o)
         rt_config_print(&cfg, stdout);
         printf("\nprocessors:\n");
         for (size_t i = 0; i < w.nprocs; i++)
-            printf("  %-12s %s (%zu routes)\n", w.procs[i].name, w.procs[i].path,
-                   w.procs[i].nroutes);
+            printf("  %-12s %s (%zu routes)\n", w.procs[i]->name, w.procs[i]->path,
+                   w.procs[i]->nroutes);
         printf("\nroutes:\n");
         rt_worker_print_routes(&w, stdout);
         printf("\nsinks:\n");

@@ -17,8 +17,12 @@
 #include <lualib.h>
 
 #include "bindings.h"
+#include "clock.h"
 #include "log.h"
 #include "processor.h"
+#include "beat.h"
+#include "hash.h"
+#include "readfile.h"
 
 /* Globals a processor may use; everything else the libraries define is removed.
  * Left out on purpose: load, loadstring, dofile, loadfile (code from outside,
@@ -31,6 +35,95 @@ static const char *const allowed_globals[] = {
     "coroutine", "string", "table", "math", "bit", NULL,
 };
 
+const char *const rt_limit_names[RT_NLIMITS] = { "", "timeout", "memory", "too_many_emits" };
+
+/* Instructions between two looks at the clock: cheap next to the work they stand for.
+ * The hook only runs in the interpreter; compiled traces never call it, which is why the
+ * supervisor also watches each call from outside (supervisor.c). */
+#define DEADLINE_CHECK_EVERY 1000
+
+/* lua_Alloc with processor.memory.mb as the ceiling. Refusing makes LuaJIT raise a
+ * memory error in the call that allocated; shrinking and freeing always succeed. */
+static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    rt_processor *p = ud;
+    if (!ptr)
+        osize = 0;
+    if (nsize == 0) {
+        free(ptr);
+        p->mem_used -= osize;
+        return NULL;
+    }
+    if (nsize > osize && p->limits.memory && p->mem_used + (nsize - osize) > p->limits.memory) {
+        p->limit = RT_LIMIT_MEMORY;
+        return NULL;
+    }
+    void *q = realloc(ptr, nsize);
+    if (q)
+        p->mem_used += nsize - osize;
+    return q;
+}
+
+static void deadline_hook(lua_State *L, lua_Debug *ar)
+{
+    void *ud;
+    lua_getallocf(L, &ud);
+    rt_processor *p = ud;
+    if (p->deadline_ms && rt_clock_ms() >= p->deadline_ms)
+        rt_processor_limit_error(L, p, RT_LIMIT_TIMEOUT);
+}
+
+int rt_processor_limit_error(lua_State *L, rt_processor *p, enum rt_limit limit)
+{
+    /* Sticky for the call: a processor that catches the error with pcall still has
+     * its event dead-lettered with this reason. */
+    p->limit = limit;
+    return luaL_error(L, "%s: sandbox limit hit", rt_limit_names[limit]);
+}
+
+/* The dead-letter text of the limit a call hit. */
+static void limit_reject(const rt_processor *p, rt_reject *why)
+{
+    switch (p->limit) {
+    case RT_LIMIT_TIMEOUT:
+        rt_reject_set(why, "timeout", "ran longer than processor.timeout.ms=%lld",
+                      (long long)p->limits.timeout_ms);
+        break;
+    case RT_LIMIT_MEMORY:
+        rt_reject_set(why, "memory", "Lua state would exceed processor.memory.mb=%zu",
+                      p->limits.memory >> 20);
+        break;
+    default:
+        rt_reject_set(why, "too_many_emits", "more than processor.max.emits=%u records",
+                      (unsigned)p->limits.max_emits);
+        break;
+    }
+}
+
+/* Errors in a row (not ctx.reject, which is the processor's own verdict) quarantine
+ * the processor: past that, running it again is only waste and noise. */
+static void count_outcome(rt_processor *p, int rc, const rt_reject *why)
+{
+    if (rc == 0 || strcmp(why->reason, "rejected") == 0) {
+        p->consecutive_errors = 0;
+        return;
+    }
+    if (p->limit != RT_LIMIT_NONE)
+        p->limit_hits[p->limit]++;
+    if (++p->consecutive_errors == p->limits.max_consecutive_errors && p->limits.max_consecutive_errors) {
+        p->quarantined = 1;
+        rt_error("processor %s quarantined after %u errors in a row (last: %s: %s); its "
+                 "events are dead-lettered as quarantined until it is reloaded", p->name,
+                 (unsigned)p->consecutive_errors, why->reason, why->detail);
+    }
+}
+
+/* Arm the deadline for a stretch of Lua that may run `used` ms already. */
+static void arm(rt_processor *p, int64_t used_ms)
+{
+    p->deadline_ms = p->limits.timeout_ms ? rt_clock_ms() + p->limits.timeout_ms - used_ms : 0;
+}
+
 typedef struct load_job {
     rt_processor *p;
     const char *src;
@@ -42,9 +135,13 @@ typedef struct load_job {
  * -1 with the dead-letter reason; the error value is popped. */
 static int failed(rt_processor *p, lua_State *L, int rc, rt_reject *why)
 {
-    if (rc == 0)
+    if (rc == 0 && p->limit == RT_LIMIT_NONE)
         return 0;
-    if (lua_touserdata(L, -1) == &lb_reject_marker) {
+    if (p->limit != RT_LIMIT_NONE) {
+        limit_reject(p, why);
+        if (rc == 0)
+            return -1;
+    } else if (lua_touserdata(L, -1) == &lb_reject_marker) {
         rt_reject_set(why, "rejected", "%s", p->reject);
     } else if (rc == LUA_ERRMEM) {
         rt_reject_set(why, "memory", "out of memory");
@@ -283,75 +380,75 @@ static int load_protected(lua_State *L)
     return 0;
 }
 
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-    char *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) < 0) {
-        snprintf(err, errlen, "%s: cannot seek: %s", path, strerror(errno));
-        goto out;
-    }
-    long size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) < 0) {
-        snprintf(err, errlen, "%s: cannot size: %s", path, strerror(errno));
-        goto out;
-    }
-    buf = malloc((size_t)size + 1);
-    if (!buf) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        goto out;
-    }
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        snprintf(err, errlen, "%s: read error", path);
-        free(buf);
-        buf = NULL;
-        goto out;
-    }
-    *len = (size_t)size;
-out:
-    fclose(f);
-    return buf;
-}
-
 int rt_processor_load(rt_processor *p, const char *path, const rt_processor_env *env,
                       char *err, size_t errlen)
 {
-    int rc = -1;
     size_t len = 0;
-    char *src = NULL;
+    char *src = rt_read_file(path, &len, err, errlen);
+    if (!src) {
+        memset(p, 0, sizeof *p);
+        return -1;
+    }
+    int rc = rt_processor_load_source(p, path, src, len, env, err, errlen);
+    free(src);
+    return rc;
+}
+
+int rt_processor_load_source(rt_processor *p, const char *path, const char *src,
+                             size_t len, const rt_processor_env *env, char *err,
+                             size_t errlen)
+{
+    int rc = -1;
     memset(p, 0, sizeof *p);
     p->process_ref = p->ctx_ref = p->trampoline_ref = p->yield_ref = LUA_NOREF;
     p->on_window_ref = p->on_timer_ref = LUA_NOREF;
     p->sinks = env->sinks;
     p->lookups = env->lookups;
-    p->rules_dir = env->rules_dir;
+    p->rules = env->rules;
+    p->limits = env->limits;
+    p->loaded_at = rt_epoch_ms();
+    p->hash = rt_fnv1a(RT_FNV1A_INIT, src, len);
     p->path = strdup(path);
     if (!p->path) {
         snprintf(err, errlen, "%s: out of memory", path);
         goto out;
     }
-    src = read_file(path, &len, err, errlen);
-    if (!src)
-        goto out;
-    p->L = luaL_newstate();
+    p->L = lua_newstate(sandbox_alloc, p);
     if (!p->L) {
         snprintf(err, errlen, "%s: cannot create a Lua state", path);
         goto out;
     }
+    lua_sethook(p->L, deadline_hook, LUA_MASKCOUNT, DEADLINE_CHECK_EVERY);
     load_job job = { p, src, len, env->allowed_lateness_ms };
     rt_reject why;
-    if (failed(p, p->L, lua_cpcall(p->L, load_protected, &job), &why) < 0) {
-        snprintf(err, errlen, "%s", why.detail);
+    arm(p, 0);      /* init() runs under the same time limit as a call */
+    int loaded = lua_cpcall(p->L, load_protected, &job);
+    p->deadline_ms = 0;
+    if (failed(p, p->L, loaded, &why) < 0) {
+        if (strcmp(why.reason, "processor_error") == 0)
+            snprintf(err, errlen, "%s", why.detail);
+        else
+            snprintf(err, errlen, "%s: %s: %s", path, why.reason, why.detail);
         goto out;
     }
     rc = 0;
 out:
-    free(src);
+    p->limit = RT_LIMIT_NONE;
     return rc;
+}
+
+void rt_processor_carry_over(rt_processor *p, const rt_processor *old)
+{
+    p->slot = old->slot;
+    p->state = old->state;
+    p->timers = old->timers;
+    p->beat = old->beat;
+    p->processed = old->processed;
+    p->errors = old->errors;
+    memcpy(p->limit_hits, old->limit_hits, sizeof p->limit_hits);
+    p->reloads = old->reloads;
+    p->reload_failures = old->reload_failures;
+    p->latency = old->latency;
 }
 
 static double seconds_since(const struct timespec *t0)
@@ -404,27 +501,33 @@ static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait
     p->partition = c->partition;
     p->ev_handle = c->ev_handle;
     p->waiting = 0;
+    arm(p, (int64_t)(c->elapsed * 1000));
+    rt_beat_enter(p->beat, p->name, &c->origin);
     int rc = lua_resume(c->co, nargs);
+    rt_beat_leave(p->beat);
+    p->deadline_ms = 0;
     c->ev_handle = p->ev_handle;
     p->ev_handle = NULL;
     p->outbox = NULL;
     p->wait = NULL;
     p->running = NULL;
     c->elapsed += seconds_since(&t0);
-    if (rc == LUA_YIELD && p->waiting)
+    if (rc == LUA_YIELD && p->waiting && p->limit == RT_LIMIT_NONE)
         return 1;
+    int result = 0;
     if (rc == LUA_YIELD) {
-        rt_reject_set(why, "processor_error",
-                      "process() yielded; only ctx.lookup may wait inside process()");
-        end_call(p, c, 0, 1);
-        return -1;
+        if (p->limit != RT_LIMIT_NONE)
+            limit_reject(p, why);
+        else
+            rt_reject_set(why, "processor_error",
+                          "process() yielded; only ctx.lookup may wait inside process()");
+        result = -1;
+    } else {
+        result = failed(p, c->co, rc, why);
     }
-    if (failed(p, c->co, rc, why) < 0) {
-        end_call(p, c, 0, 1);
-        return -1;
-    }
-    end_call(p, c, 1, 0);
-    return 0;
+    count_outcome(p, result, why);
+    end_call(p, c, result == 0 && rc == 0, result < 0);
+    return result;
 }
 
 int rt_processor_start(rt_processor *p, rt_call *c, const rt_event *ev, rt_outbox *out,
@@ -433,6 +536,16 @@ int rt_processor_start(rt_processor *p, rt_call *c, const rt_event *ev, rt_outbo
     c->elapsed = 0;
     c->ev_handle = NULL;
     c->partition = ev->origin.partition;
+    c->origin = ev->origin;
+    p->emits = 0;
+    p->limit = RT_LIMIT_NONE;
+    if (p->quarantined) {
+        rt_reject_set(why, "quarantined", "processor %s is quarantined after %u errors in a "
+                      "row; reload it", p->name, (unsigned)p->consecutive_errors);
+        p->processed++;
+        p->errors++;
+        return -1;
+    }
     if (p->npool) {
         c->ref = p->pool[--p->npool];
         lua_rawgeti(p->L, LUA_REGISTRYINDEX, c->ref);
@@ -467,17 +580,32 @@ int rt_processor_invoke(rt_processor *p, int (*body)(lua_State *L, void *arg), v
                         rt_outbox *out, int32_t partition, rt_reject *why)
 {
     invoke_job job = { body, arg };
-    int32_t saved = p->partition;
-    p->outbox = out;
-    p->partition = partition;
-    int rc = lua_cpcall(p->L, invoke_protected, &job);
-    p->outbox = NULL;
-    p->partition = saved;
-    if (failed(p, p->L, rc, why) < 0) {
-        p->errors++;
+    if (p->quarantined) {
+        rt_reject_set(why, "quarantined", "processor %s is quarantined", p->name);
         return -1;
     }
-    return 0;
+    /* A window's add may run inside process()'s completion, never inside process():
+     * the outer call's limit state is its own. */
+    int32_t saved = p->partition;
+    uint32_t saved_emits = p->emits;
+    p->outbox = out;
+    p->partition = partition;
+    p->emits = 0;
+    p->limit = RT_LIMIT_NONE;
+    arm(p, 0);
+    rt_beat_enter(p->beat, p->name, NULL);
+    int rc = lua_cpcall(p->L, invoke_protected, &job);
+    rt_beat_leave(p->beat);
+    p->deadline_ms = 0;
+    p->outbox = NULL;
+    p->partition = saved;
+    p->emits = saved_emits;
+    int result = failed(p, p->L, rc, why);
+    count_outcome(p, result, why);
+    p->limit = RT_LIMIT_NONE;
+    if (result < 0)
+        p->errors++;
+    return result;
 }
 
 int rt_processor_resume(rt_processor *p, rt_call *c, rt_outbox *out, rt_lkwait *wait,
@@ -502,6 +630,10 @@ void rt_processor_free(rt_processor *p)
     }
     free(p->routes);
     rt_window_defs_free(p->window_defs, p->nwindows);
+    for (size_t i = 0; i < p->nrules_read; i++)
+        free(p->rules_read[i]);
+    free(p->rules_read);
+    free(p->last_error);
     free(p->name);
     free(p->path);
     rt_buf_free(&p->scratch);

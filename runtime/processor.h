@@ -11,6 +11,7 @@
 #include "lookup.h"
 #include "metrics.h"
 #include "router.h"
+#include "rules.h"
 #include "sink.h"
 #include "state.h"
 #include "timer.h"
@@ -30,13 +31,29 @@ typedef struct rt_outbox {
     size_t n, cap;
 } rt_outbox;
 
-/* What processors reach through ctx: sinks, lookups, rules files. */
+/* The sandbox's limits (processor.* keys), as lua_sandbox names its own. */
+typedef struct rt_sandbox_limits {
+    int64_t timeout_ms;     /* running time of one call (process, on_window, ...) */
+    size_t memory;          /* bytes of one processor's Lua state */
+    uint32_t max_emits;     /* ctx.emit calls per call */
+    uint32_t max_consecutive_errors;    /* then quarantined; 0 never */
+} rt_sandbox_limits;
+
+/* Which limit a call hit (the dead-letter reason), counted per processor. */
+enum rt_limit { RT_LIMIT_NONE, RT_LIMIT_TIMEOUT, RT_LIMIT_MEMORY, RT_LIMIT_EMITS, RT_NLIMITS };
+extern const char *const rt_limit_names[RT_NLIMITS];
+
+/* What processors reach through ctx: sinks, lookups, rules files; and their limits. */
 typedef struct rt_processor_env {
     rt_sinks *sinks;
     rt_lookups *lookups;
-    const char *rules_dir;
+    const rt_rules *rules;
     int64_t allowed_lateness_ms;    /* window.allowed.lateness.ms */
+    rt_sandbox_limits limits;
 } rt_processor_env;
+
+/* Where the worker tells its supervisor which call runs (supervisor.h); NULL alone. */
+struct rt_beat;
 
 /* One process() call. It runs in a coroutine of its own so that it can wait for a
  * lookup; the event it was started with must stay put until the call ends. */
@@ -46,6 +63,7 @@ typedef struct rt_call {
     void *ev_handle;        /* its ev object */
     double elapsed;         /* seconds spent running, over every resume */
     int32_t partition;      /* the event's input partition */
+    rt_origin origin;       /* where the event came from (the supervisor's view) */
 } rt_call;
 
 #define RT_PROCESSOR_POOL 64    /* finished coroutines kept for reuse */
@@ -61,7 +79,9 @@ typedef struct rt_processor {
     int waiting;            /* ctx.lookup is about to yield for p->wait */
     rt_lookups *lookups;
     rt_lookup *last_lookup; /* ctx.lookup's one-entry cache */
-    const char *rules_dir;
+    const rt_rules *rules;
+    char **rules_read;      /* names ctx.rules gave out: their change reloads us */
+    size_t nrules_read;
     int pool[RT_PROCESSOR_POOL];
     int npool;
     rt_route_decl *routes;
@@ -78,8 +98,26 @@ typedef struct rt_processor {
     size_t nwindows;
     int on_window_ref, on_timer_ref;    /* LUA_NOREF when absent */
     int64_t state_ttl_ms;   /* the table's state_ttl_ms: ctx.state.set's default TTL */
+    /* sandbox */
+    rt_sandbox_limits limits;
+    size_t mem_used;        /* bytes the Lua state holds */
+    int64_t deadline_ms;    /* monotonic; the count hook stops the call past it; 0 none */
+    uint32_t emits;         /* ctx.emit calls of the call in progress */
+    enum rt_limit limit;    /* the limit the call in progress hit */
+    uint32_t consecutive_errors;
+    int quarantined;        /* too many errors in a row: refuses events until reloaded */
+    struct rt_beat *beat;
+    /* reload bookkeeping (reload.c) */
+    size_t slot;            /* index in the worker's processors and keyed state */
+    uint64_t hash;          /* of the source loaded */
+    uint64_t refused_hash;  /* of the last source refused (not tried again unchanged) */
+    int64_t loaded_at;      /* epoch ms */
+    int removed;            /* its file is gone: routes handed back */
     /* usage counters */
     uint64_t processed, errors;
+    uint64_t limit_hits[RT_NLIMITS];
+    uint64_t reloads, reload_failures;
+    char *last_error;       /* why the last reload was refused; NULL */
     rt_histogram latency;
 } rt_processor;
 
@@ -87,8 +125,17 @@ typedef struct rt_processor {
  * -1 with err "FILE:LINE: message" (or "FILE: message") on any failure. */
 int  rt_processor_load(rt_processor *p, const char *path, const rt_processor_env *env,
                        char *err, size_t errlen);
+/* The same from source bytes already read (reload hashes them first). */
+int  rt_processor_load_source(rt_processor *p, const char *path, const char *src,
+                              size_t len, const rt_processor_env *env, char *err,
+                              size_t errlen);
+/* Move what outlives a version (counters, slot, state, reload history) from `old` to
+ * its replacement `p`; a reload clears the quarantine. */
+void rt_processor_carry_over(rt_processor *p, const rt_processor *old);
+/* Mark the call in progress as past `limit` and raise the Lua error that unwinds it. */
+int  rt_processor_limit_error(lua_State *L, rt_processor *p, enum rt_limit limit);
 /* Start process(ev, ctx), collecting emits in `out`. 0 when it returned; -1 with `why`
- * set (processor_error, rejected, memory) when the event must be dead-lettered; 1 when
+ * set (processor_error, rejected, timeout, memory, too_many_emits, quarantined) when the event must be dead-lettered; 1 when
  * it waits for a lookup: `wait` is queued, and rt_processor_resume continues the call
  * once it is woken. */
 int  rt_processor_start(rt_processor *p, rt_call *c, const rt_event *ev, rt_outbox *out,

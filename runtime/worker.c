@@ -10,13 +10,25 @@
 #include "clock.h"
 #include "dlq.h"
 #include "log.h"
+#include "reload.h"
 #include "sink_mysql.h"
 #include "worker.h"
 
-static int lua_file(const struct dirent *d)
+int rt_lua_file(const struct dirent *d)
 {
     size_t n = strlen(d->d_name);
     return n > 4 && d->d_name[0] != '.' && strcmp(d->d_name + n - 4, ".lua") == 0;
+}
+
+rt_processor_env rt_worker_processor_env(rt_worker *w)
+{
+    const rt_config *c = w->cfg;
+    return (rt_processor_env){
+        &w->sinks, &w->lookups, &w->rules, rt_config_int(c, "window.allowed.lateness.ms"),
+        { rt_config_int(c, "processor.timeout.ms"),
+          (size_t)rt_config_int(c, "processor.memory.mb") << 20,
+          (uint32_t)rt_config_int(c, "processor.max.emits"),
+          (uint32_t)rt_config_int(c, "processor.max.consecutive.errors") } };
 }
 
 static int load_processors(rt_worker *w, char *err, size_t errlen)
@@ -24,7 +36,7 @@ static int load_processors(rt_worker *w, char *err, size_t errlen)
     char where[300];
     const char *dir = rt_config_get(w->cfg, "processors.dir");
     struct dirent **names = NULL;
-    int n = scandir(dir, &names, lua_file, alphasort), rc = -1;
+    int n = scandir(dir, &names, rt_lua_file, alphasort), rc = -1;
     if (n < 0) {
         snprintf(err, errlen, "%s: processors.dir: cannot read %s: %s",
                  rt_config_where(w->cfg, "processors.dir", where, sizeof where), dir,
@@ -41,20 +53,23 @@ static int load_processors(rt_worker *w, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto out;
     }
+    rt_processor_env env = rt_worker_processor_env(w);
     for (int i = 0; i < n; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
-        rt_processor *p = &w->procs[w->nprocs];
-        rt_processor_env env = { &w->sinks, &w->lookups, rt_config_get(w->cfg, "rules.dir"),
-                                 rt_config_int(w->cfg, "window.allowed.lateness.ms") };
-        int loaded = rt_processor_load(p, path, &env, err, errlen);
-        w->nprocs++;    /* counted even when it failed, so free releases it */
-        if (loaded < 0)
+        rt_processor *p = calloc(1, sizeof *p);
+        if (!p) {
+            snprintf(err, errlen, "out of memory");
             goto out;
+        }
+        w->procs[w->nprocs++] = p;  /* counted even when it fails, so free releases it */
+        if (rt_processor_load(p, path, &env, err, errlen) < 0)
+            goto out;
+        p->slot = w->nprocs - 1;
         for (size_t j = 0; j + 1 < w->nprocs; j++)
-            if (strcmp(w->procs[j].name, p->name) == 0) {
+            if (strcmp(w->procs[j]->name, p->name) == 0) {
                 snprintf(err, errlen, "%s and %s both name their processor '%s'",
-                         w->procs[j].path, p->path, p->name);
+                         w->procs[j]->path, p->path, p->name);
                 goto out;
             }
     }
@@ -137,7 +152,7 @@ static int add_forwards(rt_worker *w, char *err, size_t errlen)
         if (strncmp(c->v[i].key, "route.", 6) || strncmp(v, "sink:", 5))
             continue;
         size_t k = 0;
-        while (k < w->nforward && strcmp(w->owners[w->nprocs + k].name, v))
+        while (k < w->nforward && strcmp(w->fwd_owners[k].name, v))
             k++;
         if (k < w->nforward)
             continue;
@@ -148,17 +163,16 @@ static int add_forwards(rt_worker *w, char *err, size_t errlen)
             return -1;
         }
         rt_sink **f = realloc(w->forward, (w->nforward + 1) * sizeof *f);
-        rt_route_owner *o = f ? realloc(w->owners, (w->nprocs + w->nforward + 1) * sizeof *o)
-                              : NULL;
+        rt_route_owner *o = f ? realloc(w->fwd_owners, (w->nforward + 1) * sizeof *o) : NULL;
         if (f)
             w->forward = f;
         if (!o) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }
-        w->owners = o;
+        w->fwd_owners = o;
         w->forward[w->nforward] = s;
-        w->owners[w->nprocs + w->nforward++] = (rt_route_owner){ v, "(config)", NULL, 0 };
+        w->fwd_owners[w->nforward++] = (rt_route_owner){ v, "(config)", NULL, 0 };
     }
     return 0;
 }
@@ -190,19 +204,40 @@ int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, s
     w->max_queued = (size_t)rt_config_int(cfg, "source.max.inflight");
     if (rt_lookups_setup(&w->lookups, cfg, w->base, err, errlen) < 0)
         return -1;
+    if (rt_rules_load(&w->rules, rt_config_get(cfg, "rules.dir"), err, errlen) < 0)
+        return -1;
     if (load_processors(w, err, errlen) < 0)
         return -1;
-    w->owners = calloc(w->nprocs, sizeof *w->owners);
-    if (!w->owners) {
+    if (add_forwards(w, err, errlen) < 0 || rt_worker_keyed_init(w, err, errlen) < 0)
+        return -1;
+    return rt_worker_build_routes(w, &w->router, &w->owners, err, errlen);
+}
+
+int rt_worker_build_routes(rt_worker *w, rt_router *r, rt_route_owner **owners, char *err,
+                           size_t errlen)
+{
+    /* Owners are the processor slots, then the forwards. A removed processor keeps its
+     * slot with no routes, so that a route.* key naming it still resolves (its events
+     * are then dead-lettered no_route). */
+    rt_route_owner *o = calloc(w->nprocs + w->nforward + 1, sizeof *o);
+    if (!o) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (size_t i = 0; i < w->nprocs; i++)
-        w->owners[i] = (rt_route_owner){ w->procs[i].name, w->procs[i].path,
-                                         w->procs[i].routes, w->procs[i].nroutes };
-    if (add_forwards(w, err, errlen) < 0 || rt_worker_keyed_init(w, err, errlen) < 0)
+    for (size_t i = 0; i < w->nprocs; i++) {
+        const rt_processor *p = w->procs[i];
+        o[i] = (rt_route_owner){ p->name, p->path, p->removed ? NULL : p->routes,
+                                 p->removed ? 0 : p->nroutes };
+    }
+    if (w->nforward)
+        memcpy(o + w->nprocs, w->fwd_owners, w->nforward * sizeof *o);
+    if (rt_router_build(r, o, w->nprocs + w->nforward, w->cfg, err, errlen) < 0) {
+        rt_router_free(r);
+        free(o);
         return -1;
-    return rt_router_build(&w->router, w->owners, w->nprocs + w->nforward, cfg, err, errlen);
+    }
+    *owners = o;
+    return 0;
 }
 
 static void stop_source(rt_worker *w)
@@ -255,6 +290,7 @@ static void on_batch_end(void *arg)
     if (!w->failed && rt_worker_flush(w) < 0)
         rt_source_file_stop(&w->source);
     rt_worker_checkpoint_maybe(w);
+    rt_reload_maybe(w);
 }
 
 static void on_end(void *arg, int failed, const char *rest, size_t rest_len,
@@ -386,10 +422,40 @@ static int start_idle_check(rt_worker *w)
     return w->idle_ev && evtimer_add(w->idle_ev, &tv) == 0 ? 0 : -1;
 }
 
-static int worker_metrics(void *arg, rt_buf *out)
+static int get_metrics(void *arg, struct evhttp_request *req, rt_buf *out, const char **type)
 {
-    return rt_worker_metrics(arg, out);
+    *type = "text/plain; version=0.0.4";
+    return rt_worker_metrics(arg, out) < 0 ? -1 : 200;
 }
+
+static int get_processors(void *arg, struct evhttp_request *req, rt_buf *out,
+                          const char **type)
+{
+    *type = "application/json";
+    return rt_reload_describe(arg, out) < 0 ? -1 : 200;
+}
+
+/* POST /-/reload: done at once when no event is in flight (the answer says what
+ * changed), else when they are done (202; GET /-/processors tells the outcome). */
+static int post_reload(void *arg, struct evhttp_request *req, rt_buf *out, const char **type)
+{
+    rt_worker *w = arg;
+    *type = "application/json";
+    if (w->head || w->failed) {
+        rt_reload_request(w, "POST /-/reload");
+        static const char pending[] = "{\"pending\": true}\n";
+        return rt_buf_append(out, pending, sizeof pending - 1) < 0 ? -1 : 202;
+    }
+    rt_info("reload requested (POST /-/reload)");
+    return rt_reload_now(w, out) < 0 ? -1 : 200;
+}
+
+static const rt_admin_route worker_routes[] = {
+    { "GET", "/metrics", get_metrics },
+    { "GET", "/-/processors", get_processors },
+    { "POST", "/-/reload", post_reload },
+    { NULL, NULL, NULL },
+};
 
 int rt_worker_run(rt_worker *w)
 {
@@ -411,9 +477,16 @@ int rt_worker_run(rt_worker *w)
         rt_error("cannot install signal handlers");
         return -1;
     }
-    const char *listen = rt_config_get(w->cfg, "admin.listen");
-    if (*listen && !(w->admin = rt_admin_start(w->base, listen, worker_metrics, w, err,
-                                               sizeof err))) {
+    /* Under a supervisor the worker's endpoint is internal: the supervisor asks it. */
+    const char *listen = w->shared ? "127.0.0.1:0" : rt_config_get(w->cfg, "admin.listen");
+    if (*listen && !(w->admin = rt_admin_start(w->base, listen, worker_routes, w,
+                                               w->shared != NULL, err, sizeof err))) {
+        rt_error("%s", err);
+        return -1;
+    }
+    if (w->shared)
+        w->shared->beats[w->index].admin_port = rt_admin_port(w->admin);
+    if (rt_reload_start(w, err, sizeof err) < 0) {
         rt_error("%s", err);
         return -1;
     }
@@ -456,6 +529,7 @@ void rt_worker_free(rt_worker *w)
     rt_source_kafka_close(w->kafka_source);
     rt_source_file_close(&w->source);
     rt_admin_stop(w->admin);
+    rt_reload_free(w);
     if (w->sigterm)
         event_free(w->sigterm);
     if (w->sigint)
@@ -471,9 +545,11 @@ void rt_worker_free(rt_worker *w)
     if (w->ckpt_ev)
         event_free(w->ckpt_ev);
     for (size_t i = 0; i < w->nprocs; i++)
-        rt_processor_free(&w->procs[i]);
+        rt_processor_free(w->procs[i]);
     free(w->procs);
     free(w->owners);
+    free(w->fwd_owners);
+    rt_rules_free(&w->rules);
     free(w->forward);
     rt_router_free(&w->router);
     if (w->wake_ev)

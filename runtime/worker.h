@@ -3,6 +3,8 @@
 #ifndef RT_WORKER_H
 #define RT_WORKER_H
 
+#include <dirent.h>
+
 #include <event2/event.h>
 
 #include "admin.h"
@@ -10,6 +12,7 @@
 #include "kafka.h"
 #include "lookup.h"
 #include "metrics.h"
+#include "beat.h"
 #include "processor.h"
 #include "router.h"
 #include "sink.h"
@@ -19,6 +22,7 @@
 #include "watermark.h"
 
 struct rt_worker;
+typedef struct rt_reload rt_reload;
 
 /* One event from decode to its outputs. Jobs finish in arrival order: one waiting for
  * a lookup holds back the outputs of the jobs behind it, which keeps per-partition
@@ -51,9 +55,14 @@ typedef struct rt_worker {
     struct event *sigterm, *sigint;
     rt_sinks sinks;
     rt_sink *dlq;
-    rt_processor *procs;
+    rt_processor **procs;   /* by slot; a slot outlives reloads and removals */
     size_t nprocs;
+    rt_rules rules;         /* rules.dir, parsed */
+    rt_reload *reload;      /* reload triggers and the pending swap (reload.c) */
+    rt_shared *shared;      /* under a supervisor: heartbeats and poison; else NULL */
+    int index;              /* worker number under a supervisor */
     rt_route_owner *owners; /* the router's view of procs, same order, then forwards */
+    rt_route_owner *fwd_owners; /* the forwards' entries */
     rt_sink **forward;      /* route.<d>.<t>=sink:<name>: events written as they are */
     size_t nforward;
     rt_router router;
@@ -69,7 +78,7 @@ typedef struct rt_worker {
     rt_source_file source;
     rt_source_kafka *kafka_source;  /* source.type=kafka, else NULL */
     rt_admin *admin;
-    rt_keyed *keyed;        /* per processor, same order */
+    rt_keyed **keyed;       /* per processor slot, same order */
     size_t nkeyed;
     int windowed;           /* some processor uses event time (windows, on_timer) */
     struct event *ptimer_ev;    /* the earliest processing-time timer */
@@ -124,10 +133,20 @@ void rt_worker_backpressure(rt_worker *w);
 int  rt_worker_flush(rt_worker *w);
 /* Append the worker's metrics in the Prometheus text format. */
 int  rt_worker_metrics(rt_worker *w, rt_buf *out);
+/* The env a processor of this worker is loaded with. */
+rt_processor_env rt_worker_processor_env(rt_worker *w);
+/* Build the route table from the processors' routes, the forwards and route.* keys
+ * into `r`. -1 with err set (a conflict). */
+int  rt_worker_build_routes(rt_worker *w, rt_router *r, rt_route_owner **owners, char *err,
+                            size_t errlen);
+/* scandir filter: *.lua, not hidden. */
+int  rt_lua_file(const struct dirent *d);
 /* Print the route table (`eddy check`). */
 void rt_worker_print_routes(const rt_worker *w, FILE *out);
 /* worker_keyed.c: state and windows for every processor; -1 with err when out of memory. */
 int  rt_worker_keyed_init(rt_worker *w, char *err, size_t errlen);
+/* State and windows for one more processor (slot w->nkeyed); -1 when out of memory. */
+int  rt_worker_keyed_add(rt_worker *w, rt_processor *p);
 /* A finished event joins its processor's windows (may turn the job dead, or send the
  * event to the late output). */
 void rt_worker_windows_add(rt_worker *w, rt_job *j);

@@ -142,11 +142,11 @@ static int encode(rt_worker *w, rt_buf *b, int32_t partition)
         rt_ckpt_put_u64(b, w->nkeyed) < 0)
         return -1;
     for (size_t i = 0; i < w->nkeyed; i++) {
-        const char *name = w->procs[i].name;
+        const char *name = w->procs[i]->name;
         if (rt_ckpt_put_bytes(b, name, strlen(name)) < 0 ||
-            put_state(&w->keyed[i].state, b, partition) < 0 ||
-            put_windows(&w->keyed[i].windows, b, partition) < 0 ||
-            put_timers(&w->keyed[i].timers, b, partition) < 0)
+            put_state(&w->keyed[i]->state, b, partition) < 0 ||
+            put_windows(&w->keyed[i]->windows, b, partition) < 0 ||
+            put_timers(&w->keyed[i]->timers, b, partition) < 0)
             return -1;
     }
     return 0;
@@ -256,7 +256,7 @@ int rt_worker_checkpoint_start(rt_worker *w, char *err, size_t errlen)
 static int keyed_index(rt_worker *w, const char *name, size_t len)
 {
     for (size_t i = 0; i < w->nkeyed; i++)
-        if (strlen(w->procs[i].name) == len && memcmp(w->procs[i].name, name, len) == 0)
+        if (strlen(w->procs[i]->name) == len && memcmp(w->procs[i]->name, name, len) == 0)
             return (int)i;
     return -1;
 }
@@ -395,16 +395,16 @@ static int restore_body(rt_worker *w, rt_ckpt_reader *r, int32_t partition, size
     if (get_offsets(w, r, partition, n, topics, partitions, from) < 0)
         return -1;
     for (size_t i = 0; i < w->nkeyed; i++) {
-        rt_state_drop_partition(&w->keyed[i].state, partition);
-        rt_windows_drop_partition(&w->keyed[i].windows, partition);
-        rt_timers_drop_partition(&w->keyed[i].timers, partition);
+        rt_state_drop_partition(&w->keyed[i]->state, partition);
+        rt_windows_drop_partition(&w->keyed[i]->windows, partition);
+        rt_timers_drop_partition(&w->keyed[i]->timers, partition);
     }
     uint64_t nprocs = rt_ckpt_get_u64(r);
     for (uint64_t p = 0; p < nprocs && !r->bad; p++) {
         size_t len;
         const char *name = rt_ckpt_get_bytes(r, &len);
         int k = r->bad ? -1 : keyed_index(w, name, len);
-        rt_keyed *kd = k >= 0 ? &w->keyed[k] : NULL;
+        rt_keyed *kd = k >= 0 ? w->keyed[k] : NULL;
         if (!r->bad && !kd)
             rt_warn("checkpoint of partition %d: processor '%.*s' is gone; its state is "
                     "dropped", (int)partition, (int)len, name);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "reload.h"
 #include "worker.h"
 
 static rt_job *job_get(rt_worker *w)
@@ -144,10 +145,12 @@ static void advance(rt_worker *w)
     if (wrote && !w->failed)
         rt_worker_flush(w);
     rt_worker_backpressure(w);
-    if (w->ending && !w->head)
+    if (w->ending && !w->head) {
         rt_worker_finish_run(w);
-    else
+    } else {
         rt_worker_checkpoint_maybe(w);
+        rt_reload_maybe(w);
+    }
 }
 
 void rt_worker_on_wake(evutil_socket_t fd, short what, void *arg)
@@ -166,6 +169,24 @@ static int forward(rt_job *j, rt_sink *s)
         return -1;
     }
     return 0;
+}
+
+/* The supervisor killed a worker stuck on this record (compiled code the count hook
+ * cannot stop): dead-letter it instead of running it again. */
+static int poisoned(rt_worker *w, rt_job *j, rt_processor *proc)
+{
+    const rt_poison *p = rt_poison_find(w->shared, &j->ev.origin);
+    if (!p)
+        return 0;
+    rt_reject_set(&j->why, "timeout", "processor %s ran past processor.timeout.ms=%lld on "
+                  "this event in compiled code; the supervisor killed the worker and did not "
+                  "run it again", p->processor, (long long)p->timeout_ms);
+    j->p = proc;
+    j->call.co = NULL;
+    proc->processed++;
+    proc->errors++;
+    proc->limit_hits[RT_LIMIT_TIMEOUT]++;
+    return 1;
 }
 
 void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin *origin,
@@ -193,8 +214,14 @@ void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin
             j->state = RT_JOB_DEAD;
         } else if ((size_t)owner >= w->nprocs) {
             set_state(j, forward(j, w->forward[owner - w->nprocs]));
+        } else if (w->procs[owner]->removed) {
+            rt_reject_set(&j->why, "no_route", "processor %s (route for domain=%s type=%s) "
+                          "was removed", w->procs[owner]->name, j->ev.domain, j->ev.type);
+            j->state = RT_JOB_DEAD;
+        } else if (w->shared && poisoned(w, j, w->procs[owner])) {
+            j->state = RT_JOB_DEAD;
         } else {
-            j->p = &w->procs[owner];
+            j->p = w->procs[owner];
             j->wait.wake = on_wake;
             j->wait.arg = w;
             set_state(j, rt_processor_start(j->p, &j->call, &j->ev, &j->out, &j->wait,

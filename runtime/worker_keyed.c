@@ -90,27 +90,38 @@ static rt_window_calls calls_for(calls_arg *a)
     return (rt_window_calls){ a, on_add, on_merge, on_fire };
 }
 
+int rt_worker_keyed_add(rt_worker *w, rt_processor *p)
+{
+    rt_keyed **v = realloc(w->keyed, (w->nkeyed + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    w->keyed = v;
+    rt_keyed *k = calloc(1, sizeof *k);
+    if (!k)
+        return -1;
+    if (rt_state_init(&k->state, p->name) < 0 ||
+        rt_windows_init(&k->windows, p->window_defs, p->nwindows) < 0) {
+        rt_state_free(&k->state);
+        free(k);
+        return -1;
+    }
+    w->keyed[w->nkeyed++] = k;
+    p->state = &k->state;
+    p->timers = &k->timers;
+    w->windowed |= p->nwindows > 0 || p->on_timer_ref != LUA_NOREF;
+    return 0;
+}
+
 int rt_worker_keyed_init(rt_worker *w, char *err, size_t errlen)
 {
     rt_watermark_init(&w->watermark, rt_config_int(w->cfg, "window.out.of.orderness.ms"),
                       rt_config_int(w->cfg, "window.idle.timeout.ms"));
-    w->keyed = calloc(w->nprocs ? w->nprocs : 1, sizeof *w->keyed);
-    if (!w->keyed)
-        goto oom;
-    for (size_t i = 0; i < w->nprocs; i++) {
-        rt_processor *p = &w->procs[i];
-        if (rt_state_init(&w->keyed[i].state, p->name) < 0 ||
-            rt_windows_init(&w->keyed[i].windows, p->window_defs, p->nwindows) < 0)
-            goto oom;
-        w->nkeyed = i + 1;
-        p->state = &w->keyed[i].state;
-        p->timers = &w->keyed[i].timers;
-        w->windowed |= p->nwindows > 0 || p->on_timer_ref != LUA_NOREF;
-    }
+    for (size_t i = 0; i < w->nprocs; i++)
+        if (rt_worker_keyed_add(w, w->procs[i]) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
     return 0;
-oom:
-    snprintf(err, errlen, "out of memory");
-    return -1;
 }
 
 void rt_worker_windows_add(rt_worker *w, rt_job *j)
@@ -121,7 +132,7 @@ void rt_worker_windows_add(rt_worker *w, rt_job *j)
     char err[256];
     int late;
     w->fire_ticket = j->ticket;
-    int rc = rt_windows_add(&w->keyed[p - w->procs].windows, &j->ev, a.partition, &calls,
+    int rc = rt_windows_add(&w->keyed[p->slot]->windows, &j->ev, a.partition, &calls,
                             &late, err, sizeof err);
     if (rc == -2 || (rc < 0 && !a.why.reason[0])) {
         rt_reject_set(&j->why, rc == -2 ? "processor_error" : "memory", "%s", err);
@@ -135,7 +146,7 @@ void rt_worker_windows_add(rt_worker *w, rt_job *j)
         rt_reject why;
         rt_reject_set(&why, "late", "event time %lld is behind the watermark %lld by more "
                       "than the allowed lateness", (long long)j->ev.timestamp,
-                      (long long)w->keyed[p - w->procs].windows.watermark);
+                      (long long)w->keyed[p->slot]->windows.watermark);
         rt_worker_dead_letter(w, &j->ev, &why, p->name, j->ticket);
     }
 }
@@ -144,9 +155,9 @@ void rt_worker_windows_add(rt_worker *w, rt_job *j)
 static void fire_timers(rt_worker *w, enum rt_time_domain domain, int64_t now)
 {
     for (size_t i = 0; i < w->nkeyed && !w->failed; i++) {
-        rt_processor *p = &w->procs[i];
+        rt_processor *p = w->procs[i];
         rt_timer *t;
-        while (!w->failed && (t = rt_timers_pop_due(&w->keyed[i].timers, domain, now))) {
+        while (!w->failed && (t = rt_timers_pop_due(&w->keyed[i]->timers, domain, now))) {
             rt_reject why;
             rt_outbox_reset(&w->fire_out);
             if (lb_timer_fire(p, t, &w->fire_out, &why) < 0) {
@@ -167,7 +178,7 @@ static void schedule_processing(rt_worker *w)
 {
     int64_t next = INT64_MAX;
     for (size_t i = 0; i < w->nkeyed; i++) {
-        int64_t t = rt_timers_next(&w->keyed[i].timers, RT_PROCESSING_TIME);
+        int64_t t = rt_timers_next(&w->keyed[i]->timers, RT_PROCESSING_TIME);
         next = t < next ? t : next;
     }
     if (next == INT64_MAX || !w->ptimer_ev || (w->ptimer_armed && w->ptimer_at <= next))
@@ -197,12 +208,12 @@ static void advance_to(rt_worker *w, int64_t wm, rt_ticket *ticket)
 {
     w->fire_ticket = ticket;
     for (size_t i = 0; i < w->nkeyed && !w->failed; i++) {
-        rt_processor *p = &w->procs[i];
+        rt_processor *p = w->procs[i];
         if (!p->nwindows)
             continue;
         calls_arg a = { .w = w, .p = p };
         rt_window_calls calls = calls_for(&a);
-        rt_windows_advance(&w->keyed[i].windows, wm, &calls);
+        rt_windows_advance(&w->keyed[i]->windows, wm, &calls);
     }
     fire_timers(w, RT_EVENT_TIME, wm);
     schedule_processing(w);
@@ -258,14 +269,14 @@ int rt_worker_keyed_metrics(rt_worker *w, rt_buf *out)
         if (rt_prom_header(out, m[k].name, m[k].type, m[k].help))
             goto out;
         for (size_t i = 0; i < w->nkeyed; i++) {
-            const rt_state *st = &w->keyed[i].state;
-            const rt_windows *ws = &w->keyed[i].windows;
-            const rt_timers *ts = &w->keyed[i].timers;
+            const rt_state *st = &w->keyed[i]->state;
+            const rt_windows *ws = &w->keyed[i]->windows;
+            const rt_timers *ts = &w->keyed[i]->timers;
             double v[] = { (double)rt_state_count(st), (double)st->bytes, (double)ws->panes,
                            (double)ws->fired, (double)ws->late, (double)rt_timers_count(ts),
                            (double)ts->fired };
             lb.len = 0;
-            if (rt_prom_label(&lb, "processor", w->procs[i].name) || rt_buf_putc(&lb, '\0') ||
+            if (rt_prom_label(&lb, "processor", w->procs[i]->name) || rt_buf_putc(&lb, '\0') ||
                 rt_prom_sample(out, m[k].name, lb.data, v[k]))
                 goto out;
         }
@@ -284,9 +295,10 @@ out:
 void rt_worker_keyed_free(rt_worker *w)
 {
     for (size_t i = 0; i < w->nkeyed; i++) {
-        rt_state_free(&w->keyed[i].state);
-        rt_timers_free(&w->keyed[i].timers);
-        rt_windows_free(&w->keyed[i].windows);
+        rt_state_free(&w->keyed[i]->state);
+        rt_timers_free(&w->keyed[i]->timers);
+        rt_windows_free(&w->keyed[i]->windows);
+        free(w->keyed[i]);
     }
     free(w->keyed);
     w->keyed = NULL;

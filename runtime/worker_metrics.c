@@ -1,5 +1,8 @@
 /* worker_metrics.c - the worker's counters as Prometheus text (GET /metrics). */
+#include <string.h>
+
 #include "sink_mysql.h"
+#include "reload_int.h"
 #include "worker.h"
 
 /* Put `label="value"` into `labels` as a C string, for one sample or histogram. */
@@ -14,6 +17,76 @@ static int labelled(rt_buf *out, rt_buf *labels, const char *metric, const char 
 {
     return one_label(labels, label, value) || rt_prom_sample(out, metric, labels->data, v)
                ? -1 : 0;
+}
+
+static double reloads(const rt_processor *p) { return (double)p->reloads; }
+static double reload_failures(const rt_processor *p) { return (double)p->reload_failures; }
+static double quarantined(const rt_processor *p) { return p->quarantined; }
+static double memory(const rt_processor *p) { return (double)p->mem_used; }
+
+/* One family per row, one sample per processor. */
+static const struct {
+    const char *name, *type, *help;
+    double (*value)(const rt_processor *p);
+} per_processor[] = {
+    { "eddy_processor_reloads_total", "counter", "Reloads that replaced the processor.",
+      reloads },
+    { "eddy_processor_reload_failures_total", "counter",
+      "Reloads refused (compile, init, name, windows or route conflict); the old version stayed.",
+      reload_failures },
+    { "eddy_processor_quarantined", "gauge",
+      "1 while the processor is quarantined after processor.max.consecutive.errors.", quarantined },
+    { "eddy_processor_memory_bytes", "gauge", "Memory held by the processor's Lua state.",
+      memory },
+};
+
+/* The sandbox and reload families: per processor, limits hit, refused files, rules. */
+static int processor_metrics(rt_worker *w, rt_buf *out, rt_buf *labels)
+{
+    for (size_t f = 0; f < sizeof per_processor / sizeof *per_processor; f++) {
+        if (rt_prom_header(out, per_processor[f].name, per_processor[f].type,
+                           per_processor[f].help))
+            return -1;
+        for (size_t i = 0; i < w->nprocs; i++)
+            if (labelled(out, labels, per_processor[f].name, "processor", w->procs[i]->name,
+                         per_processor[f].value(w->procs[i])))
+                return -1;
+        /* A file that never loaded is counted under its file name. */
+        for (size_t i = 0; f == 1 && w->reload && i < w->reload->nrefused; i++) {
+            const char *path = w->reload->refused[i].path, *base = strrchr(path, '/');
+            if (labelled(out, labels, per_processor[f].name, "processor", base ? base + 1 : path,
+                         (double)w->reload->refused[i].failures))
+                return -1;
+        }
+    }
+    if (rt_prom_header(out, "eddy_processor_limit_hits_total", "counter",
+                       "Calls stopped by a sandbox limit (timeout, memory, too_many_emits)."))
+        return -1;
+    for (size_t i = 0; i < w->nprocs; i++)
+        for (int l = RT_LIMIT_NONE + 1; l < RT_NLIMITS; l++) {
+            labels->len = 0;
+            if (rt_prom_label(labels, "processor", w->procs[i]->name) ||
+                rt_prom_label(labels, "limit", rt_limit_names[l]) ||
+                rt_buf_putc(labels, '\0') ||
+                rt_prom_sample(out, "eddy_processor_limit_hits_total", labels->data,
+                               (double)w->procs[i]->limit_hits[l]))
+                return -1;
+        }
+    if (rt_prom_header(out, "eddy_rules_reloads_total", "counter",
+                       "Changes of a rules file taken in."))
+        return -1;
+    for (size_t i = 0; i < w->rules.n; i++)
+        if (labelled(out, labels, "eddy_rules_reloads_total", "rules", w->rules.v[i].name,
+                     (double)w->rules.v[i].reloads))
+            return -1;
+    if (rt_prom_header(out, "eddy_rules_reload_failures_total", "counter",
+                       "Changes of a rules file refused (it did not parse); the old rules stayed."))
+        return -1;
+    for (size_t i = 0; i < w->rules.n; i++)
+        if (labelled(out, labels, "eddy_rules_reload_failures_total", "rules",
+                     w->rules.v[i].name, (double)w->rules.v[i].failures))
+            return -1;
+    return 0;
 }
 
 int rt_worker_metrics(rt_worker *w, rt_buf *out)
@@ -45,23 +118,25 @@ int rt_worker_metrics(rt_worker *w, rt_buf *out)
         goto out;
     for (size_t i = 0; i < w->nprocs; i++)
         if (labelled(out, &labels, "eddy_processor_events_total", "processor",
-                     w->procs[i].name, (double)w->procs[i].processed))
+                     w->procs[i]->name, (double)w->procs[i]->processed))
             goto out;
     if (rt_prom_header(out, "eddy_processor_errors_total", "counter",
                        "Events whose processor call failed (dead-lettered)."))
         goto out;
     for (size_t i = 0; i < w->nprocs; i++)
         if (labelled(out, &labels, "eddy_processor_errors_total", "processor",
-                     w->procs[i].name, (double)w->procs[i].errors))
+                     w->procs[i]->name, (double)w->procs[i]->errors))
             goto out;
     if (rt_prom_header(out, "eddy_processing_duration_seconds", "histogram",
                        "Time of one process() call, by processor."))
         goto out;
     for (size_t i = 0; i < w->nprocs; i++)
-        if (one_label(&labels, "processor", w->procs[i].name) ||
+        if (one_label(&labels, "processor", w->procs[i]->name) ||
             rt_prom_histogram(out, "eddy_processing_duration_seconds", labels.data,
-                              &w->procs[i].latency))
+                              &w->procs[i]->latency))
             goto out;
+    if (processor_metrics(w, out, &labels) < 0)
+        goto out;
     if (rt_prom_header(out, "eddy_events_waiting", "gauge",
                        "Events not finished because they, or events before them, wait for a lookup.") ||
         rt_prom_sample(out, "eddy_events_waiting", NULL, (double)w->queued) ||

@@ -1,0 +1,67 @@
+/* beat.h - what a worker shows its supervisor through shared memory: the Lua call it
+ * is in (since when, which processor, which input record), its admin port, and the
+ * records the supervisor marked as poison after killing a worker stuck on them. */
+#ifndef RT_BEAT_H
+#define RT_BEAT_H
+
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "clock.h"
+#include "event.h"
+
+#define RT_MAX_WORKERS 64
+#define RT_POISON_SLOTS 64
+
+typedef struct rt_beat {
+    int64_t since_ms;       /* monotonic start of the Lua call in progress; 0 idle */
+    int64_t offset;         /* its input record; partition -1: not a Kafka record */
+    int32_t partition;
+    char topic[128];
+    char processor[64];
+    int admin_port;         /* the worker's own admin endpoint, on 127.0.0.1 */
+    pid_t pid;
+} rt_beat;
+
+/* A record whose call the supervisor killed: workers dead-letter it as `timeout`
+ * instead of running it again. */
+typedef struct rt_poison {
+    char topic[128];
+    int32_t partition;
+    int64_t offset;
+    char processor[64];
+    int64_t timeout_ms;
+} rt_poison;
+
+typedef struct rt_shared {
+    uint32_t npoison;       /* written: poison[(npoison - 1) % RT_POISON_SLOTS] last */
+    rt_poison poison[RT_POISON_SLOTS];
+    rt_beat beats[RT_MAX_WORKERS];
+} rt_shared;
+
+/* A Lua call starts (origin NULL: a window or timer call, no input record). */
+static inline void rt_beat_enter(rt_beat *b, const char *processor, const rt_origin *o)
+{
+    if (!b)
+        return;
+    b->partition = o && o->topic ? o->partition : -1;
+    if (o && o->topic) {
+        b->offset = o->offset;
+        strncpy(b->topic, o->topic, sizeof b->topic - 1);
+    }
+    strncpy(b->processor, processor, sizeof b->processor - 1);
+    __atomic_store_n(&b->since_ms, rt_clock_ms(), __ATOMIC_RELEASE);
+}
+
+/* The call is over. */
+static inline void rt_beat_leave(rt_beat *b)
+{
+    if (b)
+        __atomic_store_n(&b->since_ms, 0, __ATOMIC_RELEASE);
+}
+
+/* The poison entry for this record, or NULL (the common case costs one load). */
+const rt_poison *rt_poison_find(const rt_shared *s, const rt_origin *o);
+
+#endif
