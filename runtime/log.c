@@ -10,6 +10,12 @@
 
 static enum rt_log_level min_level = RT_LOG_INFO;
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
+static char prefix[32];     /* "worker 1: " in a supervised worker */
+
+void rt_log_set_prefix(int worker)
+{
+    snprintf(prefix, sizeof prefix, "worker %d: ", worker);
+}
 
 void rt_log_set_level(enum rt_log_level level)
 {
@@ -33,9 +39,10 @@ void rt_log(enum rt_log_level level, const char *fmt, ...)
     struct tm tm;
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s ",
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s %s",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[level]);
+                     tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[level],
+                     prefix);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

@@ -6,6 +6,8 @@ enum rt_log_level { RT_LOG_DEBUG, RT_LOG_INFO, RT_LOG_WARN, RT_LOG_ERROR };
 
 /* Set the lowest level that is printed. */
 void rt_log_set_level(enum rt_log_level level);
+/* Start every line with "worker N: " (a worker under the supervisor). */
+void rt_log_set_prefix(int worker);
 /* Parse "debug|info|warn|error"; -1 when unknown. */
 int  rt_log_parse_level(const char *name);
 /* Print one line: time, level, message. */

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "supervisor.h"
 #include "worker.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
@@ -94,10 +95,36 @@ static int cmd_check(const cli *o)
     return rc;
 }
 
+/* Under a supervisor the master checks config and processors as `eddy check` does;
+ * each worker it forks loads them again for itself. */
+static int cmd_run_supervised(const cli *o, rt_config *cfg)
+{
+    rt_worker w;
+    int rc = setup(o, cfg, &w, 0);
+    rt_worker_free(&w);
+    if (rc == EXIT_OK)
+        rc = rt_supervisor_run(cfg);
+    rt_config_free(cfg);
+    return rc;
+}
+
 static int cmd_run(const cli *o)
 {
     rt_config cfg;
     rt_worker w;
+    char err[1024];
+    if (rt_config_load(&cfg, o->config, o->sets, o->nsets, err, sizeof err) < 0) {
+        fprintf(stderr, "eddy: %s\n", err);
+        return EXIT_USAGE;
+    }
+    int want = rt_supervisor_wanted(&cfg, err, sizeof err);
+    rt_config_free(&cfg);
+    if (want < 0) {
+        fprintf(stderr, "eddy: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (want)
+        return cmd_run_supervised(o, &cfg);
     int rc = setup(o, &cfg, &w, 1);
     if (rc == EXIT_OK)
         rc = rt_worker_run(&w) < 0 ? EXIT_RUNTIME : EXIT_OK;
