@@ -1,0 +1,110 @@
+# The supervisor (runtime.supervisor / runtime.workers): a `while true do end` that the
+# JIT compiled is killed from outside and its record dead-lettered `timeout` once; a
+# SIGKILLed worker is restarted and no event is lost (Kafka source).
+. tests/kafka_lib.sh
+
+sup_conf() {
+  local d=$1 group=$2; shift 2
+  mkdir -p "$d/processors"
+  cat > "$d/processors/spin.lua" <<'LUA'
+return {
+  routes = { { domain = "spin", type = "*" } },
+  process = function(ev, ctx)
+    if ev.payload.runaway then while true do end end
+    ctx.emit("out", { id = ev.eventId })
+  end,
+}
+LUA
+  {
+    echo "processors.dir=$d/processors"
+    echo "source.type=kafka"
+    echo "source.topics=events"
+    echo "kafka.bootstrap.servers=$BOOT"
+    echo "kafka.group.id=$group"
+    echo "kafka.auto.offset.reset=earliest"
+    echo "kafka.session.timeout.ms=6000"
+    echo "sink.out.type=kafka"
+    echo "sink.out.topic=out"
+    echo "sink.dlq.type=kafka"
+    echo "sink.dlq.topic=dlq"
+    echo "dlq.sink=dlq"
+    echo "admin.listen=127.0.0.1:0"
+    for l in "$@"; do echo "$l"; done
+  } > "$d/eddy.conf"
+}
+# spin_events FROM TO: small events e<FROM>..e<TO>, keyed by number.
+spin_events() {
+  awk -v a="$1" -v b="$2" 'BEGIN { for (i = a; i <= b; i++)
+    printf "%d\t{\"domain\":\"spin\",\"type\":\"t\",\"timestamp\":1,\"eventId\":\"e%d\",\"payload\":{}}\n", i, i }'
+}
+sup_port() { grep -o 'listening on 127.0.0.1:[0-9]*' "$1/sup.err" | head -1 | cut -d: -f2; }
+sup_metric() { curl -fsS "http://127.0.0.1:$(sup_port "$1")/metrics" 2>/dev/null | awk -v m="$2" '$1 == m { print $2 }'; }
+out_unique() { kcat -b "$BOOT" -C -t out -e -q -f '%s\n' | jq -r .id | sort -u | wc -l; }
+
+# ---- a compiled runaway loop after 100,000 events ----
+d=$(newdir)
+start_mock "$d" 1 4 events,out,dlq
+sup_conf "$d" sup1 "runtime.supervisor=true" "processor.timeout.ms=200"
+spin_events 1 100000 | kcat -b "$BOOT" -P -t events -K $'\t'
+printf '100001\t{"domain":"spin","type":"t","timestamp":1,"eventId":"runaway","payload":{"runaway":true}}\n' |
+  kcat -b "$BOOT" -P -t events -K $'\t'
+spin_events 100002 100100 | kcat -b "$BOOT" -P -t events -K $'\t'
+start_eddy "$d" sup
+wait_for test -n "$(sup_port "$d")"
+check "runaway: the supervisor starts" grep -q "supervisor (pid [0-9]*): 1 workers" "$d/sup.err"
+wait_for grep -q "stuck for .* in processor spin on events/" "$d/sup.err"
+check "runaway: the stuck worker is killed, naming processor and record" \
+  grep -q "worker 0 stuck for [0-9]* ms in processor spin on events/[0-9]*@[0-9]*: killed" "$d/sup.err"
+check "runaway: eddy still serves /healthz" curl -fsS "http://127.0.0.1:$(sup_port "$d")/healthz"
+wait_for test "$(out_unique)" -ge 100099
+expect_eq "runaway: every other event is processed (100,099 ids on out)" 100099 "$(out_unique)"
+dl=$(kcat -b "$BOOT" -C -t dlq -e -q -f '%h\n' | grep -c 'eddy.eventId=runaway')
+check "runaway: the record is dead-lettered" test "$dl" -ge 1
+check "runaway: its reason is timeout" grep -q "eddy.reason=timeout" <(kcat -b "$BOOT" -C -t dlq -e -q -f '%h\n')
+sleep 1
+expect_eq "runaway: killed once, not retried forever after the restart" 1 \
+  "$(sup_metric "$d" 'eddy_worker_kills_total{worker="0"}')"
+expect_eq "runaway: the worker was restarted once" 1 \
+  "$(sup_metric "$d" 'eddy_worker_restarts_total{worker="0"}')"
+check "runaway: the merged /metrics passes promtool" \
+  bash -c "curl -fsS http://127.0.0.1:$(sup_port "$d")/metrics | promtool check metrics"
+stop_eddy sup
+expect_eq "runaway: SIGTERM stops supervisor and worker, exit 0" 0 "$STOP_RC"
+check "runaway: no worker outlives the supervisor" test -z "$(pgrep -f "$d/eddy.conf")"
+stop_mock
+
+# ---- SIGKILL of one worker out of two: restarted, nothing lost ----
+d=$(newdir)
+start_mock "$d" 1 4 events,out,dlq
+sup_conf "$d" sup2 "runtime.workers=2"
+spin_events 1 20000 > "$d/ev1.tsv"
+spin_events 20001 40000 > "$d/ev2.tsv"
+kcat -b "$BOOT" -P -t events -K $'\t' < "$d/ev1.tsv"
+start_eddy "$d" sup
+wait_for test -n "$(sup_port "$d")"
+wait_for test "$(grep -c 'partitions assigned' "$d/sup.err")" -ge 2
+victim=$(curl -fsS "http://127.0.0.1:$(sup_port "$d")/healthz" | awk '/^worker 1: pid/ { print $4 }')
+check "two workers: each has its own pid" test -n "$victim"
+kill -KILL "$victim"
+kcat -b "$BOOT" -P -t events -K $'\t' < "$d/ev2.tsv"
+wait_for grep -q "worker 1 died (signal 9)" "$d/sup.err"
+check "two workers: the dead worker is noticed" grep -q "worker 1 died (signal 9)" "$d/sup.err"
+wait_for test "$(out_unique)" -ge 40000
+expect_eq "two workers: every event reached out (40,000 ids)" 40000 "$(out_unique)"
+expect_eq "two workers: worker 1 restarted" 1 "$(sup_metric "$d" 'eddy_worker_restarts_total{worker="1"}')"
+expect_eq "two workers: 2 running again" 2 "$(sup_metric "$d" eddy_workers_running)"
+check "two workers: GET /-/processors lists both workers" \
+  jq -e '.workers | length == 2' <<<"$(curl -fsS "http://127.0.0.1:$(sup_port "$d")/-/processors")"
+check "two workers: POST /-/reload reaches both" \
+  jq -e '.workers == 2' <<<"$(curl -fsS -X POST "http://127.0.0.1:$(sup_port "$d")/-/reload")"
+stop_eddy sup
+expect_eq "two workers: SIGTERM, exit 0" 0 "$STOP_RC"
+stop_mock
+
+# ---- a supervisor needs a Kafka source ----
+d=$(newdir)
+write_conf "$d" "runtime.workers=2"
+run_eddy "$d"
+expect_eq "supervisor with a file source: exit 2" 2 "$RC"
+check "supervisor with a file source: the error names file, line and key" \
+  grep -q "eddy.conf:[0-9]*: runtime.workers.*need source.type=kafka" "$d/err"
