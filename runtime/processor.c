@@ -502,9 +502,12 @@ static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait
     p->ev_handle = c->ev_handle;
     p->waiting = 0;
     arm(p, (int64_t)(c->elapsed * 1000));
+    p->emits = c->emits;    /* other calls ran while this one waited */
+    p->limit = RT_LIMIT_NONE;
     rt_beat_enter(p->beat, p->name, &c->origin);
     int rc = lua_resume(c->co, nargs);
     rt_beat_leave(p->beat);
+    c->emits = p->emits;
     p->deadline_ms = 0;
     c->ev_handle = p->ev_handle;
     p->ev_handle = NULL;
@@ -537,8 +540,7 @@ int rt_processor_start(rt_processor *p, rt_call *c, const rt_event *ev, rt_outbo
     c->ev_handle = NULL;
     c->partition = ev->origin.partition;
     c->origin = ev->origin;
-    p->emits = 0;
-    p->limit = RT_LIMIT_NONE;
+    c->emits = 0;
     if (p->quarantined) {
         rt_reject_set(why, "quarantined", "processor %s is quarantined after %u errors in a "
                       "row; reload it", p->name, (unsigned)p->consecutive_errors);

@@ -64,6 +64,7 @@ typedef struct rt_call {
     double elapsed;         /* seconds spent running, over every resume */
     int32_t partition;      /* the event's input partition */
     rt_origin origin;       /* where the event came from (the supervisor's view) */
+    uint32_t emits;         /* ctx.emit calls so far (processor.max.emits) */
 } rt_call;
 
 #define RT_PROCESSOR_POOL 64    /* finished coroutines kept for reuse */
@@ -102,7 +103,7 @@ typedef struct rt_processor {
     rt_sandbox_limits limits;
     size_t mem_used;        /* bytes the Lua state holds */
     int64_t deadline_ms;    /* monotonic; the count hook stops the call past it; 0 none */
-    uint32_t emits;         /* ctx.emit calls of the call in progress */
+    uint32_t emits;         /* ctx.emit calls of the call running now */
     enum rt_limit limit;    /* the limit the call in progress hit */
     uint32_t consecutive_errors;
     int quarantined;        /* too many errors in a row: refuses events until reloaded */

@@ -152,13 +152,18 @@ static void install(rt_worker *w, int slot, rt_processor *cand, rt_reload_report
     } else {
         w->procs[slot] = cand;
     }
+    err[0] = '\0';
     if (reroute(w, err, sizeof err) < 0 || (!old && rt_worker_keyed_add(w, cand) < 0)) {
-        if (!err[0] || !old)
-            snprintf(err, sizeof err, "%s", err[0] ? err : "out of memory");
+        int routed = !err[0];   /* the new table is in: put the old one back */
+        if (routed)
+            snprintf(err, sizeof err, "out of memory");
         if (old)
             w->procs[slot] = old;
         else
             w->nprocs--;
+        char again[256];
+        if (routed && reroute(w, again, sizeof again) < 0)
+            rt_error("reload: cannot restore the route table: %s", again);
         goto refused;
     }
     if (old) {

@@ -68,7 +68,7 @@ static int read_one(rt_rules *r, rt_rules_file *f, const char *path)
             return 1;
         }
         f->refused_hash = h;
-        snprintf(err, sizeof err, "%s:%d: %s", path, jerr.line, jerr.text);
+        snprintf(err, sizeof err, "%.300s:%d: %.160s", path, jerr.line, jerr.text);
     }
     free(f->error);
     f->error = strdup(err);

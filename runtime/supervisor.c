@@ -29,13 +29,6 @@
 #define HEALTHY_AFTER_MS 10000      /* a worker up this long restarts fast again */
 
 
-typedef struct restart_arg {
-    rt_sup *s;
-    int i;
-} restart_arg;
-
-static restart_arg restart_args[RT_MAX_WORKERS];
-
 int rt_supervisor_wanted(const rt_config *cfg, char *err, size_t errlen)
 {
     int want = rt_config_int(cfg, "runtime.supervisor") || rt_config_int(cfg, "runtime.workers") > 1;
@@ -56,7 +49,24 @@ int rt_supervisor_wanted(const rt_config *cfg, char *err, size_t errlen)
     return 1;
 }
 
-/* The rt_sup_child: drop the master's loop and endpoint, run one worker, exit. */
+/* The master's endpoint, events and loop. */
+static void free_loop(rt_sup *s)
+{
+    rt_admin_stop(s->admin);
+    s->admin = NULL;
+    for (int k = 0; k < 4; k++)
+        if (s->sig[k])
+            event_free(s->sig[k]);
+    if (s->watch_ev)
+        event_free(s->watch_ev);
+    for (int k = 0; k < s->n; k++)
+        if (s->kids[k].restart_ev)
+            event_free(s->kids[k].restart_ev);
+    if (s->base)
+        event_base_free(s->base);
+}
+
+/* The child: drop the master's loop and endpoint, run one worker, exit. */
 static void run_child(rt_sup *s, int i) __attribute__((noreturn));
 static void run_child(rt_sup *s, int i)
 {
@@ -69,16 +79,7 @@ static void run_child(rt_sup *s, int i)
      * before freeing, or the frees would unregister the master's events. */
     if (event_reinit(s->base) < 0)
         _exit(1);
-    rt_admin_stop(s->admin);
-    for (int k = 0; k < 4; k++)
-        if (s->sig[k])
-            event_free(s->sig[k]);
-    if (s->watch_ev)
-        event_free(s->watch_ev);
-    for (int k = 0; k < s->n; k++)
-        if (s->kids[k].restart_ev)
-            event_free(s->kids[k].restart_ev);
-    event_base_free(s->base);
+    free_loop(s);
     rt_log_set_prefix(i);
     int rc = 1;
     if (rt_worker_init(&w, s->cfg, 1, err, sizeof err) < 0) {
@@ -117,9 +118,9 @@ static void start_child(rt_sup *s, int i)
 
 static void on_restart(evutil_socket_t fd, short what, void *arg)
 {
-    restart_arg *a = arg;
-    if (!a->s->stopping)
-        start_child(a->s, a->i);
+    rt_sup_child *c = arg;
+    if (!c->sup->stopping)
+        start_child(c->sup, c->index);
 }
 
 static void reaped(rt_sup *s, int i, int status)
@@ -266,8 +267,9 @@ int rt_supervisor_run(const rt_config *cfg)
     rt_info("supervisor (pid %d): %d workers; a Lua call running past %lld ms is killed",
             (int)getpid(), s->n, (long long)s->kill_after_ms);
     for (int i = 0; i < s->n; i++) {
-        restart_args[i] = (restart_arg){ s, i };
-        if (!(s->kids[i].restart_ev = evtimer_new(s->base, on_restart, &restart_args[i]))) {
+        s->kids[i].sup = s;
+        s->kids[i].index = i;
+        if (!(s->kids[i].restart_ev = evtimer_new(s->base, on_restart, &s->kids[i]))) {
             rt_error("supervisor: out of memory");
             goto out;
         }
@@ -284,17 +286,7 @@ out:
             kill(s->kids[i].pid, SIGKILL);
             waitpid(s->kids[i].pid, NULL, 0);
         }
-    rt_admin_stop(s->admin);
-    for (int k = 0; k < 4; k++)
-        if (s->sig[k])
-            event_free(s->sig[k]);
-    if (s->watch_ev)
-        event_free(s->watch_ev);
-    for (int i = 0; i < s->n; i++)
-        if (s->kids[i].restart_ev)
-            event_free(s->kids[i].restart_ev);
-    if (s->base)
-        event_base_free(s->base);
+    free_loop(s);
     if (s->shared)
         munmap(s->shared, sizeof *s->shared);
     free(s);

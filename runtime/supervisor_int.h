@@ -14,7 +14,10 @@
 #include "supervisor.h"
 
 /* One worker process. */
+typedef struct rt_sup rt_sup;
 typedef struct rt_sup_child {
+    rt_sup *sup;
+    int index;
     pid_t pid;              /* 0 while down */
     int64_t started_ms, backoff_ms;
     struct event *restart_ev;
@@ -22,7 +25,7 @@ typedef struct rt_sup_child {
 } rt_sup_child;
 
 /* The master. */
-typedef struct rt_sup {
+struct rt_sup {
     const rt_config *cfg;
     struct event_base *base;
     rt_shared *shared;
@@ -32,7 +35,7 @@ typedef struct rt_sup {
     rt_admin *admin;
     int stopping, worst;
     int64_t kill_after_ms;
-} rt_sup;
+};
 
 
 /* GET /metrics, GET /-/processors (asked of every worker), POST /-/reload, GET /healthz. */
