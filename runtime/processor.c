@@ -19,110 +19,11 @@
 #include "bindings.h"
 #include "clock.h"
 #include "log.h"
-#include "processor.h"
 #include "beat.h"
 #include "hash.h"
+#include "processor.h"
 #include "readfile.h"
-
-/* Globals a processor may use; everything else the libraries define is removed.
- * Left out on purpose: load, loadstring, dofile, loadfile (code from outside,
- * bytecode), getfenv/setfenv (reach other environments), collectgarbage, gcinfo,
- * newproxy, jit, require, module; os, io, debug, ffi and package are never opened. */
-static const char *const allowed_globals[] = {
-    "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "print",
-    "rawequal", "rawget", "rawset", "select", "setmetatable", "getmetatable",
-    "tonumber", "tostring", "type", "unpack", "_G", "_VERSION",
-    "coroutine", "string", "table", "math", "bit", NULL,
-};
-
-const char *const rt_limit_names[RT_NLIMITS] = { "", "timeout", "memory", "too_many_emits" };
-
-/* Instructions between two looks at the clock: cheap next to the work they stand for.
- * The hook only runs in the interpreter; compiled traces never call it, which is why the
- * supervisor also watches each call from outside (supervisor.c). */
-#define DEADLINE_CHECK_EVERY 1000
-
-/* lua_Alloc with processor.memory.mb as the ceiling. Refusing makes LuaJIT raise a
- * memory error in the call that allocated; shrinking and freeing always succeed. */
-static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    rt_processor *p = ud;
-    if (!ptr)
-        osize = 0;
-    if (nsize == 0) {
-        free(ptr);
-        p->mem_used -= osize;
-        return NULL;
-    }
-    if (nsize > osize && p->limits.memory && p->mem_used + (nsize - osize) > p->limits.memory) {
-        p->limit = RT_LIMIT_MEMORY;
-        return NULL;
-    }
-    void *q = realloc(ptr, nsize);
-    if (q)
-        p->mem_used += nsize - osize;
-    return q;
-}
-
-static void deadline_hook(lua_State *L, lua_Debug *ar)
-{
-    void *ud;
-    lua_getallocf(L, &ud);
-    rt_processor *p = ud;
-    if (p->deadline_ms && rt_clock_ms() >= p->deadline_ms)
-        rt_processor_limit_error(L, p, RT_LIMIT_TIMEOUT);
-}
-
-int rt_processor_limit_error(lua_State *L, rt_processor *p, enum rt_limit limit)
-{
-    /* Sticky for the call: a processor that catches the error with pcall still has
-     * its event dead-lettered with this reason. */
-    p->limit = limit;
-    return luaL_error(L, "%s: sandbox limit hit", rt_limit_names[limit]);
-}
-
-/* The dead-letter text of the limit a call hit. */
-static void limit_reject(const rt_processor *p, rt_reject *why)
-{
-    switch (p->limit) {
-    case RT_LIMIT_TIMEOUT:
-        rt_reject_set(why, "timeout", "ran longer than processor.timeout.ms=%lld",
-                      (long long)p->limits.timeout_ms);
-        break;
-    case RT_LIMIT_MEMORY:
-        rt_reject_set(why, "memory", "Lua state would exceed processor.memory.mb=%zu",
-                      p->limits.memory >> 20);
-        break;
-    default:
-        rt_reject_set(why, "too_many_emits", "more than processor.max.emits=%u records",
-                      (unsigned)p->limits.max_emits);
-        break;
-    }
-}
-
-/* Errors in a row (not ctx.reject, which is the processor's own verdict) quarantine
- * the processor: past that, running it again is only waste and noise. */
-static void count_outcome(rt_processor *p, int rc, const rt_reject *why)
-{
-    if (rc == 0 || strcmp(why->reason, "rejected") == 0) {
-        p->consecutive_errors = 0;
-        return;
-    }
-    if (p->limit != RT_LIMIT_NONE)
-        p->limit_hits[p->limit]++;
-    if (++p->consecutive_errors == p->limits.max_consecutive_errors && p->limits.max_consecutive_errors) {
-        p->quarantined = 1;
-        rt_error("processor %s quarantined after %u errors in a row (last: %s: %s); its "
-                 "events are dead-lettered as quarantined until it is reloaded", p->name,
-                 (unsigned)p->consecutive_errors, why->reason, why->detail);
-    }
-}
-
-/* Arm the deadline for a stretch of Lua that may run `used` ms already. */
-static void arm(rt_processor *p, int64_t used_ms)
-{
-    p->deadline_ms = p->limits.timeout_ms ? rt_clock_ms() + p->limits.timeout_ms - used_ms : 0;
-}
+#include "sandbox.h"
 
 typedef struct load_job {
     rt_processor *p;
@@ -138,7 +39,7 @@ static int failed(rt_processor *p, lua_State *L, int rc, rt_reject *why)
     if (rc == 0 && p->limit == RT_LIMIT_NONE)
         return 0;
     if (p->limit != RT_LIMIT_NONE) {
-        limit_reject(p, why);
+        rt_sandbox_limit_reject(p, why);
         if (rc == 0)
             return -1;
     } else if (lua_touserdata(L, -1) == &lb_reject_marker) {
@@ -155,75 +56,6 @@ static int failed(rt_processor *p, lua_State *L, int rc, rt_reject *why)
     }
     lua_pop(L, 1);
     return -1;
-}
-
-static int sandbox_print(lua_State *L)
-{
-    rt_processor *p = lua_touserdata(L, lua_upvalueindex(1));
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    int n = lua_gettop(L);
-    lua_getglobal(L, "tostring");
-    for (int i = 1; i <= n; i++) {
-        lua_pushvalue(L, -1);
-        lua_pushvalue(L, i);
-        lua_call(L, 1, 1);
-        if (i > 1)
-            luaL_addchar(&b, '\t');
-        luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
-    rt_info("processor %s: %s", p->name ? p->name : p->path, lua_tostring(L, -1));
-    return 0;
-}
-
-static int allowed(const char *name)
-{
-    for (const char *const *a = allowed_globals; *a; a++)
-        if (strcmp(*a, name) == 0)
-            return 1;
-    return 0;
-}
-
-static void open_sandbox(lua_State *L, rt_processor *p)
-{
-    static const luaL_Reg libs[] = {
-        { "", luaopen_base }, { LUA_TABLIBNAME, luaopen_table },
-        { LUA_STRLIBNAME, luaopen_string }, { LUA_MATHLIBNAME, luaopen_math },
-        { LUA_BITLIBNAME, luaopen_bit },
-        /* luaopen_jit turns the JIT compiler on; the jit table is removed below. */
-        { LUA_JITLIBNAME, luaopen_jit }, { NULL, NULL },
-    };
-    for (const luaL_Reg *lib = libs; lib->func; lib++) {
-        lua_pushcfunction(L, lib->func);
-        lua_pushstring(L, lib->name);
-        lua_call(L, 1, 0);
-    }
-    /* Clearing fields during lua_next is allowed; adding is not. */
-    lua_pushnil(L);
-    while (lua_next(L, LUA_GLOBALSINDEX)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING || !allowed(lua_tostring(L, -1))) {
-            lua_pushvalue(L, -1);
-            lua_pushnil(L);
-            lua_rawset(L, LUA_GLOBALSINDEX);
-        }
-    }
-    /* ("").dump reaches string.dump through the string metatable: remove it there. */
-    lua_getglobal(L, "string");
-    lua_pushnil(L);
-    lua_setfield(L, -2, "dump");
-    lua_pop(L, 1);
-    lua_pushlightuserdata(L, p);
-    lua_pushcclosure(L, sandbox_print, 1);
-    lua_setglobal(L, "print");
-    /* Kept before the file runs: ctx.lookup waits with the real coroutine.yield. */
-    lua_getglobal(L, "coroutine");
-    lua_getfield(L, -1, "yield");
-    p->yield_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_pop(L, 1);
-    lb_int64_open(L);
-    p->event_mt_ref = lb_event_open(L);
 }
 
 static const char *file_stem(const char *path, char *buf, size_t len)
@@ -297,7 +129,7 @@ static int load_protected(lua_State *L)
 {
     load_job *job = lua_touserdata(L, 1);
     rt_processor *p = job->p;
-    open_sandbox(L, p);
+    rt_sandbox_open(L, p);
     /* "t": text only. Precompiled bytecode is refused: crafted bytecode can break
      * out of the VM. Syntax errors already start with "path:line:". */
     if (job->len && job->src[0] == LUA_SIGNATURE[0])
@@ -413,15 +245,14 @@ int rt_processor_load_source(rt_processor *p, const char *path, const char *src,
         snprintf(err, errlen, "%s: out of memory", path);
         goto out;
     }
-    p->L = lua_newstate(sandbox_alloc, p);
+    p->L = rt_sandbox_newstate(p);
     if (!p->L) {
         snprintf(err, errlen, "%s: cannot create a Lua state", path);
         goto out;
     }
-    lua_sethook(p->L, deadline_hook, LUA_MASKCOUNT, DEADLINE_CHECK_EVERY);
     load_job job = { p, src, len, env->allowed_lateness_ms };
     rt_reject why;
-    arm(p, 0);      /* init() runs under the same time limit as a call */
+    rt_sandbox_arm(p, 0);      /* init() runs under the same time limit as a call */
     int loaded = lua_cpcall(p->L, load_protected, &job);
     p->deadline_ms = 0;
     if (failed(p, p->L, loaded, &why) < 0) {
@@ -501,7 +332,7 @@ static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait
     p->partition = c->partition;
     p->ev_handle = c->ev_handle;
     p->waiting = 0;
-    arm(p, (int64_t)(c->elapsed * 1000));
+    rt_sandbox_arm(p, (int64_t)(c->elapsed * 1000));
     p->emits = c->emits;    /* other calls ran while this one waited */
     p->limit = RT_LIMIT_NONE;
     rt_beat_enter(p->beat, p->name, &c->origin);
@@ -520,7 +351,7 @@ static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait
     int result = 0;
     if (rc == LUA_YIELD) {
         if (p->limit != RT_LIMIT_NONE)
-            limit_reject(p, why);
+            rt_sandbox_limit_reject(p, why);
         else
             rt_reject_set(why, "processor_error",
                           "process() yielded; only ctx.lookup may wait inside process()");
@@ -528,7 +359,7 @@ static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait
     } else {
         result = failed(p, c->co, rc, why);
     }
-    count_outcome(p, result, why);
+    rt_sandbox_count_outcome(p, result, why);
     end_call(p, c, result == 0 && rc == 0, result < 0);
     return result;
 }
@@ -594,7 +425,7 @@ int rt_processor_invoke(rt_processor *p, int (*body)(lua_State *L, void *arg), v
     p->partition = partition;
     p->emits = 0;
     p->limit = RT_LIMIT_NONE;
-    arm(p, 0);
+    rt_sandbox_arm(p, 0);
     rt_beat_enter(p->beat, p->name, NULL);
     int rc = lua_cpcall(p->L, invoke_protected, &job);
     rt_beat_leave(p->beat);
@@ -603,7 +434,7 @@ int rt_processor_invoke(rt_processor *p, int (*body)(lua_State *L, void *arg), v
     p->partition = saved;
     p->emits = saved_emits;
     int result = failed(p, p->L, rc, why);
-    count_outcome(p, result, why);
+    rt_sandbox_count_outcome(p, result, why);
     p->limit = RT_LIMIT_NONE;
     if (result < 0)
         p->errors++;

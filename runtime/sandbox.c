@@ -1,0 +1,191 @@
+/* sandbox.c - what a processor's Lua state may reach, and its limits: the globals
+ * left after the libraries are opened, the allocator that enforces
+ * processor.memory.mb, the count hook that enforces processor.timeout.ms in
+ * interpreted code, and the tally of errors in a row that quarantines a processor. */
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "bindings.h"
+#include "clock.h"
+#include "log.h"
+#include "sandbox.h"
+
+/* Globals a processor may use; everything else the libraries define is removed.
+ * Left out on purpose: load, loadstring, dofile, loadfile (code from outside,
+ * bytecode), getfenv/setfenv (reach other environments), collectgarbage, gcinfo,
+ * newproxy, jit, require, module; os, io, debug, ffi and package are never opened. */
+static const char *const allowed_globals[] = {
+    "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "print",
+    "rawequal", "rawget", "rawset", "select", "setmetatable", "getmetatable",
+    "tonumber", "tostring", "type", "unpack", "_G", "_VERSION",
+    "coroutine", "string", "table", "math", "bit", NULL,
+};
+
+const char *const rt_limit_names[RT_NLIMITS] = { "", "timeout", "memory", "too_many_emits" };
+
+/* Instructions between two looks at the clock: cheap next to the work they stand for.
+ * The hook only runs in the interpreter; compiled traces never call it, which is why the
+ * supervisor also watches each call from outside (supervisor.c). */
+#define DEADLINE_CHECK_EVERY 1000
+
+/* lua_Alloc with processor.memory.mb as the ceiling. Refusing makes LuaJIT raise a
+ * memory error in the call that allocated; shrinking and freeing always succeed. */
+static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    rt_processor *p = ud;
+    if (!ptr)
+        osize = 0;
+    if (nsize == 0) {
+        free(ptr);
+        p->mem_used -= osize;
+        return NULL;
+    }
+    if (nsize > osize && p->limits.memory && p->mem_used + (nsize - osize) > p->limits.memory) {
+        p->limit = RT_LIMIT_MEMORY;
+        return NULL;
+    }
+    void *q = realloc(ptr, nsize);
+    if (q)
+        p->mem_used += nsize - osize;
+    return q;
+}
+
+static void deadline_hook(lua_State *L, lua_Debug *ar)
+{
+    void *ud;
+    lua_getallocf(L, &ud);
+    rt_processor *p = ud;
+    if (p->deadline_ms && rt_clock_ms() >= p->deadline_ms)
+        rt_processor_limit_error(L, p, RT_LIMIT_TIMEOUT);
+}
+
+int rt_processor_limit_error(lua_State *L, rt_processor *p, enum rt_limit limit)
+{
+    /* Sticky for the call: a processor that catches the error with pcall still has
+     * its event dead-lettered with this reason. */
+    p->limit = limit;
+    return luaL_error(L, "%s: sandbox limit hit", rt_limit_names[limit]);
+}
+
+/* The dead-letter text of the limit a call hit. */
+void rt_sandbox_limit_reject(const rt_processor *p, rt_reject *why)
+{
+    switch (p->limit) {
+    case RT_LIMIT_TIMEOUT:
+        rt_reject_set(why, "timeout", "ran longer than processor.timeout.ms=%lld",
+                      (long long)p->limits.timeout_ms);
+        break;
+    case RT_LIMIT_MEMORY:
+        rt_reject_set(why, "memory", "Lua state would exceed processor.memory.mb=%zu",
+                      p->limits.memory >> 20);
+        break;
+    default:
+        rt_reject_set(why, "too_many_emits", "more than processor.max.emits=%u records",
+                      (unsigned)p->limits.max_emits);
+        break;
+    }
+}
+
+/* Errors in a row (not ctx.reject, which is the processor's own verdict) quarantine
+ * the processor: past that, running it again is only waste and noise. */
+void rt_sandbox_count_outcome(rt_processor *p, int rc, const rt_reject *why)
+{
+    if (rc == 0 || strcmp(why->reason, "rejected") == 0) {
+        p->consecutive_errors = 0;
+        return;
+    }
+    if (p->limit != RT_LIMIT_NONE)
+        p->limit_hits[p->limit]++;
+    if (++p->consecutive_errors == p->limits.max_consecutive_errors && p->limits.max_consecutive_errors) {
+        p->quarantined = 1;
+        rt_error("processor %s quarantined after %u errors in a row (last: %s: %s); its "
+                 "events are dead-lettered as quarantined until it is reloaded", p->name,
+                 (unsigned)p->consecutive_errors, why->reason, why->detail);
+    }
+}
+
+/* Arm the deadline for a stretch of Lua that may run `used` ms already. */
+void rt_sandbox_arm(rt_processor *p, int64_t used_ms)
+{
+    p->deadline_ms = p->limits.timeout_ms ? rt_clock_ms() + p->limits.timeout_ms - used_ms : 0;
+}
+
+static int sandbox_print(lua_State *L)
+{
+    rt_processor *p = lua_touserdata(L, lua_upvalueindex(1));
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    int n = lua_gettop(L);
+    lua_getglobal(L, "tostring");
+    for (int i = 1; i <= n; i++) {
+        lua_pushvalue(L, -1);
+        lua_pushvalue(L, i);
+        lua_call(L, 1, 1);
+        if (i > 1)
+            luaL_addchar(&b, '\t');
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    rt_info("processor %s: %s", p->name ? p->name : p->path, lua_tostring(L, -1));
+    return 0;
+}
+
+static int allowed(const char *name)
+{
+    for (const char *const *a = allowed_globals; *a; a++)
+        if (strcmp(*a, name) == 0)
+            return 1;
+    return 0;
+}
+
+void rt_sandbox_open(lua_State *L, rt_processor *p)
+{
+    static const luaL_Reg libs[] = {
+        { "", luaopen_base }, { LUA_TABLIBNAME, luaopen_table },
+        { LUA_STRLIBNAME, luaopen_string }, { LUA_MATHLIBNAME, luaopen_math },
+        { LUA_BITLIBNAME, luaopen_bit },
+        /* luaopen_jit turns the JIT compiler on; the jit table is removed below. */
+        { LUA_JITLIBNAME, luaopen_jit }, { NULL, NULL },
+    };
+    for (const luaL_Reg *lib = libs; lib->func; lib++) {
+        lua_pushcfunction(L, lib->func);
+        lua_pushstring(L, lib->name);
+        lua_call(L, 1, 0);
+    }
+    /* Clearing fields during lua_next is allowed; adding is not. */
+    lua_pushnil(L);
+    while (lua_next(L, LUA_GLOBALSINDEX)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING || !allowed(lua_tostring(L, -1))) {
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, LUA_GLOBALSINDEX);
+        }
+    }
+    /* ("").dump reaches string.dump through the string metatable: remove it there. */
+    lua_getglobal(L, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    lua_pushlightuserdata(L, p);
+    lua_pushcclosure(L, sandbox_print, 1);
+    lua_setglobal(L, "print");
+    /* Kept before the file runs: ctx.lookup waits with the real coroutine.yield. */
+    lua_getglobal(L, "coroutine");
+    lua_getfield(L, -1, "yield");
+    p->yield_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
+    lb_int64_open(L);
+    p->event_mt_ref = lb_event_open(L);
+}
+
+
+lua_State *rt_sandbox_newstate(rt_processor *p)
+{
+    lua_State *L = lua_newstate(sandbox_alloc, p);
+    if (L)
+        lua_sethook(L, deadline_hook, LUA_MASKCOUNT, DEADLINE_CHECK_EVERY);
+    return L;
+}

@@ -1,0 +1,18 @@
+/* sandbox.h - a processor's Lua state: what it may reach, and its limits. */
+#ifndef RT_SANDBOX_H
+#define RT_SANDBOX_H
+
+#include "processor.h"
+
+/* A new state whose allocator and count hook enforce p->limits. NULL when out of memory. */
+lua_State *rt_sandbox_newstate(rt_processor *p);
+/* Open the allowed libraries and remove every other global (inside the load's pcall). */
+void rt_sandbox_open(lua_State *L, rt_processor *p);
+/* Arm the deadline for a stretch of Lua that may have run `used_ms` already. */
+void rt_sandbox_arm(rt_processor *p, int64_t used_ms);
+/* The dead-letter reason and text of the limit the call hit (p->limit). */
+void rt_sandbox_limit_reject(const rt_processor *p, rt_reject *why);
+/* Count a finished call: limit hits, errors in a row, quarantine. */
+void rt_sandbox_count_outcome(rt_processor *p, int rc, const rt_reject *why);
+
+#endif
