@@ -544,8 +544,10 @@ void rt_worker_free(rt_worker *w)
         event_free(w->ptimer_ev);
     if (w->ckpt_ev)
         event_free(w->ckpt_ev);
-    for (size_t i = 0; i < w->nprocs; i++)
+    for (size_t i = 0; i < w->nprocs; i++) {
         rt_processor_free(w->procs[i]);
+        free(w->procs[i]);
+    }
     free(w->procs);
     free(w->owners);
     free(w->fwd_owners);

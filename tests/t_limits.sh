@@ -49,7 +49,8 @@ expect_eq "limits: the event after each one is processed" "after-spin after-spin
   "$(jq -r 'select(.id) | .id' "$d/out.ndjson" | paste -sd' ')"
 check "limits: no partial output of a failed event" test -z "$(jq -r 'select(.i) | .i' "$d/out.ndjson")"
 hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
-check "limits: RSS stays bounded after the memory bomb (peak ${hwm} kB < 200 MB)" test "$hwm" -lt 204800
+# 512 MB leaves room for AddressSanitizer's quarantine; unbounded, the bomb takes GBs.
+check "limits: RSS stays bounded after the memory bomb (peak ${hwm} kB < 512 MB)" test "$hwm" -lt 524288
 m=$(curl -sf "http://127.0.0.1:$port/metrics")
 for l in timeout memory too_many_emits; do
   want=1; [ $l = timeout ] && want=2
