@@ -232,8 +232,7 @@ int rt_worker_build_routes(rt_worker *w, rt_router *r, rt_route_owner **owners, 
     if (w->nforward)
         memcpy(o + w->nprocs, w->fwd_owners, w->nforward * sizeof *o);
     if (rt_router_build(r, o, w->nprocs + w->nforward, w->cfg, err, errlen) < 0) {
-        rt_router_free(r);
-        free(o);
+        free(o);        /* the router freed its own part */
         return -1;
     }
     *owners = o;

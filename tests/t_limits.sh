@@ -2,8 +2,6 @@
 # (the state's allocator), processor.max.emits, processor.max.consecutive.errors and
 # quarantine until reload; processors cannot see each other's globals.
 
-lim_port() { grep -o 'listening on 127.0.0.1:[0-9]*' "$1/err" | head -1 | cut -d: -f2; }
-lim_wait() { local i; for i in $(seq 300); do eval "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 dlq_reason() { jq -r --arg id "$2" 'select((.raw|fromjson).eventId==$id) | .reason' "$1/dlq.ndjson" 2>/dev/null; }
 
 d=$(newdir)
@@ -34,13 +32,13 @@ mkfifo "$d/fifo"
 exec 8<>"$d/fifo"
 "$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err" 8>&- &
 pid=$!
-lim_wait 'test -n "$(lim_port "$d")"'
-port=$(lim_port "$d")
+wait_eval 'test -n "$(admin_port "$d/err")"'
+port=$(admin_port "$d/err")
 for t in spin spin_pcall bomb emits; do
   event lim "$t" "$t" >&8
   event lim ok "after-$t" >&8
 done
-lim_wait 'grep -q "after-emits" "$d/out.ndjson"'
+wait_eval 'grep -q "after-emits" "$d/out.ndjson"'
 expect_eq "limits: a runaway interpreted loop is dead-lettered timeout" timeout "$(dlq_reason "$d" spin)"
 expect_eq "limits: a timeout caught by pcall still counts" timeout "$(dlq_reason "$d" spin_pcall)"
 expect_eq "limits: a memory bomb is dead-lettered memory" memory "$(dlq_reason "$d" bomb)"
@@ -61,7 +59,7 @@ done
 # Three errors in a row quarantine the processor; a reload lifts it.
 for i in 1 2 3; do event lim fail "f$i" >&8; done
 event lim ok q1 >&8
-lim_wait 'test "$(dlq_reason "$d" q1)" = quarantined'
+wait_eval 'test "$(dlq_reason "$d" q1)" = quarantined'
 expect_eq "quarantine: after processor.max.consecutive.errors the events go to quarantined" \
   quarantined "$(dlq_reason "$d" q1)"
 check "quarantine: logged once with the last error" grep -q "processor limits quarantined after 3 errors in a row (last: processor_error: .*bad record)" "$d/err"
@@ -73,7 +71,7 @@ curl -sf -X POST "http://127.0.0.1:$port/-/reload" > "$d/reload.json"
 expect_eq "quarantine: a reload (file unchanged) reloads a quarantined processor" limits \
   "$(jq -r '.reloaded[0]' "$d/reload.json")"
 event lim ok q2 >&8
-lim_wait 'grep -q "\"q2\"" "$d/out.ndjson"'
+wait_eval 'grep -q "\"q2\"" "$d/out.ndjson"'
 check "quarantine: after the reload events are processed again" grep -q '"id":"q2"' "$d/out.ndjson"
 exec 8>&-
 wait "$pid"

@@ -22,12 +22,9 @@ LUA
   mv "$1/processors/seq.lua.tmp" "$1/processors/seq.lua"   # one atomic change
 }
 
-admin_port() { grep -o 'listening on 127.0.0.1:[0-9]*' "$1/err" | head -1 | cut -d: -f2; }
-processors_json() { curl -sf "http://127.0.0.1:$(admin_port "$1")/-/processors"; }
+processors_json() { curl -sf "http://127.0.0.1:$(admin_port "$1/err")/-/processors"; }
 reloads_of() { processors_json "$1" | jq -r --arg p "$2" '.processors[] | select(.name==$p) | .reloads'; }
 out_lines() { [ -f "$1/out.ndjson" ] && wc -l < "$1/out.ndjson" || echo 0; }
-# wait_s 'CONDITION': evaluated afresh every 0.1 s, for up to 30 s.
-wait_s() { local i; for i in $(seq 300); do eval "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 # ---- 100,000 events, three reloads while they flow ----
 d=$(newdir)
@@ -50,18 +47,18 @@ PY
 gen=$!
 "$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err" 8>&- &
 pid=$!
-wait_s 'test -n "$(admin_port "$d")"'
-wait_s 'test "$(out_lines "$d")" -ge 20000'
+wait_eval 'test -n "$(admin_port "$d/err")"'
+wait_eval 'test "$(out_lines "$d")" -ge 20000'
 seq_processor "$d" v2                                   # inotify
-wait_s 'test "$(reloads_of "$d" seq)" = 1'
-wait_s 'test "$(out_lines "$d")" -ge 45000'
+wait_eval 'test "$(reloads_of "$d" seq)" = 1'
+wait_eval 'test "$(out_lines "$d")" -ge 45000'
 seq_processor "$d" v3
 kill -HUP "$pid"                                        # SIGHUP (the watch may see it first)
-wait_s 'test "$(reloads_of "$d" seq)" -ge 2'
-wait_s 'test "$(out_lines "$d")" -ge 70000'
+wait_eval 'test "$(reloads_of "$d" seq)" -ge 2'
+wait_eval 'test "$(out_lines "$d")" -ge 70000'
 seq_processor "$d" v4
-post=$(curl -sf -X POST "http://127.0.0.1:$(admin_port "$d")/-/reload")  # POST /-/reload
-wait_s 'test "$(reloads_of "$d" seq)" -ge 3'
+post=$(curl -sf -X POST "http://127.0.0.1:$(admin_port "$d/err")/-/reload")  # POST /-/reload
+wait_eval 'test "$(reloads_of "$d" seq)" -ge 3'
 wait "$gen"
 wait "$pid"
 cp "$d/err" "$T/reload-stream.err"
@@ -91,8 +88,8 @@ mkfifo "$d/fifo"
 exec 8<>"$d/fifo"
 "$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err" 8>&- &
 pid=$!
-wait_s 'test -n "$(admin_port "$d")"'
-port=$(admin_port "$d")
+wait_eval 'test -n "$(admin_port "$d/err")"'
+port=$(admin_port "$d/err")
 n=0
 # refused_case NAME FILE-CONTENT EXPECTED-ERROR-PATTERN
 refused_case() {
@@ -101,7 +98,7 @@ refused_case() {
   local body; body=$(curl -sf -X POST "http://127.0.0.1:$port/-/reload")
   n=$((n + 1))
   event seq tick "r$n" "{\"key\":\"a\",\"seq\":$n}" >&8
-  wait_s 'test "$(out_lines "$d")" -ge "$n"'
+  wait_eval 'test "$(out_lines "$d")" -ge "$n"'
   expect_eq "refused reload ($1): the old version still serves" good "$(tail -1 "$d/out.ndjson" | jq -r .v)"
   check "refused reload ($1): POST /-/reload reports it" jq -e '.refused | length == 1' <<<"$body"
   local err; err=$(processors_json "$d" | jq -r '.processors[] | select(.name=="seq") | .last_reload_error')
@@ -119,9 +116,9 @@ check "refused reload: the log says why and that the running version stays" \
 # SIGHUP (the file watch is off here) takes a fixed version in.
 seq_processor "$d" fixed
 kill -HUP "$pid"
-wait_s 'test "$(reloads_of "$d" seq)" = 1'
+wait_eval 'test "$(reloads_of "$d" seq)" = 1'
 event seq tick f1 '{"key":"a","seq":100}' >&8
-wait_s 'grep -q '\''"fixed"'\'' "$d/out.ndjson"'
+wait_eval 'grep -q '\''"fixed"'\'' "$d/out.ndjson"'
 expect_eq "SIGHUP: the fixed version serves, state carried over (6th event of key a)" "fixed 6" \
   "$(tail -1 "$d/out.ndjson" | jq -r '"\(.v) \(.n)"')"
 check "SIGHUP: the last reload error is cleared from view after a good reload" \
@@ -135,13 +132,13 @@ LUA
 body=$(curl -sf -X POST "http://127.0.0.1:$port/-/reload")
 expect_eq "new file: reported as added" extra "$(jq -r '.added[0]' <<<"$body")"
 event extra x x1 >&8
-wait_s 'grep -q '\''"extra"'\'' "$d/out.ndjson"'
+wait_eval 'grep -q '\''"extra"'\'' "$d/out.ndjson"'
 check "new file: its route receives events" grep -q '"id":"x1"' "$d/out.ndjson"
 rm "$d/processors/extra.lua"
 body=$(curl -sf -X POST "http://127.0.0.1:$port/-/reload")
 expect_eq "removed file: reported as removed" extra "$(jq -r '.removed[0]' <<<"$body")"
 event extra x x2 >&8
-wait_s 'test -s "$d/dlq.ndjson"'
+wait_eval 'test -s "$d/dlq.ndjson"'
 expect_eq "removed file: its events are dead-lettered no_route" no_route \
   "$(jq -r 'select((.raw|fromjson).eventId=="x2") | .reason' "$d/dlq.ndjson")"
 check "removed file: GET /-/processors marks it removed" \
@@ -168,23 +165,23 @@ mkfifo "$d/fifo"
 exec 8<>"$d/fifo"
 "$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err" 8>&- &
 pid=$!
-wait_s 'test -n "$(admin_port "$d")"'
+wait_eval 'test -n "$(admin_port "$d/err")"'
 event m x a1 '{"x":20}' >&8
-wait_s 'test "$(out_lines "$d")" -ge 1'
+wait_eval 'test "$(out_lines "$d")" -ge 1'
 echo '{"limit": 50}' > "$d/rules/th.json.tmp" && mv "$d/rules/th.json.tmp" "$d/rules/th.json"
-wait_s 'grep -q "rules th reloaded" "$d/err"'
-wait_s 'grep -q "processor th reloaded" "$d/err"'
+wait_eval 'grep -q "rules th reloaded" "$d/err"'
+wait_eval 'grep -q "processor th reloaded" "$d/err"'
 event m x a2 '{"x":20}' >&8
-wait_s 'test "$(out_lines "$d")" -ge 2'
+wait_eval 'test "$(out_lines "$d")" -ge 2'
 expect_eq "rules: a changed rules file reaches the processor (limit 10, then 50)" "10 50" \
   "$(jq -r .limit "$d/out.ndjson" | paste -sd' ')"
 echo '{"limit": ' > "$d/rules/th.json.tmp" && mv "$d/rules/th.json.tmp" "$d/rules/th.json"
-wait_s 'grep -q "rules th refused" "$d/err"'
+wait_eval 'grep -q "rules th refused" "$d/err"'
 check "rules: a bad file is refused naming file and line" grep -q "rules th refused: .*th.json:[0-9]*: " "$d/err"
 event m x a3 '{"x":20}' >&8
-wait_s 'test "$(out_lines "$d")" -ge 3'
+wait_eval 'test "$(out_lines "$d")" -ge 3'
 expect_eq "rules: the old rules stay after a refused change" 50 "$(tail -1 "$d/out.ndjson" | jq -r .limit)"
-p=$(admin_port "$d")
+p=$(admin_port "$d/err")
 expect_eq "rules: failures counted in eddy_rules_reload_failures_total" 1 \
   "$(curl -sf "http://127.0.0.1:$p/metrics" | awk '/^eddy_rules_reload_failures_total\{rules="th"\}/ { print $2 }')"
 exec 8>&-

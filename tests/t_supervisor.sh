@@ -37,8 +37,7 @@ spin_events() {
   awk -v a="$1" -v b="$2" 'BEGIN { for (i = a; i <= b; i++)
     printf "%d\t{\"domain\":\"spin\",\"type\":\"t\",\"timestamp\":1,\"eventId\":\"e%d\",\"payload\":{}}\n", i, i }'
 }
-sup_port() { grep -o 'listening on 127.0.0.1:[0-9]*' "$1/sup.err" | head -1 | cut -d: -f2; }
-sup_metric() { curl -fsS "http://127.0.0.1:$(sup_port "$1")/metrics" 2>/dev/null | awk -v m="$2" '$1 == m { print $2 }'; }
+sup_metric() { curl -fsS "http://127.0.0.1:$(admin_port "$1/sup.err")/metrics" 2>/dev/null | awk -v m="$2" '$1 == m { print $2 }'; }
 out_unique() { kcat -b "$BOOT" -C -t out -e -q -f '%s\n' | jq -r .id | sort -u | wc -l; }
 
 # ---- a compiled runaway loop after 100,000 events ----
@@ -50,12 +49,12 @@ printf '100001\t{"domain":"spin","type":"t","timestamp":1,"eventId":"runaway","p
   kcat -b "$BOOT" -P -t events -K $'\t'
 spin_events 100002 100100 | kcat -b "$BOOT" -P -t events -K $'\t'
 start_eddy "$d" sup
-wait_for test -n "$(sup_port "$d")"
+wait_for test -n "$(admin_port "$d/sup.err")"
 check "runaway: the supervisor starts" grep -q "supervisor (pid [0-9]*): 1 workers" "$d/sup.err"
 wait_for grep -q "stuck for .* in processor spin on events/" "$d/sup.err"
 check "runaway: the stuck worker is killed, naming processor and record" \
   grep -q "worker 0 stuck for [0-9]* ms in processor spin on events/[0-9]*@[0-9]*: killed" "$d/sup.err"
-check "runaway: eddy still serves /healthz" curl -fsS "http://127.0.0.1:$(sup_port "$d")/healthz"
+check "runaway: eddy still serves /healthz" curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/healthz"
 wait_for test "$(out_unique)" -ge 100099
 expect_eq "runaway: every other event is processed (100,099 ids on out)" 100099 "$(out_unique)"
 dl=$(kcat -b "$BOOT" -C -t dlq -e -q -f '%h\n' | grep -c 'eddy.eventId=runaway')
@@ -67,7 +66,7 @@ expect_eq "runaway: killed once, not retried forever after the restart" 1 \
 expect_eq "runaway: the worker was restarted once" 1 \
   "$(sup_metric "$d" 'eddy_worker_restarts_total{worker="0"}')"
 check "runaway: the merged /metrics passes promtool" \
-  bash -c "curl -fsS http://127.0.0.1:$(sup_port "$d")/metrics | promtool check metrics"
+  bash -c "curl -fsS http://127.0.0.1:$(admin_port "$d/sup.err")/metrics | promtool check metrics"
 stop_eddy sup
 expect_eq "runaway: SIGTERM stops supervisor and worker, exit 0" 0 "$STOP_RC"
 check "runaway: no worker outlives the supervisor" test -z "$(pgrep -f "$d/eddy.conf")"
@@ -81,9 +80,9 @@ spin_events 1 20000 > "$d/ev1.tsv"
 spin_events 20001 40000 > "$d/ev2.tsv"
 kcat -b "$BOOT" -P -t events -K $'\t' < "$d/ev1.tsv"
 start_eddy "$d" sup
-wait_for test -n "$(sup_port "$d")"
+wait_for test -n "$(admin_port "$d/sup.err")"
 wait_for test "$(grep -c 'partitions assigned' "$d/sup.err")" -ge 2
-victim=$(curl -fsS "http://127.0.0.1:$(sup_port "$d")/healthz" | awk '/^worker 1: pid/ { print $4 }')
+victim=$(curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/healthz" | awk '/^worker 1: pid/ { print $4 }')
 check "two workers: each has its own pid" test -n "$victim"
 kill -KILL "$victim"
 kcat -b "$BOOT" -P -t events -K $'\t' < "$d/ev2.tsv"
@@ -94,9 +93,9 @@ expect_eq "two workers: every event reached out (40,000 ids)" 40000 "$(out_uniqu
 expect_eq "two workers: worker 1 restarted" 1 "$(sup_metric "$d" 'eddy_worker_restarts_total{worker="1"}')"
 expect_eq "two workers: 2 running again" 2 "$(sup_metric "$d" eddy_workers_running)"
 check "two workers: GET /-/processors lists both workers" \
-  jq -e '.workers | length == 2' <<<"$(curl -fsS "http://127.0.0.1:$(sup_port "$d")/-/processors")"
+  jq -e '.workers | length == 2' <<<"$(curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/-/processors")"
 check "two workers: POST /-/reload reaches both" \
-  jq -e '.workers == 2' <<<"$(curl -fsS -X POST "http://127.0.0.1:$(sup_port "$d")/-/reload")"
+  jq -e '.workers == 2' <<<"$(curl -fsS -X POST "http://127.0.0.1:$(admin_port "$d/sup.err")/-/reload")"
 stop_eddy sup
 expect_eq "two workers: SIGTERM, exit 0" 0 "$STOP_RC"
 stop_mock
