@@ -32,6 +32,15 @@ static const char *reason_of(int code)
     }
 }
 
+int rt_admin_json_body(rt_buf *out, const char **type, char *json)
+{
+    int rc = json && rt_buf_append(out, json, strlen(json)) == 0 &&
+             rt_buf_append(out, "\n", 1) == 0 ? 200 : -1;
+    free(json);
+    *type = "application/json";
+    return rc;
+}
+
 void rt_admin_reply(struct evhttp_request *req, int code, const char *type, const char *body,
                     size_t len)
 {
@@ -130,7 +139,7 @@ rt_admin *rt_admin_start(struct event_base *base, const char *listen,
     a->fd = evhttp_bound_socket_get_fd(sock);
     if (!quiet)
         rt_info("admin endpoint listening on %s:%d (/metrics, /healthz, /-/processors, "
-            "POST /-/reload)", addr, bound);
+                "/-/config, POST /-/reload)", addr, bound);
     return a;
 fail:
     rt_admin_stop(a);

@@ -35,6 +35,9 @@ int  rt_admin_fd(const rt_admin *a);
 /* Send a reply with this status, content type and body. */
 void rt_admin_reply(struct evhttp_request *req, int code, const char *type, const char *body,
                     size_t len);
+/* For a route: answer 200 with `json` (taken and freed) as the body; -1 (a 500) when
+ * json is NULL or out of memory. */
+int  rt_admin_json_body(rt_buf *out, const char **type, char *json);
 /* Stop listening and free. */
 void rt_admin_stop(rt_admin *a);
 

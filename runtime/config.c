@@ -202,7 +202,8 @@ static int check_value(const rt_conf_entry *e, char *err, size_t errlen)
     const rt_conf_key *s = e->spec;
     const char *v = e->value;
     /* Never echo the value of a secret back into a log. */
-    const char *shown = rt_config_is_secret(e->key) ? "***" : v;
+    char buf[1024];
+    const char *shown = rt_config_shown(e->key, v, buf, sizeof buf);
     switch (s->type) {
     case RT_CONF_INT: {
         char *end;
@@ -341,42 +342,4 @@ const char *rt_config_where(const rt_config *c, const char *key, char *buf, size
     else
         snprintf(buf, len, "%s", c->path);
     return buf;
-}
-
-int rt_config_is_secret(const char *key)
-{
-    /* mysql.url carries the password in it. */
-    static const char *const words[] = { "password", "secret", "sasl", "token", "key.pem", "api.key",
-                                         "mysql.url" };
-    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
-        if (strstr(key, words[i]))
-            return 1;
-    return 0;
-}
-
-static const char *type_name(const rt_conf_key *s)
-{
-    switch (s->type) {
-    case RT_CONF_INT: return "int";
-    case RT_CONF_BOOL: return "bool";
-    case RT_CONF_ENUM: return s->choices;
-    case RT_CONF_STRING: break;
-    }
-    return "string";
-}
-
-void rt_config_print_keys(FILE *out)
-{
-    fprintf(out, "%-26s %-20s %-16s %s\n", "KEY", "TYPE", "DEFAULT", "MEANING");
-    for (const rt_conf_key *s = rt_conf_keys; s->pattern; s++)
-        fprintf(out, "%-26s %-20s %-16s %s\n", s->pattern, type_name(s),
-                s->def ? (*s->def ? s->def : "(empty)") : (s->required ? "(required)" : "-"),
-                s->help);
-}
-
-void rt_config_print(const rt_config *c, FILE *out)
-{
-    for (size_t i = 0; i < c->n; i++)
-        fprintf(out, "  %s=%s\n", c->v[i].key,
-                rt_config_is_secret(c->v[i].key) ? "***" : c->v[i].value);
 }

@@ -49,11 +49,23 @@ const char *rt_config_get(const rt_config *c, const char *key);
 long long rt_config_int(const rt_config *c, const char *key);
 /* Where `key` was set, "FILE:LINE", for error messages; the config path when unset. */
 const char *rt_config_where(const rt_config *c, const char *key, char *buf, size_t len);
-/* True for keys whose values must never be printed (passwords, secrets, SASL). */
+/* config_show.c: true for keys whose values must never be printed (passwords, SASL). */
 int  rt_config_is_secret(const char *key);
+/* `value` of `key` as it may be printed: "***" for secrets, the password of a
+ * scheme://user:password@host URL masked (written into buf), else value itself. */
+const char *rt_config_shown(const char *key, const char *value, char *buf, size_t len);
 /* Print the table of known keys with type, default and help (`eddy config`). */
 void rt_config_print_keys(FILE *out);
 /* Print the effective config, secrets masked (`eddy check`). */
 void rt_config_print(const rt_config *c, FILE *out);
+/* The effective config as JSON (GET /-/config): every set key with the file:line it
+ * came from, then the defaults; secrets masked. Free the text; NULL when out of memory. */
+char *rt_config_json(const rt_config *c);
+/* Print each <prefix><name> declared by a <prefix><name><decl> key (sink.x.type) with
+ * its settings: set ones with file:line, defaults that apply to its <tag_field>. */
+void rt_config_print_declared(const rt_config *c, const char *prefix, const char *decl,
+                              const char *tag_field, FILE *out);
+/* Log one line saying what this run reads, writes and where (start-up), secrets masked. */
+void rt_config_log_summary(const rt_config *c);
 
 #endif

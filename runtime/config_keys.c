@@ -175,5 +175,9 @@ const rt_conf_key rt_conf_keys[] = {
       "any librdkafka property, passed as is (kafka.bootstrap.servers, kafka.group.id, ...)" },
     { "log.level", RT_CONF_ENUM, "info", 0, "debug|info|warn|error", 0, 0,
       "lowest level of log lines written to stderr" },
+    { "log.format", RT_CONF_ENUM, "text", 0, "text|json", 0, 0,
+      "text for people; json: one object per line (time, level, worker, msg) for log collectors" },
+    { "log.dead.letters.interval.ms", RT_CONF_INT, "10000", 0, NULL, 100, 3600000,
+      "dead letters are logged as one summary line per interval (counts by reason, first example)" },
     { NULL, 0, NULL, 0, NULL, 0, 0, NULL },
 };

@@ -54,8 +54,10 @@ static int parse_options(int argc, char **argv, cli *o)
     return 0;
 }
 
+enum setup_for { FOR_CHECK, FOR_RUN, FOR_SUPERVISOR };
+
 /* Load config and worker; on error print it and return the exit code. */
-static int setup(const cli *o, rt_config *cfg, rt_worker *w, int open_io)
+static int setup(const cli *o, rt_config *cfg, rt_worker *w, enum setup_for what)
 {
     char err[1024];
     memset(w, 0, sizeof *w);
@@ -63,8 +65,12 @@ static int setup(const cli *o, rt_config *cfg, rt_worker *w, int open_io)
         fprintf(stderr, "eddy: %s\n", err);
         return EXIT_USAGE;
     }
+    /* Both are enums the config has checked already. */
     rt_log_set_level((enum rt_log_level)rt_log_parse_level(rt_config_get(cfg, "log.level")));
-    if (rt_worker_init(w, cfg, open_io, err, sizeof err) < 0) {
+    rt_log_set_format(rt_config_get(cfg, "log.format"));
+    if (what != FOR_CHECK)
+        rt_config_log_summary(cfg);
+    if (rt_worker_init(w, cfg, what == FOR_RUN, err, sizeof err) < 0) {
         fprintf(stderr, "eddy: %s\n", err);
         return EXIT_USAGE;
     }
@@ -75,20 +81,22 @@ static int cmd_check(const cli *o)
 {
     rt_config cfg;
     rt_worker w;
-    int rc = setup(o, &cfg, &w, 0);
+    int rc = setup(o, &cfg, &w, FOR_CHECK);
     if (rc == EXIT_OK) {
         printf("config %s: ok\n", o->config);
-        rt_config_print(&cfg, stdout);
         printf("\nprocessors:\n");
         for (size_t i = 0; i < w.nprocs; i++)
             printf("  %-12s %s (%zu routes)\n", w.procs[i]->name, w.procs[i]->path,
                    w.procs[i]->nroutes);
         printf("\nroutes:\n");
         rt_worker_print_routes(&w, stdout);
-        printf("\nsinks:\n");
-        for (size_t i = 0; i < w.sinks.n; i++)
-            printf("  %-12s %s%s\n", w.sinks.v[i].name, w.sinks.v[i].type,
-                   &w.sinks.v[i] == w.dlq ? " (dead letters)" : "");
+        printf("\nsinks (dead letters: %s):\n", w.dlq->name);
+        rt_config_print_declared(&cfg, "sink.", ".type", ".type", stdout);
+        printf("\nlookups:\n");
+        rt_config_print_declared(&cfg, "lookup.", ".table", ".cache", stdout);
+        rt_config_print_declared(&cfg, "lookup.", ".query", ".cache", stdout);
+        printf("\nall settings:\n");
+        rt_config_print(&cfg, stdout);
     }
     rt_worker_free(&w);
     rt_config_free(&cfg);
@@ -100,7 +108,7 @@ static int cmd_check(const cli *o)
 static int cmd_run_supervised(const cli *o, rt_config *cfg)
 {
     rt_worker w;
-    int rc = setup(o, cfg, &w, 0);
+    int rc = setup(o, cfg, &w, FOR_SUPERVISOR);
     rt_worker_free(&w);
     if (rc == EXIT_OK)
         rc = rt_supervisor_run(cfg);
@@ -125,7 +133,7 @@ static int cmd_run(const cli *o)
     }
     if (want)
         return cmd_run_supervised(o, &cfg);
-    int rc = setup(o, &cfg, &w, 1);
+    int rc = setup(o, &cfg, &w, FOR_RUN);
     if (rc == EXIT_OK)
         rc = rt_worker_run(&w) < 0 ? EXIT_RUNTIME : EXIT_OK;
     rt_worker_free(&w);

@@ -198,8 +198,15 @@ static int get_health(void *arg, struct evhttp_request *req, rt_buf *out, const 
     return 200;
 }
 
+static int get_config(void *arg, struct evhttp_request *req, rt_buf *out, const char **type)
+{
+    rt_sup *s = arg;
+    return rt_admin_json_body(out, type, rt_config_json(s->cfg));
+}
+
 const rt_admin_route rt_supervisor_routes[] = {
     { "GET", "/metrics", get_metrics },
+    { "GET", "/-/config", get_config },
     { "GET", "/-/processors", get_processors },
     { "POST", "/-/reload", post_reload },
     { "GET", "/healthz", get_health },

@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "dlq.h"
+#include "dlq_log.h"
 #include "log.h"
 #include "reload.h"
 #include "sink_mysql.h"
@@ -263,8 +264,8 @@ void rt_worker_dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *wh
     char where[512];
     w->dead++;
     rt_counter_inc(&w->dead_by_reason, why->reason, "");
-    rt_debug("dead letter %s: %s: %s", rt_origin_text(&ev->origin, where, sizeof where),
-             why->reason, why->detail);
+    rt_dlq_log_note(&w->dlq_log, why->reason, rt_origin_text(&ev->origin, where, sizeof where),
+                    why->detail);
     if (rt_dlq_write(w->dlq, ev, why, processor, ticket) < 0)
         rt_worker_fail(w, &ev->origin);
 }
@@ -449,8 +450,15 @@ static int post_reload(void *arg, struct evhttp_request *req, rt_buf *out, const
     return rt_reload_now(w, out) < 0 ? -1 : 200;
 }
 
+static int get_config(void *arg, struct evhttp_request *req, rt_buf *out, const char **type)
+{
+    rt_worker *w = arg;
+    return rt_admin_json_body(out, type, rt_config_json(w->cfg));
+}
+
 static const rt_admin_route worker_routes[] = {
     { "GET", "/metrics", get_metrics },
+    { "GET", "/-/config", get_config },
     { "GET", "/-/processors", get_processors },
     { "POST", "/-/reload", post_reload },
     { NULL, NULL, NULL },
@@ -467,7 +475,10 @@ int rt_worker_run(rt_worker *w)
     w->sigint = evsignal_new(w->base, SIGINT, on_signal, w);
     w->wake_ev = event_new(w->base, -1, 0, rt_worker_on_wake, w);
     w->give_up_ev = evtimer_new(w->base, on_give_up, w);
-    if (!w->wake_ev || !w->give_up_ev || start_idle_check(w) < 0) {
+    if (!w->wake_ev || !w->give_up_ev || start_idle_check(w) < 0 ||
+        rt_worker_progress_start(w) < 0 ||
+        rt_dlq_log_init(&w->dlq_log, w->base,
+                        (int)rt_config_int(w->cfg, "log.dead.letters.interval.ms")) < 0) {
         rt_error("cannot create events");
         return -1;
     }
@@ -512,9 +523,8 @@ int rt_worker_run(rt_worker *w)
         w->failed = 1;
     w->kafka_source = NULL;
     rc = w->failed ? -1 : 0;
-    rt_info("done: %llu records, %llu outputs, %llu dead letters%s",
-            (unsigned long long)w->records, (unsigned long long)w->out,
-            (unsigned long long)w->dead, w->failed ? " (stopped by a failure)" : "");
+    rt_dlq_log_flush(&w->dlq_log);
+    rt_worker_progress_end(w);
     return rc;
 }
 
@@ -539,6 +549,8 @@ void rt_worker_free(rt_worker *w)
     rt_worker_keyed_free(w);
     if (w->idle_ev)
         event_free(w->idle_ev);
+    rt_dlq_log_free(&w->dlq_log);
+    rt_worker_progress_free(w);
     if (w->ptimer_ev)
         event_free(w->ptimer_ev);
     if (w->ckpt_ev)

@@ -9,6 +9,7 @@
 
 #include "admin.h"
 #include "config.h"
+#include "dlq_log.h"
 #include "kafka.h"
 #include "lookup.h"
 #include "metrics.h"
@@ -103,6 +104,10 @@ typedef struct rt_worker {
     uint64_t records, out, dead;
     rt_pairmap in_by_type;  /* (domain, type) */
     rt_pairmap dead_by_reason;  /* (reason, "") */
+    rt_dlq_log dlq_log;     /* dead letters in the log, bursts summarised */
+    struct event *progress_ev;  /* the status line on a terminal (worker_progress.c) */
+    double progress_at;
+    uint64_t progress_records;
 } rt_worker;
 
 /* Load processors, build the route table and check the sinks; with `open_io` also open
@@ -174,6 +179,12 @@ int  rt_worker_checkpoint(rt_worker *w);
 int  rt_worker_restore(rt_worker *w, size_t n, const char *const *topics,
                        const int *partitions, long long *from);
 int  rt_worker_checkpoint_metrics(rt_worker *w, rt_buf *out);
+/* worker_progress.c: on a terminal, a status line (events, events/s, dead letters)
+ * redrawn twice a second. -1 when the timer cannot be set up. */
+int  rt_worker_progress_start(rt_worker *w);
+/* Remove the status line and log the summary of the run. */
+void rt_worker_progress_end(rt_worker *w);
+void rt_worker_progress_free(rt_worker *w);
 /* Release everything. */
 void rt_worker_free(rt_worker *w);
 

@@ -92,6 +92,8 @@ wait_for test "$(out_unique)" -ge 40000
 expect_eq "two workers: every event reached out (40,000 ids)" 40000 "$(out_unique)"
 expect_eq "two workers: worker 1 restarted" 1 "$(sup_metric "$d" 'eddy_worker_restarts_total{worker="1"}')"
 expect_eq "two workers: 2 running again" 2 "$(sup_metric "$d" eddy_workers_running)"
+expect_eq "two workers: GET /-/config on the supervisor shows runtime.workers" "2" \
+  "$(curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/-/config" | jq -r '.keys[] | select(.key == "runtime.workers") | .value')"
 check "two workers: GET /-/processors lists both workers" \
   jq -e '.workers | length == 2' <<<"$(curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/-/processors")"
 check "two workers: POST /-/reload reaches both" \
