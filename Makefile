@@ -79,8 +79,24 @@ bench: deps
 	$(MAKE) all $(BIN)/eddy-bench $(BIN)/kafka-mock
 	bash scripts/bench.sh
 
+# The binary, the shipped processors, rules and SQL, the service config and a systemd
+# unit. An existing $(SYSCONFDIR)/eddy/eddy.conf, processors or rules are kept.
+SYSCONFDIR ?= $(PREFIX)/etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
 install: all
 	install -D -m 0755 $(BIN)/eddy $(DESTDIR)$(PREFIX)/bin/eddy
+	install -d $(DESTDIR)$(PREFIX)/share/eddy/sql $(DESTDIR)$(PREFIX)/share/doc/eddy
+	install -m 0644 conf/sql/*.sql $(DESTDIR)$(PREFIX)/share/eddy/sql/
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/eddy/
+	install -d $(DESTDIR)$(SYSCONFDIR)/eddy/processors $(DESTDIR)$(SYSCONFDIR)/eddy/rules
+	[ -e $(DESTDIR)$(SYSCONFDIR)/eddy/eddy.conf ] || \
+	  install -m 0644 conf/service.conf $(DESTDIR)$(SYSCONFDIR)/eddy/eddy.conf
+	for f in processors/*.lua conf/rules/*.json; do \
+	  t=$(DESTDIR)$(SYSCONFDIR)/eddy/$${f#conf/}; [ -e $$t ] || install -m 0644 $$f $$t || exit 1; \
+	done
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' conf/eddy.service \
+	  > $(DESTDIR)$(UNITDIR)/eddy.service
 
 clean:
 	rm -rf $(BUILD) $(BIN)

@@ -59,7 +59,7 @@ const rt_conf_key rt_conf_keys[] = {
     { "sink.*.exactly.once", RT_CONF_BOOL, "false", 0, NULL, 0, 0,
       "MySQL sink with a Kafka source: commit the consumed offsets with the rows, skip replays" },
     { "sink.*.offsets.table", RT_CONF_STRING, "eddy_offsets", 0, NULL, 0, 0,
-      "MySQL sink, exactly.once: table of stored offsets (conf/sql/offsets.sql)" },
+      "MySQL sink, exactly.once: table of stored offsets (conf/sql/wide-tables.sql creates it)" },
     { "sink.*.url", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
       "Elasticsearch sink: base URL (http:// or https://); _bulk is appended" },
     { "sink.*.index", RT_CONF_STRING, NULL, 0, NULL, 0, 0,

@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
 # Install the Debian packages that eddy's build, tests and demo need.
+#   scripts/deps.sh         everything (make test, make demo, make bench)
+#   scripts/deps.sh build   only what `make` needs (docker/Dockerfile's build stage)
 # Idempotent: does nothing when every package is already installed.
 # As non-root it prints the exact apt-get line to run and exits 1.
 set -eu
 
 PKGS=(
-  # build
   gcc make pkg-config
   libluajit-5.1-dev libjansson-dev libevent-dev
   librdkafka-dev libmariadb-dev libcurl4-openssl-dev
-  # tests, demo and bench: the outside clients a user would use
-  luajit curl jq kcat prometheus geographiclib-tools
-  # the stand-in Elasticsearch of tests/es_mock.py
-  python3
-  # a throwaway MariaDB server (scripts/mariadb-local.sh) and its client
-  mariadb-server mariadb-client
 )
+if [ "${1:-all}" != build ]; then
+  PKGS+=(
+    # tests, demo and bench: the outside clients a user would use
+    luajit curl jq kcat prometheus geographiclib-tools
+    # the stand-in Elasticsearch of tests/es_mock.py
+    python3
+    # a throwaway MariaDB server (scripts/mariadb-local.sh) and its client
+    mariadb-server mariadb-client
+    # engine-free checks of docker/compose.yml and the systemd unit (tests/t_docker.sh);
+    # script(1) for the terminal test comes with bsdutils, which every Debian has
+    docker-compose systemd
+  )
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
