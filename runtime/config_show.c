@@ -208,30 +208,37 @@ void rt_config_print_declared(const rt_config *c, const char *prefix, const char
     }
 }
 
+/* The value of `key`, or "-" when it has none (the summary runs before the checks that
+ * would refuse that). */
+static const char *val(const rt_config *c, const char *key)
+{
+    const char *v = rt_config_get(c, key);
+    return v ? v : "-";
+}
+
 void rt_config_log_summary(const rt_config *c)
 {
-    char sinks[768] = "", lookups[768] = "", mysql[512] = "", buf[512];
-    const char *src = rt_config_get(c, "source.type"), *url = rt_config_get(c, "mysql.url");
+    char sinks[768] = "", lookups[768] = "", mysql[512] = "", where[512] = "", buf[512];
+    const char *src = val(c, "source.type"), *url = rt_config_get(c, "mysql.url");
+    int kafka = strcmp(src, "kafka") == 0;
     list_declared(c, "sink.", ".type", ".type", sinks, sizeof sinks);
     list_declared(c, "lookup.", ".table", ".cache", lookups, sizeof lookups);
     if (url)
         snprintf(mysql, sizeof mysql, " mysql=%s", rt_config_shown("mysql.url", url, buf,
                                                                    sizeof buf));
     else if (lookups[0] || strstr(sinks, "(mysql)"))
-        snprintf(mysql, sizeof mysql, " mysql=%s@%s:%s/%s", rt_config_get(c, "mysql.user"),
-                 rt_config_get(c, "mysql.host"), rt_config_get(c, "mysql.port"),
-                 rt_config_get(c, "mysql.database"));
-    const char *bootstrap = rt_config_get(c, "kafka.bootstrap.servers");
-    rt_info("config %s: source=%s %s%s%s processors.dir=%s rules.dir=%s sinks:%s lookups:%s%s "
+        snprintf(mysql, sizeof mysql, " mysql=%s@%s:%s/%s", val(c, "mysql.user"),
+                 val(c, "mysql.host"), val(c, "mysql.port"), val(c, "mysql.database"));
+    if (kafka)
+        snprintf(where, sizeof where, "%s bootstrap=%s", val(c, "source.topics"),
+                 rt_config_get(c, "kafka.embedded") && rt_config_int(c, "kafka.embedded")
+                     ? "embedded" : val(c, "kafka.bootstrap.servers"));
+    else
+        snprintf(where, sizeof where, "%s", val(c, "source.file.path"));
+    rt_info("config %s: source=%s %s processors.dir=%s rules.dir=%s sinks:%s lookups:%s%s "
             "dlq.sink=%s admin.listen=%s workers=%s state.dir=%s log=%s/%s",
-            c->path, src,
-            strcmp(src, "kafka") ? rt_config_get(c, "source.file.path")
-                                 : rt_config_get(c, "source.topics"),
-            !strcmp(src, "kafka") && bootstrap ? " bootstrap=" : "",
-            !strcmp(src, "kafka") && bootstrap ? bootstrap : "",
-            rt_config_get(c, "processors.dir"), rt_config_get(c, "rules.dir"),
+            c->path, src, where, val(c, "processors.dir"), val(c, "rules.dir"),
             sinks[0] ? sinks : " none", lookups[0] ? lookups : " none", mysql,
-            rt_config_get(c, "dlq.sink"), rt_config_get(c, "admin.listen"),
-            rt_config_get(c, "runtime.workers"), rt_config_get(c, "state.dir"),
-            rt_config_get(c, "log.level"), rt_config_get(c, "log.format"));
+            val(c, "dlq.sink"), val(c, "admin.listen"), val(c, "runtime.workers"),
+            val(c, "state.dir"), val(c, "log.level"), val(c, "log.format"));
 }
