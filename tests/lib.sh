@@ -76,6 +76,16 @@ run_eddy() {
   "$EDDY" run -c "$d/eddy.conf" "$@" >"$d/stdout" 2>"$d/err" || RC=$?
 }
 
+# fifo_eddy DIR: `eddy run` on DIR/eddy.conf in the background, reading DIR/fifo, which
+# the test holds open on fd 3 (write events with >&3; `exec 3>&-` ends the input). eddy
+# must not inherit fd 3, or it would never see the end. Sets PID.
+fifo_eddy() {
+  mkfifo "$1/fifo"
+  exec 3<>"$1/fifo"
+  "$EDDY" run -c "$1/eddy.conf" >"$1/stdout" 2>"$1/err" 3>&- &
+  PID=$!
+}
+
 # admin_port ERRFILE: the port eddy logged for its admin endpoint (empty until then).
 admin_port() { grep -o 'listening on 127.0.0.1:[0-9]*' "$1" 2>/dev/null | head -1 | cut -d: -f2; }
 

@@ -32,10 +32,7 @@ d=$(newdir)
 write_conf "$d" "source.file.path=$d/fifo" 'admin.listen=127.0.0.1:0' \
   'log.dead.letters.interval.ms=200'
 write_echo_processor "$d" echo t
-mkfifo "$d/fifo"
-exec 3<>"$d/fifo"       # eddy must not inherit it, or it would never see the end
-"$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err" 3>&- &
-pid=$!
+fifo_eddy "$d"
 bad_lines 3 >&3
 check "dlq log: a burst is summarised when its interval ends" \
   wait_eval "grep -q 'dead letters: 2 more (bad_json 2)' '$d/err'"
@@ -53,16 +50,13 @@ expect_eq "/-/config: a set key says its file and line" \
 expect_eq "/-/config: an unset key shows its default" "1000 default" \
   "$(jq -r '.keys[] | select(.key == "processor.timeout.ms") | "\(.value) \(.from)"' "$d/config.json")"
 exec 3>&-
-wait "$pid"
+wait "$PID"
 
 d=$(newdir)
 write_conf "$d" "source.file.path=$d/fifo" 'admin.listen=127.0.0.1:0' \
   'mysql.url=mysql://eddy:p@ss/w0rd@db.example:3306/eddy' 'kafka.sasl.password=hunter2'
 write_echo_processor "$d" echo t
-mkfifo "$d/fifo"
-exec 3<>"$d/fifo"
-"$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err" 3>&- &
-pid=$!
+fifo_eddy "$d"
 wait_eval "test -n \"\$(admin_port '$d/err')\""
 curl -fsS "http://127.0.0.1:$(admin_port "$d/err")/-/config" > "$d/config.json"
 expect_eq "/-/config: a password in mysql.url is masked, user and host kept" \
@@ -72,7 +66,7 @@ expect_eq "/-/config: a secret key is masked" "***" \
 check "/-/config: no secret appears anywhere in it" bash -c "! grep -Eq 'hunter2|w0rd' '$d/config.json'"
 check "logs: no secret appears in them" bash -c "! grep -Eq 'hunter2|w0rd' '$d/err'"
 exec 3>&-
-wait "$pid"
+wait "$PID"
 
 # --- log.format=json: every line one object, whatever the message holds ---
 d=$(newdir)
