@@ -45,13 +45,28 @@ check "dockerfile: the build stage is debian:bookworm, the runtime bookworm-slim
   bash -c "grep -q '^FROM debian:bookworm AS build' '$DF' && [ \"\$(grep '^FROM ' '$DF' | tail -1)\" = 'FROM debian:bookworm-slim' ]"
 check "dockerfile: the build stage uses the README's install script and make" \
   bash -c "grep -q '^RUN bash scripts/deps.sh build' '$DF' && grep -q '^RUN make' '$DF'"
+# The libraries eddy links by name (NEEDED). A sanitizer build (make asan-test) also
+# links the sanitizer runtimes, which the image's plain build does not: they are left
+# out, and so is what only they need.
+needed_libs() {
+  readelf -d "$EDDY" | awk '/NEEDED/ { gsub(/[][]/, "", $5); print $5 }' |
+    grep -Ev '^lib(a|ub|l|t)san\.so' |
+    while read -r lib; do ldd "$EDDY" | awk -v l="$lib" '$1 == l { print l, $3 }'; done
+}
+# Every library those load, themselves included.
+loaded_libs() {
+  needed_libs | while read -r lib path; do
+    echo "$path"; ldd "$path" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'
+  done | sort -u
+}
 : > "$T/needed-missing"
-for lib in $(readelf -d "$EDDY" | awk '/NEEDED/ { gsub(/[][]/, "", $5); print $5 }'); do
-  path=$(ldd "$EDDY" | awk -v l="$lib" '$1 == l { print $3 }')
+needed_libs > "$T/needed"
+while read -r lib path; do
   p=$(pkg_of "$path")
   # libc6 is in every Debian image; the rest must be named, not arrive by chance.
   [ "$p" = libc6 ] || grep -qx "$p" "$T/df-pkgs" || echo "$lib ($p)" >> "$T/needed-missing"
-done
+done < "$T/needed"
+check "dockerfile: eddy links its six libraries and libc" test "$(wc -l < "$T/needed")" -ge 7
 expect_eq "dockerfile: every library eddy links is a package the runtime stage names" "" \
   "$(cat "$T/needed-missing")"
 # What the named packages pull in, plus what bookworm-slim has already (Essential).
@@ -59,7 +74,7 @@ expect_eq "dockerfile: every library eddy links is a package the runtime stage n
   dep_closure $(dpkg-query -W -f='${Package} ${Essential}\n' | awk '$2 == "yes" { print $1 }'); } |
   sort -u > "$T/df-closure"
 : > "$T/ldd-missing"
-for path in $(ldd "$EDDY" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
+for path in $(loaded_libs); do
   p=$(pkg_of "$path")
   grep -qx "$p" "$T/df-closure" || echo "$path ($p)" >> "$T/ldd-missing"
 done
@@ -176,8 +191,13 @@ luajit scripts/gen-events.lua 2000 7 3 | awk '{ print NR "\t" $0 }' |
   kcat -b "$BOOT" -P -t business-events -K '\t'
 met() { curl -fsS "http://127.0.0.1:$aport/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 # At least once: a rebalance as the second worker joins may hand records over twice.
-check "live: the shipped config consumes every record produced" \
-  wait_eval 'test "$(met eddy_records_read_total)" -ge 2000 && test "$(met eddy_inflight_events)" = 0' 
+# Two workers upserting the same rows may deadlock and retry with backoff: a 2-minute
+# bound, not a timing assertion.
+live_done() { test "$(met eddy_records_read_total)" -ge 2000 && test "$(met eddy_inflight_events)" = 0; }
+for i in $(seq 1200); do live_done && break; sleep 0.1; done
+if live_done; then pass "live: the shipped config consumes every record produced"
+else fail "live: the shipped config consumes every record produced" \
+  "read=$(met eddy_records_read_total) inflight=$(met eddy_inflight_events)" "$(tail -5 "$d/err")"; fi
 check "live: its logs are JSON lines with the start-up summary" \
   jq -e -s 'any(.[]; .msg | startswith("config conf/service.conf: source=kafka business-events bootstrap="))' "$d/err"
 kill -HUP "$pid"       # a reload, so the reload series have moved too
