@@ -31,6 +31,28 @@ scenario() {
 # The mock's stdin is the FIFO opened read-write, so it never sees EOF: end it.
 stop_mock() { exec 7>&-; kill "$MOCK_PID" 2>/dev/null; wait "$MOCK_PID" 2>/dev/null; }
 
+# kafka_out_conf DIR GROUP OUT_TOPIC [key=value...]: processors from DIR/processors,
+# topic `events` in, records to OUT_TOPIC (sink `out`), dead letters to topic `dlq`,
+# admin on a free port.
+kafka_out_conf() {
+  local d=$1 g=$2 o=$3; shift 3
+  {
+    echo "processors.dir=$d/processors"
+    echo "source.type=kafka"
+    echo "source.topics=events"
+    echo "kafka.bootstrap.servers=$BOOT"
+    echo "kafka.group.id=$g"
+    echo "kafka.auto.offset.reset=earliest"
+    echo "sink.out.type=kafka"
+    echo "sink.out.topic=$o"
+    echo "sink.dlq.type=kafka"
+    echo "sink.dlq.topic=dlq"
+    echo "dlq.sink=dlq"
+    echo "admin.listen=127.0.0.1:0"
+    for l in "$@"; do echo "$l"; done
+  } > "$d/eddy.conf"
+}
+
 # kafka_conf DIR GROUP [key=value...]: the shipped processors (their lookups on the
 # suite's MariaDB), events -> out, dead letters -> dlq, admin on a free port.
 kafka_conf() {

@@ -9,14 +9,11 @@ lines_in() { [ -f "$1" ] && [ "$(wc -l < "$1")" -ge "$2" ]; }
 d=$(newdir)
 write_conf "$d" 'admin.listen=127.0.0.1:0' "source.file.path=$d/fifo"
 write_echo_processor "$d" echo t
-mkfifo "$d/fifo"
-exec 3<>"$d/fifo"       # read-write open: neither side blocks
-"$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err" &
-pid=$!
+fifo_eddy "$d"
 { event t a e1; event t a e2; echo '{"broken'; event u b e3; } >&3
 check "admin: events flow through the FIFO" wait_for lines_in "$d/out.ndjson" 2
 check "admin: dead letters are flushed too" wait_for lines_in "$d/dlq.ndjson" 2
-port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$d/err" | cut -d: -f2)
+port=$(admin_port "$d/err")
 expect_eq "admin: /healthz answers ok" "ok" "$(curl -fsS "http://127.0.0.1:$port/healthz")"
 curl -fsS "http://127.0.0.1:$port/metrics" > "$d/metrics"
 check "admin: promtool accepts /metrics" promtool check metrics < "$d/metrics"
@@ -36,8 +33,8 @@ expect_eq "admin: unknown path is 404" 404 \
 
 printf '{"domain":"t","type":"a","timest' >&3
 sleep 0.3
-kill -TERM "$pid"
-rc=0; wait "$pid" || rc=$?
+kill -TERM "$PID"
+rc=0; wait "$PID" || rc=$?
 exec 3>&-
 expect_eq "signal: SIGTERM exits 0" 0 "$rc"
 expect_eq "signal: the partial line is dead-lettered as truncated, bytes kept" \

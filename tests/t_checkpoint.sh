@@ -35,23 +35,7 @@ return {
 }
 LUA
 ck_conf() {  # ck_conf GROUP OUT_TOPIC [key=value...]
-  local g=$1 o=$2; shift 2
-  {
-    echo "processors.dir=$d/processors"
-    echo "source.type=kafka"
-    echo "source.topics=events"
-    echo "kafka.bootstrap.servers=$BOOT"
-    echo "kafka.group.id=$g"
-    echo "kafka.auto.offset.reset=earliest"
-    echo "kafka.auto.commit.interval.ms=200"
-    echo "sink.out.type=kafka"
-    echo "sink.out.topic=$o"
-    echo "sink.dlq.type=kafka"
-    echo "sink.dlq.topic=dlq"
-    echo "dlq.sink=dlq"
-    echo "admin.listen=127.0.0.1:0"
-    for l in "$@"; do echo "$l"; done
-  } > "$d/eddy.conf"
+  kafka_out_conf "$d" "$1" "$2" "kafka.auto.commit.interval.ms=200" "${@:3}"
 }
 # 12000 events of 20 devices, 100 ms apart; even devices on partition 0, odd on 1, then
 # one event per partition far ahead, which fires every window and timer. Produced in two

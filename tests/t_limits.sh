@@ -28,15 +28,12 @@ return {
   end,
 }
 LUA
-mkfifo "$d/fifo"
-exec 8<>"$d/fifo"
-"$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err" 8>&- &
-pid=$!
+fifo_eddy "$d"
 wait_eval 'test -n "$(admin_port "$d/err")"'
 port=$(admin_port "$d/err")
 for t in spin spin_pcall bomb emits; do
-  event lim "$t" "$t" >&8
-  event lim ok "after-$t" >&8
+  event lim "$t" "$t" >&3
+  event lim ok "after-$t" >&3
 done
 wait_eval 'grep -q "after-emits" "$d/out.ndjson"'
 expect_eq "limits: a runaway interpreted loop is dead-lettered timeout" timeout "$(dlq_reason "$d" spin)"
@@ -46,7 +43,7 @@ expect_eq "limits: the 11th emit is too_many_emits" too_many_emits "$(dlq_reason
 expect_eq "limits: the event after each one is processed" "after-spin after-spin_pcall after-bomb after-emits" \
   "$(jq -r 'select(.id) | .id' "$d/out.ndjson" | paste -sd' ')"
 check "limits: no partial output of a failed event" test -z "$(jq -r 'select(.i) | .i' "$d/out.ndjson")"
-hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
+hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$PID/status")
 # 512 MB leaves room for AddressSanitizer's quarantine; unbounded, the bomb takes GBs.
 check "limits: RSS stays bounded after the memory bomb (peak ${hwm} kB < 512 MB)" test "$hwm" -lt 524288
 m=$(curl -sf "http://127.0.0.1:$port/metrics")
@@ -57,8 +54,8 @@ for l in timeout memory too_many_emits; do
 done
 
 # Three errors in a row quarantine the processor; a reload lifts it.
-for i in 1 2 3; do event lim fail "f$i" >&8; done
-event lim ok q1 >&8
+for i in 1 2 3; do event lim fail "f$i" >&3; done
+event lim ok q1 >&3
 wait_eval 'test "$(dlq_reason "$d" q1)" = quarantined'
 expect_eq "quarantine: after processor.max.consecutive.errors the events go to quarantined" \
   quarantined "$(dlq_reason "$d" q1)"
@@ -70,11 +67,11 @@ expect_eq "quarantine: eddy_processor_quarantined is 1" 1 \
 curl -sf -X POST "http://127.0.0.1:$port/-/reload" > "$d/reload.json"
 expect_eq "quarantine: a reload (file unchanged) reloads a quarantined processor" limits \
   "$(jq -r '.reloaded[0]' "$d/reload.json")"
-event lim ok q2 >&8
+event lim ok q2 >&3
 wait_eval 'grep -q "\"q2\"" "$d/out.ndjson"'
 check "quarantine: after the reload events are processed again" grep -q '"id":"q2"' "$d/out.ndjson"
-exec 8>&-
-wait "$pid"
+exec 3>&-
+wait "$PID"
 expect_eq "limits: eddy exits 0 after all that" 0 $?
 
 # Two processors, two Lua states: one cannot see the other's globals.

@@ -84,10 +84,7 @@ d=$(newdir)
 write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0" "reload.watch=false"
 seq_processor "$d" good
 write_echo_processor "$d" other other
-mkfifo "$d/fifo"
-exec 8<>"$d/fifo"
-"$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err" 8>&- &
-pid=$!
+fifo_eddy "$d"
 wait_eval 'test -n "$(admin_port "$d/err")"'
 port=$(admin_port "$d/err")
 n=0
@@ -97,7 +94,7 @@ refused_case() {
   local before; before=$(curl -sf "http://127.0.0.1:$port/metrics" | awk '/^eddy_processor_reload_failures_total\{processor="seq"\}/ { print $2 }')
   local body; body=$(curl -sf -X POST "http://127.0.0.1:$port/-/reload")
   n=$((n + 1))
-  event seq tick "r$n" "{\"key\":\"a\",\"seq\":$n}" >&8
+  event seq tick "r$n" "{\"key\":\"a\",\"seq\":$n}" >&3
   wait_eval 'test "$(out_lines "$d")" -ge "$n"'
   expect_eq "refused reload ($1): the old version still serves" good "$(tail -1 "$d/out.ndjson" | jq -r .v)"
   check "refused reload ($1): POST /-/reload reports it" jq -e '.refused | length == 1' <<<"$body"
@@ -115,9 +112,9 @@ check "refused reload: the log says why and that the running version stays" \
   grep -q "reload of .*seq.lua refused: .*the running version stays" "$d/err"
 # SIGHUP (the file watch is off here) takes a fixed version in.
 seq_processor "$d" fixed
-kill -HUP "$pid"
+kill -HUP "$PID"
 wait_eval 'test "$(reloads_of "$d" seq)" = 1'
-event seq tick f1 '{"key":"a","seq":100}' >&8
+event seq tick f1 '{"key":"a","seq":100}' >&3
 wait_eval 'grep -q '\''"fixed"'\'' "$d/out.ndjson"'
 expect_eq "SIGHUP: the fixed version serves, state carried over (6th event of key a)" "fixed 6" \
   "$(tail -1 "$d/out.ndjson" | jq -r '"\(.v) \(.n)"')"
@@ -131,20 +128,20 @@ return { routes = { { domain = "extra", type = "*" } },
 LUA
 body=$(curl -sf -X POST "http://127.0.0.1:$port/-/reload")
 expect_eq "new file: reported as added" extra "$(jq -r '.added[0]' <<<"$body")"
-event extra x x1 >&8
+event extra x x1 >&3
 wait_eval 'grep -q '\''"extra"'\'' "$d/out.ndjson"'
 check "new file: its route receives events" grep -q '"id":"x1"' "$d/out.ndjson"
 rm "$d/processors/extra.lua"
 body=$(curl -sf -X POST "http://127.0.0.1:$port/-/reload")
 expect_eq "removed file: reported as removed" extra "$(jq -r '.removed[0]' <<<"$body")"
-event extra x x2 >&8
+event extra x x2 >&3
 wait_eval 'test -s "$d/dlq.ndjson"'
 expect_eq "removed file: its events are dead-lettered no_route" no_route \
   "$(jq -r 'select((.raw|fromjson).eventId=="x2") | .reason' "$d/dlq.ndjson")"
 check "removed file: GET /-/processors marks it removed" \
   jq -e '.processors[] | select(.name=="extra") | .removed' <<<"$(processors_json "$d")"
-exec 8>&-
-wait "$pid"
+exec 3>&-
+wait "$PID"
 expect_eq "refused reloads: eddy exits 0 at the end of input" 0 $?
 
 # ---- rules: a good change reloads the processors that read them; a bad one is refused ----
@@ -161,28 +158,25 @@ return {
   process = function(ev, ctx) ctx.emit("out", { id = ev.eventId, over = ev.payload.x > limit, limit = limit }) end,
 }
 LUA
-mkfifo "$d/fifo"
-exec 8<>"$d/fifo"
-"$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err" 8>&- &
-pid=$!
+fifo_eddy "$d"
 wait_eval 'test -n "$(admin_port "$d/err")"'
-event m x a1 '{"x":20}' >&8
+event m x a1 '{"x":20}' >&3
 wait_eval 'test "$(out_lines "$d")" -ge 1'
 echo '{"limit": 50}' > "$d/rules/th.json.tmp" && mv "$d/rules/th.json.tmp" "$d/rules/th.json"
 wait_eval 'grep -q "rules th reloaded" "$d/err"'
 wait_eval 'grep -q "processor th reloaded" "$d/err"'
-event m x a2 '{"x":20}' >&8
+event m x a2 '{"x":20}' >&3
 wait_eval 'test "$(out_lines "$d")" -ge 2'
 expect_eq "rules: a changed rules file reaches the processor (limit 10, then 50)" "10 50" \
   "$(jq -r .limit "$d/out.ndjson" | paste -sd' ')"
 echo '{"limit": ' > "$d/rules/th.json.tmp" && mv "$d/rules/th.json.tmp" "$d/rules/th.json"
 wait_eval 'grep -q "rules th refused" "$d/err"'
 check "rules: a bad file is refused naming file and line" grep -q "rules th refused: .*th.json:[0-9]*: " "$d/err"
-event m x a3 '{"x":20}' >&8
+event m x a3 '{"x":20}' >&3
 wait_eval 'test "$(out_lines "$d")" -ge 3'
 expect_eq "rules: the old rules stay after a refused change" 50 "$(tail -1 "$d/out.ndjson" | jq -r .limit)"
 p=$(admin_port "$d/err")
 expect_eq "rules: failures counted in eddy_rules_reload_failures_total" 1 \
   "$(curl -sf "http://127.0.0.1:$p/metrics" | awk '/^eddy_rules_reload_failures_total\{rules="th"\}/ { print $2 }')"
-exec 8>&-
-wait "$pid"
+exec 3>&-
+wait "$PID"

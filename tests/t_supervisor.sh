@@ -15,22 +15,7 @@ return {
   end,
 }
 LUA
-  {
-    echo "processors.dir=$d/processors"
-    echo "source.type=kafka"
-    echo "source.topics=events"
-    echo "kafka.bootstrap.servers=$BOOT"
-    echo "kafka.group.id=$group"
-    echo "kafka.auto.offset.reset=earliest"
-    echo "kafka.session.timeout.ms=6000"
-    echo "sink.out.type=kafka"
-    echo "sink.out.topic=out"
-    echo "sink.dlq.type=kafka"
-    echo "sink.dlq.topic=dlq"
-    echo "dlq.sink=dlq"
-    echo "admin.listen=127.0.0.1:0"
-    for l in "$@"; do echo "$l"; done
-  } > "$d/eddy.conf"
+  kafka_out_conf "$d" "$group" out "kafka.session.timeout.ms=6000" "$@"
 }
 # spin_events FROM TO: small events e<FROM>..e<TO>, keyed by number.
 spin_events() {
