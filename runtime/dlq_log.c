@@ -25,17 +25,18 @@ static void summarise(rt_dlq_log *l)
     l->nby = 0;
 }
 
+/* Start an interval. If the timer cannot be set, every dead letter is logged in full. */
 static void arm(rt_dlq_log *l)
 {
     struct timeval tv = { l->interval_ms / 1000, (l->interval_ms % 1000) * 1000 };
-    l->armed = l->ev && event_add(l->ev, &tv) == 0;
+    if (l->ev)
+        (void)event_add(l->ev, &tv);
 }
 
 /* The interval is over: summarise it and start another, or go quiet when it was. */
 static void on_interval(evutil_socket_t fd, short what, void *arg)
 {
     rt_dlq_log *l = arg;
-    l->armed = 0;
     if (l->n) {
         summarise(l);
         arm(l);
@@ -53,7 +54,8 @@ int rt_dlq_log_init(rt_dlq_log *l, struct event_base *base, int interval_ms)
 void rt_dlq_log_note(rt_dlq_log *l, const char *reason, const char *where,
                      const char *detail)
 {
-    if (!l->armed) {
+    /* Inside an interval exactly while its timer is pending. */
+    if (!l->ev || !evtimer_pending(l->ev, NULL)) {
         rt_warn("dead letter (%s) %s: %s; more within %d ms are summarised", reason, where,
                 detail, l->interval_ms);
         arm(l);

@@ -9,9 +9,9 @@
 #define RT_DLQ_LOG_REASONS 8    /* reasons counted by name in one summary; the rest "other" */
 
 typedef struct rt_dlq_log {
-    struct event *ev;       /* the end of the current interval */
+    struct event *ev;       /* the end of the current interval; pending inside one, when
+                             * dead letters are counted, not logged */
     int interval_ms;
-    int armed;              /* inside an interval: dead letters are counted, not logged */
     uint64_t n;             /* counted in this interval */
     struct { char reason[64]; uint64_t n; } by[RT_DLQ_LOG_REASONS];
     int nby;

@@ -106,7 +106,7 @@ typedef struct rt_worker {
     rt_pairmap dead_by_reason;  /* (reason, "") */
     rt_dlq_log dlq_log;     /* dead letters in the log, bursts summarised */
     struct event *progress_ev;  /* the status line on a terminal (worker_progress.c) */
-    double progress_at;
+    int64_t progress_at;    /* rt_clock_ms of the last redraw */
     uint64_t progress_records;
 } rt_worker;
 

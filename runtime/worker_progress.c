@@ -2,26 +2,19 @@
  * dead letters, and a summary at the end. Log lines keep scrolling above the status
  * line (rt_log_progress); nothing of it reaches a log file or a pipe. */
 #include <stdio.h>
-#include <sys/time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "worker.h"
 
 #define PROGRESS_MS 500
 
-static double now_s(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + tv.tv_usec / 1e6;
-}
-
 static void on_progress(evutil_socket_t fd, short what, void *arg)
 {
     rt_worker *w = arg;
-    double t = now_s(), dt = t - w->progress_at;
-    double rate = dt > 0 ? (double)(w->records - w->progress_records) / dt : 0;
+    int64_t t = rt_clock_ms(), dt = t - w->progress_at;
+    double rate = dt > 0 ? (double)(w->records - w->progress_records) * 1e3 / (double)dt : 0;
     char line[200];
     snprintf(line, sizeof line, "events %llu  %.0f/s  outputs %llu  dead letters %llu",
              (unsigned long long)w->records, rate, (unsigned long long)w->out,
@@ -37,7 +30,7 @@ int rt_worker_progress_start(rt_worker *w)
     if (w->shared || !isatty(STDERR_FILENO))
         return 0;
     struct timeval tv = { 0, PROGRESS_MS * 1000 };
-    w->progress_at = now_s();
+    w->progress_at = rt_clock_ms();
     w->progress_ev = event_new(w->base, -1, EV_PERSIST, on_progress, w);
     return w->progress_ev && event_add(w->progress_ev, &tv) == 0 ? 0 : -1;
 }
@@ -46,7 +39,7 @@ void rt_worker_progress_end(rt_worker *w)
 {
     if (w->progress_ev)
         rt_log_progress("");
-    double secs = now_s() - w->started;
+    double secs = (double)rt_epoch_ms() / 1e3 - w->started;
     char reasons[512] = "";
     size_t i = 0, o = 0;
     const char *reason, *unused;
