@@ -9,8 +9,8 @@ PKGS    := luajit jansson libevent rdkafka libmariadb libcurl
 CC      ?= gcc
 OPT     ?= -O2 -flto=auto
 CFLAGS  += $(OPT) -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-           -Iruntime -Ibindings $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
+           -pthread -Iruntime -Ibindings $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -pthread
 BUILD   ?= build
 BIN     ?= bin
 PREFIX  ?= /usr/local

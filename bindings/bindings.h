@@ -47,6 +47,10 @@ int  lb_value_load(lua_State *L, const char *bytes, size_t len);
 /* lb_state.c: push the ctx.state table of processor `p` (get, set, del). */
 void lb_state_push(lua_State *L, rt_processor *p);
 
+/* lb_string.c: replace string.find, match, gmatch and gsub with versions that stop at
+ * the call's deadline (processor.timeout.ms) however the pattern backtracks. */
+void lb_string_open(lua_State *L);
+
 /* lb_geo.c: push the ctx.geo table (haversine, in_polygon). */
 int  lb_geo_open(lua_State *L);
 /* Great-circle distance in metres on the mean Earth sphere. */

@@ -1,22 +1,74 @@
-/* admin.c - admin HTTP endpoint on the worker's loop (libevent evhttp). */
+/* admin.c - admin HTTP endpoint (libevent evhttp), on its owner's loop (the
+ * supervisor, whose loop never runs Lua) or on a thread of its own (a worker). */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "log.h"
+
+/* Hostile clients: a request larger than these is refused by evhttp, and a connection
+ * idle this long is closed, so half-open connections do not pile up. */
+#define MAX_HEADERS_BYTES (16 * 1024)
+#define MAX_BODY_BYTES (64 * 1024)
+#define IDLE_TIMEOUT_S 10
+
+/* A request handed to the owner's loop (threaded endpoint). Requests for a route that
+ * is already waiting join it, so a flood of the same request costs the loop one run. */
+typedef struct waiter {
+    struct waiter *next;
+    struct evhttp_request *req;
+} waiter;
+
+typedef struct ask {
+    struct ask *next;
+    rt_admin *a;
+    size_t route;           /* index in a->routes */
+    waiter *waiters;        /* NULL once answered (from the cache, or late) */
+    struct event *late_ev;  /* on the endpoint's loop: the owner took too long */
+    int taken;              /* the owner's loop has started on it */
+    int code;
+    const char *type;
+    rt_buf out;
+} ask;
+
+/* The last answer the owner's loop gave for a route. */
+typedef struct cached {
+    int code;
+    const char *type;
+    rt_buf body;
+    int64_t at_ms;
+} cached;
 
 struct rt_admin {
     struct evhttp *http;
     const rt_admin_route *routes;
     void *arg;
     int port, fd;
+    /* threaded endpoint */
+    struct event_base *base;        /* the endpoint thread's own loop */
+    pthread_t thread;
+    int running;
+    int to_owner[2], to_http[2];    /* wake-up pipes */
+    struct event *owner_ev, *http_ev;
+    pthread_mutex_t mu;             /* guards asked and answered */
+    ask *asked, *answered;          /* FIFO lists, newest first (reversed on taking) */
+    cached *cache;                  /* per route */
+    size_t nroutes;
+    int stop;
 };
 
 static const char *reason_of(int code)
@@ -57,6 +109,215 @@ void rt_admin_reply(struct evhttp_request *req, int code, const char *type, cons
     evbuffer_free(b);
 }
 
+/* Run a route here and answer. */
+static void answer_here(rt_admin *a, const rt_admin_route *r, struct evhttp_request *req)
+{
+    rt_buf out = { 0 };
+    const char *type = "text/plain";
+    int code = r->fn(a->arg, req, &out, &type);
+    if (code < 0)
+        rt_admin_reply(req, 500, "text/plain", "error\n", 6);
+    else if (code > 0)
+        rt_admin_reply(req, code, type, out.data ? out.data : "", out.len);
+    rt_buf_free(&out);
+}
+
+static void wake(int fd)
+{
+    /* A full pipe already holds a wake-up: nothing is lost by dropping this one. */
+    ssize_t n;
+    do
+        n = write(fd, "x", 1);
+    while (n < 0 && errno == EINTR);
+}
+
+static void drain(int fd)
+{
+    char buf[256];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+}
+
+/* Take a whole list, oldest first. */
+static ask *take(rt_admin *a, ask **list)
+{
+    pthread_mutex_lock(&a->mu);
+    ask *l = *list, *rev = NULL;
+    *list = NULL;
+    pthread_mutex_unlock(&a->mu);
+    while (l) {
+        ask *next = l->next;
+        l->next = rev;
+        rev = l;
+        l = next;
+    }
+    return rev;
+}
+
+static void reply_all(ask *k, int code, const char *type, const char *body, size_t len,
+                      int64_t stale_ms)
+{
+    while (k->waiters) {
+        waiter *wt = k->waiters;
+        k->waiters = wt->next;
+        if (stale_ms >= 0) {
+            char v[32];
+            snprintf(v, sizeof v, "%lld", (long long)stale_ms);
+            evhttp_add_header(evhttp_request_get_output_headers(wt->req), "X-Eddy-Stale-Ms", v);
+        }
+        rt_admin_reply(wt->req, code, type, body, len);
+        free(wt);
+    }
+}
+
+static void free_ask(ask *k)
+{
+    reply_all(k, 503, "text/plain", "stopping\n", 9, -1);
+    if (k->late_ev)
+        event_free(k->late_ev);
+    rt_buf_free(&k->out);
+    free(k);
+}
+
+/* The owner's loop was busy past RT_ADMIN_LOOP_WAIT_MS: answer from its last answer.
+ * The request stays queued; when the loop gets to it, the answer refreshes the cache
+ * (and a POST is carried out then, as 202 says). */
+static void on_late(evutil_socket_t fd, short what, void *arg)
+{
+    ask *k = arg;
+    rt_admin *a = k->a;
+    const rt_admin_route *r = &a->routes[k->route];
+    const cached *c = &a->cache[k->route];
+    char msg[160];
+    if (strcmp(r->method, "POST") == 0) {
+        int n = snprintf(msg, sizeof msg, "{\"pending\": true, \"busy\": true}\n");
+        reply_all(k, 202, "application/json", msg, (size_t)n, -1);
+    } else if (c->code) {
+        reply_all(k, c->code, c->type, c->body.data ? c->body.data : "", c->body.len,
+                  rt_clock_ms() - c->at_ms);
+    } else {
+        int n = snprintf(msg, sizeof msg, "the worker's loop is busy and has not answered "
+                         "%s yet; try again\n", r->path);
+        reply_all(k, 503, "text/plain", msg, (size_t)n, -1);
+    }
+}
+
+/* On the endpoint's thread: the owner's answers. */
+static void on_answers(evutil_socket_t fd, short what, void *arg)
+{
+    rt_admin *a = arg;
+    drain(fd);
+    if (__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+        event_base_loopbreak(a->base);
+        return;
+    }
+    for (ask *k = take(a, &a->answered), *next; k; k = next) {
+        next = k->next;
+        cached *c = &a->cache[k->route];
+        if (k->code > 0 && strcmp(a->routes[k->route].method, "GET") == 0) {
+            c->body.len = 0;
+            if (rt_buf_append(&c->body, k->out.data ? k->out.data : "", k->out.len) == 0) {
+                c->code = k->code;
+                c->type = k->type;
+                c->at_ms = rt_clock_ms();
+            }
+        }
+        if (k->code < 0)
+            reply_all(k, 500, "text/plain", "error\n", 6, -1);
+        else
+            reply_all(k, k->code, k->type, k->out.data ? k->out.data : "", k->out.len, -1);
+        free_ask(k);
+    }
+}
+
+/* On the owner's loop: run what the endpoint asked. */
+static void on_asks(evutil_socket_t fd, short what, void *arg)
+{
+    rt_admin *a = arg;
+    drain(fd);
+    pthread_mutex_lock(&a->mu);
+    for (ask *k = a->asked; k; k = k->next)
+        k->taken = 1;
+    pthread_mutex_unlock(&a->mu);
+    ask *l = take(a, &a->asked);
+    for (ask *k = l; k; k = k->next) {
+        k->type = "text/plain";
+        k->code = a->routes[k->route].fn(a->arg, NULL, &k->out, &k->type);
+        if (k->code == 0)   /* routes that answer later are not for a threaded endpoint */
+            k->code = -1;
+    }
+    while (l) {
+        ask *next = l->next;
+        pthread_mutex_lock(&a->mu);
+        l->next = a->answered;
+        a->answered = l;
+        pthread_mutex_unlock(&a->mu);
+        l = next;
+    }
+    wake(a->to_http[1]);
+}
+
+static void queue_ask(rt_admin *a, ask *k)
+{
+    pthread_mutex_lock(&a->mu);
+    k->next = a->asked;
+    a->asked = k;
+    pthread_mutex_unlock(&a->mu);
+    wake(a->to_owner[1]);
+}
+
+/* Ask the owner's loop for every GET route once, with nobody waiting, so that a first
+ * scrape during a long call has an answer to fall back on. -1 when out of memory. */
+static int prime(rt_admin *a)
+{
+    for (size_t i = 0; i < a->nroutes; i++) {
+        if (strcmp(a->routes[i].method, "GET") || (a->routes[i].flags & RT_ADMIN_ANY_THREAD))
+            continue;
+        ask *k = calloc(1, sizeof *k);
+        if (!k)
+            return -1;
+        k->a = a;
+        k->route = i;
+        queue_ask(a, k);
+    }
+    return 0;
+}
+
+/* Hand a request to the owner's loop, joining one for the same route still waiting. */
+static void ask_owner(rt_admin *a, size_t route, struct evhttp_request *req)
+{
+    waiter *wt = calloc(1, sizeof *wt);
+    if (!wt) {
+        rt_admin_reply(req, 500, "text/plain", "error\n", 6);
+        return;
+    }
+    wt->req = req;
+    pthread_mutex_lock(&a->mu);
+    for (ask *k = a->asked; k; k = k->next)
+        if (k->route == route && !k->taken && k->waiters) {
+            wt->next = k->waiters;
+            k->waiters = wt;
+            pthread_mutex_unlock(&a->mu);
+            return;
+        }
+    pthread_mutex_unlock(&a->mu);
+    ask *k = calloc(1, sizeof *k);
+    static const struct timeval late = { 0, RT_ADMIN_LOOP_WAIT_MS * 1000 };
+    if (!k || !(k->late_ev = evtimer_new(a->base, on_late, k)) ||
+        evtimer_add(k->late_ev, &late) < 0) {
+        if (k && k->late_ev)
+            event_free(k->late_ev);
+        free(k);
+        free(wt);
+        rt_admin_reply(req, 500, "text/plain", "error\n", 6);
+        return;
+    }
+    k->a = a;
+    k->route = route;
+    k->waiters = wt;
+    queue_ask(a, k);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     rt_admin *a = arg;
@@ -71,14 +332,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         known = 1;
         if (!method || strcmp(r->method, method))
             continue;
-        rt_buf out = { 0 };
-        const char *type = "text/plain";
-        int code = r->fn(a->arg, req, &out, &type);
-        if (code < 0)
-            rt_admin_reply(req, 500, "text/plain", "error\n", 6);
-        else if (code > 0)
-            rt_admin_reply(req, code, type, out.data ? out.data : "", out.len);
-        rt_buf_free(&out);
+        if (a->base && !(r->flags & RT_ADMIN_ANY_THREAD))
+            ask_owner(a, (size_t)(r - a->routes), req);
+        else
+            answer_here(a, r, req);
         return;
     }
     if (known) {
@@ -92,9 +349,9 @@ static void on_request(struct evhttp_request *req, void *arg)
     rt_admin_reply(req, 404, "text/plain", "not found\n", 10);
 }
 
-rt_admin *rt_admin_start(struct event_base *base, const char *listen,
-                         const rt_admin_route *routes, void *arg, int quiet, char *err,
-                         size_t errlen)
+/* Listen on `listen` with evhttp on `base`. */
+static int listen_on(rt_admin *a, struct event_base *base, const char *listen, int quiet,
+                     char *err, size_t errlen)
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
@@ -103,22 +360,22 @@ rt_admin *rt_admin_start(struct event_base *base, const char *listen,
     if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host || !colon[1] ||
         *end || port < 0 || port > 65535) {
         snprintf(err, errlen, "admin.listen: '%s' is not host:port", listen);
-        return NULL;
+        return -1;
     }
     snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
-    rt_admin *a = calloc(1, sizeof *a);
-    if (!a || !(a->http = evhttp_new(base))) {
+    if (!(a->http = evhttp_new(base))) {
         snprintf(err, errlen, "admin: out of memory");
-        goto fail;
+        return -1;
     }
-    a->routes = routes;
-    a->arg = arg;
     evhttp_set_gencb(a->http, on_request, a);
+    evhttp_set_timeout(a->http, IDLE_TIMEOUT_S);
+    evhttp_set_max_headers_size(a->http, MAX_HEADERS_BYTES);
+    evhttp_set_max_body_size(a->http, MAX_BODY_BYTES);
     struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(a->http, host,
                                                                       (ev_uint16_t)port);
     if (!sock) {
         snprintf(err, errlen, "admin.listen: cannot listen on %s", listen);
-        goto fail;
+        return -1;
     }
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -140,12 +397,89 @@ rt_admin *rt_admin_start(struct event_base *base, const char *listen,
     if (!quiet)
         rt_info("admin endpoint listening on %s:%d (/metrics, /healthz, /-/processors, "
                 "/-/config, POST /-/reload)", addr, bound);
+    return 0;
+}
+
+rt_admin *rt_admin_start(struct event_base *base, const char *listen,
+                         const rt_admin_route *routes, void *arg, int quiet, char *err,
+                         size_t errlen)
+{
+    rt_admin *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "admin: out of memory");
+        return NULL;
+    }
+    a->routes = routes;
+    a->arg = arg;
+    a->to_owner[0] = a->to_owner[1] = a->to_http[0] = a->to_http[1] = -1;
+    if (listen_on(a, base, listen, quiet, err, errlen) < 0) {
+        rt_admin_stop(a);
+        return NULL;
+    }
+    return a;
+}
+
+static void *serve(void *arg)
+{
+    rt_admin *a = arg;
+    /* Signals are the owner's loop's business. */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    event_base_dispatch(a->base);
+    return NULL;
+}
+
+static int make_pipe(int fds[2])
+{
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+        fds[0] = fds[1] = -1;
+        return -1;
+    }
+    return 0;
+}
+
+rt_admin *rt_admin_start_thread(struct event_base *owner, const char *listen,
+                                const rt_admin_route *routes, void *arg, int quiet,
+                                char *err, size_t errlen)
+{
+    rt_admin *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "admin: out of memory");
+        return NULL;
+    }
+    a->routes = routes;
+    a->arg = arg;
+    a->to_owner[0] = a->to_owner[1] = a->to_http[0] = a->to_http[1] = -1;
+    pthread_mutex_init(&a->mu, NULL);
+    while (routes[a->nroutes].path)
+        a->nroutes++;
+    if (!(a->cache = calloc(a->nroutes + 1, sizeof *a->cache)) ||
+        !(a->base = event_base_new()) || make_pipe(a->to_owner) < 0 ||
+        make_pipe(a->to_http) < 0 ||
+        !(a->owner_ev = event_new(owner, a->to_owner[0], EV_READ | EV_PERSIST, on_asks, a)) ||
+        !(a->http_ev = event_new(a->base, a->to_http[0], EV_READ | EV_PERSIST, on_answers, a)) ||
+        event_add(a->owner_ev, NULL) < 0 || event_add(a->http_ev, NULL) < 0) {
+        snprintf(err, errlen, "admin: cannot set up its thread: %s", strerror(errno));
+        goto fail;
+    }
+    if (listen_on(a, a->base, listen, quiet, err, errlen) < 0)
+        goto fail;
+    if (prime(a) < 0) {
+        snprintf(err, errlen, "admin: out of memory");
+        goto fail;
+    }
+    int e = pthread_create(&a->thread, NULL, serve, a);
+    if (e) {
+        snprintf(err, errlen, "admin: cannot start its thread: %s", strerror(e));
+        goto fail;
+    }
+    a->running = 1;
     return a;
 fail:
     rt_admin_stop(a);
     return NULL;
 }
-
 int rt_admin_port(const rt_admin *a)
 {
     return a->port;
@@ -160,7 +494,40 @@ void rt_admin_stop(rt_admin *a)
 {
     if (!a)
         return;
+    if (a->running) {
+        __atomic_store_n(&a->stop, 1, __ATOMIC_RELEASE);
+        wake(a->to_http[1]);
+        pthread_join(a->thread, NULL);
+    }
+    /* The thread is gone: what is still queued is answered "stopping" and freed. */
+    if (a->base) {
+        for (ask *k = take(a, &a->asked), *next; k; k = next) {
+            next = k->next;
+            free_ask(k);
+        }
+        for (ask *k = take(a, &a->answered), *next; k; k = next) {
+            next = k->next;
+            free_ask(k);
+        }
+    }
     if (a->http)
         evhttp_free(a->http);
+    if (a->owner_ev)
+        event_free(a->owner_ev);
+    if (a->http_ev)
+        event_free(a->http_ev);
+    for (int i = 0; i < 2; i++) {
+        if (a->to_owner[i] >= 0)
+            close(a->to_owner[i]);
+        if (a->to_http[i] >= 0)
+            close(a->to_http[i]);
+    }
+    if (a->base)
+        event_base_free(a->base);
+    for (size_t i = 0; a->cache && i < a->nroutes; i++)
+        rt_buf_free(&a->cache[i].body);
+    free(a->cache);
+    if (a->base || a->cache)
+        pthread_mutex_destroy(&a->mu);
     free(a);
 }

@@ -1,6 +1,13 @@
 /* admin.h - the admin HTTP endpoint: GET /healthz, and the routes its owner gives
  * (a worker: /metrics, /-/processors, POST /-/reload; the supervisor: the same, merged
- * over its workers). */
+ * over its workers).
+ *
+ * A worker's endpoint runs on a thread of its own (rt_admin_start_thread), so that it
+ * answers while the worker's loop is inside a long Lua call or drains slow sinks: a
+ * route is handed to the owner's loop and answered when the loop has computed it, or,
+ * when the loop is busy past RT_ADMIN_LOOP_WAIT_MS, from the last answer it gave
+ * (header X-Eddy-Stale-Ms). Routes marked RT_ADMIN_ANY_THREAD (health, config) run on
+ * the endpoint's thread and must only read what is safe to read from there. */
 #ifndef RT_ADMIN_H
 #define RT_ADMIN_H
 
@@ -17,10 +24,14 @@ typedef struct rt_admin rt_admin;
 typedef int (*rt_admin_fn)(void *arg, struct evhttp_request *req, rt_buf *out,
                            const char **type);
 
+#define RT_ADMIN_LOOP_WAIT_MS 50
+#define RT_ADMIN_ANY_THREAD 1   /* route flag: safe to run on the endpoint's thread */
+
 typedef struct rt_admin_route {
     const char *method;     /* "GET" (HEAD too) or "POST" */
     const char *path;
-    rt_admin_fn fn;
+    rt_admin_fn fn;         /* on the owner's loop it gets req NULL (threaded endpoint) */
+    int flags;
 } rt_admin_route;
 
 /* Listen on "host:port" (port 0 picks a free one; logged unless `quiet`); `routes` ends
@@ -28,6 +39,11 @@ typedef struct rt_admin_route {
 rt_admin *rt_admin_start(struct event_base *base, const char *listen,
                          const rt_admin_route *routes, void *arg, int quiet, char *err,
                          size_t errlen);
+/* The same on a thread of its own; routes without RT_ADMIN_ANY_THREAD are run on
+ * `base`'s loop (the owner's). A route for GET /healthz replaces the built-in one. */
+rt_admin *rt_admin_start_thread(struct event_base *base, const char *listen,
+                                const rt_admin_route *routes, void *arg, int quiet,
+                                char *err, size_t errlen);
 /* The port it listens on. */
 int  rt_admin_port(const rt_admin *a);
 /* The listening socket (a forked child closes it). */

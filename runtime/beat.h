@@ -13,12 +13,13 @@
 
 #define RT_MAX_WORKERS 64
 #define RT_POISON_SLOTS 64
+#define RT_BEAT_FILE (-2)   /* partition of a file source's record: offset is its line */
 
 typedef struct rt_beat {
     int64_t since_ms;       /* monotonic start of the Lua call in progress; 0 idle */
-    int64_t offset;         /* its input record; partition -1: not a Kafka record */
-    int32_t partition;
-    char topic[128];
+    int64_t offset;         /* its input record: Kafka offset, or line (RT_BEAT_FILE) */
+    int32_t partition;      /* -1: no input record (a window or timer call) */
+    char topic[128];        /* topic, or the file source's label */
     char processor[64];
     int admin_port;         /* the worker's own admin endpoint, on 127.0.0.1 */
     pid_t pid;
@@ -45,10 +46,10 @@ static inline void rt_beat_enter(rt_beat *b, const char *processor, const rt_ori
 {
     if (!b)
         return;
-    b->partition = o && o->topic ? o->partition : -1;
-    if (o && o->topic) {
-        b->offset = o->offset;
-        strncpy(b->topic, o->topic, sizeof b->topic - 1);
+    b->partition = !o ? -1 : o->topic ? o->partition : o->file ? RT_BEAT_FILE : -1;
+    if (b->partition != -1) {
+        b->offset = o->topic ? o->offset : o->line;
+        strncpy(b->topic, o->topic ? o->topic : o->file, sizeof b->topic - 1);
     }
     strncpy(b->processor, processor, sizeof b->processor - 1);
     __atomic_store_n(&b->since_ms, rt_clock_ms(), __ATOMIC_RELEASE);
@@ -60,6 +61,10 @@ static inline void rt_beat_leave(rt_beat *b)
     if (b)
         __atomic_store_n(&b->since_ms, 0, __ATOMIC_RELEASE);
 }
+
+/* "topic/partition@offset" or "file:line" of a beat's or poison's record. */
+const char *rt_beat_record(const char *topic, int32_t partition, int64_t offset, char *buf,
+                           size_t len);
 
 /* The poison entry for this record, or NULL (the common case costs one load). */
 const rt_poison *rt_poison_find(const rt_shared *s, const rt_origin *o);

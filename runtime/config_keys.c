@@ -16,6 +16,8 @@ const rt_conf_key rt_conf_keys[] = {
       "ctx.emit calls per event; one more: dead letter `too_many_emits`; 0 none" },
     { "processor.max.consecutive.errors", RT_CONF_INT, "100", 0, NULL, 0, 100000000,
       "errors in a row after which a processor is quarantined (events: `quarantined`) until reloaded; 0 never" },
+    { "processor.jit", RT_CONF_BOOL, "false", 0, NULL, 0, 0,
+      "JIT-compile processors (a processor's own `jit = true` turns it on for that one); compiled loops escape processor.timeout.ms unless a supervisor runs" },
     { "reload.watch", RT_CONF_BOOL, "true", 0, NULL, 0, 0,
       "reload processors and rules when their files change (inotify, else a stat poll)" },
     { "reload.delay.ms", RT_CONF_INT, "300", 0, NULL, 0, 60000,

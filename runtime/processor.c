@@ -182,6 +182,12 @@ static int load_protected(lua_State *L)
         else
             *ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
+    lua_getfield(L, spec, "jit");
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+        luaL_error(L, "%s: jit must be true or false", p->path);
+    if (lua_toboolean(L, -1))
+        rt_sandbox_jit(L, p);
+    lua_pop(L, 1);
     lb_window_read(L, p, spec, job->allowed_lateness_ms);
     lua_getfield(L, spec, "state_ttl_ms");
     if (!lua_isnil(L, -1)) {

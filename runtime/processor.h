@@ -37,6 +37,8 @@ typedef struct rt_sandbox_limits {
     size_t memory;          /* bytes of one processor's Lua state */
     uint32_t max_emits;     /* ctx.emit calls per call */
     uint32_t max_consecutive_errors;    /* then quarantined; 0 never */
+    int jit;                /* processor.jit: compile every processor (else only those
+                             * whose table says jit = true) */
 } rt_sandbox_limits;
 
 /* Which limit a call hit (the dead-letter reason), counted per processor. */

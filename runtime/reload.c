@@ -178,7 +178,7 @@ static void install(rt_worker *w, int slot, rt_processor *cand, rt_reload_report
         free(old);
         rt_report_name(rep, "reloaded", cand->name);
     } else {
-        cand->beat = w->shared ? &w->shared->beats[w->index] : NULL;
+        cand->beat = w->beat;
         rt_info("processor %s added from %s (hash %016llx) with %zu routes", cand->name,
                 cand->path, (unsigned long long)cand->hash, cand->nroutes);
         refused_drop(w->reload, cand->path);

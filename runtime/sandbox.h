@@ -8,6 +8,9 @@
 lua_State *rt_sandbox_newstate(rt_processor *p);
 /* Open the allowed libraries and remove every other global (inside the load's pcall). */
 void rt_sandbox_open(lua_State *L, rt_processor *p);
+/* Turn the JIT compiler on for this processor (its table says jit = true): its
+ * compiled loops can then only be stopped by the supervisor. Raises on failure. */
+void rt_sandbox_jit(lua_State *L, rt_processor *p);
 /* Arm the deadline for a stretch of Lua that may have run `used_ms` already. */
 void rt_sandbox_arm(rt_processor *p, int64_t used_ms);
 /* The dead-letter reason and text of the limit the call hit (p->limit). */

@@ -89,8 +89,6 @@ static void run_child(rt_sup *s, int i)
         w.shared = s->shared;
         w.index = i;
         s->shared->beats[i].pid = getpid();
-        for (size_t k = 0; k < w.nprocs; k++)
-            w.procs[k]->beat = &s->shared->beats[i];
         rc = rt_worker_run(&w) < 0 ? 1 : 0;
     }
     rt_worker_free(&w);
@@ -209,7 +207,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
         kill(s->kids[i].pid, SIGKILL);
         s->kids[i].kills++;
         __atomic_store_n(&b->since_ms, 0, __ATOMIC_RELEASE);
-        if (p.partition < 0) {
+        if (p.partition == -1) {
             rt_error("worker %d stuck for %lld ms in processor %s (a window or timer call): "
                      "killed", i, (long long)(now - since), p.processor);
             continue;
@@ -217,10 +215,11 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
         uint32_t k = s->shared->npoison;
         s->shared->poison[k % RT_POISON_SLOTS] = p;
         __atomic_store_n(&s->shared->npoison, k + 1, __ATOMIC_RELEASE);
-        rt_error("worker %d stuck for %lld ms in processor %s on %s/%d@%lld: killed; that "
+        char rec[200];
+        rt_error("worker %d stuck for %lld ms in processor %s on %s: killed; that "
                  "record will be dead-lettered as timeout, not run again", i,
-                 (long long)(now - since), p.processor, p.topic, (int)p.partition,
-                 (long long)p.offset);
+                 (long long)(now - since), p.processor,
+                 rt_beat_record(p.topic, p.partition, p.offset, rec, sizeof rec));
     }
 }
 

@@ -205,10 +205,10 @@ static int get_config(void *arg, struct evhttp_request *req, rt_buf *out, const 
 }
 
 const rt_admin_route rt_supervisor_routes[] = {
-    { "GET", "/metrics", get_metrics },
-    { "GET", "/-/config", get_config },
-    { "GET", "/-/processors", get_processors },
-    { "POST", "/-/reload", post_reload },
-    { "GET", "/healthz", get_health },
-    { NULL, NULL, NULL },
+    { "GET", "/metrics", get_metrics, 0 },
+    { "GET", "/-/config", get_config, 0 },
+    { "GET", "/-/processors", get_processors, 0 },
+    { "POST", "/-/reload", post_reload, 0 },
+    { "GET", "/healthz", get_health, 0 },
+    { NULL, NULL, NULL, 0 },
 };

@@ -29,7 +29,8 @@ rt_processor_env rt_worker_processor_env(rt_worker *w)
         { rt_config_int(c, "processor.timeout.ms"),
           (size_t)rt_config_int(c, "processor.memory.mb") << 20,
           (uint32_t)rt_config_int(c, "processor.max.emits"),
-          (uint32_t)rt_config_int(c, "processor.max.consecutive.errors") } };
+          (uint32_t)rt_config_int(c, "processor.max.consecutive.errors"),
+          (int)rt_config_int(c, "processor.jit") } };
 }
 
 static int load_processors(rt_worker *w, char *err, size_t errlen)
@@ -456,12 +457,43 @@ static int get_config(void *arg, struct evhttp_request *req, rt_buf *out, const 
     return rt_admin_json_body(out, type, rt_config_json(w->cfg));
 }
 
+/* On the admin thread: unhealthy when the pipeline has stopped on a failure or a Lua
+ * call runs past processor.timeout.ms (the body names the processor and record). */
+static int get_health(void *arg, struct evhttp_request *req, rt_buf *out, const char **type)
+{
+    rt_worker *w = arg;
+    char line[512], rec[200];
+    int n;
+    if (__atomic_load_n(&w->failed, __ATOMIC_ACQUIRE)) {
+        n = snprintf(line, sizeof line, "failed: the pipeline stopped on an output failure "
+                     "(see the log)\n");
+        return rt_buf_append(out, line, (size_t)n) < 0 ? -1 : 503;
+    }
+    rt_beat b;
+    int64_t since = __atomic_load_n(&w->beat->since_ms, __ATOMIC_ACQUIRE);
+    memcpy(&b, w->beat, sizeof b);
+    int64_t ran = rt_clock_ms() - since;
+    long long limit = rt_config_int(w->cfg, "processor.timeout.ms");
+    if (since && limit && ran > limit &&
+        __atomic_load_n(&w->beat->since_ms, __ATOMIC_ACQUIRE) == since) {
+        b.topic[sizeof b.topic - 1] = b.processor[sizeof b.processor - 1] = '\0';
+        n = snprintf(line, sizeof line, "stuck: processor %s has run %lld ms on %s "
+                     "(processor.timeout.ms=%lld)\n", b.processor, (long long)ran,
+                     b.partition == -1 ? "a window or timer call"
+                     : rt_beat_record(b.topic, b.partition, b.offset, rec, sizeof rec),
+                     limit);
+        return rt_buf_append(out, line, (size_t)n) < 0 ? -1 : 503;
+    }
+    return rt_buf_append(out, "ok\n", 3) < 0 ? -1 : 200;
+}
+
 static const rt_admin_route worker_routes[] = {
-    { "GET", "/metrics", get_metrics },
-    { "GET", "/-/config", get_config },
-    { "GET", "/-/processors", get_processors },
-    { "POST", "/-/reload", post_reload },
-    { NULL, NULL, NULL },
+    { "GET", "/healthz", get_health, RT_ADMIN_ANY_THREAD },
+    { "GET", "/metrics", get_metrics, 0 },
+    { "GET", "/-/config", get_config, RT_ADMIN_ANY_THREAD },
+    { "GET", "/-/processors", get_processors, 0 },
+    { "POST", "/-/reload", post_reload, 0 },
+    { NULL, NULL, NULL, 0 },
 };
 
 int rt_worker_run(rt_worker *w)
@@ -489,8 +521,11 @@ int rt_worker_run(rt_worker *w)
     }
     /* Under a supervisor the worker's endpoint is internal: the supervisor asks it. */
     const char *listen = w->shared ? "127.0.0.1:0" : rt_config_get(w->cfg, "admin.listen");
-    if (*listen && !(w->admin = rt_admin_start(w->base, listen, worker_routes, w,
-                                               w->shared != NULL, err, sizeof err))) {
+    w->beat = w->shared ? &w->shared->beats[w->index] : &w->own_beat;
+    for (size_t k = 0; k < w->nprocs; k++)
+        w->procs[k]->beat = w->beat;
+    if (*listen && !(w->admin = rt_admin_start_thread(w->base, listen, worker_routes, w,
+                                                      w->shared != NULL, err, sizeof err))) {
         rt_error("%s", err);
         return -1;
     }

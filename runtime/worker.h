@@ -61,6 +61,8 @@ typedef struct rt_worker {
     rt_rules rules;         /* rules.dir, parsed */
     rt_reload *reload;      /* reload triggers and the pending swap (reload.c) */
     rt_shared *shared;      /* under a supervisor: heartbeats and poison; else NULL */
+    rt_beat *beat;          /* the Lua call in progress: shared->beats[index], or own_beat */
+    rt_beat own_beat;       /* alone: read by the admin thread (GET /healthz) */
     int index;              /* worker number under a supervisor */
     rt_route_owner *owners; /* the router's view of procs, same order, then forwards */
     rt_route_owner *fwd_owners; /* the forwards' entries */

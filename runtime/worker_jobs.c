@@ -179,7 +179,7 @@ static int poisoned(rt_worker *w, rt_job *j, rt_processor *proc)
     if (!p)
         return 0;
     rt_reject_set(&j->why, "timeout", "processor %s ran past processor.timeout.ms=%lld on "
-                  "this event in compiled code; the supervisor killed the worker and did not "
+                  "this event in compiled or C code; the supervisor killed the worker and did not "
                   "run it again", p->processor, (long long)p->timeout_ms);
     j->p = proc;
     j->call.co = NULL;

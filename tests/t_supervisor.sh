@@ -1,16 +1,21 @@
 # The supervisor (runtime.supervisor / runtime.workers): a `while true do end` that the
-# JIT compiled is killed from outside and its record dead-lettered `timeout` once; a
+# JIT compiled (a processor with jit = true) is killed from outside and its record
+# dead-lettered `timeout` once; with the JIT off (the default) the same loop and a
+# backtracking string.find are stopped inside the worker, which is not killed; a
 # SIGKILLed worker is restarted and no event is lost (Kafka source).
 . tests/kafka_lib.sh
 
+# sup_conf DIR GROUP [key=value...]; SPIN_JIT=true compiles the processor.
 sup_conf() {
   local d=$1 group=$2; shift 2
   mkdir -p "$d/processors"
-  cat > "$d/processors/spin.lua" <<'LUA'
+  cat > "$d/processors/spin.lua" <<LUA
 return {
   routes = { { domain = "spin", type = "*" } },
+  jit = ${SPIN_JIT:-false},
   process = function(ev, ctx)
     if ev.payload.runaway then while true do end end
+    if ev.payload.find then string.find(string.rep("a", 1e6), ".-.-.-.-.-b") end
     ctx.emit("out", { id = ev.eventId })
   end,
 }
@@ -28,7 +33,7 @@ out_unique() { kcat -b "$BOOT" -C -t out -e -q -f '%s\n' | jq -r .id | sort -u |
 # ---- a compiled runaway loop after 100,000 events ----
 d=$(newdir)
 start_mock "$d" 1 4 events,out,dlq
-sup_conf "$d" sup1 "runtime.supervisor=true" "processor.timeout.ms=200"
+SPIN_JIT=true sup_conf "$d" sup1 "runtime.supervisor=true" "processor.timeout.ms=200"
 spin_events 1 100000 | kcat -b "$BOOT" -P -t events -K $'\t'
 printf '100001\t{"domain":"spin","type":"t","timestamp":1,"eventId":"runaway","payload":{"runaway":true}}\n' |
   kcat -b "$BOOT" -P -t events -K $'\t'
@@ -55,6 +60,31 @@ check "runaway: the merged /metrics passes promtool" \
 stop_eddy sup
 expect_eq "runaway: SIGTERM stops supervisor and worker, exit 0" 0 "$STOP_RC"
 check "runaway: no worker outlives the supervisor" test -z "$(pgrep -f "$d/eddy.conf")"
+stop_mock
+
+# ---- the JIT off (default): a loop and a long string.find stopped in the worker ----
+d=$(newdir)
+start_mock "$d" 1 4 events,out,dlq
+sup_conf "$d" sup3 "runtime.supervisor=true" "processor.timeout.ms=200"
+spin_events 1 100000 | kcat -b "$BOOT" -P -t events -K $'\t'
+printf '100001\t{"domain":"spin","type":"t","timestamp":1,"eventId":"runaway","payload":{"runaway":true}}\n' |
+  kcat -b "$BOOT" -P -t events -K $'\t'
+printf '100002\t{"domain":"spin","type":"t","timestamp":1,"eventId":"find","payload":{"find":true}}\n' |
+  kcat -b "$BOOT" -P -t events -K $'\t'
+spin_events 100003 100100 | kcat -b "$BOOT" -P -t events -K $'\t'
+start_eddy "$d" sup
+wait_for test -n "$(admin_port "$d/sup.err")"
+wait_for test "$(out_unique)" -ge 100098
+expect_eq "in-worker: every other event is processed (100,098 ids on out)" 100098 "$(out_unique)"
+expect_eq "in-worker: the loop and the find are dead-lettered timeout, once each" \
+  "find timeout runaway timeout" \
+  "$(kcat -b "$BOOT" -C -t dlq -e -q -f '%h\n' |
+     sed -E 's/.*eddy.eventId=([^,]*).*/\1/' > "$d/ids"
+     kcat -b "$BOOT" -C -t dlq -e -q -f '%h\n' | sed -E 's/.*eddy.reason=([^,]*).*/\1/' |
+     paste -d' ' "$d/ids" - | sort | paste -sd' ')"
+expect_eq "in-worker: no worker was killed" 0 "$(sup_metric "$d" 'eddy_worker_kills_total{worker="0"}')"
+stop_eddy sup
+expect_eq "in-worker: SIGTERM, exit 0" 0 "$STOP_RC"
 stop_mock
 
 # ---- SIGKILL of one worker out of two: restarted, nothing lost ----

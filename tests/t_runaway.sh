@@ -1,0 +1,229 @@
+# Runaway code in one process (no supervisor): a loop after 100,000 warm-up events
+# and a backtracking string.find are stopped at processor.timeout.ms and dead-lettered
+# `timeout` once; the admin endpoint answers throughout, on its own thread; eddy's
+# pattern functions agree with LuaJIT's; hostile admin clients change nothing.
+
+# runaway_proc DIR [extra table fields]: a processor whose event types misbehave.
+runaway_proc() {
+  cat > "$1/processors/run.lua" <<LUA
+return {
+  routes = { { domain = "d", type = "*" } },
+  ${2:-}
+  process = function(ev, ctx)
+    if ev.type == "loop" then while true do end end
+    if ev.type == "find" then string.find(string.rep("a", 1e6), ".-.-.-.-.-b") end
+    if ev.type == "gsub" then local s = string.rep("a", 1e5); s:gsub("(a*)*b", "") end
+    if ev.type == "slow" then local t = ctx.now(); while ctx.now() - t < 5000 do end end
+    ctx.emit("out", { id = ev.eventId })
+  end,
+}
+LUA
+}
+# ev_lines PREFIX FROM TO [TYPE]: events PREFIX<n> of type TYPE (default w).
+ev_lines() {
+  awk -v p="$1" -v a="$2" -v b="$3" -v t="${4:-w}" 'BEGIN { for (i = a; i <= b; i++)
+    printf "{\"domain\":\"d\",\"type\":\"%s\",\"timestamp\":1,\"eventId\":\"%s%d\",\"payload\":{}}\n", t, p, i }'
+}
+# poll_health PORT FILE: GET /healthz every 50 ms until killed; one line per answer:
+# exit code of curl (28: no answer within 100 ms), HTTP status.
+poll_health() {
+  while :; do
+    local code rc=0
+    code=$(curl -s -o /dev/null -m 0.1 -w '%{http_code}' "http://127.0.0.1:$1/healthz") || rc=$?
+    echo "$rc $code" >> "$2"
+    sleep 0.05
+  done
+}
+dead_ids() { jq -r '(.raw|fromjson).eventId + " " + .reason' "$1/dlq.ndjson" 2>/dev/null; }
+
+# ---- the held-out scenario: 100,000 events, `while true do end`, 100 more ----
+d=$(newdir)
+write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0" "processor.timeout.ms=500"
+runaway_proc "$d"
+fifo_eddy "$d"
+wait_eval 'test -n "$(admin_port "$d/err")"'
+port=$(admin_port "$d/err")
+poll_health "$port" "$d/health" & POLL=$!
+ev_lines w 1 100000 >&3
+ev_lines L 1 1 loop >&3
+ev_lines a 1 100 >&3
+wait_eval 'test "$(grep -c "\"a" "$d/out.ndjson")" -ge 100'
+sleep 0.3
+kill $POLL; wait $POLL 2>/dev/null
+exec 3>&-
+wait $PID; rc=$?
+expect_eq "runaway: eddy ends normally after the input" 0 "$rc"
+expect_eq "runaway: the loop's event is dead-lettered timeout, once" "L1 timeout" "$(dead_ids "$d")"
+expect_eq "runaway: the 100,000 events before it, each once" 100000 \
+  "$(jq -r .id "$d/out.ndjson" | grep '^w' | sort -u | wc -l)"
+expect_eq "runaway: the 100 events after it, each once" "100 100" \
+  "$(jq -r .id "$d/out.ndjson" | grep -c '^a') $(jq -r .id "$d/out.ndjson" | grep '^a' | sort -u | wc -l)"
+expect_eq "runaway: 100,100 outputs in all (nothing twice)" 100100 "$(wc -l < "$d/out.ndjson")"
+n=$(wc -l < "$d/health")
+check "runaway: /healthz was asked throughout ($n times)" test "$n" -ge 5
+expect_eq "runaway: every /healthz answered within 100 ms" 0 "$(awk '$1 != 0' "$d/health" | wc -l)"
+
+# ---- long calls inside C functions: a backtracking find and gsub ----
+d=$(newdir)
+write_conf "$d" "processor.timeout.ms=300"
+runaway_proc "$d"
+{ ev_lines F 1 1 find; ev_lines G 1 1 gsub; ev_lines a 1 3; } > "$d/in.ndjson"
+s=$(date +%s%N)
+run_eddy "$d"
+ms=$(( ($(date +%s%N) - s) / 1000000 ))
+expect_eq "C runaway: eddy ends normally" 0 "$RC"
+expect_eq "C runaway: string.find and gsub are dead-lettered timeout" "F1 timeout G1 timeout" \
+  "$(dead_ids "$d" | paste -sd' ')"
+expect_eq "C runaway: the events after them are processed" "a1 a2 a3" "$(jq -r .id "$d/out.ndjson" | paste -sd' ')"
+# Two calls of 300 ms each; a bound on stopping, not a speed figure.
+check "C runaway: each stopped within twice processor.timeout.ms (run took $ms ms)" test "$ms" -lt 2400
+
+# ---- eddy's pattern functions give LuaJIT's results and errors ----
+d=$(newdir)
+write_conf "$d"
+{ echo 'local R = (function()'; cat tests/string-cases.lua; echo 'end)()'
+  echo 'return { routes = { { domain = "d", type = "*" } },'
+  echo '  process = function(ev, ctx) ctx.emit("out", { r = R }) end }'; } > "$d/processors/cases.lua"
+ev_lines c 1 1 > "$d/in.ndjson"
+run_eddy "$d"
+(cd tests && luajit -e 'io.write(dofile("string-cases.lua"), "\n")') > "$d/want.txt"
+jq -r .r "$d/out.ndjson" > "$d/got.txt"
+n=$(wc -l < "$d/want.txt")
+check "patterns: all $n cases give LuaJIT's results and errors" diff "$d/want.txt" "$d/got.txt"
+
+# ---- the admin endpoint during a 5 s call below the timeout ----
+d=$(newdir)
+write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0" "processor.timeout.ms=10000"
+runaway_proc "$d"
+fifo_eddy "$d"
+wait_eval 'test -n "$(admin_port "$d/err")"'
+port=$(admin_port "$d/err")
+ev_lines a 1 1 >&3
+wait_eval 'grep -q a1 "$d/out.ndjson"'
+ev_lines S 1 1 slow >&3
+sleep 0.5
+h=$(curl -s -m 0.1 -w ' %{http_code}' "http://127.0.0.1:$port/healthz")
+expect_eq "busy: /healthz answers ok within 100 ms during a 5 s call" "ok 200" "$(echo $h)"
+curl -s -m 0.1 -D "$d/mh" -o "$d/metrics" "http://127.0.0.1:$port/metrics"; rc=$?
+expect_eq "busy: /metrics answers within 100 ms" 0 "$rc"
+check "busy: ... with the last figures, marked stale" grep -qi '^X-Eddy-Stale-Ms: [0-9]' "$d/mh"
+check "busy: ... which promtool accepts" promtool check metrics < "$d/metrics"
+c=$(curl -s -m 0.2 -X POST -w ' %{http_code}' "http://127.0.0.1:$port/-/reload")
+expect_eq "busy: POST /-/reload is accepted for later" '{"pending": true, "busy": true} 202' "$(echo $c)"
+exec 3>&-
+wait $PID; rc=$?
+expect_eq "busy: the 5 s call finishes and eddy ends normally" "0 S1" "$rc $(jq -r .id "$d/out.ndjson" | tail -1)"
+
+# ---- a compiled loop (jit = true) cannot be stopped in one process: /healthz says so ----
+d=$(newdir)
+write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0" "processor.timeout.ms=300"
+runaway_proc "$d" "jit = true,"
+fifo_eddy "$d"
+wait_eval 'test -n "$(admin_port "$d/err")"'
+port=$(admin_port "$d/err")
+ev_lines a 1 5 >&3
+ev_lines L 1 1 loop >&3
+wait_eval 'curl -s -m 0.1 "http://127.0.0.1:$port/healthz" | grep -q stuck'
+h=$(curl -s -m 0.1 -w ' %{http_code}' "http://127.0.0.1:$port/healthz")
+check "stuck: /healthz is 503 naming the processor and the record" \
+  grep -qE "^stuck: processor run has run [0-9]+ ms on $d/fifo:6 \(processor.timeout.ms=300\) 503$" <<<"$(echo $h)"
+kill -9 $PID; wait $PID 2>/dev/null; exec 3>&-
+
+# ---- hostile admin clients: half-open connections, a 10 MB request, a reload flood ----
+d=$(newdir)
+write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0"
+runaway_proc "$d"
+fifo_eddy "$d"
+wait_eval 'test -n "$(admin_port "$d/err")"'
+port=$(admin_port "$d/err")
+# 300 connections that never send a whole request (the suite runs with ulimit -n 1024).
+python3 - "$port" > "$d/half" 2>&1 <<'PY' &
+import socket, sys, time
+socks = []
+for i in range(300):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+    socks.append(s)
+print("open", len(socks), flush=True)
+time.sleep(4)
+PY
+HALF=$!
+wait_eval 'grep -q open "$d/half"'
+h=$(curl -s -m 0.1 -w ' %{http_code}' "http://127.0.0.1:$port/healthz")
+expect_eq "hostile: /healthz answers beside 300 half-open connections" "ok 200" "$(echo $h)"
+head -c 10000000 /dev/zero | tr '\0' a > "$d/big"
+c=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST --data-binary @"$d/big" "http://127.0.0.1:$port/-/reload")
+check "hostile: a 10 MB request is refused ($c)" test "$c" = 413 -o "$c" = 400 -o "$c" = 000
+s=$(date +%s%N)
+for i in $(seq 200); do curl -s -o /dev/null -m 2 -X POST "http://127.0.0.1:$port/-/reload" & done
+ev_lines a 1 1000 >&3
+wait_eval 'test "$(wc -l < "$d/out.ndjson")" -ge 1000'
+h=$(curl -s -m 0.1 -w ' %{http_code}' "http://127.0.0.1:$port/healthz")
+expect_eq "hostile: /healthz answers during a flood of 200 POST /-/reload" "ok 200" "$(echo $h)"
+wait $(jobs -p | grep -v "^$PID$" | grep -v "^$HALF$") 2>/dev/null
+expect_eq "hostile: the pipeline went on (1000 events out)" 1000 "$(wc -l < "$d/out.ndjson")"
+kill $HALF 2>/dev/null; wait $HALF 2>/dev/null
+exec 3>&-
+wait $PID; rc=$?
+expect_eq "hostile: eddy ends normally" 0 "$rc"
+
+# ---- the admin endpoint while a rebalance drains a slow sink ----
+. tests/kafka_lib.sh
+d=$(newdir)
+start_mock "$d" 1 4 events,out,dlq
+esport=$((20000 + RANDOM % 20000))
+while (echo > "/dev/tcp/127.0.0.1/$esport") 2>/dev/null; do esport=$((esport + 1)); done
+# An Elasticsearch stand-in that takes 3 s over every _bulk request: 40 requests of 50
+# documents are still being sent when the rebalance comes.
+python3 - "$esport" 7>&- <<'PY' &
+import json, sys, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Slow(BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+        ids = [json.loads(l)["index"]["_id"] for l in body.split("\n")[0::2] if l]
+        time.sleep(3)
+        data = json.dumps({"took": 1, "errors": False, "items": [
+            {"index": {"_id": i, "status": 201}} for i in ids]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Slow).serve_forever()
+PY
+SLOW=$!
+mkdir -p "$d/processors"
+cat > "$d/processors/es.lua" <<'LUA'
+return { routes = { { domain = "d", type = "*" } },
+  process = function(ev, ctx) ctx.emit("es", { id = ev.eventId }) end }
+LUA
+kafka_out_conf "$d" slowgroup out sink.es.type=elasticsearch "sink.es.url=http://127.0.0.1:$esport" \
+  sink.es.index=slow sink.es.id=id sink.es.batch.ms=10 sink.es.batch.docs=50 \
+  "kafka.session.timeout.ms=6000" "kafka.heartbeat.interval.ms=500" "kafka.max.poll.interval.ms=10000"
+ev_lines k 1 2000 | kcat -b "$BOOT" -P -t events
+start_eddy "$d" first
+wait_for test -n "$(admin_port "$d/first.err")"
+port=$(admin_port "$d/first.err")
+wait_for grep -q "partitions assigned" "$d/first.err"
+sleep 1
+start_eddy "$d" second     # joins the group: the first one's partitions are revoked
+wait_for grep -q "partitions revoked; finishing their events" "$d/first.err"
+: > "$d/health"; : > "$d/metr"
+for i in $(seq 10); do
+  curl -s -o /dev/null -m 0.1 -w '%{http_code}\n' "http://127.0.0.1:$port/healthz" >> "$d/health"
+  curl -s -o /dev/null -m 0.1 -w '%{http_code}\n' "http://127.0.0.1:$port/metrics" >> "$d/metr"
+  sleep 0.1
+done
+if [ "$(grep -c 'partitions assigned' "$d/first.err")" -eq 1 ]; then
+  pass "rebalance: the drain was still running while asked (no partitions assigned after it yet)"
+else
+  fail "rebalance: the drain was still running while asked" "$(grep -E 'partition|sink|revok' "$d/first.err" | head -20)"
+fi
+expect_eq "rebalance: /healthz answered 200 within 100 ms, 10 of 10" 10 "$(grep -c '^200$' "$d/health")"
+expect_eq "rebalance: /metrics answered 200 within 100 ms, 10 of 10" 10 "$(grep -c '^200$' "$d/metr")"
+stop_eddy second KILL
+stop_eddy first KILL
+kill $SLOW; wait $SLOW 2>/dev/null
+stop_mock
