@@ -22,6 +22,8 @@ typedef struct rt_beat {
     char topic[128];        /* topic, or the file source's label */
     char processor[64];
     int admin_port;         /* the worker's own admin endpoint, on 127.0.0.1 */
+    int64_t input_next;     /* file source relayed by the supervisor: lines before this
+                             * one are done (their outputs acknowledged) */
     pid_t pid;
 } rt_beat;
 

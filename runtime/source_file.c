@@ -111,20 +111,33 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 int rt_source_file_open(rt_source_file *s, struct event_base *base, const char *path,
                         const rt_source_cb *cb, char *err, size_t errlen)
 {
-    struct stat st;
-    memset(s, 0, sizeof *s);
-    s->cb = *cb;
-    s->fd = STDIN_FILENO;
+    int fd = STDIN_FILENO;
     if (strcmp(path, "-") != 0) {
-        s->fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (s->fd < 0) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            memset(s, 0, sizeof *s);
+            s->fd = -1;
             snprintf(err, errlen, "source.file.path: cannot open %s: %s", path,
                      strerror(errno));
             return -1;
         }
-        s->owned = 1;
     }
-    s->label = strdup(s->owned ? path : "stdin");
+    return rt_source_file_open_fd(s, base, fd, fd != STDIN_FILENO,
+                                  fd != STDIN_FILENO ? path : "stdin", 0, cb, err, errlen);
+}
+
+int rt_source_file_open_fd(rt_source_file *s, struct event_base *base, int fd, int owned,
+                           const char *label, long long line, const rt_source_cb *cb,
+                           char *err, size_t errlen)
+{
+    struct stat st;
+    const char *path = label;
+    memset(s, 0, sizeof *s);
+    s->cb = *cb;
+    s->fd = fd;
+    s->owned = owned;
+    s->line = line;
+    s->label = strdup(label);
     if (!s->label || fstat(s->fd, &st) < 0) {
         snprintf(err, errlen, "source %s: %s", path, s->label ? strerror(errno) : "no memory");
         goto fail;

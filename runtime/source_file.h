@@ -31,6 +31,11 @@ typedef struct rt_source_file {
 /* Open `path` ("-" for stdin) and start reading on `base`. -1 with err set. */
 int  rt_source_file_open(rt_source_file *s, struct event_base *base, const char *path,
                          const rt_source_cb *cb, char *err, size_t errlen);
+/* The same on an open descriptor (`owned`: closed with the source), named `label`, its
+ * first line numbered line + 1: a supervisor's relay of the input (supervisor.c). */
+int  rt_source_file_open_fd(rt_source_file *s, struct event_base *base, int fd, int owned,
+                            const char *label, long long line, const rt_source_cb *cb,
+                            char *err, size_t errlen);
 /* Stop reading for a while (pause=1: too many events unfinished), or go on (0). */
 void rt_source_file_pause(rt_source_file *s, int pause);
 /* Stop reading (SIGTERM): the records already read are delivered, the rest stays. */

@@ -31,19 +31,27 @@
 
 int rt_supervisor_wanted(const rt_config *cfg, char *err, size_t errlen)
 {
-    int want = rt_config_int(cfg, "runtime.supervisor") || rt_config_int(cfg, "runtime.workers") > 1;
+    int workers = (int)rt_config_int(cfg, "runtime.workers");
+    int want = rt_config_int(cfg, "runtime.supervisor") || workers > 1;
+    char where[300];
     if (!want)
         return 0;
-    /* A restarted worker must resume where its predecessor stopped: only a Kafka
-     * group's committed offsets give that (a file would be read again from the top). */
-    if (strcmp(rt_config_get(cfg, "source.type"), "kafka") || rt_config_int(cfg, "kafka.embedded")) {
-        char where[300];
+    /* A restarted worker must resume where its predecessor stopped: a Kafka group's
+     * committed offsets, or the lines the supervisor relays and keeps (one worker: a
+     * file is not split). The embedded cluster lives in a worker and dies with it. */
+    if (strcmp(rt_config_get(cfg, "source.type"), "kafka") == 0 &&
+        rt_config_int(cfg, "kafka.embedded")) {
         snprintf(err, errlen, "%s: runtime.workers/runtime.supervisor: workers under a "
-                 "supervisor need source.type=kafka with an external cluster (a restarted "
-                 "worker resumes from the group's offsets)",
-                 rt_config_where(cfg, rt_config_int(cfg, "runtime.workers") > 1
-                                          ? "runtime.workers" : "runtime.supervisor",
+                 "supervisor need an external Kafka cluster (kafka.embedded lives and dies "
+                 "in one worker)",
+                 rt_config_where(cfg, workers > 1 ? "runtime.workers" : "runtime.supervisor",
                                  where, sizeof where));
+        return -1;
+    }
+    if (strcmp(rt_config_get(cfg, "source.type"), "file") == 0 && workers > 1) {
+        snprintf(err, errlen, "%s: runtime.workers: a file source has one worker "
+                 "(set runtime.supervisor=true for one supervised worker)",
+                 rt_config_where(cfg, "runtime.workers", where, sizeof where));
         return -1;
     }
     return 1;
@@ -54,6 +62,8 @@ static void free_loop(rt_sup *s)
 {
     rt_admin_stop(s->admin);
     s->admin = NULL;
+    rt_relay_free(s->relay);
+    s->relay = NULL;
     for (int k = 0; k < 4; k++)
         if (s->sig[k])
             event_free(s->sig[k]);
@@ -67,8 +77,9 @@ static void free_loop(rt_sup *s)
 }
 
 /* The child: drop the master's loop and endpoint, run one worker, exit. */
-static void run_child(rt_sup *s, int i) __attribute__((noreturn));
-static void run_child(rt_sup *s, int i)
+static void run_child(rt_sup *s, int i, int input_fd, long long input_line)
+    __attribute__((noreturn));
+static void run_child(rt_sup *s, int i, int input_fd, long long input_line)
 {
     char err[1024];
     rt_worker w;
@@ -88,6 +99,8 @@ static void run_child(rt_sup *s, int i)
     } else {
         w.shared = s->shared;
         w.index = i;
+        w.input_fd = input_fd;
+        w.input_line = input_line;
         s->shared->beats[i].pid = getpid();
         rc = rt_worker_run(&w) < 0 ? 1 : 0;
     }
@@ -98,17 +111,29 @@ static void run_child(rt_sup *s, int i)
 static void start_child(rt_sup *s, int i)
 {
     rt_sup_child *c = &s->kids[i];
+    int input_fd = -1;
+    long long input_line = 0;
     memset(&s->shared->beats[i], 0, sizeof s->shared->beats[i]);
-    pid_t pid = fork();
+    pid_t pid = -1;
+    if (s->relay && rt_relay_attach(s->relay, &input_fd, &input_line) < 0)
+        errno = errno ? errno : EMFILE;
+    else
+        pid = fork();
     if (pid < 0) {
-        rt_error("worker %d: fork: %s; trying again", i, strerror(errno));
+        rt_error("worker %d: cannot start it: %s; trying again", i, strerror(errno));
+        if (input_fd >= 0) {
+            close(input_fd);
+            rt_relay_detach(s->relay);
+        }
         c->pid = 0;
         struct timeval tv = { 1, 0 };
         evtimer_add(c->restart_ev, &tv);
         return;
     }
     if (pid == 0)
-        run_child(s, i);
+        run_child(s, i, input_fd, input_line);
+    if (s->relay)
+        rt_relay_started(s->relay, input_fd);
     c->pid = pid;
     c->started_ms = rt_clock_ms();
     rt_info("worker %d started (pid %d)", i, (int)pid);
@@ -128,6 +153,16 @@ static void reaped(rt_sup *s, int i, int status)
     c->pid = 0;
     s->shared->beats[i].admin_port = 0;
     __atomic_store_n(&s->shared->beats[i].since_ms, 0, __ATOMIC_RELEASE);
+    if (s->relay) {
+        /* A relayed input that went whole to a worker which then exited 0 is done. */
+        int whole = rt_relay_finished(s->relay) && WIFEXITED(status) && code == 0;
+        rt_relay_done(s->relay, s->shared->beats[i].input_next);
+        rt_relay_detach(s->relay);
+        if (whole && !s->stopping) {
+            rt_info("worker %d finished the input", i);
+            s->stopping = 1;
+        }
+    }
     if (s->stopping) {
         if (code > s->worst)
             s->worst = code;
@@ -192,6 +227,9 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
 {
     rt_sup *s = arg;
     int64_t now = rt_clock_ms();
+    if (s->relay && s->kids[0].pid)
+        rt_relay_done(s->relay, __atomic_load_n(&s->shared->beats[0].input_next,
+                                                __ATOMIC_ACQUIRE));
     for (int i = 0; i < s->n && s->kill_after_ms; i++) {
         rt_beat *b = &s->shared->beats[i];
         int64_t since = __atomic_load_n(&b->since_ms, __ATOMIC_ACQUIRE);
@@ -255,6 +293,17 @@ int rt_supervisor_run(const rt_config *cfg)
     if (!(s->watch_ev = event_new(s->base, -1, EV_PERSIST, on_watch, s)) ||
         event_add(s->watch_ev, &every) < 0) {
         rt_error("supervisor: cannot start the watchdog");
+        goto out;
+    }
+    /* A worker gone with its input pipe must not take the supervisor with it. */
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+        rt_error("supervisor: cannot ignore SIGPIPE");
+        goto out;
+    }
+    if (strcmp(rt_config_get(cfg, "source.type"), "file") == 0 &&
+        !(s->relay = rt_relay_open(s->base, rt_config_get(cfg, "source.file.path"), err,
+                                   sizeof err))) {
+        rt_error("%s", err);
         goto out;
     }
     const char *listen = rt_config_get(cfg, "admin.listen");

@@ -122,7 +122,9 @@ static void on_undeliverable(void *arg, rt_sink *s, const char *rec, size_t len,
 {
     rt_worker *w = arg;
     rt_event ev = { .raw = rec, .raw_len = len, .origin = { .file = "(sink output)" } };
-    if (ticket)
+    if (ticket && ticket->part->partition == RT_BEAT_FILE)
+        ev.origin = (rt_origin){ .file = ticket->part->topic, .line = ticket->offset };
+    else if (ticket)
         ev.origin = (rt_origin){ .topic = ticket->part->topic,
                                  .partition = ticket->part->partition,
                                  .offset = ticket->offset };
@@ -282,7 +284,22 @@ int rt_worker_flush(rt_worker *w)
 
 static void on_record(void *arg, const char *raw, size_t len, const rt_origin *origin)
 {
-    rt_worker_handle(arg, raw, len, origin, NULL);
+    rt_worker *w = arg;
+    rt_ticket *ticket = NULL;
+    /* Relayed by the supervisor: a line is done once its outputs are acknowledged, and
+     * the supervisor may forget it (input_done). */
+    if (w->input_part && !(ticket = rt_track_begin(&w->tracker, w->input_part, origin->line))) {
+        rt_error("out of memory");
+        rt_worker_fail(w, origin);
+        return;
+    }
+    rt_worker_handle(w, raw, len, origin, ticket);
+}
+
+static void input_done(void *arg, const char *topic, int32_t partition, int64_t next)
+{
+    rt_worker *w = arg;
+    __atomic_store_n(&w->beat->input_next, next, __ATOMIC_RELEASE);
 }
 
 static void on_batch_end(void *arg)
@@ -395,8 +412,17 @@ static int open_source(rt_worker *w, char *err, size_t errlen)
         return w->kafka_source ? 0 : -1;
     }
     rt_source_cb cb = { on_record, on_batch_end, on_end, w };
-    return rt_source_file_open(&w->source, w->base, rt_config_get(w->cfg, "source.file.path"),
-                               &cb, err, errlen);
+    const char *path = rt_config_get(w->cfg, "source.file.path");
+    if (w->input_fd <= 0)
+        return rt_source_file_open(&w->source, w->base, path, &cb, err, errlen);
+    const char *label = strcmp(path, "-") ? path : "stdin";
+    rt_track_init(&w->tracker, input_done, w);
+    if (!(w->input_part = rt_track_part_get(&w->tracker, label, RT_BEAT_FILE))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return rt_source_file_open_fd(&w->source, w->base, w->input_fd, 1, label, w->input_line,
+                                  &cb, err, errlen);
 }
 
 static void on_processing_timer(evutil_socket_t fd, short what, void *arg)

@@ -63,6 +63,9 @@ typedef struct rt_worker {
     rt_shared *shared;      /* under a supervisor: heartbeats and poison; else NULL */
     rt_beat *beat;          /* the Lua call in progress: shared->beats[index], or own_beat */
     rt_beat own_beat;       /* alone: read by the admin thread (GET /healthz) */
+    int input_fd;           /* > 0: a file source relayed by the supervisor (a pipe) */
+    long long input_line;   /* lines of it already done before the first one sent */
+    rt_track_part *input_part;  /* its line tickets: the supervisor keeps what is not done */
     int index;              /* worker number under a supervisor */
     rt_route_owner *owners; /* the router's view of procs, same order, then forwards */
     rt_route_owner *fwd_owners; /* the forwards' entries */

@@ -117,10 +117,69 @@ stop_eddy sup
 expect_eq "two workers: SIGTERM, exit 0" 0 "$STOP_RC"
 stop_mock
 
-# ---- a supervisor needs a Kafka source ----
+# ---- a file source under the supervisor: relayed, kept until done ----
+# ev_lines PREFIX FROM TO [TYPE]: events PREFIX<n> of domain d.
+ev_lines() {
+  awk -v p="$1" -v a="$2" -v b="$3" -v t="${4:-w}" 'BEGIN { for (i = a; i <= b; i++)
+    printf "{\"domain\":\"d\",\"type\":\"%s\",\"timestamp\":1,\"eventId\":\"%s%d\",\"payload\":{}}\n", t, p, i }'
+}
+relay_case() {
+  d=$(newdir)
+  write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0" "processor.timeout.ms=300" \
+    "runtime.supervisor=true"
+  cat > "$d/processors/run.lua" <<'LUA'
+return {
+  routes = { { domain = "d", type = "*" } },
+  jit = true,
+  process = function(ev, ctx)
+    if ev.type == "loop" then while true do end end
+    ctx.emit("out", { id = ev.eventId })
+  end,
+}
+LUA
+  fifo_eddy "$d"
+  wait_for test -n "$(admin_port "$d/err")"
+}
+ids_once() { jq -r .id "$d/out.ndjson" | sort | uniq -c | awk '$1 != 1' | wc -l; }
+
+# A compiled loop after 100,000 events read from a FIFO: the worker is killed, its
+# successor gets every line not done again, the loop's line is dead-lettered once.
+relay_case
+ev_lines w 1 100000 >&3
+ev_lines L 1 1 loop >&3
+ev_lines a 1 100 >&3
+exec 3>&-
+wait $PID; rc=$?
+expect_eq "file relay: the supervisor ends with the input, exit 0" 0 "$rc"
+check "file relay: the stuck worker was killed, naming file and line" \
+  grep -q "worker 0 stuck for [0-9]* ms in processor run on $d/fifo:100001: killed" "$d/err"
+expect_eq "file relay: the loop's line dead-lettered timeout, once" "L1 timeout 100001" \
+  "$(jq -r '((.raw|fromjson).eventId) + " " + .reason + " " + (.origin.line|tostring)' "$d/dlq.ndjson")"
+expect_eq "file relay: all 100,100 other events out" 100100 "$(jq -r .id "$d/out.ndjson" | sort -u | wc -l)"
+expect_eq "file relay: none twice" 0 "$(ids_once)"
+
+# SIGKILL of the worker while a FIFO feeds it: nothing read from the pipe is lost.
+relay_case
+ev_lines k 1 30000 >&3
+wait_for test "$(wc -l < "$d/out.ndjson" 2>/dev/null || echo 0)" -ge 1000
+kill -KILL "$(curl -fsS "http://127.0.0.1:$(admin_port "$d/err")/healthz" | awk '/^worker 0: pid/ { print $4 }')"
+ev_lines k 30001 40000 >&3
+exec 3>&-
+wait $PID; rc=$?
+expect_eq "file relay, SIGKILL: exit 0 at the input's end" 0 "$rc"
+check "file relay, SIGKILL: the worker was restarted" grep -q "worker 0 died (signal 9)" "$d/err"
+expect_eq "file relay, SIGKILL: all 40,000 events out" 40000 "$(jq -r .id "$d/out.ndjson" | sort -u | wc -l)"
+
+# ---- what a supervisor cannot take ----
 d=$(newdir)
 write_conf "$d" "runtime.workers=2"
 run_eddy "$d"
-expect_eq "supervisor with a file source: exit 2" 2 "$RC"
-check "supervisor with a file source: the error names file, line and key" \
-  grep -q "eddy.conf:[0-9]*: runtime.workers.*need source.type=kafka" "$d/err"
+expect_eq "two workers on a file source: exit 2" 2 "$RC"
+check "two workers on a file source: the error names file, line and key" \
+  grep -q "eddy.conf:[0-9]*: runtime.workers: a file source has one worker" "$d/err"
+d=$(newdir)
+write_conf "$d" "runtime.supervisor=true" source.type=kafka source.topics=events kafka.embedded=true
+run_eddy "$d"
+expect_eq "supervisor with the embedded Kafka: exit 2" 2 "$RC"
+check "supervisor with the embedded Kafka: the error names file, line and key" \
+  grep -q "eddy.conf:[0-9]*: runtime.workers/runtime.supervisor: .*external Kafka cluster" "$d/err"
