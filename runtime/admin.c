@@ -400,9 +400,7 @@ static int listen_on(rt_admin *a, struct event_base *base, const char *listen, i
     return 0;
 }
 
-rt_admin *rt_admin_start(struct event_base *base, const char *listen,
-                         const rt_admin_route *routes, void *arg, int quiet, char *err,
-                         size_t errlen)
+static rt_admin *admin_new(const rt_admin_route *routes, void *arg, char *err, size_t errlen)
 {
     rt_admin *a = calloc(1, sizeof *a);
     if (!a) {
@@ -412,6 +410,16 @@ rt_admin *rt_admin_start(struct event_base *base, const char *listen,
     a->routes = routes;
     a->arg = arg;
     a->to_owner[0] = a->to_owner[1] = a->to_http[0] = a->to_http[1] = -1;
+    return a;
+}
+
+rt_admin *rt_admin_start(struct event_base *base, const char *listen,
+                         const rt_admin_route *routes, void *arg, int quiet, char *err,
+                         size_t errlen)
+{
+    rt_admin *a = admin_new(routes, arg, err, errlen);
+    if (!a)
+        return NULL;
     if (listen_on(a, base, listen, quiet, err, errlen) < 0) {
         rt_admin_stop(a);
         return NULL;
@@ -443,14 +451,9 @@ rt_admin *rt_admin_start_thread(struct event_base *owner, const char *listen,
                                 const rt_admin_route *routes, void *arg, int quiet,
                                 char *err, size_t errlen)
 {
-    rt_admin *a = calloc(1, sizeof *a);
-    if (!a) {
-        snprintf(err, errlen, "admin: out of memory");
+    rt_admin *a = admin_new(routes, arg, err, errlen);
+    if (!a)
         return NULL;
-    }
-    a->routes = routes;
-    a->arg = arg;
-    a->to_owner[0] = a->to_owner[1] = a->to_http[0] = a->to_http[1] = -1;
     pthread_mutex_init(&a->mu, NULL);
     while (routes[a->nroutes].path)
         a->nroutes++;

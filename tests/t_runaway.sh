@@ -35,14 +35,20 @@ poll_health() {
   done
 }
 dead_ids() { jq -r '(.raw|fromjson).eventId + " " + .reason' "$1/dlq.ndjson" 2>/dev/null; }
+# runaway_eddy TIMEOUT_MS [table fields] [key=value...]: a fresh $d, eddy reading its
+# FIFO (fd 3) with that processor.timeout.ms; sets PID and port.
+runaway_eddy() {
+  local t=$1 fields=${2:-}; shift; [ $# -gt 0 ] && shift
+  d=$(newdir)
+  write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0" "processor.timeout.ms=$t" "$@"
+  runaway_proc "$d" "$fields"
+  fifo_eddy "$d"
+  wait_eval 'test -n "$(admin_port "$d/err")"'
+  port=$(admin_port "$d/err")
+}
 
 # ---- the held-out scenario: 100,000 events, `while true do end`, 100 more ----
-d=$(newdir)
-write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0" "processor.timeout.ms=500"
-runaway_proc "$d"
-fifo_eddy "$d"
-wait_eval 'test -n "$(admin_port "$d/err")"'
-port=$(admin_port "$d/err")
+runaway_eddy 500
 poll_health "$port" "$d/health" & POLL=$!
 ev_lines w 1 100000 >&3
 ev_lines L 1 1 loop >&3
@@ -92,12 +98,7 @@ n=$(wc -l < "$d/want.txt")
 check "patterns: all $n cases give LuaJIT's results and errors" diff "$d/want.txt" "$d/got.txt"
 
 # ---- the admin endpoint during a 5 s call below the timeout ----
-d=$(newdir)
-write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0" "processor.timeout.ms=10000"
-runaway_proc "$d"
-fifo_eddy "$d"
-wait_eval 'test -n "$(admin_port "$d/err")"'
-port=$(admin_port "$d/err")
+runaway_eddy 10000
 ev_lines a 1 1 >&3
 wait_eval 'grep -q a1 "$d/out.ndjson"'
 ev_lines S 1 1 slow >&3
@@ -115,12 +116,7 @@ wait $PID; rc=$?
 expect_eq "busy: the 5 s call finishes and eddy ends normally" "0 S1" "$rc $(jq -r .id "$d/out.ndjson" | tail -1)"
 
 # ---- a compiled loop (jit = true) cannot be stopped in one process: /healthz says so ----
-d=$(newdir)
-write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0" "processor.timeout.ms=300"
-runaway_proc "$d" "jit = true,"
-fifo_eddy "$d"
-wait_eval 'test -n "$(admin_port "$d/err")"'
-port=$(admin_port "$d/err")
+runaway_eddy 300 "jit = true,"
 ev_lines a 1 5 >&3
 ev_lines L 1 1 loop >&3
 wait_eval 'curl -s -m 0.1 "http://127.0.0.1:$port/healthz" | grep -q stuck'
@@ -130,12 +126,7 @@ check "stuck: /healthz is 503 naming the processor and the record" \
 kill -9 $PID; wait $PID 2>/dev/null; exec 3>&-
 
 # ---- hostile admin clients: half-open connections, a 10 MB request, a reload flood ----
-d=$(newdir)
-write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0"
-runaway_proc "$d"
-fifo_eddy "$d"
-wait_eval 'test -n "$(admin_port "$d/err")"'
-port=$(admin_port "$d/err")
+runaway_eddy 1000
 # 300 connections that never send a whole request (the suite runs with ulimit -n 1024).
 python3 - "$port" > "$d/half" 2>&1 <<'PY' &
 import socket, sys, time
