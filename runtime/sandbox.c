@@ -164,8 +164,8 @@ void rt_sandbox_open(lua_State *L, rt_processor *p)
     }
     /* The count hook never runs inside a compiled trace, so only interpreted code can
      * be stopped at processor.timeout.ms in-process. Interpreting costs the shipped
-     * pipeline nothing measurable (its compiled code is under 1% of the profile);
-     * rt_sandbox_jit turns the compiler back on for a processor that asks. */
+     * pipeline nothing beyond make bench's noise (its compiled code was under 1% of the
+     * profile); rt_sandbox_jit turns the compiler back on for a processor that asks. */
     if (!p->limits.jit && !luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF))
         luaL_error(L, "cannot turn the JIT compiler off");
     /* Clearing fields during lua_next is allowed; adding is not. */

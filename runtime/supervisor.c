@@ -115,9 +115,7 @@ static void start_child(rt_sup *s, int i)
     long long input_line = 0;
     memset(&s->shared->beats[i], 0, sizeof s->shared->beats[i]);
     pid_t pid = -1;
-    if (s->relay && rt_relay_attach(s->relay, &input_fd, &input_line) < 0)
-        errno = errno ? errno : EMFILE;
-    else
+    if (!s->relay || rt_relay_attach(s->relay, &input_fd, &input_line) == 0)
         pid = fork();
     if (pid < 0) {
         rt_error("worker %d: cannot start it: %s; trying again", i, strerror(errno));
@@ -295,11 +293,7 @@ int rt_supervisor_run(const rt_config *cfg)
         rt_error("supervisor: cannot start the watchdog");
         goto out;
     }
-    /* A worker gone with its input pipe must not take the supervisor with it. */
-    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
-        rt_error("supervisor: cannot ignore SIGPIPE");
-        goto out;
-    }
+    /* SIGPIPE is ignored (main.c): a worker gone with its input pipe is an EPIPE. */
     if (strcmp(rt_config_get(cfg, "source.type"), "file") == 0 &&
         !(s->relay = rt_relay_open(s->base, rt_config_get(cfg, "source.file.path"), err,
                                    sizeof err))) {
