@@ -87,6 +87,23 @@ static size_t json_escape(char *out, size_t cap, const char *msg)
     return o;
 }
 
+/* Copy `msg` for a text line: control bytes become \n, \r, \t or \xNN, so that input
+ * quoted in a message (a domain, ctx.log text) cannot start a forged log line. */
+static size_t text_escape(char *out, size_t cap, const char *msg)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)msg; *p && o + 5 < cap; p++) {
+        unsigned char c = *p;
+        if (c >= 0x20 && c != 0x7f)
+            out[o++] = (char)c;
+        else if (c == '\n' || c == '\r' || c == '\t')
+            o += (size_t)snprintf(out + o, cap - o, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+    }
+    return o;
+}
+
 void rt_log(enum rt_log_level level, const char *fmt, ...)
 {
     if (level < min_level)
@@ -120,10 +137,9 @@ void rt_log(enum rt_log_level level, const char *fmt, ...)
         char who[32] = "";
         if (worker >= 0)
             snprintf(who, sizeof who, "worker %d: ", worker);
-        len = (size_t)snprintf(line, sizeof line - 1, "%s %-5s %s%s", when, level_names[level],
-                               who, msg);
-        if (len > sizeof line - 2)
-            len = sizeof line - 2;
+        len = (size_t)snprintf(line, sizeof line - 1, "%s %-5s %s", when, level_names[level],
+                               who);
+        len += text_escape(line + len, sizeof line - 1 - len, msg);
     }
     line[len++] = '\n';
     /* Nothing useful can be done if stderr is gone. */

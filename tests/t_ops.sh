@@ -92,6 +92,26 @@ check "json log: dead letters and the summary are objects too" \
   jq -s -e 'any(.[]; .level == "warn" and (.msg | startswith("dead letter (bad_json)"))) and
             any(.[]; .msg | startswith("done: 2 records"))' "$d/err"
 
+# --- text log: a newline in a domain or in ctx.log text cannot forge a line ---
+d=$(newdir)
+write_conf "$d"
+cat > "$d/processors/talk.lua" <<'LUA'
+return {
+  routes = { { domain = "t", type = "*" } },
+  process = function(ev, ctx)
+    ctx.log("info", "got\n2026-01-01T00:00:00.000Z error forged\r\1")
+  end,
+}
+LUA
+{ event t a e1; printf '{"domain":"x\\n2026-01-01T00:00:00.000Z error forged","type":"a","timestamp":1,"eventId":"e2","payload":{}}\n'; } > "$d/in.ndjson"
+run_eddy "$d"
+expect_eq "text log: the run succeeds" 0 "$RC"
+expect_eq "text log: no line starts with a forged time stamp" 0 "$(grep -c '^2026-01-01T' "$d/err")"
+check "text log: ctx.log's newline, CR and control byte are escaped in place" \
+  grep -qF 'processor talk: got\n2026-01-01T00:00:00.000Z error forged\r\x01' "$d/err"
+check "text log: the dead letter names the domain with its newline escaped" \
+  grep -qF 'domain=x\n2026-01-01T00:00:00.000Z error forged' "$d/err"
+
 # --- eddy check: routes, each sink and lookup with its settings ---
 "$EDDY" check -c conf/eddy.conf --set sink.geofence_alerts.api.key=hunter2 > "$T/check.txt" 2>&1
 check "check: lists the route table" grep -q '^order  *order_pay  *order ' "$T/check.txt"
