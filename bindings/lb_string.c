@@ -268,11 +268,10 @@ static const char *do_match(matcher *m, const char *s, const char *p)
                 continue;
             }
             if (p[1] == 'f') {
-                if (!match_frontier(m, s, &p))
-                    {
-                        s = NULL;
-                        goto out;
-                    }
+                if (!match_frontier(m, s, &p)) {
+                    s = NULL;
+                    goto out;
+                }
                 continue;
             }
             if (isdigit((unsigned char)p[1])) {
@@ -330,8 +329,14 @@ static void matcher_init(matcher *m, lua_State *L, const char *s, size_t ls, con
     m->src_end = s + ls;
     m->pat_end = p + lp;
     m->steps = 0;
-    m->depth = 0;
+}
+
+/* One try of the whole pattern at s: no captures, no depth carried from the last. */
+static const char *match_at(matcher *m, const char *s, const char *p)
+{
     m->level = 0;
+    m->depth = 0;
+    return do_match(m, s, p);
 }
 
 static void push_capture(matcher *m, int i, const char *s, const char *e)
@@ -406,10 +411,8 @@ static int find_aux(lua_State *L, int find)
         p++;
     const char *at = s + init;
     do {
-        const char *e;
-        m.level = 0;
-        m.depth = 0;
-        if ((e = do_match(&m, at, p))) {
+        const char *e = match_at(&m, at, p);
+        if (e) {
             if (find) {
                 lua_pushinteger(L, at - s + 1);
                 lua_pushinteger(L, e - s);
@@ -440,10 +443,8 @@ static int gmatch_next(lua_State *L)
     matcher m;
     matcher_init(&m, L, s, ls, p, lp);
     for (const char *at = s + lua_tointeger(L, lua_upvalueindex(3)); at <= m.src_end; at++) {
-        const char *e;
-        m.level = 0;
-        m.depth = 0;
-        if ((e = do_match(&m, at, p))) {
+        const char *e = match_at(&m, at, p);
+        if (e) {
             ptrdiff_t next = e - s;
             if (e == at)
                 next++;     /* an empty match: move on by one */
@@ -528,10 +529,7 @@ static int str_gsub(lua_State *L)
     const char *at = s;
     lua_Integer n = 0;
     while (n < max) {
-        const char *e;
-        m.level = 0;
-        m.depth = 0;
-        e = do_match(&m, at, p);
+        const char *e = match_at(&m, at, p);
         if (e) {
             n++;
             add_replacement(&m, &b, at, e);

@@ -39,7 +39,6 @@ typedef struct ask {
     size_t route;           /* index in a->routes */
     waiter *waiters;        /* NULL once answered (from the cache, or late) */
     struct event *late_ev;  /* on the endpoint's loop: the owner took too long */
-    int taken;              /* the owner's loop has started on it */
     int code;
     const char *type;
     rt_buf out;
@@ -235,10 +234,7 @@ static void on_asks(evutil_socket_t fd, short what, void *arg)
 {
     rt_admin *a = arg;
     drain(fd);
-    pthread_mutex_lock(&a->mu);
-    for (ask *k = a->asked; k; k = k->next)
-        k->taken = 1;
-    pthread_mutex_unlock(&a->mu);
+    /* Once off `asked`, a request is out of reach of ask_owner's joining. */
     ask *l = take(a, &a->asked);
     for (ask *k = l; k; k = k->next) {
         k->type = "text/plain";
@@ -246,14 +242,14 @@ static void on_asks(evutil_socket_t fd, short what, void *arg)
         if (k->code == 0)   /* routes that answer later are not for a threaded endpoint */
             k->code = -1;
     }
+    pthread_mutex_lock(&a->mu);
     while (l) {
         ask *next = l->next;
-        pthread_mutex_lock(&a->mu);
         l->next = a->answered;
         a->answered = l;
-        pthread_mutex_unlock(&a->mu);
         l = next;
     }
+    pthread_mutex_unlock(&a->mu);
     wake(a->to_http[1]);
 }
 
@@ -294,7 +290,7 @@ static void ask_owner(rt_admin *a, size_t route, struct evhttp_request *req)
     wt->req = req;
     pthread_mutex_lock(&a->mu);
     for (ask *k = a->asked; k; k = k->next)
-        if (k->route == route && !k->taken && k->waiters) {
+        if (k->route == route && k->waiters) {
             wt->next = k->waiters;
             k->waiters = wt;
             pthread_mutex_unlock(&a->mu);
@@ -410,6 +406,7 @@ static rt_admin *admin_new(const rt_admin_route *routes, void *arg, char *err, s
     a->routes = routes;
     a->arg = arg;
     a->to_owner[0] = a->to_owner[1] = a->to_http[0] = a->to_http[1] = -1;
+    pthread_mutex_init(&a->mu, NULL);
     return a;
 }
 
@@ -454,7 +451,6 @@ rt_admin *rt_admin_start_thread(struct event_base *owner, const char *listen,
     rt_admin *a = admin_new(routes, arg, err, errlen);
     if (!a)
         return NULL;
-    pthread_mutex_init(&a->mu, NULL);
     while (routes[a->nroutes].path)
         a->nroutes++;
     if (!(a->cache = calloc(a->nroutes + 1, sizeof *a->cache)) ||
@@ -483,6 +479,7 @@ fail:
     rt_admin_stop(a);
     return NULL;
 }
+
 int rt_admin_port(const rt_admin *a)
 {
     return a->port;
@@ -530,7 +527,6 @@ void rt_admin_stop(rt_admin *a)
     for (size_t i = 0; a->cache && i < a->nroutes; i++)
         rt_buf_free(&a->cache[i].body);
     free(a->cache);
-    if (a->base || a->cache)
-        pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->mu);
     free(a);
 }

@@ -46,21 +46,17 @@ static void input_arm(rt_relay *r, int on)
 static void on_input(evutil_socket_t fd, short what, void *arg)
 {
     rt_relay *r = arg;
+    ssize_t n;
     if (rt_buf_reserve(&r->held, READ_CHUNK) < 0) {
         rt_error("supervisor: out of memory reading the input; trying again");
-        return;
-    }
-    ssize_t n = read(r->in_fd, r->held.data + r->held.len, READ_CHUNK);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
-        n = 0;
-    } else if (n <= 0) {
+    } else if ((n = read(r->in_fd, r->held.data + r->held.len, READ_CHUNK)) > 0) {
+        r->held.len += (size_t)n;
+    } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
         if (n < 0)
             rt_error("supervisor: reading the input failed: %s; treating it as its end",
                      strerror(errno));
         input_arm(r, 0);
         r->eof = 1;
-    } else {
-        r->held.len += (size_t)n;
     }
     if (r->reading && r->in_regular) {     /* a file: come back for the next chunk */
         r->reading = 0;
@@ -186,8 +182,7 @@ void rt_relay_done(rt_relay *r, int64_t next)
         return;
     memmove(r->held.data, r->held.data + cut, r->held.len - cut);
     r->held.len -= cut;
-    r->sent -= cut;
-    pump(r);
+    r->sent -= cut;     /* what is left to send, and so reading, is unchanged */
 }
 
 int rt_relay_finished(const rt_relay *r)
