@@ -10,6 +10,7 @@
 #include <lauxlib.h>
 
 #include "bindings.h"
+#include "json_load.h"
 
 #define ARRAY_MT "eddy.json.array"
 #define MAX_DEPTH 100
@@ -52,6 +53,10 @@ static void encode_number(lua_State *L, double d, rt_buf *b)
      * fewest decimals k such that m / 10^k converts back to d. IEEE division is
      * correctly rounded, as is strtod, so the text reads back as the same double. */
     double a = fabs(d);
+    if (a == 0 && signbit(d)) {
+        put(L, b, "-0.0", 4);       /* "-0" would read back as the integer 0 */
+        return;
+    }
     if (a < 9007199254740992.0 && a == floor(a)) {
         p = digits(end, (unsigned long long)a);
         if (d < 0)
@@ -375,7 +380,7 @@ static int lua_json_decode(lua_State *L)
     g->v = NULL;
     luaL_getmetatable(L, GUARD_MT);
     lua_setmetatable(L, -2);
-    g->v = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+    g->v = rt_json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
     if (!g->v) {
         lua_pushnil(L);
         lua_pushfstring(L, "column %d: %s", err.column, err.text);

@@ -59,7 +59,9 @@ static int state_set(lua_State *L)
     rt_buf *b = &p->scratch;
     b->len = 0;
     lb_value_dump(L, 2, b, "ctx.state.set");
-    int64_t expires = ttl > 0 ? rt_epoch_ms() + (int64_t)ttl : 0;
+    /* 0 is "never"; so is a TTL too long for epoch ms (math.huge, 1e300): it would
+     * overflow into the past and the value would be gone at once. */
+    int64_t expires = ttl > 0 && ttl < 9.0e15 ? rt_epoch_ms() + (int64_t)ttl : 0;
     if (rt_state_set(st, p->partition, key, klen, b->data, b->len, expires) < 0)
         return luaL_error(L, "ctx.state.set: out of memory");
     return 0;

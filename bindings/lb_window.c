@@ -1,6 +1,7 @@
 /* lb_window.c - the Lua side of windows: reading a processor's `windows` table, the
  * Lua aggregation (add, merge, result) over accumulators the host keeps serialized,
  * and the on_window(win, ctx) call. Every call goes through rt_processor_invoke. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,9 @@ static char *dup_or_raise(lua_State *L, const char *s)
     return d;
 }
 
+/* 100 years of milliseconds. */
+#define WINDOW_MS_MAX 3155760000000.0
+
 static int64_t ms_field(lua_State *L, int t, const char *name, const char *win, int required,
                         int64_t dflt)
 {
@@ -27,9 +31,12 @@ static int64_t ms_field(lua_State *L, int t, const char *name, const char *win, 
         return dflt;
     }
     lua_Number v = lua_tonumber(L, -1);
-    if (!lua_isnumber(L, -1) || v != (lua_Number)(int64_t)v || v < 0 || (required && v <= 0))
-        luaL_error(L, "windows.%s: %s must be a whole number of milliseconds%s", win, name,
-                   required ? " above 0" : "");
+    /* The bound keeps timestamp + size + lateness inside int64 for any accepted
+     * timestamp (event.timestamp.max is at most year 9999, 2.6e14 ms). */
+    if (!lua_isnumber(L, -1) || !(v >= 0 && v <= WINDOW_MS_MAX) || v != floor(v) ||
+        (required && v <= 0))
+        luaL_error(L, "windows.%s: %s must be a whole number of milliseconds%s, at most "
+                   "%.0f (100 years)", win, name, required ? " above 0" : "", WINDOW_MS_MAX);
     lua_pop(L, 1);
     return (int64_t)v;
 }

@@ -98,6 +98,9 @@ const rt_conf_key rt_conf_keys[] = {
       "route.<domain>.<type|*>=<processor> overrides the routes processors declare" },
     { "event.max.bytes", RT_CONF_INT, "1048576", 0, NULL, 64, 64 * MiB,
       "largest accepted event; larger ones are dead-lettered as too_large" },
+    { "event.timestamp.max", RT_CONF_INT, "253402300799999", 0, NULL, 0, 253402300799999LL,
+      "latest accepted event time, epoch ms (default 9999-12-31T23:59:59.999Z); later ones "
+      "are dead-lettered as bad_value:timestamp" },
     { "admin.listen", RT_CONF_STRING, "127.0.0.1:9464", 0, NULL, 0, 0,
       "host:port of the admin HTTP endpoint (/metrics, /healthz); empty disables; port 0 picks one" },
     { "rules.dir", RT_CONF_STRING, "conf/rules", 0, NULL, 0, 0,

@@ -3,11 +3,13 @@
  * Duplicate keys are refused: with two "domain" keys the record means different
  * things to different readers. Strings may hold \u0000 in the payload (Lua strings are
  * 8-bit clean), but not in the routing fields, where C code compares them. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "event.h"
+#include "json_load.h"
 
 void rt_reject_set(rt_reject *why, const char *reason, const char *fmt, ...)
 {
@@ -72,7 +74,7 @@ static int string_field(json_t *root, const char *name, int required, const char
     return 0;
 }
 
-static int validate(rt_event *ev, rt_reject *why)
+static int validate(rt_event *ev, const rt_event_limits *lim, rt_reject *why)
 {
     json_t *root = ev->root;
     if (!json_is_object(root)) {
@@ -90,6 +92,11 @@ static int validate(rt_event *ev, rt_reject *why)
         rt_reject_set(why, "missing_field:timestamp", "field 'timestamp' is missing");
         return -1;
     }
+    if (json_is_real(ts) && json_real_value(ts) == floor(json_real_value(ts))) {
+        rt_reject_set(why, "bad_value:timestamp", "field 'timestamp' is %.17g, past "
+                      "event.timestamp.max (%lld)", json_real_value(ts), lim->timestamp_max);
+        return -1;
+    }
     if (!json_is_integer(ts)) {
         rt_reject_set(why, "bad_type:timestamp",
                       "field 'timestamp' must be an integer (epoch ms), not %s", type_of(ts));
@@ -99,6 +106,13 @@ static int validate(rt_event *ev, rt_reject *why)
     if (ev->timestamp < 0) {
         rt_reject_set(why, "bad_value:timestamp", "field 'timestamp' is negative (%lld)",
                       ev->timestamp);
+        return -1;
+    }
+    /* Past the bound, window ends (timestamp + size) could overflow, and the watermark
+     * would jump so far ahead that every later event is late. */
+    if (ev->timestamp > lim->timestamp_max) {
+        rt_reject_set(why, "bad_value:timestamp", "field 'timestamp' is %lld, past "
+                      "event.timestamp.max (%lld)", ev->timestamp, lim->timestamp_max);
         return -1;
     }
 
@@ -118,7 +132,7 @@ static int validate(rt_event *ev, rt_reject *why)
     return 0;
 }
 
-int rt_event_decode(rt_event *ev, const char *raw, size_t len, size_t max_bytes,
+int rt_event_decode(rt_event *ev, const char *raw, size_t len, const rt_event_limits *lim,
                     rt_reject *why)
 {
     rt_origin origin = ev->origin;
@@ -126,13 +140,13 @@ int rt_event_decode(rt_event *ev, const char *raw, size_t len, size_t max_bytes,
     ev->origin = origin;
     ev->raw = raw;
     ev->raw_len = len;
-    if (len > max_bytes) {
+    if (len > lim->max_bytes) {
         rt_reject_set(why, "too_large", "event is %zu bytes, event.max.bytes is %zu", len,
-                      max_bytes);
+                      lim->max_bytes);
         return -1;
     }
     json_error_t jerr;
-    ev->root = json_loadb(raw, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    ev->root = rt_json_loadb(raw, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!ev->root) {
         const char *reason =
             json_error_code(&jerr) == json_error_stack_overflow ? "too_deep" : "bad_json";
@@ -141,7 +155,7 @@ int rt_event_decode(rt_event *ev, const char *raw, size_t len, size_t max_bytes,
     }
     /* On failure the tree stays, so the dead letter can still name the eventId;
      * the caller clears the event in every case. */
-    return validate(ev, why);
+    return validate(ev, lim, why);
 }
 
 void rt_event_clear(rt_event *ev)

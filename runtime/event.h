@@ -36,9 +36,15 @@ typedef struct rt_reject {
     char detail[256];
 } rt_reject;
 
+/* What a record may be: event.max.bytes and event.timestamp.max. */
+typedef struct rt_event_limits {
+    size_t max_bytes;
+    long long timestamp_max;    /* epoch ms */
+} rt_event_limits;
+
 /* Decode and validate `raw`. 0 and a filled event, or -1 and `why` filled; the
  * fields decoded before the failure stay readable. Call rt_event_clear either way. */
-int  rt_event_decode(rt_event *ev, const char *raw, size_t len, size_t max_bytes,
+int  rt_event_decode(rt_event *ev, const char *raw, size_t len, const rt_event_limits *lim,
                      rt_reject *why);
 /* Release the decoded JSON. */
 void rt_event_clear(rt_event *ev);

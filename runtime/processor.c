@@ -194,7 +194,7 @@ static int load_protected(lua_State *L)
         lua_Number ttl = lua_tonumber(L, -1);
         if (!lua_isnumber(L, -1) || !(ttl >= 0))
             luaL_error(L, "%s: state_ttl_ms must be a number of milliseconds >= 0", p->path);
-        p->state_ttl_ms = (int64_t)ttl;
+        p->state_ttl_ms = ttl < 9.0e15 ? (int64_t)ttl : 0;     /* longer: never expires */
     }
     lua_pop(L, 1);
 

@@ -185,7 +185,8 @@ int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, s
 {
     memset(w, 0, sizeof *w);
     w->cfg = cfg;
-    w->max_bytes = (size_t)rt_config_int(cfg, "event.max.bytes");
+    w->limits.max_bytes = (size_t)rt_config_int(cfg, "event.max.bytes");
+    w->limits.timestamp_max = rt_config_int(cfg, "event.timestamp.max");
     rt_sink_env env = { &w->tracker, NULL, NULL, on_undeliverable, on_sink_progress, w };
     /* librdkafka judges the kafka.* keys; ask it now, so that `eddy check` does too. */
     rd_kafka_conf_t *probe = rt_kafka_conf(cfg, NULL, err, errlen);

@@ -102,7 +102,7 @@ typedef struct rt_worker {
     int64_t ckpt_ms;        /* duration of the last one */
     size_t ckpt_bytes;      /* its size */
     rt_kafka_embedded embedded;     /* kafka.embedded=true */
-    size_t max_bytes;
+    rt_event_limits limits;
     int failed;             /* a runtime failure stopped the pipeline */
     double started;         /* epoch seconds */
     /* counters (see rt_worker_metrics) */

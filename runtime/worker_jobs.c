@@ -203,7 +203,7 @@ void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin
     }
     j->ticket = ticket;
     j->ev.origin = *origin;
-    if (rt_event_decode(&j->ev, raw, len, w->max_bytes, &j->why) < 0) {
+    if (rt_event_decode(&j->ev, raw, len, &w->limits, &j->why) < 0) {
         j->state = RT_JOB_DEAD;
     } else {
         rt_counter_inc(&w->in_by_type, j->ev.domain, j->ev.type);

@@ -20,7 +20,7 @@
 #define MAX_ROUNDS 15
 
 typedef struct decode_run {
-    size_t max_bytes;
+    rt_event_limits limits;
     unsigned long long ok, bad;
     struct event_base *base;
 } decode_run;
@@ -31,7 +31,7 @@ static void decode_record(void *arg, const char *raw, size_t len, const rt_origi
     rt_event ev;
     rt_reject why;
     ev.origin = *origin;
-    if (rt_event_decode(&ev, raw, len, r->max_bytes, &why) == 0)
+    if (rt_event_decode(&ev, raw, len, &r->limits, &why) == 0)
         r->ok++;
     else
         r->bad++;
@@ -57,7 +57,8 @@ static double run_decode(const rt_config *cfg, unsigned long long *events)
 {
     char err[512];
     rt_source_file src;
-    decode_run r = { (size_t)rt_config_int(cfg, "event.max.bytes"), 0, 0, event_base_new() };
+    decode_run r = { { (size_t)rt_config_int(cfg, "event.max.bytes"),
+                       rt_config_int(cfg, "event.timestamp.max") }, 0, 0, event_base_new() };
     rt_source_cb cb = { decode_record, decode_batch_end, decode_end, &r };
     if (!r.base)
         return -1;

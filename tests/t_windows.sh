@@ -145,10 +145,11 @@ return {
   process = function(ev, ctx)
     if ev.type == "set" then ctx.state.set("k", { v = ev.eventId }, 200)
     elseif ev.type == "keep" then ctx.state.set("p", "forever")
+      ctx.state.set("h", "huge", 1e300); ctx.state.set("i", "inf", math.huge)
     else
       local v = ctx.state.get("k")
       ctx.emit("out", { id = ev.eventId, k = v and v.v or "gone", p = ctx.state.get("p"),
-                        del = ctx.state.del("p") })
+                        del = ctx.state.del("p"), h = ctx.state.get("h"), i = ctx.state.get("i") })
     end
   end,
 }
@@ -157,9 +158,9 @@ sev() { printf '{"domain":"s","type":"%s","timestamp":1,"eventId":"%s","payload"
 ("$EDDY" run -c "$d/eddy.conf" 2>"$d/err") & pid=$!
 { sev set s1; sev keep k1; sev get g1; sleep 0.5; sev get g2; } > "$d/in.fifo"
 wait $pid
-expect_eq "state: a value lives until its TTL, del removes a key" \
-"g1 s1 forever true
-g2 gone null false" "$(jq -r '"\(.id) \(.k) \(.p) \(.del)"' "$d/out.ndjson")"
+expect_eq "state: a value lives until its TTL, del removes a key, a TTL of 1e300 or math.huge never ends" \
+"g1 s1 forever true huge inf
+g2 gone null false huge inf" "$(jq -r '"\(.id) \(.k) \(.p) \(.del) \(.h) \(.i)"' "$d/out.ndjson")"
 
 # ---- bad declarations stop the load with the reason ----
 d=$(newdir)
@@ -170,6 +171,9 @@ check "windows: an unknown kind is refused at load" grep -q "windows.w: kind mus
 printf 'return { routes = {{domain="a",type="*"}}, process = function() end,\n  windows = { w = { kind = "tumbling", size_ms = 5 } } }\n' > "$d/processors/w.lua"
 "$EDDY" check -c "$d/eddy.conf" > "$d/out" 2>&1
 check "windows: windows without on_window are refused at load" grep -q "windows are declared but on_window is missing" "$d/out"
+printf 'return { routes = {{domain="a",type="*"}}, process = function() end,\n  windows = { w = { kind = "tumbling", size_ms = 1e300 } }, on_window = function() end }\n' > "$d/processors/w.lua"
+"$EDDY" check -c "$d/eddy.conf" > "$d/out" 2>&1
+check "windows: a size past 100 years is refused at load" grep -q "windows.w: size_ms must be a whole number of milliseconds above 0, at most" "$d/out"
 printf 'return { routes = {{domain="a",type="*"}}, process = function(ev, ctx) ctx.state.set("k", function() end) end }\n' > "$d/processors/w.lua"
 echo '{"domain":"a","type":"t","timestamp":1,"eventId":"f1","payload":{}}' > "$d/in.ndjson"
 "$EDDY" run -c "$d/eddy.conf" 2>/dev/null
