@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "config.h"
@@ -124,10 +125,8 @@ fail:
 
 static rt_conf_entry *find_entry(const rt_config *c, const char *key)
 {
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->v[i].key, key) == 0)
-            return &c->v[i];
-    return NULL;
+    uintptr_t at = (uintptr_t)rt_keymap_get(&c->index, 0, key, strlen(key));
+    return at ? &c->v[at - 1] : NULL;
 }
 
 /* Add or (for --set) replace an entry; takes ownership of `value`. */
@@ -153,11 +152,13 @@ static int put(rt_config *c, const char *key, char *value, const char *file, int
         }
         e = &c->v[c->n];
         e->key = strdup(key);
-        if (!e->key) {
+        void **slot = e->key ? rt_keymap_put(&c->index, 0, key, strlen(key)) : NULL;
+        if (!slot) {
+            free(e->key);
             free(value);
             return fail(err, errlen, "%s:%d: %s: out of memory", file, line, key);
         }
-        c->n++;
+        *slot = (void *)(uintptr_t)++c->n;
     } else {
         free(e->value);
     }
@@ -173,8 +174,15 @@ static int parse_assignment(rt_config *c, char *text, const char *file, int line
                             char *err, size_t errlen)
 {
     char *eq = strchr(text, '=');
-    if (!eq)
-        return fail(err, errlen, "%s:%d: %s: expected key=value", file, line, trim(text));
+    if (!eq) {
+        /* Only the key-like start is echoed: "mysql.password: hunter2" is a secret
+         * written with the wrong separator. */
+        char *k = trim(text);
+        int n = (int)strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "0123456789._-*");
+        return fail(err, errlen, "%s:%d: %.*s%s expected key=value%s", file, line, n, k,
+                    n ? ":" : "", k[n] ? " (the rest of the line is not shown)" : "");
+    }
     *eq = '\0';
     char *key = trim(text), *raw = trim(eq + 1);
     if (!*key)
@@ -306,6 +314,7 @@ void rt_config_free(rt_config *c)
         free(c->v[i].value);
     }
     free(c->v);
+    rt_keymap_free(&c->index);
     free(c->path);
     memset(c, 0, sizeof *c);
 }

@@ -4,6 +4,8 @@
 
 #include <stdio.h>
 
+#include "keymap.h"
+
 enum rt_conf_type { RT_CONF_STRING, RT_CONF_INT, RT_CONF_BOOL, RT_CONF_ENUM };
 
 /* One known key. In `pattern` a '*' stands for one name without dots; a '*' at the
@@ -32,6 +34,7 @@ typedef struct rt_conf_entry {
 typedef struct rt_config {
     rt_conf_entry *v;
     size_t n, cap;
+    rt_keymap index;        /* key -> position in v + 1, so start-up is linear in keys */
     char *path;
 } rt_config;
 

@@ -19,6 +19,18 @@ int rt_config_is_secret(const char *key)
     return 0;
 }
 
+/* Append n bytes of s to buf (len bytes, NUL kept), clamped. */
+static void append(char *buf, size_t len, size_t *o, const char *s, size_t n)
+{
+    if (*o + 1 >= len)
+        return;
+    if (n > len - 1 - *o)
+        n = len - 1 - *o;
+    memcpy(buf + *o, s, n);
+    *o += n;
+    buf[*o] = '\0';
+}
+
 const char *rt_config_shown(const char *key, const char *value, char *buf, size_t len)
 {
     if (rt_config_is_secret(key))
@@ -27,13 +39,38 @@ const char *rt_config_shown(const char *key, const char *value, char *buf, size_
      * password may hold '@' and '/', so as mysql.url's parser does, the last '@' ends
      * it; a URL with '@' only in its path is masked too, which leaks nothing. */
     const char *scheme = strstr(value, "://");
-    if (!scheme)
+    if (!scheme || !len)
         return value;
     const char *user = scheme + 3, *at = strrchr(user, '@');
     const char *colon = at ? memchr(user, ':', (size_t)(at - user)) : NULL;
-    if (!colon)
+    const char *rest = colon ? at : value, *query = strchr(rest, '?');
+    if (!colon && !query)
         return value;
-    snprintf(buf, len, "%.*s:***%s", (int)(colon - value), value, at);
+    size_t o = 0;
+    buf[0] = '\0';
+    if (colon) {
+        append(buf, len, &o, value, (size_t)(colon - value));
+        append(buf, len, &o, ":***", 4);
+    }
+    if (!query) {
+        append(buf, len, &o, rest, strlen(rest));
+        return buf;
+    }
+    /* ?api_key=...&token=...: every query value is hidden, whatever its name; the
+     * names stay, so the operator still sees what is set. */
+    append(buf, len, &o, rest, (size_t)(query - rest));
+    for (const char *p = query; *p && *p != '#';) {
+        size_t name = strcspn(p + 1, "=&#") + 1;
+        append(buf, len, &o, p, name);
+        p += name;
+        if (*p == '=') {
+            append(buf, len, &o, "=***", 4);
+            p += 1 + strcspn(p + 1, "&#");
+        }
+    }
+    const char *frag = strchr(query, '#');
+    if (frag)
+        append(buf, len, &o, frag, strlen(frag));
     return buf;
 }
 
@@ -161,30 +198,37 @@ static int default_applies(const char *help, const char *tag)
     return 1;
 }
 
+/* One key set in a group: "field=value  [file:line]", the value masked if secret. */
+static void print_set(const rt_conf_entry *e, size_t group_len, FILE *out)
+{
+    char buf[1024];
+    fprintf(out, "      %s=%s  [%s:%d]\n", e->key + group_len,
+            rt_config_shown(e->key, e->value, buf, sizeof buf), e->file, e->line);
+}
+
 /* Print the keys of one sink or lookup: the ones set, with where, and the defaults
- * that apply to its kind `tag`. */
+ * that apply to its kind `tag`. Keys are looked up, not scanned for, so `eddy check`
+ * stays linear in the number of keys; only sink.*.field.* needs a scan. */
 static void print_group(const rt_config *c, const char *prefix, const char *name,
                         const char *tag, FILE *out)
 {
-    size_t plen = strlen(prefix);
+    size_t plen = strlen(prefix), group_len = plen + strlen(name) + 1;
     for (const rt_conf_key *s = rt_conf_keys; s->pattern; s++) {
         if (strncmp(s->pattern, prefix, plen) || strncmp(s->pattern + plen, "*.", 2))
             continue;
         const char *field = s->pattern + plen + 1;     /* ".table" */
-        char key[512], where[512], buf[1024];
-        snprintf(key, sizeof key, "%s%s%s", prefix, name, field);
-        /* sink.*.field.* stands for many keys: list the ones set. */
-        int many = field[strlen(field) - 1] == '*';
-        for (size_t i = 0; i < c->n; i++) {
-            const rt_conf_entry *e = &c->v[i];
-            if (e->spec != s || (!many && strcmp(e->key, key)) ||
-                (many && strncmp(e->key, key, strlen(key) - 1)))
-                continue;
-            snprintf(where, sizeof where, "%s:%d", e->file, e->line);
-            fprintf(out, "      %s=%s  [%s]\n", e->key + strlen(prefix) + strlen(name) + 1,
-                    rt_config_shown(e->key, e->value, buf, sizeof buf), where);
+        char key[512];
+        size_t klen = (size_t)snprintf(key, sizeof key, "%s%s%s", prefix, name, field);
+        if (field[strlen(field) - 1] == '*') {          /* many keys: the ones set */
+            for (size_t i = 0; i < c->n; i++)
+                if (c->v[i].spec == s && strncmp(c->v[i].key, key, klen - 1) == 0)
+                    print_set(&c->v[i], group_len, out);
+            continue;
         }
-        if (!many && !rt_config_entry(c, key) && s->def && default_applies(s->help, tag))
+        const rt_conf_entry *e = rt_config_entry(c, key);
+        if (e)
+            print_set(e, group_len, out);
+        else if (s->def && default_applies(s->help, tag))
             fprintf(out, "      %s=%s  [default]\n", field + 1, s->def);
     }
 }

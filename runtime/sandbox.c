@@ -116,16 +116,25 @@ void rt_sandbox_arm(rt_processor *p, int64_t used_ms)
 static int sandbox_print(lua_State *L)
 {
     rt_processor *p = lua_touserdata(L, lua_upvalueindex(1));
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
     int n = lua_gettop(L);
+    /* Every tostring first: a luaL_Buffer owns the top of the stack while it is open,
+     * so nothing else may be pushed between its calls. */
     lua_getglobal(L, "tostring");
     for (int i = 1; i <= n; i++) {
-        lua_pushvalue(L, -1);
+        lua_pushvalue(L, n + 1);
         lua_pushvalue(L, i);
         lua_call(L, 1, 1);
+        if (!lua_isstring(L, -1))
+            return luaL_error(L, "'tostring' must return a string to 'print'");
+        lua_replace(L, i);
+    }
+    lua_pop(L, 1);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
         if (i > 1)
             luaL_addchar(&b, '\t');
+        lua_pushvalue(L, i);
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);

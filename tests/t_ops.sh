@@ -54,7 +54,9 @@ wait "$PID"
 
 d=$(newdir)
 write_conf "$d" "source.file.path=$d/fifo" 'admin.listen=127.0.0.1:0' \
-  'mysql.url=mysql://eddy:p@ss/w0rd@db.example:3306/eddy' 'kafka.sasl.password=hunter2'
+  'mysql.url=mysql://eddy:p@ss/w0rd@db.example:3306/eddy' 'kafka.sasl.password=hunter2' \
+  'sink.es.type=elasticsearch' 'sink.es.url=https://es.example:9200/?api_key=s3cr3t&refresh=wait_for#x' \
+  'sink.es.index=i'
 write_echo_processor "$d" echo t
 fifo_eddy "$d"
 wait_eval "test -n \"\$(admin_port '$d/err')\""
@@ -63,8 +65,13 @@ expect_eq "/-/config: a password in mysql.url is masked, user and host kept" \
   "mysql://eddy:***@db.example:3306/eddy" "$(jq -r '.keys[] | select(.key == "mysql.url") | .value' "$d/config.json")"
 expect_eq "/-/config: a secret key is masked" "***" \
   "$(jq -r '.keys[] | select(.key == "kafka.sasl.password") | .value' "$d/config.json")"
-check "/-/config: no secret appears anywhere in it" bash -c "! grep -Eq 'hunter2|w0rd' '$d/config.json'"
-check "logs: no secret appears in them" bash -c "! grep -Eq 'hunter2|w0rd' '$d/err'"
+expect_eq "/-/config: the query values of a URL are masked, their names kept" \
+  "https://es.example:9200/?api_key=***&refresh=***#x" \
+  "$(jq -r '.keys[] | select(.key == "sink.es.url") | .value' "$d/config.json")"
+check "/-/config: no secret appears anywhere in it" bash -c "! grep -Eq 'hunter2|w0rd|s3cr3t' '$d/config.json'"
+check "logs: no secret appears in them" bash -c "! grep -Eq 'hunter2|w0rd|s3cr3t' '$d/err'"
+check "check: no secret appears in eddy check" \
+  bash -c "'$EDDY' check -c '$d/eddy.conf' 2>&1 | grep -q 'api_key=\*\*\*' && ! '$EDDY' check -c '$d/eddy.conf' 2>&1 | grep -Eq 'hunter2|w0rd|s3cr3t'"
 exec 3>&-
 wait "$PID"
 
@@ -100,6 +107,7 @@ return {
   routes = { { domain = "t", type = "*" } },
   process = function(ev, ctx)
     ctx.log("info", "got\n2026-01-01T00:00:00.000Z error forged\r\1")
+    print(string.rep("a", 20000), "b", 3, nil)
   end,
 }
 LUA
@@ -111,6 +119,9 @@ check "text log: ctx.log's newline, CR and control byte are escaped in place" \
   grep -qF 'processor talk: got\n2026-01-01T00:00:00.000Z error forged\r\x01' "$d/err"
 check "text log: the dead letter names the domain with its newline escaped" \
   grep -qF 'domain=x\n2026-01-01T00:00:00.000Z error forged' "$d/err"
+check "print: a long first argument and more arguments log one line" \
+  grep -qE 'processor talk: a{100}' "$d/err"
+expect_eq "print: no event dead-lettered" 0 "$(jq -c 'select(.eventId == "e1")' "$d/dlq.ndjson" | wc -l)"
 
 # --- eddy check: routes, each sink and lookup with its settings ---
 "$EDDY" check -c conf/eddy.conf --set sink.geofence_alerts.api.key=hunter2 > "$T/check.txt" 2>&1
