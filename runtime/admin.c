@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 
 #include "admin.h"
 #include "clock.h"
@@ -56,6 +58,7 @@ struct rt_admin {
     struct evhttp *http;
     const rt_admin_route *routes;
     void *arg;
+    char *token;            /* admin.token, or NULL */
     int port, fd;
     /* threaded endpoint */
     struct event_base *base;        /* the endpoint thread's own loop */
@@ -314,6 +317,25 @@ static void ask_owner(rt_admin *a, size_t route, struct evhttp_request *req)
     queue_ask(a, k);
 }
 
+#define UNAUTHORIZED "unauthorized: this endpoint needs Authorization: Bearer <admin.token>\n"
+
+/* With admin.token set, a POST must carry "Authorization: Bearer <token>". The compare
+ * takes the same time whatever the bytes, so the token cannot be guessed by timing. */
+static int authorized(const rt_admin *a, struct evhttp_request *req)
+{
+    if (!a->token)
+        return 1;
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7))
+        return 0;
+    h += 7;
+    size_t n = strlen(a->token), m = strlen(h);
+    unsigned char diff = n != m;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(a->token[i] ^ h[i < m ? i : 0]);
+    return diff == 0;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     rt_admin *a = arg;
@@ -328,6 +350,12 @@ static void on_request(struct evhttp_request *req, void *arg)
         known = 1;
         if (!method || strcmp(r->method, method))
             continue;
+        if (!strcmp(method, "POST") && !authorized(a, req)) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                              "Bearer realm=\"eddy\"");
+            rt_admin_reply(req, 401, "text/plain", UNAUTHORIZED, sizeof UNAUTHORIZED - 1);
+            return;
+        }
         if (a->base && !(r->flags & RT_ADMIN_ANY_THREAD))
             ask_owner(a, (size_t)(r - a->routes), req);
         else
@@ -345,10 +373,46 @@ static void on_request(struct evhttp_request *req, void *arg)
     rt_admin_reply(req, 404, "text/plain", "not found\n", 10);
 }
 
+/* Out of file descriptors, accept() fails and the pending connection stays queued:
+ * libevent would log and try again at once, forever (a core spinning, a warning per
+ * try). So one pending connection is shed per failure through a descriptor kept spare
+ * for the purpose, and the warning is written once per ACCEPT_WARN_EVERY_MS with the
+ * count since. libevent 2.1 cannot count the connections evhttp holds; this and the
+ * idle timeout are the cap: new clients are turned away only while descriptors are
+ * short, and the endpoint recovers by itself when they are back. */
+#define ACCEPT_WARN_EVERY_MS 10000
+
+static int spare_fd = -1;
+static uint64_t accept_errors, accept_errors_told;
+static int64_t accept_warned_ms;
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    int e = EVUTIL_SOCKET_ERROR();
+    accept_errors++;
+    if ((e == EMFILE || e == ENFILE) && spare_fd >= 0) {
+        close(spare_fd);
+        int fd = accept(evconnlistener_get_fd(l), NULL, NULL);
+        if (fd >= 0)
+            close(fd);
+        spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    int64_t now = rt_clock_ms();
+    if (!accept_warned_ms || now - accept_warned_ms >= ACCEPT_WARN_EVERY_MS) {
+        rt_warn("admin endpoint: accept failed: %s (%llu times since the last warning; "
+                "if the clients are legitimate, raise the open-files limit, LimitNOFILE)",
+                evutil_socket_error_to_string(e),
+                (unsigned long long)(accept_errors - accept_errors_told));
+        accept_errors_told = accept_errors;
+        accept_warned_ms = now;
+    }
+}
+
 /* Listen on `listen` with evhttp on `base`. */
-static int listen_on(rt_admin *a, struct event_base *base, const char *listen, int quiet,
+static int listen_on(rt_admin *a, struct event_base *base, const rt_admin_opts *o,
                      char *err, size_t errlen)
 {
+    const char *listen = o->listen;
     char host[256];
     const char *colon = strrchr(listen, ':');
     char *end;
@@ -373,6 +437,9 @@ static int listen_on(rt_admin *a, struct event_base *base, const char *listen, i
         snprintf(err, errlen, "admin.listen: cannot listen on %s", listen);
         return -1;
     }
+    if (spare_fd < 0)
+        spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(sock), on_accept_error);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     char addr[INET6_ADDRSTRLEN] = "?";
@@ -390,16 +457,18 @@ static int listen_on(rt_admin *a, struct event_base *base, const char *listen, i
     }
     a->port = bound;
     a->fd = evhttp_bound_socket_get_fd(sock);
-    if (!quiet)
+    if (!o->quiet)
         rt_info("admin endpoint listening on %s:%d (/metrics, /healthz, /-/processors, "
                 "/-/config, POST /-/reload)", addr, bound);
     return 0;
 }
 
-static rt_admin *admin_new(const rt_admin_route *routes, void *arg, char *err, size_t errlen)
+static rt_admin *admin_new(const rt_admin_opts *o, const rt_admin_route *routes, void *arg,
+                           char *err, size_t errlen)
 {
     rt_admin *a = calloc(1, sizeof *a);
-    if (!a) {
+    if (!a || (o->token && *o->token && !(a->token = strdup(o->token)))) {
+        free(a);
         snprintf(err, errlen, "admin: out of memory");
         return NULL;
     }
@@ -410,14 +479,13 @@ static rt_admin *admin_new(const rt_admin_route *routes, void *arg, char *err, s
     return a;
 }
 
-rt_admin *rt_admin_start(struct event_base *base, const char *listen,
-                         const rt_admin_route *routes, void *arg, int quiet, char *err,
-                         size_t errlen)
+rt_admin *rt_admin_start(struct event_base *base, const rt_admin_opts *o,
+                         const rt_admin_route *routes, void *arg, char *err, size_t errlen)
 {
-    rt_admin *a = admin_new(routes, arg, err, errlen);
+    rt_admin *a = admin_new(o, routes, arg, err, errlen);
     if (!a)
         return NULL;
-    if (listen_on(a, base, listen, quiet, err, errlen) < 0) {
+    if (listen_on(a, base, o, err, errlen) < 0) {
         rt_admin_stop(a);
         return NULL;
     }
@@ -444,11 +512,11 @@ static int make_pipe(int fds[2])
     return 0;
 }
 
-rt_admin *rt_admin_start_thread(struct event_base *owner, const char *listen,
-                                const rt_admin_route *routes, void *arg, int quiet,
-                                char *err, size_t errlen)
+rt_admin *rt_admin_start_thread(struct event_base *owner, const rt_admin_opts *o,
+                                const rt_admin_route *routes, void *arg, char *err,
+                                size_t errlen)
 {
-    rt_admin *a = admin_new(routes, arg, err, errlen);
+    rt_admin *a = admin_new(o, routes, arg, err, errlen);
     if (!a)
         return NULL;
     while (routes[a->nroutes].path)
@@ -462,7 +530,7 @@ rt_admin *rt_admin_start_thread(struct event_base *owner, const char *listen,
         snprintf(err, errlen, "admin: cannot set up its thread: %s", strerror(errno));
         goto fail;
     }
-    if (listen_on(a, a->base, listen, quiet, err, errlen) < 0)
+    if (listen_on(a, a->base, o, err, errlen) < 0)
         goto fail;
     if (prime(a) < 0) {
         snprintf(err, errlen, "admin: out of memory");
@@ -528,5 +596,6 @@ void rt_admin_stop(rt_admin *a)
         rt_buf_free(&a->cache[i].body);
     free(a->cache);
     pthread_mutex_destroy(&a->mu);
+    free(a->token);
     free(a);
 }

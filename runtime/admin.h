@@ -34,16 +34,23 @@ typedef struct rt_admin_route {
     int flags;
 } rt_admin_route;
 
-/* Listen on "host:port" (port 0 picks a free one; logged unless `quiet`); `routes` ends
- * with a NULL path and must outlive the endpoint. NULL with err set. */
-rt_admin *rt_admin_start(struct event_base *base, const char *listen,
-                         const rt_admin_route *routes, void *arg, int quiet, char *err,
-                         size_t errlen);
+/* Where and how an endpoint listens. */
+typedef struct rt_admin_opts {
+    const char *listen;     /* "host:port"; port 0 picks a free one */
+    const char *token;      /* admin.token: POST routes need "Authorization: Bearer
+                               <token>"; NULL or "" for none */
+    int quiet;              /* do not log the address */
+} rt_admin_opts;
+
+/* Listen on o->listen; `routes` ends with a NULL path and must outlive the endpoint.
+ * NULL with err set. */
+rt_admin *rt_admin_start(struct event_base *base, const rt_admin_opts *o,
+                         const rt_admin_route *routes, void *arg, char *err, size_t errlen);
 /* The same on a thread of its own; routes without RT_ADMIN_ANY_THREAD are run on
  * `base`'s loop (the owner's). A route for GET /healthz replaces the built-in one. */
-rt_admin *rt_admin_start_thread(struct event_base *base, const char *listen,
-                                const rt_admin_route *routes, void *arg, int quiet,
-                                char *err, size_t errlen);
+rt_admin *rt_admin_start_thread(struct event_base *base, const rt_admin_opts *o,
+                                const rt_admin_route *routes, void *arg, char *err,
+                                size_t errlen);
 /* The port it listens on. */
 int  rt_admin_port(const rt_admin *a);
 /* The listening socket (a forked child closes it). */

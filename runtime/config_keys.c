@@ -103,6 +103,8 @@ const rt_conf_key rt_conf_keys[] = {
       "are dead-lettered as bad_value:timestamp" },
     { "admin.listen", RT_CONF_STRING, "127.0.0.1:9464", 0, NULL, 0, 0,
       "host:port of the admin HTTP endpoint (/metrics, /healthz); empty disables; port 0 picks one" },
+    { "admin.token", RT_CONF_STRING, "", 0, NULL, 0, 0,
+      "when set, POST /-/reload needs the header Authorization: Bearer <token> (else 401); never logged" },
     { "rules.dir", RT_CONF_STRING, "conf/rules", 0, NULL, 0, 0,
       "directory of rules files (<name>.json) that processors read with ctx.rules(name)" },
     { "mysql.url", RT_CONF_STRING, NULL, 0, NULL, 0, 0,

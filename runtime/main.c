@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <curl/curl.h>
 
@@ -141,10 +142,23 @@ static int cmd_run(const cli *o)
     return rc;
 }
 
+/* The soft open-files limit up to the hard one, as servers do: Kafka connections,
+ * MySQL pools, sink files and admin clients all take descriptors, and 1024 (a common
+ * default) is soon spent. Failing leaves the limit as it was. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
     /* A closed stdout must be a write error we report, not a silent death. */
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
     if (argc < 2) {
         fputs(usage, stderr);
         return EXIT_USAGE;

@@ -301,8 +301,9 @@ int rt_supervisor_run(const rt_config *cfg)
         goto out;
     }
     const char *listen = rt_config_get(cfg, "admin.listen");
-    if (*listen && !(s->admin = rt_admin_start(s->base, listen, rt_supervisor_routes, s, 0,
-                                               err, sizeof err))) {
+    rt_admin_opts ao = { listen, rt_config_get(cfg, "admin.token"), 0 };
+    if (*listen && !(s->admin = rt_admin_start(s->base, &ao, rt_supervisor_routes, s, err,
+                                               sizeof err))) {
         rt_error("%s", err);
         goto out;
     }

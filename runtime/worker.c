@@ -551,8 +551,9 @@ int rt_worker_run(rt_worker *w)
     w->beat = w->shared ? &w->shared->beats[w->index] : &w->own_beat;
     for (size_t k = 0; k < w->nprocs; k++)
         w->procs[k]->beat = w->beat;
-    if (*listen && !(w->admin = rt_admin_start_thread(w->base, listen, worker_routes, w,
-                                                      w->shared != NULL, err, sizeof err))) {
+    rt_admin_opts ao = { listen, rt_config_get(w->cfg, "admin.token"), w->shared != NULL };
+    if (*listen && !(w->admin = rt_admin_start_thread(w->base, &ao, worker_routes, w, err,
+                                                      sizeof err))) {
         rt_error("%s", err);
         return -1;
     }

@@ -59,3 +59,31 @@ run_eddy "$d"
 expect_eq "sink failure: exit 1" 1 "$RC"
 check "sink failure: the error names the sink and cause" \
   grep -q "sink out: write failed: No space left on device" "$d/err"
+
+# admin.token: a POST needs the bearer token (401 without it, or with a wrong one); the
+# GETs stay open; the token is never logged. Under the supervisor too.
+for mode in single supervised; do
+  d=$(newdir)
+  extra=(); [ $mode = supervised ] && extra=('runtime.supervisor=true')
+  write_conf "$d" 'admin.listen=127.0.0.1:0' "source.file.path=$d/fifo" 'admin.token=t0k3n-s3cr3t' "${extra[@]}"
+  write_echo_processor "$d" echo t
+  fifo_eddy "$d"
+  wait_eval 'test -n "$(admin_port "$d/err")"'
+  port=$(admin_port "$d/err")
+  u="http://127.0.0.1:$port/-/reload"
+  got="$(curl -s -o /dev/null -w '%{http_code}' -X POST "$u")"
+  got="$got $(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer wrong' "$u")"
+  got="$got $(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer t0k3n-s3cr3' "$u")"
+  got="$got $(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer t0k3n-s3cr3t' "$u")"
+  got="$got $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz")"
+  got="$got $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/metrics")"
+  want="401 401 401 200 200 200"; [ $mode = supervised ] && want="401 401 401 202 200 200"
+  expect_eq "token ($mode): POST without, wrong, short, right token; GET /healthz, /metrics" "$want" "$got"
+  check "token ($mode): a 401 says what is needed" \
+    bash -c "curl -s -X POST '$u' | grep -q 'Authorization: Bearer <admin.token>'"
+  check "token ($mode): /-/config masks it" \
+    bash -c "curl -s 'http://127.0.0.1:$port/-/config' | jq -e '.keys[] | select(.key == \"admin.token\") | .value == \"***\"'"
+  exec 3>&-
+  wait "$PID"
+  check "token ($mode): never in the log" bash -c "! grep -q t0k3n '$d/err'"
+done

@@ -158,6 +158,56 @@ exec 3>&-
 wait $PID; rc=$?
 expect_eq "hostile: eddy ends normally" 0 "$rc"
 
+# ---- descriptors run out: no spinning, no log flood, back once the clients go ----
+# prlimit's soft:hard. With the hard limit at 64, 300 connections exhaust eddy's
+# descriptors; with it at 4096, eddy raises its soft limit and holds them all.
+hold_conns() {    # PORT N SECONDS: open N connections that send half a request, hold them
+  python3 - "$@" <<'PY'
+import socket, sys, time
+socks = []
+for i in range(int(sys.argv[2])):
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.5)
+        s.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        socks.append(s)
+    except OSError:
+        pass
+print("open", len(socks), flush=True)
+time.sleep(float(sys.argv[3]))
+PY
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+for lim in 64:64 64:4096; do
+  d=$(newdir)
+  write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0"
+  write_echo_processor "$d" echo t
+  mkfifo "$d/fifo"; exec 3<>"$d/fifo"
+  prlimit --nofile=$lim "$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err" 3>&- & PID=$!
+  wait_eval 'test -n "$(admin_port "$d/err")"'
+  port=$(admin_port "$d/err")
+  hold_conns "$port" 300 4 > "$d/held" & HOLD=$!
+  wait_eval 'grep -q open "$d/held"'
+  t0=$(cpu_ticks $PID); sleep 2; t1=$(cpu_ticks $PID)
+  h=$(curl -s -m 1 -w ' %{http_code}' "http://127.0.0.1:$port/healthz")
+  if [ $lim = 64:4096 ]; then
+    expect_eq "fds: with room to raise the limit, /healthz answers beside 300 connections" "ok 200" "$(echo $h)"
+  fi
+  check "fds $lim: eddy does not spin while clients hold its descriptors ($((t1 - t0)) ticks in 2 s)" \
+    test $((t1 - t0)) -lt 50
+  wait $HOLD
+  wait_eval 'curl -s -m 1 "http://127.0.0.1:$port/healthz" | grep -q ok'
+  expect_eq "fds $lim: /healthz answers once the clients have gone" "ok 200" \
+    "$(echo $(curl -s -m 1 -w ' %{http_code}' "http://127.0.0.1:$port/healthz"))"
+  check "fds $lim: at most one accept warning per 10 s ($(grep -c 'accept failed' "$d/err"))" \
+    test "$(grep -c 'accept failed' "$d/err")" -le 1
+  check "fds $lim: libevent's own accept warnings are gone" bash -c "! grep -q 'Error from accept' '$d/err'"
+  event t a 1 >&3
+  exec 3>&-
+  wait $PID; rc=$?
+  expect_eq "fds $lim: the pipeline went on and ended normally" "1 0" "$(wc -l < "$d/out.ndjson") $rc"
+done
+check "fds: with the hard limit at 64 the warning was written" grep -q 'accept failed: Too many open files' "$T"/case.*/err
+
 # ---- the admin endpoint while a rebalance drains a slow sink ----
 . tests/kafka_lib.sh
 d=$(newdir)
