@@ -26,6 +26,7 @@ struct rt_source_kafka {
     rt_kafka_source_cb cb;
     int stopped, paused;
     uint64_t max_inflight, revoke_ms;
+    int early_close_aborts; /* cooperative-sticky before librdkafka 2.3.0 (leave_group) */
     /* metrics */
     uint64_t rebalances, pauses;
     rt_pairmap records;         /* (topic, partition) -> records consumed */
@@ -223,6 +224,18 @@ static void on_more(evutil_socket_t fd, short what, void *arg)
     poll_batch(arg);
 }
 
+/* The librdkafka release that fixed librdkafka#4312 (see leave_group). */
+#define COOPERATIVE_FIXED_VERSION 0x020300ff
+
+/* The user's kafka.partition.assignment.strategy, else incremental rebalancing:
+ * surviving members keep their partitions (and their unfinished events) when another
+ * member joins or leaves. */
+static const char *assignment_strategy(const rt_config *c)
+{
+    const char *set = rt_config_get(c, "kafka.partition.assignment.strategy");
+    return set ? set : "cooperative-sticky";
+}
+
 rt_source_kafka *rt_source_kafka_open(struct event_base *base, const rt_config *c,
                                       const char *bootstrap, rt_tracker *tracker,
                                       const rt_kafka_source_cb *cb, char *err, size_t errlen)
@@ -242,14 +255,14 @@ rt_source_kafka *rt_source_kafka_open(struct event_base *base, const rt_config *
     s->cb = *cb;
     s->max_inflight = (uint64_t)rt_config_int(c, "source.max.inflight");
     s->revoke_ms = (uint64_t)rt_config_int(c, "shutdown.timeout.ms");
+    s->early_close_aborts = rd_kafka_version() < COOPERATIVE_FIXED_VERSION &&
+                            strcmp(assignment_strategy(c), "cooperative-sticky") == 0;
     rt_track_init(tracker, store_offset, s);
     rd_kafka_conf_t *conf = rt_kafka_conf(c, bootstrap, err, errlen);
     if (!conf)
         goto fail;
-    /* Incremental rebalancing unless the user chose: surviving members keep their
-     * partitions (and their unfinished events) when another member joins or leaves. */
     if ((!rt_config_entry(c, "kafka.partition.assignment.strategy") &&
-         rt_kafka_conf_put(conf, "partition.assignment.strategy", "cooperative-sticky", err,
+         rt_kafka_conf_put(conf, "partition.assignment.strategy", assignment_strategy(c), err,
                            errlen) < 0) ||
         rt_kafka_conf_put(conf, "enable.auto.offset.store", "false", err, errlen) < 0) {
         rd_kafka_conf_destroy(conf);
@@ -291,12 +304,17 @@ rt_source_kafka *rt_source_kafka_open(struct event_base *base, const rt_config *
         snprintf(err, errlen, "kafka source: cannot register with the event loop");
         goto fail;
     }
-    rt_info("kafka source: subscribed to %s", topics);
+    rt_info("kafka source: subscribed to %s (partition.assignment.strategy=%s, librdkafka %s)",
+            topics, assignment_strategy(c), rd_kafka_version_str());
     return s;
 fail:
     rt_source_kafka_close(s);
     return NULL;
 }
+
+/* A consumer handle left to the end of the process: reachable, so that a leak checker
+ * does not report it, and never destroyed. */
+static rd_kafka_t *abandoned;
 
 /* rd_kafka_consumer_close() can block for good while the coordinator is stuck in a
  * rebalance, so close asynchronously and give up after shutdown.timeout.ms: the
@@ -305,10 +323,21 @@ fail:
  * destroyed (rd_kafka_destroy would wait for that close). */
 static int leave_group(rt_source_kafka *s)
 {
-    /* librdkafka 2.0 can abort (sticky assignor, librdkafka#4312) or hang (#4527) when a
-     * cooperative consumer is closed in the middle of a rebalance. Unsubscribe first and
-     * let the revocation run (on_rebalance drains and commits), then close. Records
-     * polled meanwhile are not handed over: the next owner reads them. */
+    /* Before librdkafka 2.3.0 the cooperative-sticky assignor aborts the process when a
+     * consumer that joined but was never assigned is closed or destroyed
+     * (librdkafka#4312: a SIGTERM soon after start). With nothing assigned there is
+     * nothing to commit, so the handle is left as it is: the group notices by the
+     * session timeout, as it would after the abort, but eddy exits cleanly. */
+    if (s->rebalances == 0 && s->early_close_aborts) {
+        rt_info("kafka source: stopping before the first assignment; the group will notice "
+                "by the session timeout");
+        abandoned = s->rk;
+        return -1;
+    }
+    /* librdkafka 2.0 can also hang (#4527) when a cooperative consumer is closed in the
+     * middle of a rebalance. Unsubscribe first and let the revocation run (on_rebalance
+     * drains and commits), then close. Records polled meanwhile are not handed over:
+     * the next owner reads them. */
     rd_kafka_resp_err_t uerr = rd_kafka_unsubscribe(s->rk);
     if (uerr)
         rt_warn("kafka source: unsubscribe: %s", rd_kafka_err2str(uerr));
