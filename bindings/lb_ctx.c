@@ -62,6 +62,15 @@ static int ctx_emit(lua_State *L)
     size_t off = b->len;
     lb_json_encode(L, 2, b);
     size_t key_off = b->len;
+    /* Checked once encoded: the records wait in C memory until process() returns, and
+     * a Kafka producer refuses one past its message.max.bytes for good. */
+    if (s->max_record && key_off - off > s->max_record)
+        return rt_processor_limit_errorf(L, p, RT_LIMIT_OUTPUT, "a record of %zu bytes for "
+                                         "sink %s, which takes at most %zu", key_off - off,
+                                         s->name, s->max_record);
+    if (p->limits.max_output && key_off > p->limits.max_output)
+        return rt_processor_limit_errorf(L, p, RT_LIMIT_OUTPUT, "records of this call passed "
+                                         "processor.max.output.mb=%zu", p->limits.max_output >> 20);
     if (s->key_field)
         append_key(L, s, b);
     if (rt_outbox_add(p->outbox, s, off, key_off) < 0)

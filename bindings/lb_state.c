@@ -62,6 +62,12 @@ static int state_set(lua_State *L)
     /* 0 is "never"; so is a TTL too long for epoch ms (math.huge, 1e300): it would
      * overflow into the past and the value would be gone at once. */
     int64_t expires = ttl > 0 && ttl < 9.0e15 ? rt_epoch_ms() + (int64_t)ttl : 0;
+    /* Keyed state is C memory, outside processor.memory.mb: it has its own bound. The
+     * old value's bytes are still counted, so a replacement near the bound is refused
+     * a little early rather than overshooting it. */
+    if (p->limits.max_state && st->bytes + b->len + klen > p->limits.max_state)
+        return rt_processor_limit_errorf(L, p, RT_LIMIT_MEMORY, "ctx.state would hold more "
+                                         "than state.max.mb=%zu", p->limits.max_state >> 20);
     if (rt_state_set(st, p->partition, key, klen, b->data, b->len, expires) < 0)
         return luaL_error(L, "ctx.state.set: out of memory");
     return 0;

@@ -2,8 +2,12 @@
  *
  * `raw` must give back the exact bytes that came in. Valid UTF-8 (NUL included) goes in
  * as a JSON string; anything else as base64 with "raw_encoding":"base64", because a JSON
- * string cannot hold invalid UTF-8 without changing it. */
+ * string cannot hold invalid UTF-8 without changing it. A record longer than
+ * dlq.max.raw.bytes is cut there and marked (raw_truncated / eddy.raw.truncated, its
+ * full size): the dead-letter path must carry whatever the source accepted, and a Kafka
+ * producer refuses records past its message.max.bytes. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,13 +79,25 @@ static int set_origin(json_t *origin, const rt_origin *o)
            json_object_set_new(origin, "line", json_integer(o->line));
 }
 
+/* How much of `raw` a dead letter carries: all of it, or max_raw bytes cut back to the
+ * start of a UTF-8 sequence (so that valid text stays a JSON string). */
+static size_t kept_raw(const char *raw, size_t len, size_t max_raw)
+{
+    if (!max_raw || len <= max_raw)
+        return len;
+    size_t n = max_raw;
+    for (int i = 0; i < 3 && n > 0 && ((unsigned char)raw[n] & 0xc0) == 0x80; i++)
+        n--;
+    return n;
+}
+
 /* Kafka dead letters: the value is the original bytes, the rest travels in headers. */
 static int write_raw(rt_sink *s, const rt_event *ev, const rt_reject *why,
-                     const char *processor, rt_ticket *ticket)
+                     const char *processor, rt_ticket *ticket, size_t kept)
 {
-    char where[512];
+    char where[512], total[32];
     rt_origin_text(&ev->origin, where, sizeof where);
-    rt_header h[5] = {
+    rt_header h[6] = {
         { "eddy.reason", why->reason, strlen(why->reason) },
         { "eddy.detail", why->detail, strlen(why->detail) },
         { "eddy.origin", where, strlen(where) },
@@ -91,18 +107,23 @@ static int write_raw(rt_sink *s, const rt_event *ev, const rt_reject *why,
         h[n++] = (rt_header){ "eddy.processor", processor, strlen(processor) };
     if (ev->event_id)
         h[n++] = (rt_header){ "eddy.eventId", ev->event_id, strlen(ev->event_id) };
+    if (kept < ev->raw_len) {
+        snprintf(total, sizeof total, "%zu", ev->raw_len);
+        h[n++] = (rt_header){ "eddy.raw.truncated", total, strlen(total) };
+    }
     rt_out out = { ticket, ev->event_id, ev->event_id ? strlen(ev->event_id) : 0, h, n };
-    return rt_sink_write(s, ev->raw, ev->raw_len, &out);
+    return rt_sink_write(s, ev->raw, kept, &out);
 }
 
 int rt_dlq_write(rt_sink *s, const rt_event *ev, const rt_reject *why, const char *processor,
-                 rt_ticket *ticket)
+                 rt_ticket *ticket, size_t max_raw)
 {
     int rc = -1;
     char *text = NULL;
     json_t *rec = NULL, *origin = NULL;
+    size_t kept = kept_raw(ev->raw, ev->raw_len, max_raw);
     if (s->raw_dead_letters) {
-        rc = write_raw(s, ev, why, processor, ticket);
+        rc = write_raw(s, ev, why, processor, ticket, kept);
         goto out;
     }
     rec = json_object();
@@ -118,7 +139,9 @@ int rt_dlq_write(rt_sink *s, const rt_event *ev, const rt_reject *why, const cha
         json_object_set(rec, "origin", origin) ||
         json_object_set_new(rec, "time",
                             json_integer((json_int_t)rt_epoch_ms())) ||
-        set_raw(rec, ev->raw, ev->raw_len))
+        set_raw(rec, ev->raw, kept) ||
+        (kept < ev->raw_len &&
+         json_object_set_new(rec, "raw_truncated", json_integer((json_int_t)ev->raw_len))))
         goto out;
     text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!text)

@@ -39,10 +39,13 @@ typedef struct rt_sandbox_limits {
     uint32_t max_consecutive_errors;    /* then quarantined; 0 never */
     int jit;                /* processor.jit: compile every processor (else only those
                              * whose table says jit = true) */
+    size_t max_output;      /* bytes of records one call emits; 0 any */
+    size_t max_state;       /* bytes of one processor's keyed state; 0 any */
 } rt_sandbox_limits;
 
 /* Which limit a call hit (the dead-letter reason), counted per processor. */
-enum rt_limit { RT_LIMIT_NONE, RT_LIMIT_TIMEOUT, RT_LIMIT_MEMORY, RT_LIMIT_EMITS, RT_NLIMITS };
+enum rt_limit { RT_LIMIT_NONE, RT_LIMIT_TIMEOUT, RT_LIMIT_MEMORY, RT_LIMIT_EMITS,
+                RT_LIMIT_OUTPUT, RT_NLIMITS };
 extern const char *const rt_limit_names[RT_NLIMITS];
 
 /* What processors reach through ctx: sinks, lookups, rules files; and their limits. */
@@ -107,6 +110,7 @@ typedef struct rt_processor {
     int64_t deadline_ms;    /* monotonic; the count hook stops the call past it; 0 none */
     uint32_t emits;         /* ctx.emit calls of the call running now */
     enum rt_limit limit;    /* the limit the call in progress hit */
+    char limit_detail[200]; /* what exactly, when the limit's own text does not say */
     uint32_t consecutive_errors;
     int quarantined;        /* too many errors in a row: refuses events until reloaded */
     struct rt_beat *beat;
@@ -137,6 +141,9 @@ int  rt_processor_load_source(rt_processor *p, const char *path, const char *src
 void rt_processor_carry_over(rt_processor *p, const rt_processor *old);
 /* Mark the call in progress as past `limit` and raise the Lua error that unwinds it. */
 int  rt_processor_limit_error(lua_State *L, rt_processor *p, enum rt_limit limit);
+/* The same with the dead letter's detail given. */
+int  rt_processor_limit_errorf(lua_State *L, rt_processor *p, enum rt_limit limit,
+                               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Start process(ev, ctx), collecting emits in `out`. 0 when it returned; -1 with `why`
  * set (processor_error, rejected, timeout, memory, too_many_emits, quarantined) when the event must be dead-lettered; 1 when
  * it waits for a lookup: `wait` is queued, and rt_processor_resume continues the call

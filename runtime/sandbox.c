@@ -2,6 +2,7 @@
  * left after the libraries are opened, the allocator that enforces
  * processor.memory.mb, the count hook that enforces processor.timeout.ms in
  * interpreted code, and the tally of errors in a row that quarantines a processor. */
+#include <stdarg.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -24,7 +25,8 @@ static const char *const allowed_globals[] = {
     "coroutine", "string", "table", "math", "bit", NULL,
 };
 
-const char *const rt_limit_names[RT_NLIMITS] = { "", "timeout", "memory", "too_many_emits" };
+const char *const rt_limit_names[RT_NLIMITS] = { "", "timeout", "memory", "too_many_emits",
+                                                  "output_too_large" };
 
 /* Instructions between two looks at the clock: cheap next to the work they stand for.
  * The hook only runs in the interpreter; compiled traces never call it, which is why the
@@ -45,6 +47,7 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     }
     if (nsize > osize && p->limits.memory && p->mem_used + (nsize - osize) > p->limits.memory) {
         p->limit = RT_LIMIT_MEMORY;
+        p->limit_detail[0] = '\0';
         return NULL;
     }
     void *q = realloc(ptr, nsize);
@@ -67,12 +70,28 @@ int rt_processor_limit_error(lua_State *L, rt_processor *p, enum rt_limit limit)
     /* Sticky for the call: a processor that catches the error with pcall still has
      * its event dead-lettered with this reason. */
     p->limit = limit;
+    p->limit_detail[0] = '\0';
     return luaL_error(L, "%s: sandbox limit hit", rt_limit_names[limit]);
+}
+
+int rt_processor_limit_errorf(lua_State *L, rt_processor *p, enum rt_limit limit,
+                              const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->limit_detail, sizeof p->limit_detail, fmt, ap);
+    va_end(ap);
+    p->limit = limit;
+    return luaL_error(L, "%s: %s", rt_limit_names[limit], p->limit_detail);
 }
 
 /* The dead-letter text of the limit a call hit. */
 void rt_sandbox_limit_reject(const rt_processor *p, rt_reject *why)
 {
+    if (p->limit_detail[0]) {
+        rt_reject_set(why, rt_limit_names[p->limit], "%s", p->limit_detail);
+        return;
+    }
     switch (p->limit) {
     case RT_LIMIT_TIMEOUT:
         rt_reject_set(why, "timeout", "ran longer than processor.timeout.ms=%lld",

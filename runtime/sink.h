@@ -44,6 +44,7 @@ struct rt_sink {
     const char *type;
     const char *key_field;  /* sink.<name>.key: record field used as message key */
     int raw_dead_letters;   /* as dlq.sink: original bytes as value, the rest as headers */
+    size_t max_record;      /* largest record it can take (Kafka: message.max.bytes); 0 any */
     const rt_sink_ops *ops;
     void *impl;
     struct rt_kafka_producer *producer;     /* Kafka sinks: the shared producer */

@@ -16,7 +16,11 @@ struct rt_kafka_producer {
     rt_kafka_waker waker;
     rt_sinks *ss;
     unsigned long long failed;      /* deliveries that failed for good */
+    size_t max_record;      /* message.max.bytes less room for key and headers */
 };
+
+/* Key and headers of the largest kind eddy writes (a dead letter's) fit in this. */
+#define KEY_AND_HEADERS_ROOM 4096
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -61,6 +65,12 @@ static struct rt_kafka_producer *producer(rt_sinks *ss, const rt_config *c, char
         free(kp);
         return NULL;
     }
+    char max[32];
+    size_t maxlen = sizeof max;
+    long long mmb = rd_kafka_conf_get(conf, "message.max.bytes", max, &maxlen) == RD_KAFKA_CONF_OK
+                        ? atoll(max) : 1000000;
+    kp->max_record = mmb > 2 * KEY_AND_HEADERS_ROOM ? (size_t)mmb - KEY_AND_HEADERS_ROOM
+                                                    : (size_t)mmb / 2;
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, kp);
     kp->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
@@ -157,6 +167,7 @@ int rt_sink_kafka_open(rt_sinks *ss, rt_sink *s, const rt_config *c, const char 
         return -1;
     }
     s->producer = kp;
+    s->max_record = kp->max_record;
     s->ops = &kafka_ops;
     return 0;
 }

@@ -92,6 +92,15 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     size_t start = 0, scan = s->pending.len;
     s->pending.len += (size_t)n;
     char *data = s->pending.data;
+    if (s->skipping) {
+        char *nl = memchr(data + scan, '\n', s->pending.len - scan);
+        if (!nl) {
+            s->pending.len = 0;
+            goto read_on;
+        }
+        s->skipping = 0;
+        start = scan = (size_t)(nl - data) + 1;
+    }
     for (;;) {
         char *nl = memchr(data + scan, '\n', s->pending.len - scan);
         if (!nl)
@@ -103,9 +112,20 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     }
     memmove(data, data + start, s->pending.len - start);
     s->pending.len -= start;
+    if (s->max_line && s->pending.len > s->max_line + 1) {
+        deliver(s, data, s->max_line + 1);      /* refused as too_large */
+        s->pending.len = 0;
+        s->skipping = 1;
+    }
+read_on:
     s->cb.batch_end(s->cb.arg);
     if (s->regular && !s->done && !s->paused)
         next_chunk(s);
+}
+
+void rt_source_file_limit(rt_source_file *s, size_t max_line)
+{
+    s->max_line = max_line;
 }
 
 int rt_source_file_open(rt_source_file *s, struct event_base *base, const char *path,

@@ -25,6 +25,8 @@ typedef struct rt_source_file {
     char *label;            /* path, or "stdin" */
     long long line;         /* lines consumed so far */
     rt_buf pending;         /* bytes of lines not yet complete */
+    size_t max_line;        /* rt_source_file_limit; 0 none */
+    int skipping;           /* dropping the rest of a line longer than max_line */
     rt_source_cb cb;
 } rt_source_file;
 
@@ -36,6 +38,11 @@ int  rt_source_file_open(rt_source_file *s, struct event_base *base, const char 
 int  rt_source_file_open_fd(rt_source_file *s, struct event_base *base, int fd, int owned,
                             const char *label, long long line, const rt_source_cb *cb,
                             char *err, size_t errlen);
+/* Hold at most max_line + 1 bytes of one line (event.max.bytes): a longer line is
+ * delivered as those bytes, which its reader refuses as too large, and the rest of it
+ * up to the next newline is read and dropped, so one line without end cannot fill the
+ * memory. */
+void rt_source_file_limit(rt_source_file *s, size_t max_line);
 /* Stop reading for a while (pause=1: too many events unfinished), or go on (0). */
 void rt_source_file_pause(rt_source_file *s, int pause);
 /* Stop reading (SIGTERM): the records already read are delivered, the rest stays. */

@@ -30,7 +30,9 @@ rt_processor_env rt_worker_processor_env(rt_worker *w)
           (size_t)rt_config_int(c, "processor.memory.mb") << 20,
           (uint32_t)rt_config_int(c, "processor.max.emits"),
           (uint32_t)rt_config_int(c, "processor.max.consecutive.errors"),
-          (int)rt_config_int(c, "processor.jit") } };
+          (int)rt_config_int(c, "processor.jit"),
+          (size_t)rt_config_int(c, "processor.max.output.mb") << 20,
+          (size_t)rt_config_int(c, "state.max.mb") << 20 } };
 }
 
 static int load_processors(rt_worker *w, char *err, size_t errlen)
@@ -114,6 +116,7 @@ out:
 }
 
 static void stop_source(rt_worker *w);
+static void fail_run(rt_worker *w);
 
 /* A record a sink gave up on: dead-letter it, unless the dead-letter sink is the one
  * failing; then stop, and keep the ticket held so its offset is never stored. */
@@ -132,8 +135,7 @@ static void on_undeliverable(void *arg, rt_sink *s, const char *rec, size_t len,
         rt_error("dead-letter sink %s refused a record (%s): stopping; its input offset "
                  "and later ones are not committed", s->name, error);
         rt_track_hold(ticket);
-        w->failed = 1;
-        stop_source(w);
+        fail_run(w);
         return;
     }
     rt_reject why;
@@ -187,6 +189,7 @@ int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, s
     w->cfg = cfg;
     w->limits.max_bytes = (size_t)rt_config_int(cfg, "event.max.bytes");
     w->limits.timestamp_max = rt_config_int(cfg, "event.timestamp.max");
+    w->dlq_max_raw = (size_t)rt_config_int(cfg, "dlq.max.raw.bytes");
     rt_sink_env env = { &w->tracker, NULL, NULL, on_undeliverable, on_sink_progress, w };
     /* librdkafka judges the kafka.* keys; ask it now, so that `eddy check` does too. */
     rd_kafka_conf_t *probe = rt_kafka_conf(cfg, NULL, err, errlen);
@@ -252,14 +255,31 @@ static void stop_source(rt_worker *w)
         rt_source_file_stop(&w->source);
 }
 
+/* Stop reading and end the run with a failure: exit non-zero, so that an orchestrator
+ * restarts eddy rather than leaving a process that reads nothing. The end runs from the
+ * loop, not from inside the write that failed. */
+static void fail_run(rt_worker *w)
+{
+    w->failed = 1;
+    stop_source(w);
+    if (w->kafka_source && w->fail_ev)
+        event_active(w->fail_ev, 0, 0);
+}
+
+static void on_failed(evutil_socket_t fd, short what, void *arg)
+{
+    rt_worker *w = arg;
+    w->ending = 1;
+    rt_worker_finish_run(w);
+}
+
 void rt_worker_fail(rt_worker *w, const rt_origin *origin)
 {
     char where[512];
     if (!w->failed)
         rt_error("stopping: output failed while handling %s; input from there on was not "
                  "processed", rt_origin_text(origin, where, sizeof where));
-    w->failed = 1;
-    stop_source(w);
+    fail_run(w);
 }
 
 void rt_worker_dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *why,
@@ -270,7 +290,7 @@ void rt_worker_dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *wh
     rt_counter_inc(&w->dead_by_reason, why->reason, "");
     rt_dlq_log_note(&w->dlq_log, why->reason, rt_origin_text(&ev->origin, where, sizeof where),
                     why->detail);
-    if (rt_dlq_write(w->dlq, ev, why, processor, ticket) < 0)
+    if (rt_dlq_write(w->dlq, ev, why, processor, ticket, w->dlq_max_raw) < 0)
         rt_worker_fail(w, &ev->origin);
 }
 
@@ -414,16 +434,22 @@ static int open_source(rt_worker *w, char *err, size_t errlen)
     }
     rt_source_cb cb = { on_record, on_batch_end, on_end, w };
     const char *path = rt_config_get(w->cfg, "source.file.path");
-    if (w->input_fd <= 0)
-        return rt_source_file_open(&w->source, w->base, path, &cb, err, errlen);
-    const char *label = strcmp(path, "-") ? path : "stdin";
-    rt_track_init(&w->tracker, input_done, w);
-    if (!(w->input_part = rt_track_part_get(&w->tracker, label, RT_BEAT_FILE))) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+    int rc;
+    if (w->input_fd <= 0) {
+        rc = rt_source_file_open(&w->source, w->base, path, &cb, err, errlen);
+    } else {
+        const char *label = strcmp(path, "-") ? path : "stdin";
+        rt_track_init(&w->tracker, input_done, w);
+        if (!(w->input_part = rt_track_part_get(&w->tracker, label, RT_BEAT_FILE))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        rc = rt_source_file_open_fd(&w->source, w->base, w->input_fd, 1, label,
+                                    w->input_line, &cb, err, errlen);
     }
-    return rt_source_file_open_fd(&w->source, w->base, w->input_fd, 1, label, w->input_line,
-                                  &cb, err, errlen);
+    if (rc == 0)
+        rt_source_file_limit(&w->source, w->limits.max_bytes);
+    return rc;
 }
 
 static void on_processing_timer(evutil_socket_t fd, short what, void *arg)
@@ -534,7 +560,8 @@ int rt_worker_run(rt_worker *w)
     w->sigint = evsignal_new(w->base, SIGINT, on_signal, w);
     w->wake_ev = event_new(w->base, -1, 0, rt_worker_on_wake, w);
     w->give_up_ev = evtimer_new(w->base, on_give_up, w);
-    if (!w->wake_ev || !w->give_up_ev || start_idle_check(w) < 0 ||
+    w->fail_ev = event_new(w->base, -1, 0, on_failed, w);
+    if (!w->wake_ev || !w->give_up_ev || !w->fail_ev || start_idle_check(w) < 0 ||
         rt_worker_progress_start(w) < 0 ||
         rt_dlq_log_init(&w->dlq_log, w->base,
                         (int)rt_config_int(w->cfg, "log.dead.letters.interval.ms")) < 0) {
@@ -630,6 +657,8 @@ void rt_worker_free(rt_worker *w)
     rt_router_free(&w->router);
     if (w->wake_ev)
         event_free(w->wake_ev);
+    if (w->fail_ev)
+        event_free(w->fail_ev);
     if (w->give_up_ev)
         event_free(w->give_up_ev);
     rt_lookups_free(&w->lookups);

@@ -79,6 +79,7 @@ typedef struct rt_worker {
     size_t nspare;
     struct event *wake_ev;  /* a lookup answered: resume and finish jobs */
     struct event *give_up_ev;   /* stopping: stop waiting for lookups */
+    struct event *fail_ev;  /* an output failed: end the run (a Kafka source never ends) */
     int ending;             /* input over or stopping: leave once the queue is empty */
     rt_tracker tracker;     /* at-least-once offsets of the Kafka source */
     rt_source_file source;
@@ -103,6 +104,7 @@ typedef struct rt_worker {
     size_t ckpt_bytes;      /* its size */
     rt_kafka_embedded embedded;     /* kafka.embedded=true */
     rt_event_limits limits;
+    size_t dlq_max_raw;     /* dlq.max.raw.bytes */
     int failed;             /* a runtime failure stopped the pipeline */
     double started;         /* epoch seconds */
     /* counters (see rt_worker_metrics) */

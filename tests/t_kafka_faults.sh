@@ -112,3 +112,54 @@ check "early stop: some runs stopped before their first assignment" \
   bash -c "grep -l 'stopping before the first assignment' '$d'/r*.err"
 check "early stop: nothing lost" covered "$d/manifest.tsv"
 stop_mock
+
+# Oversized records. A 1.2 MB record (past event.max.bytes, 1 MiB, and past the
+# producer's message.max.bytes, 1,000,000) is dead-lettered too_large with its first
+# dlq.max.raw.bytes and its full size in eddy.raw.truncated; a 1.5 MB output is
+# dead-lettered output_too_large; the records after them go on.
+big_event() {   # ID BYTES: one event whose payload is about BYTES long
+  printf '{"domain":"t","type":"a","timestamp":1,"eventId":"%s","payload":{"s":"%s"}}\n' \
+    "$1" "$(head -c "$2" /dev/zero | tr '\0' x)"
+}
+d=$(newdir)
+start_mock "$d" 1 1 events,out,dlq
+mkdir -p "$d/processors"
+cat > "$d/processors/big.lua" <<'LUA'
+return {
+  routes = { { domain = "t", type = "*" } },
+  process = function(ev, ctx)
+    ctx.emit("out", { id = ev.eventId, s = ev.payload.grow and string.rep("y", 1500000) or nil })
+  end,
+}
+LUA
+{ event t a k1; big_event huge 1200000; event t a k2 '{"grow":true}'; event t a k3; } > "$d/in.ndjson"
+kcat -b "$BOOT" -P -t events -X message.max.bytes=2000000 -l "$d/in.ndjson"
+kafka_out_conf "$d" big out
+start_eddy "$d" a
+check "oversized: the records around them come out" \
+  wait_for bash -c "[ \"\$(kcat -b '$BOOT' -C -t out -e -q -f '%s\n' | jq -r .id | sort | tr '\n' ' ')\" = 'k1 k3 ' ]"
+check "oversized: both dead-lettered" wait_for bash -c "[ \"\$(kcat -b '$BOOT' -C -t dlq -e -q -f 'x\n' | wc -l)\" = 2 ]"
+kcat -b "$BOOT" -C -t dlq -e -q -f '%h %S\n' > "$d/dlq.txt"
+check "oversized: the input is too_large, cut at 900,000 bytes, its size in a header" \
+  grep -qE '^eddy.reason=too_large,.*eddy.raw.truncated=1200[0-9]{3} 900000$' "$d/dlq.txt"
+check "oversized: the output is output_too_large, naming the sink" \
+  grep -qE "^eddy.reason=output_too_large,eddy.detail=a record of 15000[0-9]+ bytes for sink out, which takes at most 995904,.*eddy.eventId=k2 [0-9]+$" "$d/dlq.txt"
+stop_eddy a; expect_eq "oversized: eddy stops cleanly" 0 "$STOP_RC"
+
+# With the cut turned off, the dead-letter producer refuses the record: the pipeline
+# stops, /healthz says so, and eddy exits non-zero by itself (an orchestrator restarts
+# it; the offset was not committed, so nothing is lost).
+# The mock coordinator rebalances only when a leaver's session expires.
+kafka_out_conf "$d" big2 out dlq.max.raw.bytes=0 kafka.session.timeout.ms=6000 kafka.heartbeat.interval.ms=1000
+start_eddy "$d" b
+check "dlq refused: eddy exits by itself" wait_for bash -c "! kill -0 $EDDY_PID_b 2>/dev/null"
+rc=0; wait "$EDDY_PID_b" || rc=$?
+expect_eq "dlq refused: exit 1" 1 "$rc"
+check "dlq refused: the log says why and where" \
+  grep -q 'dead-letter write to sink dlq failed (reason too_large, events/0@1)' "$d/b.err"
+kafka_out_conf "$d" big2 out kafka.session.timeout.ms=6000 kafka.heartbeat.interval.ms=1000
+start_eddy "$d" c
+check "dlq refused: restarted with the cut on, the same group reads the record again" \
+  wait_for bash -c "[ \"\$(kcat -b '$BOOT' -C -t dlq -e -q -f '%h\n' | grep -c 'eddy.reason=too_large')\" = 2 ]"
+stop_eddy c; expect_eq "dlq refused: the restarted eddy stops cleanly" 0 "$STOP_RC"
+stop_mock
