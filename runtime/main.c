@@ -158,6 +158,8 @@ int main(int argc, char **argv)
 {
     /* A closed stdout must be a write error we report, not a silent death. */
     signal(SIGPIPE, SIG_IGN);
+    /* Past a file-size limit, a write error (EFBIG) the sink reports, like a full disk. */
+    signal(SIGXFSZ, SIG_IGN);
     raise_nofile();
     if (argc < 2) {
         fputs(usage, stderr);

@@ -177,12 +177,16 @@ int rt_sinks_drain(rt_sinks *ss, int timeout_ms)
     return rc;
 }
 
+size_t rt_sink_pending(const rt_sink *s)
+{
+    return s->ops && s->ops->pending ? s->ops->pending((rt_sink *)s) : 0;
+}
+
 size_t rt_sinks_pending(const rt_sinks *ss)
 {
     size_t n = 0;
     for (size_t i = 0; i < ss->n; i++)
-        if (ss->v[i].ops && ss->v[i].ops->pending)
-            n += ss->v[i].ops->pending(&ss->v[i]);
+        n += rt_sink_pending(&ss->v[i]);
     return n;
 }
 

@@ -96,6 +96,8 @@ int  rt_sinks_flush(rt_sinks *ss);
 /* Flush and wait up to `timeout_ms` for every acknowledgement (shutdown, revoke).
  * -1 if something is still unacknowledged. */
 int  rt_sinks_drain(rt_sinks *ss, int timeout_ms);
+/* Records one sink has accepted but not yet had acknowledged. */
+size_t rt_sink_pending(const rt_sink *s);
 /* Records accepted by sinks and not yet acknowledged (file-source backpressure). */
 size_t rt_sinks_pending(const rt_sinks *ss);
 /* Close and free every sink. */

@@ -326,8 +326,12 @@ static void input_done(void *arg, const char *topic, int32_t partition, int64_t 
 static void on_batch_end(void *arg)
 {
     rt_worker *w = arg;
-    if (!w->failed && rt_worker_flush(w) < 0)
+    if (!w->failed && rt_worker_flush(w) < 0) {
+        rt_error("stopping: a sink failed with input read up to %s:%lld; outputs of the "
+                 "lines before may be missing (the sink says how many), later lines were "
+                 "not processed", w->source.label, w->source.line);
         rt_source_file_stop(&w->source);
+    }
     rt_worker_checkpoint_maybe(w);
     rt_reload_maybe(w);
 }

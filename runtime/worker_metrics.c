@@ -60,7 +60,7 @@ static int processor_metrics(rt_worker *w, rt_buf *out, rt_buf *labels)
         }
     }
     if (rt_prom_header(out, "eddy_processor_limit_hits_total", "counter",
-                       "Calls stopped by a sandbox limit (timeout, memory, too_many_emits)."))
+                       "Calls stopped by a sandbox limit (timeout, memory, too_many_emits, output_too_large)."))
         return -1;
     for (size_t i = 0; i < w->nprocs; i++)
         for (int l = RT_LIMIT_NONE + 1; l < RT_NLIMITS; l++) {

@@ -47,8 +47,14 @@ void rt_worker_progress_end(rt_worker *w)
     while (o < sizeof reasons && rt_pairmap_next(&w->dead_by_reason, &i, &reason, &unused, &n))
         o += (size_t)snprintf(reasons + o, sizeof reasons - o, "%s%s %llu", o ? ", " : "",
                               reason, (unsigned long long)n);
+    /* After a failure, outputs a sink still holds were never written: not counted. */
+    uint64_t unwritten = 0;
+    for (size_t k = 0; w->failed && k < w->sinks.n; k++)
+        if (&w->sinks.v[k] != w->dlq)
+            unwritten += rt_sink_pending(&w->sinks.v[k]);
     rt_info("done: %llu records, %llu outputs, %llu dead letters%s%s%s in %.1f s (%.0f/s)%s",
-            (unsigned long long)w->records, (unsigned long long)w->out,
+            (unsigned long long)w->records,
+            (unsigned long long)(w->out > unwritten ? w->out - unwritten : 0),
             (unsigned long long)w->dead, w->dead ? " (" : "", reasons, w->dead ? ")" : "",
             secs, secs > 0 ? (double)w->records / secs : 0,
             w->failed ? "; stopped by a failure" : "");

@@ -60,6 +60,24 @@ expect_eq "sink failure: exit 1" 1 "$RC"
 check "sink failure: the error names the sink and cause" \
   grep -q "sink out: write failed: No space left on device" "$d/err"
 
+# The disk fills in the middle (a file-size limit stands in for it): exit 1, the file
+# ends with a whole record, the summary counts what is in it, and the log says where
+# the input stopped.
+d=$(newdir)
+write_conf "$d"
+write_echo_processor "$d" echo t
+for i in $(seq 20000); do event t a "f$i"; done > "$d/in.ndjson"
+RC=0; prlimit --fsize=1000000 "$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err" || RC=$?
+expect_eq "disk full: exit 1" 1 "$RC"
+expect_eq "disk full: the file ends with a whole record" 0 "$(tail -c 1 "$d/out.ndjson" | od -An -c | grep -vc '\\n')"
+check "disk full: every line of the file is a whole record" bash -c "jq -e . '$d/out.ndjson' > /dev/null"
+expect_eq "disk full: the summary counts the records in the file" "$(wc -l < "$d/out.ndjson")" \
+  "$(grep -o 'done: [0-9]* records, [0-9]* outputs' "$d/err" | awk '{ print $4 }')"
+check "disk full: the sink says what was not written" \
+  grep -qE "sink out: write failed: File too large; the output ends with its last whole record, [0-9]+ records were not written" "$d/err"
+check "disk full: the log says where the input stopped" \
+  grep -qE "stopping: a sink failed with input read up to $d/in.ndjson:[0-9]+" "$d/err"
+
 # admin.token: a POST needs the bearer token (401 without it, or with a wrong one); the
 # GETs stay open; the token is never logged. Under the supervisor too.
 for mode in single supervised; do
