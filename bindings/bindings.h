@@ -67,12 +67,14 @@ int  lb_window_merge(rt_processor *p, const rt_window_def *d, rt_pane *into,
                      const rt_pane *from, int32_t partition, rt_reject *why);
 /* on_window(win, ctx) for a due pane; emits go to `out`. */
 int  lb_window_fire(rt_processor *p, const rt_window_def *d, const rt_wkey *k,
-                    const rt_pane *pane, rt_outbox *out, rt_reject *why);
+                    const rt_pane *pane, rt_outbox *out, const rt_origin *call,
+                    rt_reject *why);
 
 /* lb_timer.c: push the ctx.timer function of processor `p`. */
 void lb_timer_push(lua_State *L, rt_processor *p);
 /* on_timer(key, tag, ctx) for a due timer; emits go to `out`. */
-int  lb_timer_fire(rt_processor *p, const rt_timer *t, rt_outbox *out, rt_reject *why);
+int  lb_timer_fire(rt_processor *p, const rt_timer *t, rt_outbox *out, const rt_origin *call,
+                   rt_reject *why);
 
 /* lb_ctx.c: push the ctx table of processor `p` (emit, log, now, reject, check, lookup,
  * rules, json, state, timer, geo). */

@@ -52,8 +52,9 @@ static int timer_body(lua_State *L, void *arg)
     return 0;
 }
 
-int lb_timer_fire(rt_processor *p, const rt_timer *t, rt_outbox *out, rt_reject *why)
+int lb_timer_fire(rt_processor *p, const rt_timer *t, rt_outbox *out, const rt_origin *call,
+                  rt_reject *why)
 {
     void *arg[2] = { p, (void *)t };
-    return rt_processor_invoke(p, timer_body, arg, out, t->partition, why);
+    return rt_processor_invoke(p, timer_body, arg, out, t->partition, call, why);
 }

@@ -214,7 +214,7 @@ int lb_window_add(rt_processor *p, const rt_window_def *d, const rt_event *ev, r
                   int32_t partition, rt_reject *why)
 {
     call c = { .p = p, .d = d, .ev = ev, .pane = pane };
-    int rc = rt_processor_invoke(p, add_body, &c, NULL, partition, why);
+    int rc = rt_processor_invoke(p, add_body, &c, NULL, partition, NULL, why);
     if (c.ev_handle)
         lb_event_detach(c.ev_handle);
     return rc;
@@ -235,7 +235,7 @@ int lb_window_merge(rt_processor *p, const rt_window_def *d, rt_pane *into,
                     const rt_pane *from, int32_t partition, rt_reject *why)
 {
     call c = { .p = p, .d = d, .pane = into, .from = from };
-    return rt_processor_invoke(p, merge_body, &c, NULL, partition, why);
+    return rt_processor_invoke(p, merge_body, &c, NULL, partition, NULL, why);
 }
 
 static void push_result(lua_State *L, const rt_window_def *d, const rt_pane *pane)
@@ -291,8 +291,8 @@ static int fire_body(lua_State *L, void *arg)
 }
 
 int lb_window_fire(rt_processor *p, const rt_window_def *d, const rt_wkey *k,
-                   const rt_pane *pane, rt_outbox *out, rt_reject *why)
+                   const rt_pane *pane, rt_outbox *out, const rt_origin *id, rt_reject *why)
 {
     call c = { .p = p, .d = d, .k = k, .pane = (rt_pane *)pane };
-    return rt_processor_invoke(p, fire_body, &c, out, k->partition, why);
+    return rt_processor_invoke(p, fire_body, &c, out, k->partition, id, why);
 }

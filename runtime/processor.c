@@ -185,8 +185,7 @@ static int load_protected(lua_State *L)
     lua_getfield(L, spec, "jit");
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
         luaL_error(L, "%s: jit must be true or false", p->path);
-    if (lua_toboolean(L, -1))
-        rt_sandbox_jit(L, p);
+    int jit = lua_toboolean(L, -1);
     lua_pop(L, 1);
     lb_window_read(L, p, spec, job->allowed_lateness_ms);
     lua_getfield(L, spec, "state_ttl_ms");
@@ -207,6 +206,11 @@ static int load_protected(lua_State *L)
     } else {
         lua_pop(L, 1);
     }
+    /* Only now: windows(ctx) and init run interpreted, so an endless loop in them is
+     * stopped at processor.timeout.ms (the load is refused, a reload keeps the old
+     * version) rather than compiled beyond the count hook's reach. */
+    if (jit)
+        rt_sandbox_jit(L, p);
     if (luaL_loadbuffer(L, trampoline_src, sizeof trampoline_src - 1, "=trampoline"))
         return lua_error(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, p->process_ref);
@@ -416,7 +420,8 @@ static int invoke_protected(lua_State *L)
 }
 
 int rt_processor_invoke(rt_processor *p, int (*body)(lua_State *L, void *arg), void *arg,
-                        rt_outbox *out, int32_t partition, rt_reject *why)
+                        rt_outbox *out, int32_t partition, const rt_origin *call,
+                        rt_reject *why)
 {
     invoke_job job = { body, arg };
     if (p->quarantined) {
@@ -432,7 +437,7 @@ int rt_processor_invoke(rt_processor *p, int (*body)(lua_State *L, void *arg), v
     p->emits = 0;
     p->limit = RT_LIMIT_NONE;
     rt_sandbox_arm(p, 0);
-    rt_beat_enter(p->beat, p->name, NULL);
+    rt_beat_enter(p->beat, p->name, call);
     int rc = lua_cpcall(p->L, invoke_protected, &job);
     rt_beat_leave(p->beat);
     p->deadline_ms = 0;

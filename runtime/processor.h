@@ -155,9 +155,11 @@ int  rt_processor_resume(rt_processor *p, rt_call *c, rt_outbox *out, rt_lkwait 
                          rt_reject *why);
 /* Run body(L, arg) protected in the processor's state, outside process(): a window's
  * add/merge, on_window, on_timer. ctx.emit collects into `out`, ctx.state uses
- * `partition`. 0, or -1 with `why` set. */
+ * `partition`; `call` names the call for the supervisor (a firing's identity, NULL for
+ * add/merge). 0, or -1 with `why` set. */
 int  rt_processor_invoke(rt_processor *p, int (*body)(lua_State *L, void *arg), void *arg,
-                         rt_outbox *out, int32_t partition, rt_reject *why);
+                         rt_outbox *out, int32_t partition, const rt_origin *call,
+                         rt_reject *why);
 /* Drop a waiting call (its event is dead-lettered or abandoned). */
 void rt_processor_abort(rt_processor *p, rt_call *c);
 /* Close the state and free the processor. */

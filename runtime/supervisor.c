@@ -243,9 +243,9 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
         kill(s->kids[i].pid, SIGKILL);
         s->kids[i].kills++;
         __atomic_store_n(&b->since_ms, 0, __ATOMIC_RELEASE);
-        if (p.partition == -1) {
-            rt_error("worker %d stuck for %lld ms in processor %s (a window or timer call): "
-                     "killed", i, (long long)(now - since), p.processor);
+        if (p.partition == -1) {     /* not a record nor a firing: nothing to mark */
+            rt_error("worker %d stuck for %lld ms in processor %s: killed", i,
+                     (long long)(now - since), p.processor);
             continue;
         }
         uint32_t k = s->shared->npoison;
@@ -253,7 +253,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
         __atomic_store_n(&s->shared->npoison, k + 1, __ATOMIC_RELEASE);
         char rec[200];
         rt_error("worker %d stuck for %lld ms in processor %s on %s: killed; that "
-                 "record will be dead-lettered as timeout, not run again", i,
+                 "record or firing will be dead-lettered as timeout, not run again", i,
                  (long long)(now - since), p.processor,
                  rt_beat_record(p.topic, p.partition, p.offset, rec, sizeof rec));
     }

@@ -13,6 +13,7 @@
 
 #include "bindings.h"
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 #include "worker.h"
 
@@ -67,6 +68,33 @@ static int on_merge(void *arg, const rt_window_def *d, rt_pane *into, const rt_p
     return lb_window_merge(a->p, d, into, from, a->partition, &a->why);
 }
 
+/* What names a window or timer call to the supervisor: "window:<processor>.<window>"
+ * or "timer:<processor>", and a hash of the firing (key and bounds, or key, tag and
+ * time) as the record's position. A worker killed inside the call leaves it poisoned; its successor,
+ * which rebuilds the same windows and timers, finds the same identity and dead-letters
+ * the firing as timeout instead of running it (and being killed) again. */
+static rt_origin fire_call(char *label, size_t len, const rt_processor *p, const char *window,
+                           const void *id, size_t idlen, int64_t a, int64_t b)
+{
+    uint64_t h = rt_fnv1a(RT_FNV1A_INIT, id, idlen);
+    h = rt_fnv1a(rt_fnv1a(h, &a, sizeof a), &b, sizeof b);
+    if (window)
+        snprintf(label, len, "window:%s.%s", p->name, window);
+    else
+        snprintf(label, len, "timer:%s", p->name);
+    return (rt_origin){ .file = label, .line = (long long)(h >> 1) };
+}
+
+/* Poisoned by the supervisor: the firing is dead-lettered `timeout`, not run. */
+static int poisoned(rt_worker *w, const rt_origin *call, rt_reject *why)
+{
+    const rt_poison *x = w->shared ? rt_poison_find(w->shared, call) : NULL;
+    if (x)
+        rt_reject_set(why, "timeout", "ran longer than processor.timeout.ms=%lld; its worker "
+                      "was killed and this call is not run again", (long long)x->timeout_ms);
+    return x != NULL;
+}
+
 /* A fired window's outputs go out at once; a failing on_window is dead-lettered as a
  * record naming the window, since there is no one event to blame. */
 static int on_fire(void *arg, const rt_window_def *d, const rt_wkey *k, const rt_pane *pane)
@@ -75,8 +103,11 @@ static int on_fire(void *arg, const rt_window_def *d, const rt_wkey *k, const rt
     rt_worker *w = a->w;
     rt_outbox *out = &w->fire_out;
     rt_reject why;
+    char label[128];
+    rt_origin call = fire_call(label, sizeof label, a->p, d->name, k->key, k->klen,
+                               pane->start, pane->end);
     rt_outbox_reset(out);
-    if (lb_window_fire(a->p, d, k, pane, out, &why) < 0) {
+    if (poisoned(w, &call, &why) || lb_window_fire(a->p, d, k, pane, out, &call, &why) < 0) {
         dead_fired(w, a->p, &why, json_pack("{s:s, s:s%, s:I, s:I}", "window", d->name, "key",
                                             k->key, k->klen, "start", (json_int_t)pane->start,
                                             "end", (json_int_t)pane->end), "(window)");
@@ -159,8 +190,11 @@ static void fire_timers(rt_worker *w, enum rt_time_domain domain, int64_t now)
         rt_timer *t;
         while (!w->failed && (t = rt_timers_pop_due(&w->keyed[i]->timers, domain, now))) {
             rt_reject why;
+            char label[128];
+            rt_origin call = fire_call(label, sizeof label, p, NULL, t->id, t->idlen, t->at,
+                                       t->domain);
             rt_outbox_reset(&w->fire_out);
-            if (lb_timer_fire(p, t, &w->fire_out, &why) < 0) {
+            if (poisoned(w, &call, &why) || lb_timer_fire(p, t, &w->fire_out, &call, &why) < 0) {
                 const char *tag = t->id + t->klen + 1;
                 dead_fired(w, p, &why, json_pack("{s:s%, s:s%, s:I}", "timer", tag,
                                                  t->idlen - t->klen - 1, "key", t->id, t->klen,

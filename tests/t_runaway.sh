@@ -268,3 +268,77 @@ stop_eddy second KILL
 stop_eddy first KILL
 kill $SLOW; wait $SLOW 2>/dev/null
 stop_mock
+
+# ---- runaway code outside process(), compiled (jit = true), under the supervisor ----
+# on_window and on_timer: the worker is killed once; the firing is remembered and its
+# successor dead-letters it as timeout instead of running it (and being killed) again.
+fire_input() { for ts in 100 200 1100 1200 2100 3100 4100; do
+  printf '{"domain":"t","type":"a","timestamp":%s,"eventId":"e%s","payload":{}}\n' $ts $ts; done; }
+for kind in window timer; do
+  d=$(newdir)
+  write_conf "$d" "processor.timeout.ms=300" "runtime.supervisor=true" "source.file.path=$d/in.ndjson"
+  cat > "$d/processors/w.lua" <<'LUA'
+local function spin() local n = 0 while true do n = n + 1 end end
+return { jit = true, routes = { { domain = "t", type = "*" } },
+  windows = { w = { kind = "tumbling", size_ms = 1000, agg = "count" } },
+  on_window = function(win, ctx)
+    if KIND == "window" and win.start == 1000 then spin() end
+    ctx.emit("out", { start = win.start, n = win.result })
+  end,
+  on_timer = function(key, tag, ctx)
+    if tag == "1000" then spin() end
+    ctx.emit("out", { timer = tag })
+  end,
+  process = function(ev, ctx)
+    if KIND == "timer" then
+      local at = ev.timestamp - ev.timestamp % 1000
+      ctx.timer("k", at + 500, tostring(at))
+    end
+  end }
+LUA
+  sed -i "1i local KIND = \"$kind\"" "$d/processors/w.lua"
+  fire_input > "$d/in.ndjson"
+  RC=0; timeout 60 "$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err" || RC=$?
+  expect_eq "outside process ($kind): the supervised run ends normally" 0 "$RC"
+  expect_eq "outside process ($kind): the worker was killed once" 1 "$(grep -c 'stuck for .* killed' "$d/err")"
+  check "outside process ($kind): the supervisor names the $kind call it killed" \
+    grep -q "in processor w on $kind:w[.a-z]*:[0-9]*: killed" "$d/err"
+  expect_eq "outside process ($kind): that firing is dead-lettered timeout once" "timeout 1000" \
+    "$(jq -r '"\(.reason) \(.raw | fromjson | (.start // .timer))"' "$d/dlq.ndjson" 2>&1)"
+  expect_eq "outside process ($kind): the later ones fire" "2000 3000 4000" \
+    "$(jq -r "select(.${kind/window/start} != null) | .${kind/window/start} | tonumber | select(. >= 2000)" \
+       "$d/out.ndjson" | sort -n | tr '\n' ' ' | sed 's/ $//')"
+done
+
+# init (and windows(ctx)) run interpreted even for a jit = true processor, so an endless
+# loop there is stopped at processor.timeout.ms: `eddy check` says so, and a reload to
+# such a version is refused while the old one goes on, under the supervisor too.
+d=$(newdir)
+write_conf "$d" "processor.timeout.ms=300" "runtime.supervisor=true" "source.file.path=$d/fifo" \
+  "admin.listen=127.0.0.1:0" "reload.watch=false"
+write_echo_processor "$d" echo t
+cp "$d/processors/echo.lua" "$d/good.lua"
+printf 'return { jit = true, routes = {{domain="t", type="*"}},\n  init = function(ctx) local n = 0 while true do n = n + 1 end end,\n  process = function(ev, ctx) ctx.emit("out", { id = "new" }) end }\n' > "$d/loop.lua"
+cp "$d/loop.lua" "$d/processors/echo.lua"
+RC=0; timeout 20 "$EDDY" check -c "$d/eddy.conf" > "$d/check" 2>&1 || RC=$?
+expect_eq "init loop: eddy check stops it and exits 2" 2 "$RC"
+check "init loop: eddy check says timeout" grep -q 'echo.lua: timeout: ran longer than processor.timeout.ms=300' "$d/check"
+cp "$d/good.lua" "$d/processors/echo.lua"
+fifo_eddy "$d"
+wait_eval 'test -n "$(admin_port "$d/err")"'
+port=$(admin_port "$d/err")
+event t a i1 >&3
+wait_eval 'test -s "$d/out.ndjson"'
+cp "$d/loop.lua" "$d/processors/echo.lua"
+curl -s -X POST "http://127.0.0.1:$port/-/reload" > /dev/null
+wait_eval 'grep -q "timeout: ran longer than processor.timeout.ms=300" "$d/err"'
+check "init loop: the reload is refused with the reason" \
+  grep -q 'echo.lua: timeout: ran longer than processor.timeout.ms=300' "$d/err"
+event t a i2 >&3
+wait_eval 'test "$(wc -l < "$d/out.ndjson")" -ge 2'
+expect_eq "init loop: the old version goes on" "i1 i2" "$(jq -r .id "$d/out.ndjson" | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "init loop: no worker was killed" 0 "$(grep -c 'stuck for' "$d/err")"
+exec 3>&-
+RC=0; timeout 20 bash -c "while kill -0 $PID 2>/dev/null; do sleep 0.1; done" || RC=$?
+expect_eq "init loop: the supervisor ends with its input" 0 "$RC"
+wait $PID
