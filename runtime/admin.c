@@ -65,7 +65,8 @@ struct rt_admin {
     pthread_t thread;
     int running;
     int to_owner[2], to_http[2];    /* wake-up pipes */
-    struct event *owner_ev, *http_ev;
+    struct event *owner_ev, *http_ev, *tick_ev;
+    void (*tick)(void *arg);
     pthread_mutex_t mu;             /* guards asked and answered */
     ask *asked, *answered;          /* FIFO lists, newest first (reversed on taking) */
     cached *cache;                  /* per route */
@@ -474,6 +475,7 @@ static rt_admin *admin_new(const rt_admin_opts *o, const rt_admin_route *routes,
     }
     a->routes = routes;
     a->arg = arg;
+    a->tick = o->tick;
     a->to_owner[0] = a->to_owner[1] = a->to_http[0] = a->to_http[1] = -1;
     pthread_mutex_init(&a->mu, NULL);
     return a;
@@ -490,6 +492,12 @@ rt_admin *rt_admin_start(struct event_base *base, const rt_admin_opts *o,
         return NULL;
     }
     return a;
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    rt_admin *a = arg;
+    a->tick(a->arg);
 }
 
 static void *serve(void *arg)
@@ -527,6 +535,12 @@ rt_admin *rt_admin_start_thread(struct event_base *owner, const rt_admin_opts *o
         !(a->owner_ev = event_new(owner, a->to_owner[0], EV_READ | EV_PERSIST, on_asks, a)) ||
         !(a->http_ev = event_new(a->base, a->to_http[0], EV_READ | EV_PERSIST, on_answers, a)) ||
         event_add(a->owner_ev, NULL) < 0 || event_add(a->http_ev, NULL) < 0) {
+        snprintf(err, errlen, "admin: cannot set up its thread: %s", strerror(errno));
+        goto fail;
+    }
+    struct timeval every = { o->tick_ms / 1000, (o->tick_ms % 1000) * 1000 };
+    if (o->tick && (!(a->tick_ev = event_new(a->base, -1, EV_PERSIST, on_tick, a)) ||
+                    event_add(a->tick_ev, &every) < 0)) {
         snprintf(err, errlen, "admin: cannot set up its thread: %s", strerror(errno));
         goto fail;
     }
@@ -584,6 +598,8 @@ void rt_admin_stop(rt_admin *a)
         event_free(a->owner_ev);
     if (a->http_ev)
         event_free(a->http_ev);
+    if (a->tick_ev)
+        event_free(a->tick_ev);
     for (int i = 0; i < 2; i++) {
         if (a->to_owner[i] >= 0)
             close(a->to_owner[i]);

@@ -40,6 +40,10 @@ typedef struct rt_admin_opts {
     const char *token;      /* admin.token: POST routes need "Authorization: Bearer
                                <token>"; NULL or "" for none */
     int quiet;              /* do not log the address */
+    /* Threaded endpoint: run tick(arg) on its thread every tick_ms (NULL: none), for
+     * watching the owner's loop from outside it. */
+    void (*tick)(void *arg);
+    int tick_ms;
 } rt_admin_opts;
 
 /* Listen on o->listen; `routes` ends with a NULL path and must outlive the endpoint.

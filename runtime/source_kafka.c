@@ -372,6 +372,13 @@ out:
     return 0;
 }
 
+void rt_source_kafka_commit_now(rt_source_kafka *s)
+{
+    rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, NULL, 1);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        rt_warn("kafka source: commit: %s", rd_kafka_err2str(err));
+}
+
 void rt_source_kafka_stop(rt_source_kafka *s)
 {
     s->stopped = 1;

@@ -34,6 +34,9 @@ rt_source_kafka *rt_source_kafka_open(struct event_base *base, const rt_config *
                                       const rt_kafka_source_cb *cb, char *err, size_t errlen);
 /* Stop handing over records (SIGTERM); what was not handed over is read again later. */
 void rt_source_kafka_stop(rt_source_kafka *s);
+/* Commit the stored offsets now, asynchronously; safe from another thread (the worker's
+ * admin thread, while its loop is stuck in a Lua call). */
+void rt_source_kafka_commit_now(rt_source_kafka *s);
 /* Commit the stored offsets, leave the group, free. -1 when the commit failed. */
 int  rt_source_kafka_close(rt_source_kafka *s);
 /* Partitions currently assigned to this member. */

@@ -301,7 +301,7 @@ int rt_supervisor_run(const rt_config *cfg)
         goto out;
     }
     const char *listen = rt_config_get(cfg, "admin.listen");
-    rt_admin_opts ao = { listen, rt_config_get(cfg, "admin.token"), 0 };
+    rt_admin_opts ao = { listen, rt_config_get(cfg, "admin.token"), 0, NULL, 0 };
     if (*listen && !(s->admin = rt_admin_start(s->base, &ao, rt_supervisor_routes, s, err,
                                                sizeof err))) {
         rt_error("%s", err);

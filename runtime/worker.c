@@ -186,6 +186,7 @@ static int add_forwards(rt_worker *w, char *err, size_t errlen)
 int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->source_mu, NULL);
     w->cfg = cfg;
     w->limits.max_bytes = (size_t)rt_config_int(cfg, "event.max.bytes");
     w->limits.timestamp_max = rt_config_int(cfg, "event.timestamp.max");
@@ -544,6 +545,25 @@ static int get_health(void *arg, struct evhttp_request *req, rt_buf *out, const 
     return rt_buf_append(out, "ok\n", 3) < 0 ? -1 : 200;
 }
 
+/* On the admin thread: when the loop is stuck in one Lua call past its limit, commit the
+ * offsets stored so far, once per call. A compiled loop is then killed by the
+ * supervisor, and its successor re-reads from the stuck record instead of from the
+ * last periodic commit (up to kafka.auto.commit.interval.ms of events twice). */
+static void on_admin_tick(void *arg)
+{
+    rt_worker *w = arg;
+    int64_t since = __atomic_load_n(&w->beat->since_ms, __ATOMIC_ACQUIRE);
+    long long limit = rt_config_int(w->cfg, "processor.timeout.ms");
+    if (!since || !limit || rt_clock_ms() - since <= limit || since == w->committed_since)
+        return;
+    pthread_mutex_lock(&w->source_mu);
+    if (w->kafka_source) {
+        rt_source_kafka_commit_now(w->kafka_source);
+        w->committed_since = since;
+    }
+    pthread_mutex_unlock(&w->source_mu);
+}
+
 static const rt_admin_route worker_routes[] = {
     { "GET", "/healthz", get_health, RT_ADMIN_ANY_THREAD },
     { "GET", "/metrics", get_metrics, 0 },
@@ -582,7 +602,9 @@ int rt_worker_run(rt_worker *w)
     w->beat = w->shared ? &w->shared->beats[w->index] : &w->own_beat;
     for (size_t k = 0; k < w->nprocs; k++)
         w->procs[k]->beat = w->beat;
-    rt_admin_opts ao = { listen, rt_config_get(w->cfg, "admin.token"), w->shared != NULL };
+    int kafka = strcmp(rt_config_get(w->cfg, "source.type"), "kafka") == 0;
+    rt_admin_opts ao = { listen, rt_config_get(w->cfg, "admin.token"), w->shared != NULL,
+                         kafka ? on_admin_tick : NULL, 100 };
     if (*listen && !(w->admin = rt_admin_start_thread(w->base, &ao, worker_routes, w, err,
                                                       sizeof err))) {
         rt_error("%s", err);
@@ -613,9 +635,11 @@ int rt_worker_run(rt_worker *w)
     /* A last checkpoint, so that a restart after SIGTERM replays nothing. */
     if (w->state_dir && !w->failed && !w->head && rt_worker_checkpoint(w) == 0)
         rt_info("checkpoint taken on the way out");
+    pthread_mutex_lock(&w->source_mu);
     if (w->kafka_source && rt_source_kafka_close(w->kafka_source) < 0)
         w->failed = 1;
     w->kafka_source = NULL;
+    pthread_mutex_unlock(&w->source_mu);
     rc = w->failed ? -1 : 0;
     rt_dlq_log_flush(&w->dlq_log);
     rt_worker_progress_end(w);
@@ -629,9 +653,9 @@ void rt_worker_print_routes(const rt_worker *w, FILE *out)
 
 void rt_worker_free(rt_worker *w)
 {
+    rt_admin_stop(w->admin);     /* first: its thread may look at the source */
     rt_source_kafka_close(w->kafka_source);
     rt_source_file_close(&w->source);
-    rt_admin_stop(w->admin);
     rt_reload_free(w);
     if (w->sigterm)
         event_free(w->sigterm);
@@ -673,5 +697,6 @@ void rt_worker_free(rt_worker *w)
     rt_track_free(&w->tracker);
     if (w->base)
         event_base_free(w->base);
+    pthread_mutex_destroy(&w->source_mu);
     memset(w, 0, sizeof *w);
 }

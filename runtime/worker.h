@@ -4,6 +4,7 @@
 #define RT_WORKER_H
 
 #include <dirent.h>
+#include <pthread.h>
 
 #include <event2/event.h>
 
@@ -79,6 +80,8 @@ typedef struct rt_worker {
     size_t nspare;
     struct event *wake_ev;  /* a lookup answered: resume and finish jobs */
     struct event *give_up_ev;   /* stopping: stop waiting for lookups */
+    pthread_mutex_t source_mu;  /* kafka_source against the admin thread's tick */
+    int64_t committed_since;    /* the stuck call whose offsets the tick committed */
     struct event *fail_ev;  /* an output failed: end the run (a Kafka source never ends) */
     int ending;             /* input over or stopping: leave once the queue is empty */
     rt_tracker tracker;     /* at-least-once offsets of the Kafka source */
