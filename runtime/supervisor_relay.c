@@ -27,6 +27,10 @@ struct rt_relay {
     size_t sent;            /* bytes of held written to the current pipe */
     long long line0;        /* lines before held */
     int ended;              /* all of the input went into the current pipe, now closed */
+    /* A line longer than event.max.bytes is done (dead-lettered too_large) before its
+     * newline is read: its bytes are dropped as they are sent, not held (mid_line), and
+     * a new worker is not sent its rest at all (stripping). */
+    int mid_line, stripping;
 };
 
 static void pump(rt_relay *r);
@@ -70,9 +74,27 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     pump(arg);
 }
 
+/* Drop the rest of a done line up to its newline, for a new worker; 1 when through. */
+static int strip_done_line(rt_relay *r)
+{
+    char *nl = memchr(r->held.data, '\n', r->held.len);
+    size_t cut = nl ? (size_t)(nl - r->held.data) + 1 : r->held.len;
+    memmove(r->held.data, r->held.data + cut, r->held.len - cut);
+    r->held.len -= cut;
+    if (!nl)
+        return 0;
+    r->line0++;
+    r->mid_line = r->stripping = 0;
+    return 1;
+}
+
 /* Write what the pipe takes; at the input's end close it, so the worker sees the end. */
 static void pump(rt_relay *r)
 {
+    if (r->stripping && !strip_done_line(r) && !r->eof) {
+        input_arm(r, 1);
+        return;
+    }
     while (r->out_fd >= 0 && r->sent < r->held.len) {
         ssize_t n = write(r->out_fd, r->held.data + r->sent, r->held.len - r->sent);
         if (n > 0) {
@@ -149,7 +171,9 @@ int rt_relay_attach(rt_relay *r, int *child_fd, long long *line)
     r->sent = 0;
     r->ended = 0;
     *child_fd = p[0];
-    *line = r->line0;
+    /* Inside a done long line: the new worker starts after it. */
+    r->stripping = r->mid_line;
+    *line = r->line0 + r->mid_line;
     return 0;
 }
 
@@ -171,12 +195,22 @@ void rt_relay_detach(rt_relay *r)
 void rt_relay_done(rt_relay *r, int64_t next)
 {
     size_t cut = 0;
+    if (r->stripping)
+        return;     /* the new worker has not been sent anything yet */
+    /* Line line0 + 1 (held's first, of which the start is gone when mid_line) is
+     * done: drop it through its newline. Done before its newline was sent means a long
+     * line the worker cut short: what was sent of it goes now, the worker skips the
+     * rest itself. */
     while (r->line0 < next - 1) {
         char *nl = memchr(r->held.data + cut, '\n', r->sent - cut);
-        if (!nl)
+        if (!nl) {
+            cut = r->sent;
+            r->mid_line = 1;
             break;
+        }
         cut = (size_t)(nl - r->held.data) + 1;
         r->line0++;
+        r->mid_line = 0;
     }
     if (!cut)
         return;

@@ -70,9 +70,10 @@ static int on_merge(void *arg, const rt_window_def *d, rt_pane *into, const rt_p
 
 /* What names a window or timer call to the supervisor: "window:<processor>.<window>"
  * or "timer:<processor>", and a hash of the firing (key and bounds, or key, tag and
- * time) as the record's position. A worker killed inside the call leaves it poisoned; its successor,
- * which rebuilds the same windows and timers, finds the same identity and dead-letters
- * the firing as timeout instead of running it (and being killed) again. */
+ * time) as the record's position. A worker killed inside the call leaves it poisoned;
+ * its successor, which rebuilds the same windows and timers, finds the same identity
+ * and dead-letters the firing as timeout instead of running it (and being killed)
+ * again. */
 static rt_origin fire_call(char *label, size_t len, const rt_processor *p, const char *window,
                            const void *id, size_t idlen, int64_t a, int64_t b)
 {

@@ -24,6 +24,23 @@ expect_eq "long lines: raw is cut at dlq.max.raw.bytes and marked" "900000 10485
 kb=$(peak_kb "$d/err")
 check "long lines: peak RSS ${kb} KB stays under 100 MB for 500 MB of input" test "${kb:-999999999}" -lt 100000
 
+# --- the same under the supervisor, which relays stdin to its worker: neither holds
+# the long lines ---
+d=$(newdir)
+write_conf "$d" 'source.file.path=-' 'runtime.supervisor=true'
+write_echo_processor "$d" echo t
+{ event t a g1; head -c 300000000 /dev/zero | tr '\0' x; echo; event t a g2; event t a g3; } |
+  /usr/bin/time -v "$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err"
+RC=$?
+expect_eq "long line, supervised: the run succeeds" 0 "$RC"
+expect_eq "long line, supervised: the good records come out" "g1 g2 g3" \
+  "$(jq -r .id "$d/out.ndjson" | sort | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "long line, supervised: it is dead-lettered too_large as line 2" "too_large 2" \
+  "$(jq -r '"\(.reason) \(.origin.line)"' "$d/dlq.ndjson")"
+kb=$(peak_kb "$d/err")
+check "long line, supervised: peak RSS ${kb} KB stays under 200 MB for a 300 MB line" \
+  test "${kb:-999999999}" -lt 200000
+
 # --- emitted records and keyed state: C memory, bounded ---
 d=$(newdir)
 write_conf "$d" 'processor.memory.mb=128' 'processor.max.output.mb=16' 'state.max.mb=64' \
