@@ -50,7 +50,8 @@ static int state_set(lua_State *L)
     const char *key = check_key(L, &klen);
     rt_state *st = store(L, p);
     if (lua_isnil(L, 2)) {
-        rt_state_del(st, p->partition, key, klen);
+        if (rt_state_del(st, p->undo, p->partition, key, klen) < 0)
+            return luaL_error(L, "ctx.state.set: out of memory");
         return 0;
     }
     lua_Number ttl = luaL_optnumber(L, 3, (lua_Number)p->state_ttl_ms);
@@ -65,10 +66,11 @@ static int state_set(lua_State *L)
     /* Keyed state is C memory, outside processor.memory.mb: it has its own bound. The
      * old value's bytes are still counted, so a replacement near the bound is refused
      * a little early rather than overshooting it. */
-    if (p->limits.max_state && st->bytes + b->len + klen > p->limits.max_state)
+    if (p->limits.max_state &&
+        st->bytes + st->undo_bytes + b->len + klen > p->limits.max_state)
         return rt_processor_limit_errorf(L, p, RT_LIMIT_MEMORY, "ctx.state would hold more "
                                          "than state.max.mb=%zu", p->limits.max_state >> 20);
-    if (rt_state_set(st, p->partition, key, klen, b->data, b->len, expires) < 0)
+    if (rt_state_set(st, p->undo, p->partition, key, klen, b->data, b->len, expires) < 0)
         return luaL_error(L, "ctx.state.set: out of memory");
     return 0;
 }
@@ -78,7 +80,10 @@ static int state_del(lua_State *L)
     rt_processor *p = self(L);
     size_t klen;
     const char *key = check_key(L, &klen);
-    lua_pushboolean(L, rt_state_del(store(L, p), p->partition, key, klen));
+    int rc = rt_state_del(store(L, p), p->undo, p->partition, key, klen);
+    if (rc < 0)
+        return luaL_error(L, "ctx.state.del: out of memory");
+    lua_pushboolean(L, rc);
     return 1;
 }
 

@@ -316,6 +316,9 @@ static void end_call(rt_processor *p, rt_call *c, int ok, int error)
     if (c->ev_handle)
         lb_event_detach(c->ev_handle);
     c->ev_handle = NULL;
+    /* An event that failed leaves no state change behind, as it leaves no output. */
+    if (p->state)
+        rt_state_undo(p->state, &c->undo, ok);
     if (ok && p->npool < RT_PROCESSOR_POOL) {
         lua_settop(c->co, 0);
         p->pool[p->npool++] = c->ref;
@@ -340,6 +343,7 @@ static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait
     p->wait = wait;
     p->running = c->co;
     p->partition = c->partition;
+    p->undo = &c->undo;
     p->ev_handle = c->ev_handle;
     p->waiting = 0;
     rt_sandbox_arm(p, (int64_t)(c->elapsed * 1000));
@@ -355,6 +359,7 @@ static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait
     p->outbox = NULL;
     p->wait = NULL;
     p->running = NULL;
+    p->undo = NULL;
     c->elapsed += seconds_since(&t0);
     if (rc == LUA_YIELD && p->waiting && p->limit == RT_LIMIT_NONE)
         return 1;
@@ -432,8 +437,10 @@ int rt_processor_invoke(rt_processor *p, int (*body)(lua_State *L, void *arg), v
      * the outer call's limit state is its own. */
     int32_t saved = p->partition;
     uint32_t saved_emits = p->emits;
+    rt_buf *saved_undo = p->undo;
     p->outbox = out;
     p->partition = partition;
+    p->undo = &p->invoke_undo;
     p->emits = 0;
     p->limit = RT_LIMIT_NONE;
     rt_sandbox_arm(p, 0);
@@ -444,7 +451,10 @@ int rt_processor_invoke(rt_processor *p, int (*body)(lua_State *L, void *arg), v
     p->outbox = NULL;
     p->partition = saved;
     p->emits = saved_emits;
+    p->undo = saved_undo;
     int result = failed(p, p->L, rc, why);
+    if (p->state)
+        rt_state_undo(p->state, &p->invoke_undo, result == 0);
     rt_sandbox_count_outcome(p, result, why);
     p->limit = RT_LIMIT_NONE;
     if (result < 0)
@@ -464,6 +474,11 @@ void rt_processor_abort(rt_processor *p, rt_call *c)
         end_call(p, c, 0, 0);
 }
 
+void rt_call_free(rt_call *c)
+{
+    rt_buf_free(&c->undo);
+}
+
 void rt_processor_free(rt_processor *p)
 {
     if (p->L)
@@ -481,6 +496,7 @@ void rt_processor_free(rt_processor *p)
     free(p->name);
     free(p->path);
     rt_buf_free(&p->scratch);
+    rt_buf_free(&p->invoke_undo);
     memset(p, 0, sizeof *p);
 }
 

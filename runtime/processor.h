@@ -70,6 +70,7 @@ typedef struct rt_call {
     int32_t partition;      /* the event's input partition */
     rt_origin origin;       /* where the event came from (the supervisor's view) */
     uint32_t emits;         /* ctx.emit calls so far (processor.max.emits) */
+    rt_buf undo;            /* what its ctx.state writes replaced (rt_state_undo) */
 } rt_call;
 
 #define RT_PROCESSOR_POOL 64    /* finished coroutines kept for reuse */
@@ -98,6 +99,9 @@ typedef struct rt_processor {
     rt_buf scratch;         /* json.encode output */
     char reject[256];       /* detail given to ctx.reject */
     int32_t partition;      /* input partition of the call in progress (ctx.state) */
+    rt_buf *undo;           /* undo log of the call in progress: its state writes are
+                             * kept only if it succeeds */
+    rt_buf invoke_undo;     /* the log of rt_processor_invoke's calls */
     rt_state *state;        /* keyed state, kept by the worker under the name */
     rt_timers *timers;      /* its timers, kept likewise */
     rt_window_def *window_defs; /* the `windows` table */
@@ -160,8 +164,11 @@ int  rt_processor_resume(rt_processor *p, rt_call *c, rt_outbox *out, rt_lkwait 
 int  rt_processor_invoke(rt_processor *p, int (*body)(lua_State *L, void *arg), void *arg,
                          rt_outbox *out, int32_t partition, const rt_origin *call,
                          rt_reject *why);
-/* Drop a waiting call (its event is dead-lettered or abandoned). */
+/* Drop a waiting call (its event is dead-lettered or abandoned); its state writes are
+ * undone. */
 void rt_processor_abort(rt_processor *p, rt_call *c);
+/* Free what a finished call keeps for reuse. */
+void rt_call_free(rt_call *c);
 /* Close the state and free the processor. */
 void rt_processor_free(rt_processor *p);
 

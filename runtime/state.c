@@ -32,34 +32,103 @@ const rt_state_value *rt_state_get(rt_state *st, int32_t partition, const char *
     return v;
 }
 
-int rt_state_set(rt_state *st, int32_t partition, const char *key, size_t klen,
-                 const char *val, size_t vlen, int64_t expires_ms)
+/* One write of a call, in its undo log: the key, then this header, so the log is
+ * read back from its end. `old` is the value the write replaced (NULL: none). */
+typedef struct undo_entry {
+    rt_state_value *old;
+    size_t klen;
+    int32_t partition;
+} undo_entry;
+
+static int log_write(rt_buf *undo, int32_t partition, const char *key, size_t klen)
+{
+    undo_entry e = { NULL, klen, partition };
+    size_t mark = undo->len;
+    if (rt_buf_append(undo, key, klen) < 0 || rt_buf_append(undo, &e, sizeof e) < 0) {
+        undo->len = mark;
+        return -1;
+    }
+    return 0;
+}
+
+/* The replaced value goes to the newest entry instead of being freed. */
+static void log_old(rt_state *st, rt_buf *undo, rt_state_value *old, size_t klen)
+{
+    if (!old)
+        return;
+    st->bytes -= old->len + klen;
+    if (!undo) {
+        free(old);
+        return;
+    }
+    st->undo_bytes += old->len + klen;
+    memcpy(undo->data + undo->len - sizeof(undo_entry), &old, sizeof old);
+}
+
+int rt_state_set(rt_state *st, rt_buf *undo, int32_t partition, const char *key,
+                 size_t klen, const char *val, size_t vlen, int64_t expires_ms)
 {
     rt_state_value *v = malloc(sizeof *v + (vlen ? vlen : 1));
-    if (!v)
+    if (!v || (undo && log_write(undo, partition, key, klen) < 0)) {
+        free(v);
         return -1;
+    }
     v->expires_ms = expires_ms;
     v->len = vlen;
     memcpy(v->data, val, vlen);
     void **slot = rt_keymap_put(&st->map, partition, key, klen);
     if (!slot) {
+        if (undo)
+            undo->len -= klen + sizeof(undo_entry);
         free(v);
         return -1;
     }
-    if (*slot)
-        drop(st, *slot, klen);
+    log_old(st, undo, *slot, klen);
     *slot = v;
     st->bytes += vlen + klen;
     return 0;
 }
 
-int rt_state_del(rt_state *st, int32_t partition, const char *key, size_t klen)
+int rt_state_del(rt_state *st, rt_buf *undo, int32_t partition, const char *key,
+                 size_t klen)
 {
-    rt_state_value *v = rt_keymap_del(&st->map, partition, key, klen);
-    if (!v)
+    if (!rt_keymap_get(&st->map, partition, key, klen))
         return 0;
-    drop(st, v, klen);
+    if (undo && log_write(undo, partition, key, klen) < 0)
+        return -1;
+    log_old(st, undo, rt_keymap_del(&st->map, partition, key, klen), klen);
     return 1;
+}
+
+void rt_state_undo(rt_state *st, rt_buf *undo, int keep)
+{
+    while (undo->len) {
+        undo_entry e;
+        memcpy(&e, undo->data + undo->len - sizeof e, sizeof e);
+        undo->len -= sizeof e + e.klen;
+        const char *key = undo->data + undo->len;
+        if (e.old)
+            st->undo_bytes -= e.old->len + e.klen;
+        if (keep) {
+            free(e.old);
+            continue;
+        }
+        if (!e.old) {
+            rt_state_value *now = rt_keymap_del(&st->map, e.partition, key, e.klen);
+            if (now)
+                drop(st, now, e.klen);
+            continue;
+        }
+        void **slot = rt_keymap_put(&st->map, e.partition, key, e.klen);
+        if (!slot) {
+            free(e.old);    /* out of memory: the key keeps its newer value */
+            continue;
+        }
+        if (*slot)
+            drop(st, *slot, e.klen);
+        *slot = e.old;
+        st->bytes += e.old->len + e.klen;
+    }
 }
 
 size_t rt_state_expire(rt_state *st, int64_t now_ms)

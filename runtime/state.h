@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "keymap.h"
 
 typedef struct rt_state_value {
@@ -19,6 +20,7 @@ typedef struct rt_state {
     rt_keymap map;
     /* usage counters */
     size_t bytes;           /* keys and values held */
+    size_t undo_bytes;      /* replaced values kept by the undo logs of calls running */
     uint64_t expired;       /* values dropped by their TTL */
 } rt_state;
 
@@ -29,11 +31,18 @@ int  rt_state_init(rt_state *st, const char *name);
 const rt_state_value *rt_state_get(rt_state *st, int32_t partition, const char *key,
                                    size_t klen, int64_t now_ms);
 /* Store a copy of the value, living until `expires_ms` (0: never). -1 when out of
- * memory (the old value is kept). */
-int  rt_state_set(rt_state *st, int32_t partition, const char *key, size_t klen,
-                  const char *val, size_t vlen, int64_t expires_ms);
-/* Remove (partition, key); 1 when it was there, else 0. */
-int  rt_state_del(rt_state *st, int32_t partition, const char *key, size_t klen);
+ * memory (the old value is kept). With `undo`, the value replaced is kept there
+ * instead of freed (see rt_state_undo). */
+int  rt_state_set(rt_state *st, rt_buf *undo, int32_t partition, const char *key,
+                  size_t klen, const char *val, size_t vlen, int64_t expires_ms);
+/* Remove (partition, key); 1 when it was there, else 0. `undo` as for rt_state_set;
+ * -1 only when the undo log cannot grow (nothing removed). */
+int  rt_state_del(rt_state *st, rt_buf *undo, int32_t partition, const char *key,
+                  size_t klen);
+/* The end of a call that wrote through the undo log `undo`: `keep` forgets the values
+ * it replaced, otherwise they are put back, newest write undone first, so a call that
+ * failed leaves the state as it found it. The log is empty afterwards. */
+void rt_state_undo(rt_state *st, rt_buf *undo, int keep);
 /* Drop every value expired at `now_ms`; how many. */
 size_t rt_state_expire(rt_state *st, int64_t now_ms);
 /* Forget every value of `partition` (before its checkpoint is restored). */

@@ -270,7 +270,7 @@ static int get_state(rt_ckpt_reader *r, rt_state *st, int32_t partition, int64_t
         int64_t expires = rt_ckpt_get_i64(r);
         const char *val = rt_ckpt_get_bytes(r, &vlen);
         if (st && !r->bad && (!expires || expires > now) &&
-            rt_state_set(st, partition, key, klen, val, vlen, expires) < 0)
+            rt_state_set(st, NULL, partition, key, klen, val, vlen, expires) < 0)
             return -1;
     }
     return 0;

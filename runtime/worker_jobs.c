@@ -49,6 +49,7 @@ static void job_put(rt_worker *w, rt_job *j)
         w->nspare++;
     } else {
         rt_outbox_free(&j->out);
+        rt_call_free(&j->call);
         free(j);
     }
 }
@@ -262,6 +263,7 @@ void rt_worker_jobs_free(rt_worker *w)
         rt_job *j = w->spare;
         w->spare = j->next;
         rt_outbox_free(&j->out);
+        rt_call_free(&j->call);
         free(j);
     }
 }

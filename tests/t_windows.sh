@@ -261,3 +261,51 @@ expect_eq "failing calls: on_window and on_timer errors are dead letters naming 
 'processor_error (window) {"window":"tum","key":"q\"uote","start":0,"end":10}
 processor_error (timer) {"timer":"tick","key":"q\"uote","at":5}' \
   "$(jq -r '"\(.reason) \(.origin.file) \(.raw | fromjson | tojson)"' "$d/dlq.ndjson" | sort -r)"
+
+# ---- a failing call leaves no state change behind ----
+# Counts per key: an event whose process() raises after ctx.state.set/del, or runs out
+# of time after it, changes nothing; pcall-caught errors do not undo. Its dead letter,
+# replayed once the cause is gone, counts as if it had succeeded the first time; a
+# failing on_timer's writes are undone too.
+d=$(newdir)
+mkfifo "$d/in.fifo"
+write_conf "$d" "source.file.path=$d/in.fifo" processor.timeout.ms=200
+cat > "$d/processors/c.lua" <<'LUA'
+return {
+  routes = { { domain = "c", type = "*" } },
+  process = function(ev, ctx)
+    local p = ev.payload
+    local n = (ctx.state.get(p.k) or 0) + 1
+    ctx.state.set(p.k, n)
+    ctx.state.set("other", "touched by " .. ev.eventId)
+    if ev.type == "del" then ctx.state.del(p.k); ctx.state.del("other") end
+    if p.fail == "raise" then error("failed after set") end
+    if p.fail == "loop" then while true do end end
+    if p.fail == "caught" then pcall(error, "caught") end
+    if p.timer then ctx.timer(p.k, 5, "t") end
+    ctx.emit("out", { id = ev.eventId, n = n, other = ctx.state.get("other") })
+  end,
+  on_timer = function(key, tag, ctx)
+    ctx.state.set(key, 1000)
+    error("timer broke")
+  end,
+}
+LUA
+cev() { printf '{"domain":"c","type":"%s","timestamp":%s,"eventId":"%s","payload":{"k":"a"%s}}\n' "$@"; }
+("$EDDY" run -c "$d/eddy.conf" 2>"$d/err") & pid=$!
+{
+  cev inc 1 e1 ''; cev inc 1 e2 ',"fail":"raise"'; cev inc 1 e3 ''
+  cev del 1 e4 ',"fail":"raise"'; cev inc 1 e5 ',"fail":"loop"'; cev inc 1 e6 ',"fail":"caught"'
+  cev inc 1 e7 ',"timer":true'; cev inc 100 e8 ''
+  for _ in $(seq 100); do [ "$(cat "$d/dlq.ndjson" 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.1; done
+  # The dead letter of e2, its cause removed, goes in again.
+  jq -c 'select(.eventId == "e2") | .raw | fromjson | del(.payload.fail)' "$d/dlq.ndjson"
+  cev inc 100 e9 ''
+} > "$d/in.fifo"
+wait $pid
+expect_eq "state undo: a raise, a timeout and a failed on_timer undo their writes; a caught error does not" \
+  "e1 1 e1 e3 2 e3 e6 3 e6 e7 4 e7 e8 5 e8 e2 6 e2 e9 7 e9" \
+  "$(jq -r '"\(.id) \(.n) \(.other | sub("touched by "; ""))"' "$d/out.ndjson" | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "state undo: the failures are dead letters (raise, raise, timeout, on_timer)" \
+  "processor_error processor_error timeout processor_error" \
+  "$(jq -r .reason "$d/dlq.ndjson" | tr '\n' ' ' | sed 's/ $//')"
