@@ -3,8 +3,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "sink.h"
-#include "sink_mysql.h"
+
+/* The registry: every kind of output, found by `sink.<name>.type`. */
+static const rt_sink_kind *const kinds[] = {
+    &rt_sink_kind_stdout, &rt_sink_kind_file, &rt_sink_kind_kafka, &rt_sink_kind_mysql,
+    &rt_sink_kind_elasticsearch,
+};
+#define NKINDS (sizeof kinds / sizeof *kinds)
+
+static const rt_sink_kind *find_kind(const char *name)
+{
+    for (size_t i = 0; i < NKINDS; i++)
+        if (strcmp(kinds[i]->name, name) == 0)
+            return kinds[i];
+    return NULL;
+}
 
 /* Sink names come from `sink.<name>.type` keys. */
 static int sink_name(const char *key, char *name, size_t len)
@@ -59,35 +74,28 @@ int rt_sinks_setup(rt_sinks *ss, const rt_config *c, const rt_sink_env *env, cha
         ss->n++;
         s->type = c->v[i].value;
         s->tracker = ss->env.tracker;
-        int mysql = strcmp(s->type, "mysql") == 0;
+        const rt_sink_kind *k = s->kind = find_kind(s->type);
+        if (!k) {   /* config_keys.c lists the same names: only if the two disagree */
+            snprintf(err, errlen, "%s: unknown sink type %s",
+                     rt_config_where(c, c->v[i].key, where, sizeof where), s->type);
+            goto fail;
+        }
         snprintf(key, sizeof key, "sink.%s.key", name);
-        s->key_field = mysql ? NULL : rt_config_get(c, key);   /* mysql: key columns */
-        /* file needs a path, kafka a topic */
-        const char *need = !strcmp(s->type, "file") ? "path" : !strcmp(s->type, "kafka") ? "topic" : NULL;
-        const char *arg = NULL;
-        if (need) {
-            snprintf(key, sizeof key, "sink.%s.%s", name, need);
-            arg = rt_config_get(c, key);
+        s->key_field = k->flags & RT_SINK_KEY_COLUMNS ? NULL : rt_config_get(c, key);
+        if (k->required) {
+            const char *arg = rt_sink_conf(c, name, k->required);
             if (!arg || !*arg) {
-                snprintf(err, errlen, "%s: %s: required for a %s sink",
-                         rt_config_where(c, c->v[i].key, where, sizeof where), key, s->type);
+                snprintf(err, errlen, "%s: sink.%s.%s: required for a %s sink",
+                         rt_config_where(c, c->v[i].key, where, sizeof where), name,
+                         k->required, s->type);
                 goto fail;
             }
         }
+        int (*open)(rt_sinks *, rt_sink *, const rt_config *, char *, size_t) =
+            env ? k->open : k->check;
         char why[512];
-        if (mysql || !strcmp(s->type, "elasticsearch")) {
-            if ((mysql ? rt_sink_mysql_open : rt_sink_es_open)(ss, s, c, why, sizeof why) < 0) {
-                snprintf(err, errlen, "%s", why);
-                goto fail;
-            }
-            continue;
-        }
-        if (!env)
-            continue;
-        int rc = !strcmp(s->type, "kafka") ? rt_sink_kafka_open(ss, s, c, arg, why, sizeof why)
-                                          : rt_sink_file_open(s, arg, why, sizeof why);
-        if (rc < 0) {
-            snprintf(err, errlen, "sink %s: %s", name, why);
+        if (open && open(ss, s, c, why, sizeof why) < 0) {
+            snprintf(err, errlen, "%s", why);
             goto fail;
         }
     }
@@ -99,7 +107,7 @@ int rt_sinks_setup(rt_sinks *ss, const rt_config *c, const rt_sink_env *env, cha
         goto fail;
     }
     /* Kafka can carry the original bytes untouched and the reason in headers. */
-    d->raw_dead_letters = !strcmp(d->type, "kafka") &&
+    d->raw_dead_letters = (d->kind->flags & RT_SINK_RAW_DEAD_LETTERS) &&
                           !strcmp(rt_config_get(c, "dlq.format"), "headers");
     return 0;
 fail:
@@ -174,6 +182,30 @@ int rt_sinks_drain(rt_sinks *ss, int timeout_ms)
             rc = -1;
     if (ss->kafka && rt_kafka_producer_drain(ss->kafka, timeout_ms) < 0)
         rc = -1;
+    return rc;
+}
+
+int rt_sinks_metrics(const rt_sinks *ss, rt_buf *out)
+{
+    for (size_t i = 0; i < NKINDS; i++)
+        if (kinds[i]->metrics && kinds[i]->metrics(ss, out) < 0)
+            return -1;
+    return 0;
+}
+
+int rt_sinks_stored_offsets(rt_sinks *ss, size_t n, const char *const *topics,
+                            const int *partitions, long long *next)
+{
+    int rc = 0;
+    for (size_t i = 0; i < ss->n; i++) {
+        rt_sink *s = &ss->v[i];
+        if (s->ops && s->ops->stored_offsets &&
+            s->ops->stored_offsets(s, n, topics, partitions, next) < 0) {
+            rt_warn("sink %s: stored offsets unreadable; its partitions resume from the "
+                    "group's offsets", s->name);
+            rc = -1;
+        }
+    }
     return rc;
 }
 

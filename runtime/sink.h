@@ -37,11 +37,38 @@ typedef struct rt_sink_ops {
     int  (*drain)(rt_sink *s, int timeout_ms);
     /* Optional: records accepted but not yet acknowledged. */
     size_t (*pending)(rt_sink *s);
+    /* Optional (sinks that store consumed offsets with their rows, exactly once): lower
+     * next[i] (-1: none yet) to the offset stored for (topics[i], partitions[i]). May
+     * block (partition assignment). -1: the offsets could not be read. */
+    int  (*stored_offsets)(rt_sink *s, size_t n, const char *const *topics,
+                           const int *partitions, long long *next);
 } rt_sink_ops;
+
+typedef struct rt_sinks rt_sinks;
+
+/* One kind of output (`sink.<name>.type=<kind>`), registered in sink.c's table. A new
+ * kind is one file with one of these; no other sink and no worker code changes. */
+typedef struct rt_sink_kind {
+    const char *name;
+    const char *required;   /* sink.<name>.<required> must be set, or NULL */
+    unsigned flags;         /* RT_SINK_* below */
+    /* Open the output: set s->ops and s->impl. -1 with err set. */
+    int  (*open)(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, size_t errlen);
+    /* Optional: check the settings without opening anything (`eddy check`). */
+    int  (*check)(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, size_t errlen);
+    /* Optional: the kind's metrics over its sinks in `ss` (Prometheus text). */
+    int  (*metrics)(const rt_sinks *ss, rt_buf *out);
+} rt_sink_kind;
+
+/* sink.<name>.key names the table's key columns, not a field for the message key. */
+#define RT_SINK_KEY_COLUMNS 1u
+/* As dlq.sink with dlq.format=headers: the original bytes, the reason in headers. */
+#define RT_SINK_RAW_DEAD_LETTERS 2u
 
 struct rt_sink {
     char *name;
-    const char *type;
+    const char *type;       /* its kind's name */
+    const rt_sink_kind *kind;
     const char *key_field;  /* sink.<name>.key: record field used as message key */
     int raw_dead_letters;   /* as dlq.sink: original bytes as value, the rest as headers */
     size_t max_record;      /* largest record it can take (Kafka: message.max.bytes); 0 any */
@@ -66,12 +93,12 @@ typedef struct rt_sink_env {
     void *arg;
 } rt_sink_env;
 
-typedef struct rt_sinks {
+struct rt_sinks {
     rt_sink *v;
     size_t n;
     rt_sink_env env;
     struct rt_kafka_producer *kafka;    /* shared by the Kafka sinks, NULL if none */
-} rt_sinks;
+};
 
 /* Check every sink.<name>.* key; with `env` also open the outputs (NULL: only check,
  * for `eddy check`). -1 with err set. */
@@ -103,19 +130,20 @@ size_t rt_sinks_pending(const rt_sinks *ss);
 /* Close and free every sink. */
 void rt_sinks_close(rt_sinks *ss);
 
-/* File and stdout sinks (sink_file.c). */
-int  rt_sink_file_open(rt_sink *s, const char *path, char *err, size_t errlen);
-/* Kafka sinks (sink_kafka.c): `topic` on the producer shared through ss->kafka. */
-int  rt_sink_kafka_open(rt_sinks *ss, rt_sink *s, const rt_config *c, const char *topic,
-                        char *err, size_t errlen);
-/* Elasticsearch sinks (sink_es.c): check the settings; with an event loop, open. */
-int  rt_sink_es_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, size_t errlen);
-/* Their metrics in the Prometheus text format. */
-int  rt_sink_es_metrics(const rt_sinks *ss, rt_buf *out);
-/* Wait up to timeout_ms for the shared producer's deliveries; -1 if some are left. */
+/* Every sink's metrics, kind by kind. -1 when out of memory. */
+int  rt_sinks_metrics(const rt_sinks *ss, rt_buf *out);
+/* Lower next[i] to what each sink that stores offsets with its rows has stored; -1 when
+ * one of them could not be read (it says which). */
+int  rt_sinks_stored_offsets(rt_sinks *ss, size_t n, const char *const *topics,
+                             const int *partitions, long long *next);
+
+/* The kinds (one file each). */
+extern const rt_sink_kind rt_sink_kind_stdout, rt_sink_kind_file, rt_sink_kind_kafka,
+    rt_sink_kind_mysql, rt_sink_kind_elasticsearch;
+
+/* The Kafka sinks' shared producer (sink_kafka.c): wait up to timeout_ms for its
+ * deliveries (-1 if some are left); free it. */
 int  rt_kafka_producer_drain(struct rt_kafka_producer *kp, int timeout_ms);
-/* The producer's metrics in the Prometheus text format. */
-int  rt_kafka_producer_metrics(struct rt_kafka_producer *kp, rt_buf *out);
 void rt_kafka_producer_free(struct rt_kafka_producer *kp);
 
 #endif

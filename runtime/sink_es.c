@@ -454,7 +454,10 @@ static void es_close(rt_sink *s)
     s->impl = NULL;
 }
 
-static const rt_sink_ops es_ops = { es_write, es_flush, es_close, es_drain, es_pending };
+static const rt_sink_ops es_ops = {
+    .write = es_write, .flush = es_flush, .close = es_close, .drain = es_drain,
+    .pending = es_pending,
+};
 
 static int add_header(es_sink *e, const char *h)
 {
@@ -501,7 +504,8 @@ static int setup_easy(es_sink *e, const rt_config *c, const char *name)
     return bad ? -1 : 0;
 }
 
-int rt_sink_es_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, size_t errlen)
+/* Without an event loop (eddy check) only the settings are checked. */
+static int es_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, size_t errlen)
 {
     const char *url = rt_sink_conf(c, s->name, "url");
     const char *index = rt_sink_conf(c, s->name, "index");
@@ -547,7 +551,7 @@ oom:
     return -1;
 }
 
-int rt_sink_es_metrics(const rt_sinks *ss, rt_buf *out)
+static int es_metrics(const rt_sinks *ss, rt_buf *out)
 {
     static const struct { const char *name, *type, *help; } m[] = {
         { "eddy_es_requests_total", "counter", "_bulk requests sent, retries included." },
@@ -579,3 +583,7 @@ out:
     rt_buf_free(&lb);
     return rc;
 }
+
+const rt_sink_kind rt_sink_kind_elasticsearch = {
+    .name = "elasticsearch", .open = es_open, .check = es_open, .metrics = es_metrics,
+};

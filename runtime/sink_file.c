@@ -128,20 +128,25 @@ static void file_close(rt_sink *s)
     s->impl = NULL;
 }
 
-static const rt_sink_ops file_ops = { file_write, file_flush, file_close, NULL, file_pending };
+static const rt_sink_ops file_ops = {
+    .write = file_write, .flush = file_flush, .close = file_close, .pending = file_pending,
+};
 
-int rt_sink_file_open(rt_sink *s, const char *path, char *err, size_t errlen)
+/* sink.<name>.path, or standard output for a stdout sink. */
+static int file_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, size_t errlen)
 {
+    const char *path = s->kind == &rt_sink_kind_file ? rt_sink_conf(c, s->name, "path") : NULL;
     file_sink *fs = calloc(1, sizeof *fs);
     if (!fs || rt_buf_reserve(&fs->buf, FILE_SINK_BUFFER + 4096) < 0) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "sink %s: out of memory", s->name);
         goto fail;
     }
     fs->fd = STDOUT_FILENO;
     if (path) {
         fs->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fs->fd < 0) {
-            snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+            snprintf(err, errlen, "sink %s: cannot open %s: %s", s->name, path,
+                     strerror(errno));
             goto fail;
         }
         fs->owned = 1;
@@ -157,3 +162,6 @@ fail:
     free(fs);
     return -1;
 }
+
+const rt_sink_kind rt_sink_kind_file = { .name = "file", .required = "path", .open = file_open };
+const rt_sink_kind rt_sink_kind_stdout = { .name = "stdout", .open = file_open };

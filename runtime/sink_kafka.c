@@ -147,30 +147,42 @@ static void kafka_close(rt_sink *s)
     s->impl = NULL;
 }
 
-static const rt_sink_ops kafka_ops = { kafka_write, kafka_flush, kafka_close, NULL, NULL };
+/* No drain of its own: rt_sinks_drain drains the producer they all share, once. */
+static const rt_sink_ops kafka_ops = {
+    .write = kafka_write, .flush = kafka_flush, .close = kafka_close,
+};
 
-int rt_sink_kafka_open(rt_sinks *ss, rt_sink *s, const rt_config *c, const char *topic,
-                       char *err, size_t errlen)
+/* sink.<name>.topic on the producer shared through ss->kafka. */
+static int kafka_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, size_t errlen)
 {
-    struct rt_kafka_producer *kp = producer(ss, c, err, errlen);
+    const char *topic = rt_sink_conf(c, s->name, "topic");
+    char why[400];
+    int rc = -1;
+    struct rt_kafka_producer *kp = producer(ss, c, why, sizeof why);
     if (!kp)
-        return -1;
+        goto out;
     rd_kafka_topic_conf_t *tconf = rd_kafka_topic_conf_new();
     if (!tconf) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+        snprintf(why, sizeof why, "out of memory");
+        goto out;
     }
     rd_kafka_topic_conf_set_opaque(tconf, s);
     s->impl = rd_kafka_topic_new(kp->rk, topic, tconf);
     if (!s->impl) {
-        snprintf(err, errlen, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
-        return -1;
+        snprintf(why, sizeof why, "topic %s: %s", topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
+        goto out;
     }
     s->producer = kp;
     s->max_record = kp->max_record;
     s->ops = &kafka_ops;
-    return 0;
+    rc = 0;
+out:
+    if (rc < 0)
+        snprintf(err, errlen, "sink %s: %s", s->name, why);
+    return rc;
 }
+
 
 int rt_kafka_producer_drain(struct rt_kafka_producer *kp, int timeout_ms)
 {
@@ -183,7 +195,7 @@ int rt_kafka_producer_drain(struct rt_kafka_producer *kp, int timeout_ms)
     return 0;
 }
 
-int rt_kafka_producer_metrics(struct rt_kafka_producer *kp, rt_buf *out)
+static int producer_metrics(struct rt_kafka_producer *kp, rt_buf *out)
 {
     return rt_prom_header(out, "eddy_kafka_produce_failures_total", "counter",
                           "Records Kafka gave up delivering (dead-lettered).") ||
@@ -203,3 +215,14 @@ void rt_kafka_producer_free(struct rt_kafka_producer *kp)
         rd_kafka_destroy(kp->rk);
     free(kp);
 }
+
+/* Once for all Kafka sinks: they share the producer. */
+static int kafka_metrics(const rt_sinks *ss, rt_buf *out)
+{
+    return ss->kafka ? producer_metrics(ss->kafka, out) : 0;
+}
+
+const rt_sink_kind rt_sink_kind_kafka = {
+    .name = "kafka", .required = "topic", .flags = RT_SINK_RAW_DEAD_LETTERS,
+    .open = kafka_open, .metrics = kafka_metrics,
+};

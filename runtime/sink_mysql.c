@@ -238,11 +238,18 @@ static void mysql_close(rt_sink *s)
     s->impl = NULL;
 }
 
-static const rt_sink_ops mysql_ops = { mysql_write, mysql_flush, mysql_close, mysql_drain,
-                                       mysql_pending };
+static int mysql_stored_offsets(rt_sink *s, size_t n, const char *const *topics,
+                                const int *partitions, long long *next);
 
-int rt_sink_mysql_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err,
-                       size_t errlen)
+static const rt_sink_ops mysql_ops = {
+    .write = mysql_write, .flush = mysql_flush, .close = mysql_close, .drain = mysql_drain,
+    .pending = mysql_pending, .stored_offsets = mysql_stored_offsets,
+};
+
+/* Without an event loop (eddy check) only the settings are read and checked;
+ * connections are made on first use. */
+static int mysql_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err,
+                      size_t errlen)
 {
     rt_msink *m = calloc(1, sizeof *m);
     if (!m) {
@@ -290,8 +297,9 @@ static void on_probe_done(void *arg, int rc, const char *error)
         rt_warn("mysql sink %s: cannot read the stored offsets: %s", m->s->name, error);
 }
 
-int rt_sink_mysql_stored_offsets(rt_sink *s, size_t n, const char *const *topics,
-                                 const int *partitions, long long *next)
+/* Exactly-once sinks: one blocking query (up to mysql.timeout.ms) for all partitions. */
+static int mysql_stored_offsets(rt_sink *s, size_t n, const char *const *topics,
+                                const int *partitions, long long *next)
 {
     rt_msink *m = s->impl;
     int rc = -1;
@@ -337,7 +345,7 @@ static const struct {
 #undef C
 };
 
-int rt_sink_mysql_metrics(const rt_sinks *ss, rt_buf *out)
+static int mysql_metrics(const rt_sinks *ss, rt_buf *out)
 {
     char labels[256];
     size_t n = 0;
@@ -371,3 +379,8 @@ int rt_sink_mysql_metrics(const rt_sinks *ss, rt_buf *out)
     }
     return 0;
 }
+
+const rt_sink_kind rt_sink_kind_mysql = {
+    .name = "mysql", .flags = RT_SINK_KEY_COLUMNS, .open = mysql_open, .check = mysql_open,
+    .metrics = mysql_metrics,
+};

@@ -36,16 +36,4 @@ int  rt_mysql_sink_def_load(rt_mysql_sink_def *d, const rt_config *c, const char
                             char *err, size_t errlen);
 void rt_mysql_sink_def_free(rt_mysql_sink_def *d);
 
-/* Open the sink (sink_mysql.c): connections are made on first use. */
-int  rt_sink_mysql_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err,
-                        size_t errlen);
-/* Exactly-once sinks: lower next[i] (-1: none yet) to the offset stored for
- * (topics[i], partitions[i]), where one is stored; one query for all. Blocks up to
- * mysql.timeout.ms (partition assignment). -1: the offsets could not be read. */
-int  rt_sink_mysql_stored_offsets(rt_sink *s, size_t n, const char *const *topics,
-                                  const int *partitions, long long *next);
-
-/* Per-sink counters of the mysql sinks in `ss`, in the Prometheus text format. */
-int  rt_sink_mysql_metrics(const rt_sinks *ss, rt_buf *out);
-
 #endif

@@ -12,7 +12,6 @@
 #include "dlq_log.h"
 #include "log.h"
 #include "reload.h"
-#include "sink_mysql.h"
 #include "worker.h"
 
 int rt_lua_file(const struct dirent *d)
@@ -421,11 +420,7 @@ static void on_kafka_assigned(void *arg, size_t n, const char *const *topics,
     }
     if (w->windowed)
         rt_worker_idle_check(w);    /* restored windows see the restored watermark */
-    for (size_t i = 0; i < w->sinks.n; i++)
-        if (strcmp(w->sinks.v[i].type, "mysql") == 0 &&
-            rt_sink_mysql_stored_offsets(&w->sinks.v[i], n, topics, partitions, next) < 0)
-            rt_warn("sink %s: stored offsets unreadable; its partitions resume from the "
-                    "group's offsets", w->sinks.v[i].name);
+    rt_sinks_stored_offsets(&w->sinks, n, topics, partitions, next);
 }
 
 static int open_source(rt_worker *w, char *err, size_t errlen)

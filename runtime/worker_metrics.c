@@ -1,7 +1,6 @@
 /* worker_metrics.c - the worker's counters as Prometheus text (GET /metrics). */
 #include <string.h>
 
-#include "sink_mysql.h"
 #include "reload_int.h"
 #include "worker.h"
 
@@ -144,10 +143,8 @@ int rt_worker_metrics(rt_worker *w, rt_buf *out)
         goto out;
     if (w->kafka_source && rt_source_kafka_metrics(w->kafka_source, out) < 0)
         goto out;
-    if (rt_sink_mysql_metrics(&w->sinks, out) < 0 || rt_sink_es_metrics(&w->sinks, out) < 0 || rt_worker_keyed_metrics(w, out) < 0 ||
+    if (rt_sinks_metrics(&w->sinks, out) < 0 || rt_worker_keyed_metrics(w, out) < 0 ||
         rt_worker_checkpoint_metrics(w, out) < 0)
-        goto out;
-    if (w->sinks.kafka && rt_kafka_producer_metrics(w->sinks.kafka, out) < 0)
         goto out;
     rc = 0;
 out:
