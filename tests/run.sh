@@ -1,21 +1,46 @@
 #!/usr/bin/env bash
 # The test suite: every tests/t_*.sh file, against a built bin/eddy (or $EDDY).
+# Each file runs in a bash of its own with a temporary directory of its own ($T), so
+# variables, file descriptors, traps and an `exit` stay inside it; a MariaDB it
+# started is stopped when it ends. A file that dies before its end, or runs past
+# TEST_FILE_TIMEOUT seconds (default 1800), counts as one failure.
 # Closing line: "N passed, N failed". Exit status 1 when anything failed.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 EDDY=${EDDY:-$ROOT/bin/eddy}
 case $EDDY in /*) ;; *) EDDY=$ROOT/$EDDY ;; esac
-T=$(mktemp -d "${TMPDIR:-/tmp}/eddy-test.XXXXXX")
-# A MariaDB the lookup tests started must not outlive the run.
-trap 'scripts/mariadb-local.sh stop "$T/mariadb"; rm -rf "$T"' EXIT
-export EDDY ROOT T
+SUITE=$(mktemp -d "${TMPDIR:-/tmp}/eddy-test.XXXXXX")
+trap 'rm -rf "$SUITE"' EXIT
+export EDDY ROOT
 
-. tests/lib.sh
+# run_file FILE RESULT: the file in its own shell; its totals ("passed failed") go to
+# RESULT once it has run to its end.
+run_file() {
+  T=$(mktemp -d "$SUITE/t.XXXXXX") RESULT=$2 \
+    timeout -k 10 "${TEST_FILE_TIMEOUT:-1800}" bash -c '
+      set -u
+      trap '\''scripts/mariadb-local.sh stop "$T/mariadb"'\'' EXIT
+      . tests/lib.sh
+      . "$0"
+      echo "$PASSED $FAILED" > "$RESULT"' "$1"
+}
+
+passed=0 failed=0
 for f in tests/t_*.sh; do
   [ -n "${ONLY:-}" ] && [[ $f != *"$ONLY"* ]] && continue
   echo "# $f"
-  . "$f"
+  res=$SUITE/result
+  rm -f "$res"
+  run_file "$f" "$res"
+  rc=$?
+  if [ -s "$res" ]; then
+    read -r p n < "$res"
+    passed=$((passed + p)) failed=$((failed + n))
+  else
+    failed=$((failed + 1))
+    echo "FAIL - $f ended before its last test (exit status $rc)"
+  fi
 done
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
