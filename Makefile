@@ -8,8 +8,12 @@
 PKGS    := luajit jansson libevent rdkafka libmariadb libcurl
 CC      ?= gcc
 OPT     ?= -O2 -flto=auto
+# runtime/ is split into subsystem folders and plugins/<kind>_<name>/ (see each
+# folder's README.md); every folder is on the include path, so a header is named
+# by its file name alone.
+SRC_DIRS := $(sort $(dir $(wildcard runtime/*.c runtime/*/*.[ch] runtime/plugins/*/*.[ch] bindings/*.c)))
 CFLAGS  += $(OPT) -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-           -pthread -Iruntime -Ibindings $(shell pkg-config --cflags $(PKGS))
+           -pthread $(patsubst %/,-I%,$(SRC_DIRS)) $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -pthread
 BUILD   ?= build
 BIN     ?= bin
@@ -18,7 +22,7 @@ PREFIX  ?= /usr/local
 VERSION := $(shell cat VERSION)
 CFLAGS  += -DEDDY_VERSION='"$(VERSION)"'
 
-LIB_SRC := $(wildcard runtime/*.c bindings/*.c)
+LIB_SRC := $(wildcard runtime/*.c runtime/*/*.c runtime/plugins/*/*.c bindings/*.c)
 LIB_SRC := $(filter-out runtime/main.c,$(LIB_SRC))
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 UNIT_SRC := $(wildcard tests/unit/*_test.c)

@@ -1,5 +1,5 @@
 /* lb_state.c - ctx.state: get(key), set(key, value [, ttl_ms]), del(key). Values are
- * kept by the host (runtime/state.c) under the processor's name and the input
+ * kept by the host (runtime/state/state.c) under the processor's name and the input
  * partition of the call in progress, so they survive a reload and move with their
  * partition. A table is stored as a copy: change it, then set it again. */
 #include <lauxlib.h>

@@ -1,4 +1,4 @@
-/* json_pick_test.c - data-driven cases for runtime/json_pick.c: each case picks the
+/* json_pick_test.c - data-driven cases for runtime/core/json_pick.c: each case picks the
  * paths "id", "n", "p.k" and "p" from a text and shows what it found as
  * kind:value per path (unescaped for strings; "-" absent), or "error". Every valid case
  * is checked against jansson too, so the scanner accepts and rejects what jansson does. */

@@ -1,4 +1,4 @@
-/* track_test.c - data-driven cases for the offset tracker (runtime/track.c).
+/* track_test.c - data-driven cases for the offset tracker (runtime/core/track.c).
  * Each case is a script: "b<offset>" begins the next ticket, "h<i>" holds ticket i,
  * "r<i>" releases it; `stored` is every committable position reported, in order. */
 #include <stdio.h>
