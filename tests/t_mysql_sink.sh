@@ -103,6 +103,40 @@ expect_eq "mysql sink: server restarted mid-stream: all 4,000 rows, none dead-le
   "4000 0" "$(sql 'SELECT COUNT(DISTINCT id) FROM kv') $(cat "$d/dlq.ndjson" 2>/dev/null | wc -l)"
 check "mysql sink: the outage was retried, not skipped" grep -q 'not written.*retrying' "$d/err"
 
+# Two exactly-once sinks, a group with no committed offset, and only one sink with a
+# stored offset (say it was added to the pipeline later): the partition resumes from
+# the beginning, not from that sink's offset, so the other sink still gets every row.
+d=$(newdir)
+start_mock "$d" 1 1 events
+for i in $(seq 0 199); do kv_event "$i" "u$i" "{\"k\":\"k\",\"v\":$i}"; done |
+  kcat -b "$BOOT" -P -t events
+sql "DROP TABLE IF EXISTS kv2; CREATE TABLE kv2 LIKE kv; DELETE FROM kv;
+     DELETE FROM eddy_offsets WHERE consumer_group = 'g-unknown';
+     INSERT INTO eddy_offsets (consumer_group, sink, topic, kafka_partition, next_offset)
+       VALUES ('g-unknown', 'kv', 'events', 0, 150)"
+kv_conf "$d" source.type=kafka source.topics=events "kafka.bootstrap.servers=$BOOT" \
+  kafka.group.id=g-unknown kafka.auto.offset.reset=earliest admin.listen=127.0.0.1:0 \
+  sink.kv.exactly.once=true sink.kv2.type=mysql sink.kv2.table=kv2 sink.kv2.columns=id,k,v,s \
+  sink.kv2.key=id sink.kv2.field.id=event_id sink.kv2.exactly.once=true
+cat > "$d/processors/kv.lua" <<'LUA'
+return {
+  routes = { { domain = "t", type = "*" } },
+  process = function(ev, ctx)
+    local row = { event_id = ev.eventId, k = ev.payload.k, v = ev.payload.v }
+    ctx.emit("kv", row); ctx.emit("kv2", row)
+  end,
+}
+LUA
+start_eddy "$d" unk
+wait_for done_reading "$d" unk 200
+stop_eddy unk
+expect_eq "exactly once: a sink without a stored offset gets every row; the one with it skips what it has" \
+  "kv 50 150 kv2 200 0" \
+  "$(sql "SELECT 'kv', COUNT(*), MIN(v) FROM kv; SELECT 'kv2', COUNT(*), MIN(v) FROM kv2" | tr '\t\n' '  ' | sed 's/ $//')"
+check "exactly once: the partition did not resume from the one stored offset" \
+  bash -c "! grep -q 'resumes at offset 150' '$d/unk.err'"
+stop_mock
+
 # Exactly once: 100,000 events keyed by entity, eddy killed three times, against an
 # uninterrupted run into a second database.
 d=$(newdir)

@@ -38,13 +38,18 @@ typedef struct rt_sink_ops {
     /* Optional: records accepted but not yet acknowledged. */
     size_t (*pending)(rt_sink *s);
     /* Optional (sinks that store consumed offsets with their rows, exactly once): lower
-     * next[i] (-1: none yet) to the offset stored for (topics[i], partitions[i]). May
+     * next[i] (-1: none yet) to the offset stored for (topics[i], partitions[i]), or
+     * set it to RT_STORED_UNKNOWN where the sink has none or could not read them. May
      * block (partition assignment). -1: the offsets could not be read. */
     int  (*stored_offsets)(rt_sink *s, size_t n, const char *const *topics,
                            const int *partitions, long long *next);
 } rt_sink_ops;
 
 typedef struct rt_sinks rt_sinks;
+
+/* A partition some exactly-once sink has no stored offset for: it resumes from the
+ * group's offset (or auto.offset.reset), never from another sink's. */
+#define RT_STORED_UNKNOWN (-2LL)
 
 /* One kind of output (`sink.<name>.type=<kind>`), registered in sink.c's table. A new
  * kind is one file with one of these; no other sink and no worker code changes. */

@@ -313,13 +313,23 @@ static int mysql_stored_offsets(rt_sink *s, size_t n, const char *const *topics,
         rt_mysql_wait(m->probe, m->def.db.timeout_ms + 1000) < 0 || m->probe_rc < 0)
         goto out;
     rc = 0;
-    for (size_t i = 0; i < n; i++)
+    /* A partition this sink has no offset for (it never wrote a row of it) cannot
+     * resume from the other sinks' offsets: its rows before theirs would be lost. */
+    for (size_t i = 0; i < n; i++) {
+        long long have = RT_STORED_UNKNOWN;
         for (size_t j = 0; j < m->nknown; j++)
             if (m->known[j].partition == partitions[i] &&
-                strcmp(m->known[j].topic, topics[i]) == 0 &&
-                (next[i] < 0 || m->known[j].next < next[i]))
-                next[i] = m->known[j].next;
+                strcmp(m->known[j].topic, topics[i]) == 0)
+                have = m->known[j].next;
+        if (have == RT_STORED_UNKNOWN || next[i] == RT_STORED_UNKNOWN)
+            next[i] = RT_STORED_UNKNOWN;
+        else if (next[i] < 0 || have < next[i])
+            next[i] = have;
+    }
 out:
+    if (rc < 0)
+        for (size_t i = 0; i < n; i++)
+            next[i] = RT_STORED_UNKNOWN;
     rt_msink_forget_stored(m);
     return rc;
 }
