@@ -3,7 +3,7 @@
 # Each file runs in a bash of its own with a temporary directory of its own ($T), so
 # variables, file descriptors, traps and an `exit` stay inside it; a MariaDB it
 # started is stopped when it ends. A file that dies before its end, or runs past
-# TEST_FILE_TIMEOUT seconds (default 1800), counts as one failure.
+# TEST_FILE_TIMEOUT seconds (default 1200), counts as one failure.
 # Closing line: "N passed, N failed". Exit status 1 when anything failed.
 set -u
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ export EDDY ROOT
 # RESULT once it has run to its end.
 run_file() {
   T=$(mktemp -d "$SUITE/t.XXXXXX") RESULT=$2 \
-    timeout -k 10 "${TEST_FILE_TIMEOUT:-1800}" bash -c '
+    timeout -k 10 "${TEST_FILE_TIMEOUT:-1200}" bash -c '
       set -u
       trap '\''scripts/mariadb-local.sh stop "$T/mariadb"'\'' EXIT
       . tests/lib.sh
