@@ -156,7 +156,7 @@ static const rt_sink_ops kafka_ops = {
 static int kafka_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, size_t errlen)
 {
     const char *topic = rt_sink_conf(c, s->name, "topic");
-    char why[400];
+    char why[600];
     int rc = -1;
     struct rt_kafka_producer *kp = producer(ss, c, why, sizeof why);
     if (!kp)
