@@ -216,8 +216,9 @@ d=$(newdir)
 start_mock "$d" 1 4 events,out,dlq
 esport=$((20000 + RANDOM % 20000))
 while (echo > "/dev/tcp/127.0.0.1/$esport") 2>/dev/null; do esport=$((esport + 1)); done
-# An Elasticsearch stand-in that takes 3 s over every _bulk request: 40 requests of 50
-# documents are still being sent when the rebalance comes.
+# An Elasticsearch stand-in that takes 5 s over every _bulk request: 40 requests of 50
+# documents are still being sent when the rebalance comes, so its drain takes longer
+# than the questions below.
 python3 - "$esport" 7>&- <<'PY' &
 import json, sys, time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -226,7 +227,7 @@ class Slow(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
         ids = [json.loads(l)["index"]["_id"] for l in body.split("\n")[0::2] if l]
-        time.sleep(3)
+        time.sleep(5)
         data = json.dumps({"took": 1, "errors": False, "items": [
             {"index": {"_id": i, "status": 201}} for i in ids]}).encode()
         self.send_response(200)
@@ -256,9 +257,14 @@ wait_for grep -q "partitions revoked; finishing their events" "$d/first.err"
 : > "$d/health"; : > "$d/metr"
 for i in $(seq 10); do
   curl -s -o /dev/null -m 0.1 -w '%{http_code}\n' "http://127.0.0.1:$port/healthz" >> "$d/health"
-  curl -s -o /dev/null -m 0.1 -w '%{http_code}\n' "http://127.0.0.1:$port/metrics" >> "$d/metr"
+  # The loop itself answers /metrics: an answer from the endpoint's cache because the
+  # loop was busy would carry X-Eddy-Stale-Ms.
+  curl -s -D "$d/metr.h" -o /dev/null -m 0.1 -w '%{http_code}\n' "http://127.0.0.1:$port/metrics" >> "$d/metr"
+  grep -qi '^X-Eddy-Stale-Ms' "$d/metr.h" && echo stale >> "$d/metr"
   sleep 0.1
 done
+check "rebalance: the revocation was still waiting for the slow sink while asked" \
+  bash -c "! grep -qE 'revoked partitions finished|still in flight after' '$d/first.err'"
 if [ "$(grep -c 'partitions assigned' "$d/first.err")" -eq 1 ]; then
   pass "rebalance: the drain was still running while asked (no partitions assigned after it yet)"
 else
@@ -266,6 +272,8 @@ else
 fi
 expect_eq "rebalance: /healthz answered 200 within 100 ms, 10 of 10" 10 "$(grep -c '^200$' "$d/health")"
 expect_eq "rebalance: /metrics answered 200 within 100 ms, 10 of 10" 10 "$(grep -c '^200$' "$d/metr")"
+expect_eq "rebalance: /metrics answered by the loop, not from its cache, 10 of 10" 0 \
+  "$(grep -c '^stale$' "$d/metr")"
 stop_eddy second KILL
 stop_eddy first KILL
 kill $SLOW; wait $SLOW 2>/dev/null

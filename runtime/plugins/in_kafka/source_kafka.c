@@ -4,10 +4,21 @@
  * librdkafka's auto commit, or at close) only when the tracker says the event and all
  * earlier ones of its partition are fully acknowledged. Polling never stops, so the
  * group never evicts us; when too many events are unfinished, the partitions are
- * paused instead, and resumed when half of them are done. */
+ * paused instead, and resumed when half of them are done.
+ *
+ * Rebalances do not stop the loop: a revocation waits for its partitions' events on the
+ * loop (revoke_check, every poll), and the group's committed offsets that an
+ * assignment may need are read on a thread (begin_assign); librdkafka waits for our
+ * assign or unassign meanwhile. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
@@ -16,15 +27,21 @@
 #define POLL_BATCH 1000         /* records per loop turn, so other events get a turn */
 #define TICK_MS 100             /* backpressure check, and a poll in case a wake was missed */
 
+typedef struct assigning assigning;
+typedef struct revoking revoking;
+
 struct rt_source_kafka {
     rd_kafka_t *rk;
+    struct event_base *base;
     rd_kafka_queue_t *queue;
     rt_kafka_waker waker;
     struct event *more;         /* re-run the poll when a batch did not empty the queue */
     struct event *tick;
     rt_tracker *tracker;
     rt_kafka_source_cb cb;
-    int stopped, paused;
+    int stopped, paused, cooperative;
+    assigning *assigning;       /* an assignment waiting for committed offsets */
+    revoking *revoking;         /* a revocation waiting for its events */
     uint64_t max_inflight, revoke_ms;
     int early_close_aborts; /* cooperative-sticky before librdkafka 2.3.0 (leave_group) */
     /* metrics */
@@ -76,85 +93,184 @@ static void backpressure(rt_source_kafka *s)
         set_paused(s, 0);
 }
 
+/* An assignment waiting for the group's committed offsets, read on a thread of its own
+ * (rd_kafka_committed waits for the coordinator); librdkafka waits for our assign. */
+typedef struct assigning {
+    rt_source_kafka *s;
+    rd_kafka_topic_partition_list_t *parts;     /* as assigned; offsets set on finishing */
+    rd_kafka_topic_partition_list_t *committed; /* the group's offsets, by the thread */
+    rd_kafka_resp_err_t err;
+    long long *stored, *from;   /* per partition, from the worker (cb.assigned) */
+    pthread_t thread;
+    int threaded;
+    int pipe[2];                /* the thread's "done" to the loop */
+    struct event *done;
+} assigning;
+
+/* A revocation in progress: its partitions are paused and their records refused while
+ * the events already read finish on the loop; librdkafka waits for our unassign. */
+typedef struct revoking {
+    rd_kafka_topic_partition_list_t *parts;
+    int64_t until;              /* shutdown.timeout.ms after it began */
+} revoking;
+
+static void assign_free(assigning *a)
+{
+    if (!a)
+        return;
+    if (a->done)
+        event_free(a->done);
+    for (int i = 0; i < 2; i++)
+        if (a->pipe[i] >= 0)
+            close(a->pipe[i]);
+    if (a->parts)
+        rd_kafka_topic_partition_list_destroy(a->parts);
+    if (a->committed)
+        rd_kafka_topic_partition_list_destroy(a->committed);
+    free(a->stored);
+    free(a->from);
+    free(a);
+}
+
+/* Give librdkafka the partitions, with the pause state the source is in. */
+static void take_partitions(rt_source_kafka *s, rd_kafka_topic_partition_list_t *parts)
+{
+    if (s->cooperative)
+        rd_kafka_error_destroy(rd_kafka_incremental_assign(s->rk, parts));
+    else
+        rd_kafka_assign(s->rk, parts);
+    /* Explicitly either way: a partition paused by an earlier revocation of ours. */
+    if (s->paused)
+        rd_kafka_pause_partitions(s->rk, parts);
+    else
+        rd_kafka_resume_partitions(s->rk, parts);
+}
+
 /* A checkpoint's offset decides where a partition resumes, always: the restored state
  * stands for exactly the events before it. Otherwise sinks that store offsets with
  * their rows (exactly once) decide where a partition resumes when they are behind the
- * group's committed offset, or when the group has none: their table is the truth. When they are ahead, the committed offset stands, so
- * the other sinks (and dead letters) still see every event; the exactly-once sink
- * skips what it has. */
-static void resume_from_stored(rt_source_kafka *s, rd_kafka_t *rk,
-                               rd_kafka_topic_partition_list_t *parts)
+ * group's committed offset, or when the group has none: their table is the truth. When
+ * they are ahead, the committed offset stands, so the other sinks (and dead letters)
+ * still see every event; the exactly-once sink skips what it has. */
+static void finish_assign(rt_source_kafka *s)
+{
+    assigning *a = s->assigning;
+    rd_kafka_topic_partition_list_t *parts = a->parts;
+    s->assigning = NULL;
+    if (a->threaded)
+        pthread_join(a->thread, NULL);
+    if (a->err)
+        rt_warn("kafka source: cannot read committed offsets (%s); the sinks' stored "
+                "offsets decide", rd_kafka_err2str(a->err));
+    for (int i = 0; a->stored && i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t have = a->err || !a->committed ? -1 : a->committed->elems[i].offset;
+        if (a->from[i] >= 0) {
+            p->offset = a->from[i];
+            rt_info("kafka source: %s[%d] resumes at offset %lld of its checkpoint", p->topic,
+                    (int)p->partition, a->from[i]);
+            continue;
+        }
+        if (a->stored[i] < 0 || (have >= 0 && have <= a->stored[i]))
+            continue;
+        p->offset = a->stored[i];
+        rt_info("kafka source: %s[%d] resumes at offset %lld stored by the exactly-once "
+                "sinks (group offset %lld)", p->topic, (int)p->partition, a->stored[i],
+                (long long)have);
+    }
+    take_partitions(s, parts);
+    assign_free(a);
+}
+
+static void *read_committed(void *arg)
+{
+    assigning *a = arg;
+    a->err = rd_kafka_committed(a->s->rk, a->committed, 10000);
+    if (a->threaded) {
+        ssize_t n;
+        do
+            n = write(a->pipe[1], "x", 1);
+        while (n < 0 && errno == EINTR);
+    }
+    return NULL;
+}
+
+static void on_committed(evutil_socket_t fd, short what, void *arg)
+{
+    rt_source_kafka *s = arg;
+    if (s->assigning)
+        finish_assign(s);
+}
+
+/* The worker says where each partition resumes; the group's committed offsets are
+ * needed only where an exactly-once sink stored one and no checkpoint decides. */
+static void begin_assign(rt_source_kafka *s, rd_kafka_topic_partition_list_t *parts)
 {
     size_t n = (size_t)parts->cnt;
-    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+    assigning *a = calloc(1, sizeof *a);
     const char **topics = malloc((n ? n : 1) * sizeof *topics);
     int *partitions = malloc((n ? n : 1) * sizeof *partitions);
-    long long *stored = malloc((n ? n : 1) * sizeof *stored);
-    long long *from = malloc((n ? n : 1) * sizeof *from);
-    if (!committed || !topics || !partitions || !stored || !from) {
+    if (!a || !topics || !partitions || !(a->parts = rd_kafka_topic_partition_list_copy(parts)) ||
+        !(a->stored = malloc((n ? n : 1) * sizeof *a->stored)) ||
+        !(a->from = malloc((n ? n : 1) * sizeof *a->from))) {
         rt_warn("kafka source: out of memory reading the sinks' stored offsets");
+        if (a)
+            a->pipe[0] = a->pipe[1] = -1;
+        assign_free(a);
+        take_partitions(s, parts);
         goto out;
     }
+    a->s = s;
+    a->pipe[0] = a->pipe[1] = -1;
+    s->assigning = a;
+    int need_committed = 0;
     for (size_t i = 0; i < n; i++) {
         topics[i] = parts->elems[i].topic;
         partitions[i] = (int)parts->elems[i].partition;
-        stored[i] = from[i] = -1;
+        a->stored[i] = a->from[i] = -1;
     }
-    s->cb.assigned(s->cb.arg, n, topics, partitions, stored, from);
-    rd_kafka_resp_err_t err = rd_kafka_committed(rk, committed, 10000);
-    if (err)
-        rt_warn("kafka source: cannot read committed offsets (%s); the sinks' stored "
-                "offsets decide", rd_kafka_err2str(err));
-    for (size_t i = 0; i < n; i++) {
-        rd_kafka_topic_partition_t *p = &parts->elems[i];
-        int64_t have = err ? -1 : committed->elems[i].offset;
-        if (from[i] >= 0) {
-            p->offset = from[i];
-            rt_info("kafka source: %s[%d] resumes at offset %lld of its checkpoint (group "
-                    "offset %lld)", p->topic, (int)p->partition, from[i], (long long)have);
-            continue;
-        }
-        if (stored[i] < 0 || (have >= 0 && have <= stored[i]))
-            continue;
-        p->offset = stored[i];
-        rt_info("kafka source: %s[%d] resumes at offset %lld stored by the exactly-once "
-                "sinks (group offset %lld)", p->topic, (int)p->partition, stored[i],
-                (long long)have);
+    s->cb.assigned(s->cb.arg, n, topics, partitions, a->stored, a->from);
+    for (size_t i = 0; i < n; i++)
+        need_committed |= a->from[i] < 0 && a->stored[i] >= 0;
+    if (!need_committed) {
+        finish_assign(s);
+        goto out;
     }
+    if (!(a->committed = rd_kafka_topic_partition_list_copy(parts))) {
+        a->err = RD_KAFKA_RESP_ERR__FAIL;
+        finish_assign(s);
+        goto out;
+    }
+    if (pipe2(a->pipe, O_CLOEXEC | O_NONBLOCK) == 0 &&
+        (a->done = event_new(s->base, a->pipe[0], EV_READ, on_committed, s)) &&
+        event_add(a->done, NULL) == 0 && pthread_create(&a->thread, NULL, read_committed, a) == 0) {
+        a->threaded = 1;
+        return;     /* on_committed finishes */
+    }
+    rt_warn("kafka source: no thread for reading committed offsets; reading them on the loop");
+    read_committed(a);
+    finish_assign(s);
 out:
     free(topics);
     free(partitions);
-    free(stored);
-    free(from);
-    if (committed)
-        rd_kafka_topic_partition_list_destroy(committed);
 }
 
-static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+/* Records of this partition are being given up. */
+static int is_revoking(const rt_source_kafka *s, const char *topic, int32_t partition)
 {
-    rt_source_kafka *s = opaque;
-    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-    s->rebalances++;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        rt_info("kafka source: %d partitions assigned", parts->cnt);
-        if (s->cb.assigned)
-            resume_from_stored(s, rk, parts);
-        if (cooperative)
-            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
-        else
-            rd_kafka_assign(rk, parts);
-        if (s->paused)
-            rd_kafka_pause_partitions(rk, parts);
-        return;
+    for (int i = 0; s->revoking && i < s->revoking->parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &s->revoking->parts->elems[i];
+        if (p->partition == partition && strcmp(p->topic, topic) == 0)
+            return 1;
     }
-    /* Revoked: every output of these partitions must be acknowledged and its offset
-     * committed before another member starts reading them. */
-    rt_info("kafka source: %d partitions revoked; finishing their events", parts->cnt);
-    if (s->cb.drain(s->cb.arg, (int)s->revoke_ms) < 0)
-        rt_warn("kafka source: outputs still in flight after %llu ms; the next owner will "
-                "read them again", (unsigned long long)s->revoke_ms);
-    rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+    return 0;
+}
+
+/* Commit and give the partitions up. The commit is queued before the unassign, so the
+ * group has these offsets before another member is given the partitions. */
+static void give_up(rt_source_kafka *s, rd_kafka_topic_partition_list_t *parts, int async)
+{
+    rd_kafka_resp_err_t cerr = rd_kafka_commit(s->rk, NULL, async);
     if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
         rt_warn("kafka source: commit on revoke failed: %s", rd_kafka_err2str(cerr));
     for (int i = 0; i < parts->cnt; i++) {
@@ -163,10 +279,80 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (p)
             rt_track_part_drop(s->tracker, p);
     }
-    if (cooperative)
-        rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+    if (s->cooperative)
+        rd_kafka_error_destroy(rd_kafka_incremental_unassign(s->rk, parts));
     else
-        rd_kafka_assign(rk, NULL);
+        rd_kafka_assign(s->rk, NULL);
+}
+
+/* Finish the revocation in progress once its events are done, or when it is late. */
+static void revoke_check(rt_source_kafka *s, int now)
+{
+    revoking *r = s->revoking;
+    if (!r)
+        return;
+    size_t left = 0;
+    for (int i = 0; i < r->parts->cnt; i++) {
+        rt_track_part *p = rt_track_part_get(s->tracker, r->parts->elems[i].topic,
+                                             r->parts->elems[i].partition);
+        left += p ? p->inflight : 0;
+    }
+    if (left && !now && rt_clock_ms() < r->until)
+        return;
+    if (left)
+        rt_warn("kafka source: %zu events of the revoked partitions still in flight after "
+                "%llu ms; the next owner will read them again", left,
+                (unsigned long long)s->revoke_ms);
+    else
+        rt_info("kafka source: %d revoked partitions finished; giving them up", r->parts->cnt);
+    s->revoking = NULL;
+    give_up(s, r->parts, 1);
+    rd_kafka_topic_partition_list_destroy(r->parts);
+    free(r);
+}
+
+/* Revoked: every output of these partitions must be acknowledged and its offset
+ * committed before another member starts reading them. The loop goes on meanwhile
+ * (the other partitions, timers, lookups, the admin endpoint); only while stopping is
+ * it done here and now. */
+static void begin_revoke(rt_source_kafka *s, rd_kafka_topic_partition_list_t *parts)
+{
+    rt_info("kafka source: %d partitions revoked; finishing their events", parts->cnt);
+    revoking *r = s->stopped ? NULL : calloc(1, sizeof *r);
+    if (r && (r->parts = rd_kafka_topic_partition_list_copy(parts))) {
+        r->until = rt_clock_ms() + (int64_t)s->revoke_ms;
+        s->revoking = r;
+        rd_kafka_pause_partitions(s->rk, parts);
+        revoke_check(s, 0);
+        return;
+    }
+    free(r);
+    if (s->cb.drain(s->cb.arg, (int)s->revoke_ms) < 0)
+        rt_warn("kafka source: outputs still in flight after %llu ms; the next owner will "
+                "read them again", (unsigned long long)s->revoke_ms);
+    give_up(s, parts, 0);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    rt_source_kafka *s = opaque;
+    s->cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    s->rebalances++;
+    /* librdkafka asks again only after our answer; a lost session can still come
+     * between, so whatever is unfinished is finished first. */
+    if (s->assigning)
+        finish_assign(s);
+    revoke_check(s, 1);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rt_info("kafka source: %d partitions assigned", parts->cnt);
+        if (s->cb.assigned)
+            begin_assign(s, parts);
+        else
+            take_partitions(s, parts);
+        return;
+    }
+    begin_revoke(s, parts);
 }
 
 static void consume(rt_source_kafka *s, rd_kafka_message_t *m)
@@ -177,6 +363,8 @@ static void consume(rt_source_kafka *s, rd_kafka_message_t *m)
         return;
     }
     const char *topic = rd_kafka_topic_name(m->rkt);
+    if (s->revoking && is_revoking(s, topic, m->partition))
+        return;     /* fetched before the pause; its next owner reads it */
     rt_track_part *p = rt_track_part_get(s->tracker, topic, m->partition);
     rt_ticket *ticket = p ? rt_track_begin(s->tracker, p, m->offset) : NULL;
     if (!ticket) {
@@ -205,6 +393,7 @@ static void poll_batch(rt_source_kafka *s)
     if (n)
         s->cb.batch_end(s->cb.arg);
     backpressure(s);
+    revoke_check(s, 0);
     /* The wake byte comes only when the queue goes from empty to non-empty, so come
      * back for the rest; through a zero timeout, not event_active, which libevent would
      * run in the same pass and starve timers and the admin endpoint. */
@@ -251,6 +440,7 @@ rt_source_kafka *rt_source_kafka_open(struct event_base *base, const rt_config *
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    s->base = base;
     s->tracker = tracker;
     s->cb = *cb;
     s->max_inflight = (uint64_t)rt_config_int(c, "source.max.inflight");
@@ -390,6 +580,9 @@ int rt_source_kafka_close(rt_source_kafka *s)
     if (!s)
         return 0;
     s->stopped = 1;
+    if (s->assigning)
+        finish_assign(s);
+    revoke_check(s, 1);
     rt_kafka_waker_stop(&s->waker);
     if (s->tick)
         event_free(s->tick);
