@@ -35,6 +35,11 @@ void *lb_event_push(lua_State *L, const rt_event *ev, int mt_ref);
 /* Cut the object from its event once process() returned: later use raises an error. */
 void lb_event_detach(void *handle);
 
+/* lb_ctx.c: the context guard. Raises "<what> cannot be used in <call>" unless the
+ * call in progress allows `need` (RT_CTX_*, processor.h); every ctx function that is
+ * not allowed everywhere asks it first. */
+void lb_ctx_allowed(lua_State *L, const rt_processor *p, unsigned need, const char *what);
+
 /* lb_lookup.c: push the ctx.lookup function of processor `p`. */
 void lb_lookup_push(lua_State *L, rt_processor *p);
 

@@ -42,15 +42,20 @@ static void append_key(lua_State *L, const rt_sink *s, rt_buf *b)
     lua_pop(L, 1);
 }
 
-/* ctx.emit(sink, record): encoded now, delivered when process() returns normally. */
+void lb_ctx_allowed(lua_State *L, const rt_processor *p, unsigned need, const char *what)
+{
+    if ((p->cx.allows & need) != need)
+        luaL_error(L, "%s cannot be used in %s", what, rt_call_names[p->cx.kind]);
+}
+
+/* ctx.emit(sink, record): encoded now, delivered when the call returns normally. */
 static int ctx_emit(lua_State *L)
 {
     rt_processor *p = self(L);
     const char *name = luaL_checkstring(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    if (!p->outbox)
-        return luaL_error(L, "ctx.emit is only allowed inside process()");
-    if (p->limits.max_emits && ++p->emits > p->limits.max_emits)
+    lb_ctx_allowed(L, p, RT_CTX_EMIT, "ctx.emit");
+    if (p->limits.max_emits && ++p->cx.emits > p->limits.max_emits)
         return rt_processor_limit_error(L, p, RT_LIMIT_EMITS);
     /* Processors mostly emit to one sink: try the last one before the lookup. */
     rt_sink *s = p->last_sink && strcmp(p->last_sink->name, name) == 0
@@ -58,7 +63,7 @@ static int ctx_emit(lua_State *L)
     if (!s)
         return luaL_error(L, "ctx.emit: unknown sink '%s'", name);
     p->last_sink = s;
-    rt_buf *b = &p->outbox->bytes;
+    rt_buf *b = &p->cx.outbox->bytes;
     size_t off = b->len;
     lb_json_encode(L, 2, b);
     size_t key_off = b->len;
@@ -73,7 +78,7 @@ static int ctx_emit(lua_State *L)
                                          "processor.max.output.mb=%zu", p->limits.max_output >> 20);
     if (s->key_field)
         append_key(L, s, b);
-    if (rt_outbox_add(p->outbox, s, off, key_off) < 0)
+    if (rt_outbox_add(p->cx.outbox, s, off, key_off) < 0)
         return luaL_error(L, "ctx.emit: out of memory");
     return 0;
 }

@@ -86,20 +86,22 @@ static int lookup_raw(lua_State *L)
     if (!lk)
         return luaL_error(L, "ctx.lookup: unknown lookup '%s'", name);
     p->last_lookup = lk;
-    int can_wait = p->wait && L == p->running;
+    int can_wait = (p->cx.allows & RT_CTX_WAIT) && p->cx.wait && L == p->cx.running;
     const rt_row *row;
-    int r = rt_lookup_get(lk, key, len, (rt_row **)&row, can_wait ? p->wait : NULL);
+    int r = rt_lookup_get(lk, key, len, (rt_row **)&row, can_wait ? p->cx.wait : NULL);
     if (r < 0)
         return luaL_error(L, "ctx.lookup: out of memory");
     if (r == 1) {
         push_row(L, lk, row);
         return 1;
     }
+    if (!can_wait && p->cx.kind != RT_CALL_PROCESS)
+        return luaL_error(L, "ctx.lookup cannot wait inside %s: '%s' key %s is not cached",
+                          rt_call_names[p->cx.kind], name, key);
     if (!can_wait)
-        return luaL_error(L, "ctx.lookup: '%s' key %s is not cached, and a lookup can wait "
-                             "only in process() itself (not in init, on_window, on_timer, "
-                             "a window's add, or a coroutine)", name, key);
-    p->waiting = 1;
+        return luaL_error(L, "ctx.lookup cannot wait inside a coroutine of process() or a "
+                             "function called from C: '%s' key %s is not cached", name, key);
+    p->cx.waiting = 1;
     lua_pushnil(L);
     lua_pushboolean(L, 1);
     return 2;
@@ -109,9 +111,9 @@ static int lookup_raw(lua_State *L)
 static int lookup_take(lua_State *L)
 {
     rt_processor *p = self(L);
-    if (!p->wait || p->wait->state != RT_WAIT_READY)
+    if (!p->cx.wait || p->cx.wait->state != RT_WAIT_READY)
         return luaL_error(L, "ctx.lookup: resumed without an answer");
-    push_row(L, p->wait->lk, p->wait->row);
+    push_row(L, p->cx.wait->lk, p->cx.wait->row);
     return 1;
 }
 

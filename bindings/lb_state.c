@@ -23,6 +23,7 @@ static const char *check_key(lua_State *L, size_t *len)
 
 static rt_state *store(lua_State *L, rt_processor *p)
 {
+    lb_ctx_allowed(L, p, RT_CTX_STATE, "ctx.state");
     if (!p->state)
         luaL_error(L, "ctx.state is not available here");
     return p->state;
@@ -33,7 +34,7 @@ static int state_get(lua_State *L)
     rt_processor *p = self(L);
     size_t klen;
     const char *key = check_key(L, &klen);
-    const rt_state_value *v = rt_state_get(store(L, p), p->partition, key, klen, rt_epoch_ms());
+    const rt_state_value *v = rt_state_get(store(L, p), p->cx.partition, key, klen, rt_epoch_ms());
     if (!v) {
         lua_pushnil(L);
         return 1;
@@ -50,7 +51,7 @@ static int state_set(lua_State *L)
     const char *key = check_key(L, &klen);
     rt_state *st = store(L, p);
     if (lua_isnil(L, 2)) {
-        if (rt_state_del(st, p->undo, p->partition, key, klen) < 0)
+        if (rt_state_del(st, p->cx.undo, p->cx.partition, key, klen) < 0)
             return luaL_error(L, "ctx.state.set: out of memory");
         return 0;
     }
@@ -70,7 +71,7 @@ static int state_set(lua_State *L)
         st->bytes + st->undo_bytes + b->len + klen > p->limits.max_state)
         return rt_processor_limit_errorf(L, p, RT_LIMIT_MEMORY, "ctx.state would hold more "
                                          "than state.max.mb=%zu", p->limits.max_state >> 20);
-    if (rt_state_set(st, p->undo, p->partition, key, klen, b->data, b->len, expires) < 0)
+    if (rt_state_set(st, p->cx.undo, p->cx.partition, key, klen, b->data, b->len, expires) < 0)
         return luaL_error(L, "ctx.state.set: out of memory");
     return 0;
 }
@@ -80,7 +81,7 @@ static int state_del(lua_State *L)
     rt_processor *p = self(L);
     size_t klen;
     const char *key = check_key(L, &klen);
-    int rc = rt_state_del(store(L, p), p->undo, p->partition, key, klen);
+    int rc = rt_state_del(store(L, p), p->cx.undo, p->cx.partition, key, klen);
     if (rc < 0)
         return luaL_error(L, "ctx.state.del: out of memory");
     lua_pushboolean(L, rc);

@@ -19,16 +19,17 @@ static int ctx_timer(lua_State *L)
     int domain = luaL_checkoption(L, 4, "event", domains);
     if (p->on_timer_ref == LUA_NOREF)
         return luaL_error(L, "ctx.timer: the processor has no on_timer");
+    lb_ctx_allowed(L, p, RT_CTX_TIMER, "ctx.timer");
     if (!p->timers)
         return luaL_error(L, "ctx.timer is not available here");
     if (lua_isnil(L, 2)) {
-        lua_pushboolean(L, rt_timers_cancel(p->timers, p->partition, key, klen, tag, taglen));
+        lua_pushboolean(L, rt_timers_cancel(p->timers, p->cx.partition, key, klen, tag, taglen));
         return 1;
     }
     lua_Number at = luaL_checknumber(L, 2);
     if (!(at > -9.0e15 && at < 9.0e15))
         return luaL_argerror(L, 2, "at_ms must be epoch milliseconds");
-    if (rt_timers_set(p->timers, p->partition, key, klen, tag, taglen, (int64_t)at,
+    if (rt_timers_set(p->timers, p->cx.partition, key, klen, tag, taglen, (int64_t)at,
                       (enum rt_time_domain)domain) < 0)
         return luaL_error(L, "ctx.timer: out of memory");
     return 0;
@@ -56,5 +57,5 @@ int lb_timer_fire(rt_processor *p, const rt_timer *t, rt_outbox *out, const rt_o
                   rt_reject *why)
 {
     void *arg[2] = { p, (void *)t };
-    return rt_processor_invoke(p, timer_body, arg, out, t->partition, call, why);
+    return rt_processor_invoke(p, RT_CALL_TIMER, timer_body, arg, out, t->partition, call, why);
 }

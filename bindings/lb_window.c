@@ -214,7 +214,7 @@ int lb_window_add(rt_processor *p, const rt_window_def *d, const rt_event *ev, r
                   int32_t partition, rt_reject *why)
 {
     call c = { .p = p, .d = d, .ev = ev, .pane = pane };
-    int rc = rt_processor_invoke(p, add_body, &c, NULL, partition, NULL, why);
+    int rc = rt_processor_invoke(p, RT_CALL_ADD, add_body, &c, NULL, partition, NULL, why);
     if (c.ev_handle)
         lb_event_detach(c.ev_handle);
     return rc;
@@ -235,7 +235,7 @@ int lb_window_merge(rt_processor *p, const rt_window_def *d, rt_pane *into,
                     const rt_pane *from, int32_t partition, rt_reject *why)
 {
     call c = { .p = p, .d = d, .pane = into, .from = from };
-    return rt_processor_invoke(p, merge_body, &c, NULL, partition, NULL, why);
+    return rt_processor_invoke(p, RT_CALL_MERGE, merge_body, &c, NULL, partition, NULL, why);
 }
 
 static void push_result(lua_State *L, const rt_window_def *d, const rt_pane *pane)
@@ -294,5 +294,5 @@ int lb_window_fire(rt_processor *p, const rt_window_def *d, const rt_wkey *k,
                    const rt_pane *pane, rt_outbox *out, const rt_origin *id, rt_reject *why)
 {
     call c = { .p = p, .d = d, .k = k, .pane = (rt_pane *)pane };
-    return rt_processor_invoke(p, fire_body, &c, out, k->partition, id, why);
+    return rt_processor_invoke(p, RT_CALL_WINDOW, fire_body, &c, out, k->partition, id, why);
 }

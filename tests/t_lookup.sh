@@ -182,3 +182,68 @@ expect_eq "iot: readings failing a rule are dead-lettered naming it" \
 expect_eq "iot: unknown devices are kept without metadata" \
   "$(awk -F'\t' '$3 == "" && substr($2, 3) + 0 > 10000' "$d/manifest.tsv" | wc -l)" \
   "$(jq -r 'select(.device_name == null) | .event_id' "$d/rich.ndjson" | wc -l)"
+
+# The context guard: each ctx function tried in every kind of call, one error that
+# names the call where it is out of place (a lookup may wait only in process() itself).
+d=$(newdir)
+lookup_conf "$d" lookup.dev.table=device_metadata lookup.dev.key=device_id lookup.dev.columns=name
+cat > "$d/processors/guard.lua" <<'LUA'
+local CTX, seen = nil, {}
+local function WHY(err) return (tostring(err):gsub("^[^:]*:%d+: ", "")) end
+local function probe(where, ctx)
+  local function try(name, f)
+    local ok, err = pcall(f)
+    seen[#seen + 1] = where .. " " .. name .. ": " .. (ok and "ok" or WHY(err))
+  end
+  try("emit", function() ctx.emit("out", { probe = true }) end)
+  try("state", function() ctx.state.get("k") end)
+  try("timer", function() ctx.timer("k", nil) end)
+  try("lookup", function() ctx.lookup("dev", "no-such-" .. where) end)
+end
+local function flush(ctx)
+  for _, line in ipairs(seen) do ctx.emit("out", { line = line }) end
+  seen = {}
+end
+return {
+  routes = { { domain = "t", type = "*" } },
+  windows = { w = { kind = "tumbling", size_ms = 1000, key = "payload.k",
+    add = function(acc, ev) probe("add", CTX); return (acc or 0) + 1 end,
+    result = function(acc) return acc end } },
+  init = function(ctx) CTX = ctx; probe("init", ctx) end,
+  process = function(ev, ctx)
+    probe("process", ctx)
+    local co = coroutine.wrap(function() return pcall(ctx.lookup, "dev", "no-such-co") end)
+    local ok, err = co()
+    seen[#seen + 1] = "coroutine lookup: " .. (ok and "ok" or WHY(err))
+    ctx.timer("t", 500, "x")
+    flush(ctx)
+  end,
+  on_window = function(win, ctx) probe("on_window", ctx); flush(ctx) end,
+  on_timer = function(key, tag, ctx) probe("on_timer", ctx); flush(ctx) end,
+}
+LUA
+{ key_event e1 d-1 | jq -c '.timestamp = 100'; key_event e2 d-2 | jq -c '.timestamp = 2100'; } > "$d/in.ndjson"
+run_eddy "$d"
+expect_eq "context guard: run exits 0" 0 "$RC"
+expect_eq "context guard: what ctx allows in each kind of call, and the error elsewhere" \
+"add emit: ctx.emit cannot be used in a window's add
+add lookup: ctx.lookup cannot wait inside a window's add: 'dev' key no-such-add is not cached
+add state: ok
+add timer: ok
+coroutine lookup: ctx.lookup cannot wait inside a coroutine of process() or a function called from C: 'dev' key no-such-co is not cached
+init emit: ctx.emit cannot be used in init
+init lookup: ctx.lookup cannot wait inside init: 'dev' key no-such-init is not cached
+init state: ctx.state cannot be used in init
+init timer: ctx.timer cannot be used in init
+on_timer emit: ok
+on_timer lookup: ctx.lookup cannot wait inside on_timer: 'dev' key no-such-on_timer is not cached
+on_timer state: ok
+on_timer timer: ok
+on_window emit: ok
+on_window lookup: ctx.lookup cannot wait inside on_window: 'dev' key no-such-on_window is not cached
+on_window state: ok
+on_window timer: ok
+process emit: ok
+process lookup: ok
+process state: ok
+process timer: ok" "$(jq -r 'select(.line) | .line' "$d/out.ndjson" | sort -u)"

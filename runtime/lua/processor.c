@@ -25,6 +25,26 @@
 #include "readfile.h"
 #include "sandbox.h"
 
+/* The context guard's table: what ctx allows in each kind of call. A lookup may wait
+ * only in process(), whose coroutine the worker resumes; outputs only where a call's
+ * outputs are collected (not in add/merge, whose results become the window's). */
+const unsigned rt_call_allows[RT_NCALL_KINDS] = {
+    [RT_CALL_NONE] = 0,
+    [RT_CALL_INIT] = 0,
+    [RT_CALL_PROCESS] = RT_CTX_EMIT | RT_CTX_WAIT | RT_CTX_STATE | RT_CTX_TIMER,
+    [RT_CALL_ADD] = RT_CTX_STATE | RT_CTX_TIMER,
+    [RT_CALL_MERGE] = RT_CTX_STATE | RT_CTX_TIMER,
+    [RT_CALL_WINDOW] = RT_CTX_EMIT | RT_CTX_STATE | RT_CTX_TIMER,
+    [RT_CALL_TIMER] = RT_CTX_EMIT | RT_CTX_STATE | RT_CTX_TIMER,
+};
+
+const char *const rt_call_names[RT_NCALL_KINDS] = {
+    [RT_CALL_NONE] = "between calls", [RT_CALL_INIT] = "init",
+    [RT_CALL_PROCESS] = "process()", [RT_CALL_ADD] = "a window's add",
+    [RT_CALL_MERGE] = "a window's merge", [RT_CALL_WINDOW] = "on_window",
+    [RT_CALL_TIMER] = "on_timer",
+};
+
 typedef struct load_job {
     rt_processor *p;
     const char *src;
@@ -115,7 +135,7 @@ static void read_routes(lua_State *L, rt_processor *p, int spec)
 static int push_event(lua_State *L)
 {
     rt_processor *p = lua_touserdata(L, lua_upvalueindex(1));
-    p->ev_handle = lb_event_push(L, lua_touserdata(L, 1), p->event_mt_ref);
+    p->cx.ev_handle = lb_event_push(L, lua_touserdata(L, 1), p->event_mt_ref);
     return 1;
 }
 
@@ -263,7 +283,9 @@ int rt_processor_load_source(rt_processor *p, const char *path, const char *src,
     load_job job = { p, src, len, env->allowed_lateness_ms };
     rt_reject why;
     rt_sandbox_arm(p, 0);      /* init() runs under the same time limit as a call */
+    p->cx = (rt_ctx){ .kind = RT_CALL_INIT, .allows = rt_call_allows[RT_CALL_INIT] };
     int loaded = lua_cpcall(p->L, load_protected, &job);
+    p->cx = (rt_ctx){ .kind = RT_CALL_NONE };
     p->deadline_ms = 0;
     if (failed(p, p->L, loaded, &why) < 0) {
         if (strcmp(why.reason, "processor_error") == 0)
@@ -339,29 +361,24 @@ static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    p->outbox = out;
-    p->wait = wait;
-    p->running = c->co;
-    p->partition = c->partition;
-    p->undo = &c->undo;
-    p->ev_handle = c->ev_handle;
-    p->waiting = 0;
+    rt_ctx outer = p->cx;
+    /* c->emits: other calls ran while this one waited. */
+    p->cx = (rt_ctx){ .kind = RT_CALL_PROCESS, .allows = rt_call_allows[RT_CALL_PROCESS],
+                      .outbox = out, .wait = wait, .running = c->co,
+                      .partition = c->partition, .undo = &c->undo, .emits = c->emits,
+                      .ev_handle = c->ev_handle };
     rt_sandbox_arm(p, (int64_t)(c->elapsed * 1000));
-    p->emits = c->emits;    /* other calls ran while this one waited */
     p->limit = RT_LIMIT_NONE;
     rt_beat_enter(p->beat, p->name, &c->origin);
     int rc = lua_resume(c->co, nargs);
     rt_beat_leave(p->beat);
-    c->emits = p->emits;
     p->deadline_ms = 0;
-    c->ev_handle = p->ev_handle;
-    p->ev_handle = NULL;
-    p->outbox = NULL;
-    p->wait = NULL;
-    p->running = NULL;
-    p->undo = NULL;
+    int waiting = p->cx.waiting;
+    c->emits = p->cx.emits;
+    c->ev_handle = p->cx.ev_handle;
+    p->cx = outer;
     c->elapsed += seconds_since(&t0);
-    if (rc == LUA_YIELD && p->waiting && p->limit == RT_LIMIT_NONE)
+    if (rc == LUA_YIELD && waiting && p->limit == RT_LIMIT_NONE)
         return 1;
     int result = 0;
     if (rc == LUA_YIELD) {
@@ -424,9 +441,9 @@ static int invoke_protected(lua_State *L)
     return job->body(L, job->arg);
 }
 
-int rt_processor_invoke(rt_processor *p, int (*body)(lua_State *L, void *arg), void *arg,
-                        rt_outbox *out, int32_t partition, const rt_origin *call,
-                        rt_reject *why)
+int rt_processor_invoke(rt_processor *p, rt_call_kind kind,
+                        int (*body)(lua_State *L, void *arg), void *arg, rt_outbox *out,
+                        int32_t partition, const rt_origin *call, rt_reject *why)
 {
     invoke_job job = { body, arg };
     if (p->quarantined) {
@@ -435,23 +452,17 @@ int rt_processor_invoke(rt_processor *p, int (*body)(lua_State *L, void *arg), v
     }
     /* A window's add may run inside process()'s completion, never inside process():
      * the outer call's limit state is its own. */
-    int32_t saved = p->partition;
-    uint32_t saved_emits = p->emits;
-    rt_buf *saved_undo = p->undo;
-    p->outbox = out;
-    p->partition = partition;
-    p->undo = &p->invoke_undo;
-    p->emits = 0;
+    rt_ctx outer = p->cx;
+    unsigned allows = rt_call_allows[kind] & (out ? ~0u : ~RT_CTX_EMIT);
+    p->cx = (rt_ctx){ .kind = kind, .allows = allows, .outbox = out,
+                      .partition = partition, .undo = &p->invoke_undo };
     p->limit = RT_LIMIT_NONE;
     rt_sandbox_arm(p, 0);
     rt_beat_enter(p->beat, p->name, call);
     int rc = lua_cpcall(p->L, invoke_protected, &job);
     rt_beat_leave(p->beat);
     p->deadline_ms = 0;
-    p->outbox = NULL;
-    p->partition = saved;
-    p->emits = saved_emits;
-    p->undo = saved_undo;
+    p->cx = outer;
     int result = failed(p, p->L, rc, why);
     if (p->state)
         rt_state_undo(p->state, &p->invoke_undo, result == 0);

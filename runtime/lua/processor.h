@@ -57,6 +57,43 @@ typedef struct rt_processor_env {
     rt_sandbox_limits limits;
 } rt_processor_env;
 
+/* Where a processor's code runs, and so what its ctx allows there (RT_CTX_*). */
+typedef enum rt_call_kind {
+    RT_CALL_NONE,           /* between calls */
+    RT_CALL_INIT,           /* loading: the table's windows(ctx) and init(ctx) */
+    RT_CALL_PROCESS,
+    RT_CALL_ADD,            /* a window's add */
+    RT_CALL_MERGE,          /* a window's merge */
+    RT_CALL_WINDOW,         /* on_window */
+    RT_CALL_TIMER,          /* on_timer */
+    RT_NCALL_KINDS
+} rt_call_kind;
+
+#define RT_CTX_EMIT  1u     /* ctx.emit */
+#define RT_CTX_WAIT  2u     /* ctx.lookup may wait for a row that is not cached */
+#define RT_CTX_STATE 4u     /* ctx.state */
+#define RT_CTX_TIMER 8u     /* ctx.timer */
+
+/* What each kind of call allows, and how errors name it ("on_window"). */
+extern const unsigned rt_call_allows[RT_NCALL_KINDS];
+extern const char *const rt_call_names[RT_NCALL_KINDS];
+
+/* The call in progress: everything ctx works with, set as a whole when a call starts
+ * or resumes and put back as a whole when it ends (a window's add may run inside the
+ * completion of a process() call). The bindings read it; only processor.c sets it. */
+typedef struct rt_ctx {
+    rt_call_kind kind;
+    unsigned allows;        /* rt_call_allows[kind] */
+    rt_outbox *outbox;      /* where ctx.emit collects; NULL unless RT_CTX_EMIT */
+    rt_lkwait *wait;        /* where process() waits for a lookup */
+    lua_State *running;     /* process()'s coroutine: the only one that may wait */
+    int waiting;            /* ctx.lookup is about to yield for `wait` */
+    int32_t partition;      /* the input partition (ctx.state, ctx.timer) */
+    rt_buf *undo;           /* the undo log of its ctx.state writes */
+    uint32_t emits;         /* ctx.emit calls so far (processor.max.emits) */
+    void *ev_handle;        /* process()'s ev object */
+} rt_ctx;
+
 /* Where the worker tells its supervisor which call runs (supervisor.h); NULL alone. */
 struct rt_beat;
 
@@ -80,10 +117,7 @@ typedef struct rt_processor {
     lua_State *L;
     int process_ref, ctx_ref, trampoline_ref, event_mt_ref;  /* registry refs */
     int yield_ref;          /* coroutine.yield as it was before the file ran */
-    void *ev_handle;        /* the ev object of the call in progress */
-    lua_State *running;     /* the coroutine of the call in progress */
-    rt_lkwait *wait;        /* where the call in progress waits for a lookup */
-    int waiting;            /* ctx.lookup is about to yield for p->wait */
+    rt_ctx cx;              /* the call in progress */
     rt_lookups *lookups;
     rt_lookup *last_lookup; /* ctx.lookup's one-entry cache */
     const rt_rules *rules;
@@ -95,12 +129,8 @@ typedef struct rt_processor {
     size_t nroutes;
     rt_sinks *sinks;        /* where ctx.emit looks sink names up */
     rt_sink *last_sink;     /* ctx.emit's one-entry cache */
-    rt_outbox *outbox;      /* non-NULL only while process() runs */
     rt_buf scratch;         /* json.encode output */
     char reject[256];       /* detail given to ctx.reject */
-    int32_t partition;      /* input partition of the call in progress (ctx.state) */
-    rt_buf *undo;           /* undo log of the call in progress: its state writes are
-                             * kept only if it succeeds */
     rt_buf invoke_undo;     /* the log of rt_processor_invoke's calls */
     rt_state *state;        /* keyed state, kept by the worker under the name */
     rt_timers *timers;      /* its timers, kept likewise */
@@ -112,7 +142,6 @@ typedef struct rt_processor {
     rt_sandbox_limits limits;
     size_t mem_used;        /* bytes the Lua state holds */
     int64_t deadline_ms;    /* monotonic; the count hook stops the call past it; 0 none */
-    uint32_t emits;         /* ctx.emit calls of the call running now */
     enum rt_limit limit;    /* the limit the call in progress hit */
     char limit_detail[200]; /* what exactly, when the limit's own text does not say */
     uint32_t consecutive_errors;
@@ -157,13 +186,14 @@ int  rt_processor_start(rt_processor *p, rt_call *c, const rt_event *ev, rt_outb
 /* Continue a call whose wait is READY; results as for rt_processor_start. */
 int  rt_processor_resume(rt_processor *p, rt_call *c, rt_outbox *out, rt_lkwait *wait,
                          rt_reject *why);
-/* Run body(L, arg) protected in the processor's state, outside process(): a window's
- * add/merge, on_window, on_timer. ctx.emit collects into `out`, ctx.state uses
- * `partition`; `call` names the call for the supervisor (a firing's identity, NULL for
- * add/merge). 0, or -1 with `why` set. */
-int  rt_processor_invoke(rt_processor *p, int (*body)(lua_State *L, void *arg), void *arg,
-                         rt_outbox *out, int32_t partition, const rt_origin *call,
-                         rt_reject *why);
+/* Run body(L, arg) protected in the processor's state, outside process(), as a call
+ * of `kind` (add, merge, on_window, on_timer). ctx.emit collects into `out`, ctx.state
+ * uses `partition`; `call` names the call for the supervisor (a firing's identity,
+ * NULL for add/merge). Its state writes are kept only if it succeeds. 0, or -1 with
+ * `why` set. */
+int  rt_processor_invoke(rt_processor *p, rt_call_kind kind,
+                         int (*body)(lua_State *L, void *arg), void *arg, rt_outbox *out,
+                         int32_t partition, const rt_origin *call, rt_reject *why);
 /* Drop a waiting call (its event is dead-lettered or abandoned); its state writes are
  * undone. */
 void rt_processor_abort(rt_processor *p, rt_call *c);
