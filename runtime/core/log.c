@@ -5,10 +5,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 static enum rt_log_level min_level = RT_LOG_INFO;
@@ -109,10 +109,10 @@ void rt_log(enum rt_log_level level, const char *fmt, ...)
     if (level < min_level)
         return;
     char msg[2048], line[4096 + 128];
-    struct timeval tv;
+    int64_t now = rt_epoch_ms();
+    time_t secs = (time_t)(now / 1000);
     struct tm tm;
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
+    gmtime_r(&secs, &tm);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(msg, sizeof msg, fmt, ap);
@@ -122,7 +122,7 @@ void rt_log(enum rt_log_level level, const char *fmt, ...)
     char when[32];
     snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(tv.tv_usec / 1000));
+             (int)(now % 1000));
     size_t len;
     if (json_format) {
         char who[32] = "";

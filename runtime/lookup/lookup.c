@@ -9,19 +9,11 @@
  * a new key table and swaps it in only when the load succeeded. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "lookup_def.h"
 #include "metrics.h"
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void flush(rt_lookup *lk);
 
@@ -66,7 +58,7 @@ static void evict_over_limit(rt_lookup *lk)
 static void settle(rt_lookup *lk, rt_entry *e, rt_row *row)
 {
     if (lk->mode == RT_CACHE_PARTIAL && (row || lk->cache_missing)) {
-        rt_cache_store(&lk->keys, e, row, now_mono());
+        rt_cache_store(&lk->keys, e, row, rt_clock_s());
         wake_waiters(lk, e, row, NULL);
         evict_over_limit(lk);
         return;
@@ -118,7 +110,7 @@ static void on_row(void *arg, const rt_cell *cells, const char *const *names, un
 /* Past max.wait.ms, on.failure decides for the waits of a key that cannot be fetched. */
 static void apply_failure_policy(rt_lookup *lk, rt_entry *e, const char *error)
 {
-    if (lk->on_failure == RT_ON_FAILURE_WAIT || now_mono() - e->since < lk->max_wait_ms / 1e3)
+    if (lk->on_failure == RT_ON_FAILURE_WAIT || rt_clock_s() - e->since < lk->max_wait_ms / 1e3)
         return;
     char why[256];
     snprintf(why, sizeof why, "lookup %s: no answer within %lld ms: %s", lk->name,
@@ -165,7 +157,7 @@ static void note_success(rt_lookup *lk)
 static void on_fetched(void *arg, int rc, const char *error)
 {
     rt_lookup *lk = arg;
-    rt_histogram_observe(&lk->load_latency, now_mono() - lk->started);
+    rt_histogram_observe(&lk->load_latency, rt_clock_s() - lk->started);
     if (rc == 0 && lk->load_oom) {
         rc = -1;
         error = "out of memory while reading rows";
@@ -226,7 +218,7 @@ static void flush(rt_lookup *lk)
         sql = lk->in_sql[k];
         nparams = 1u << k;
     }
-    lk->started = now_mono();
+    lk->started = rt_clock_s();
     lk->fields_seen = 0;
     if (rt_mysql_exec(lk->db, sql, lk->params, lk->lens, nparams, on_row, on_fetched, lk) < 0)
         on_fetched(lk, -1, "connection busy");
@@ -252,7 +244,7 @@ static void on_loaded(void *arg, int rc, const char *error)
 {
     rt_lookup *lk = arg;
     lk->loading_full = 0;
-    rt_histogram_observe(&lk->load_latency, now_mono() - lk->started);
+    rt_histogram_observe(&lk->load_latency, rt_clock_s() - lk->started);
     if (rc == 0 && lk->load_oom) {
         rc = -1;
         error = "out of memory while loading";
@@ -276,9 +268,7 @@ static void on_loaded(void *arg, int rc, const char *error)
     lk->full = lk->next_full;
     memset(&lk->next_full, 0, sizeof lk->next_full);
     lk->full_loaded = 1;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    lk->last_reload = (double)tv.tv_sec + tv.tv_usec / 1e6;
+    lk->last_reload = rt_epoch_s();
     rt_info("lookup %s: loaded %zu rows", lk->name, lk->full.cached);
     /* Keys asked for before the first load are answered from the new table. */
     while (lk->sendq.next != &lk->sendq) {
@@ -300,7 +290,7 @@ static void start_full_load(rt_lookup *lk)
     lk->loading_full = 1;
     lk->load_oom = 0;
     lk->fields_seen = 0;
-    lk->started = now_mono();
+    lk->started = rt_clock_s();
     if (rt_mysql_exec(lk->db, lk->load_sql, NULL, NULL, 0, on_row, on_loaded, lk) < 0)
         on_loaded(lk, -1, "connection busy");
 }
@@ -334,7 +324,7 @@ int rt_lookup_get(rt_lookup *lk, const char *key, size_t len, rt_row **row, rt_l
     }
     e = rt_cache_find(&lk->keys, key, len);
     if (e && e->state == RT_ENTRY_CACHED) {
-        double now = lk->expire_write_ms || lk->expire_access_ms ? now_mono() : 0;
+        double now = lk->expire_write_ms || lk->expire_access_ms ? rt_clock_s() : 0;
         if ((lk->expire_write_ms && (now - e->written) * 1e3 >= lk->expire_write_ms) ||
             (lk->expire_access_ms && (now - e->accessed) * 1e3 >= lk->expire_access_ms)) {
             rt_cache_remove(&lk->keys, e);
@@ -353,7 +343,7 @@ int rt_lookup_get(rt_lookup *lk, const char *key, size_t len, rt_row **row, rt_l
             return 0;
         if (!(e = rt_cache_add(&lk->keys, key, len)))
             return -1;
-        e->since = now_mono();
+        e->since = rt_clock_s();
         rt_entry_link_after(lk->sendq.prev, e);     /* at the end of the send queue */
         if (lk->mode != RT_CACHE_FULL)
             event_active(lk->flush_ev, 0, 0);

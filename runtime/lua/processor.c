@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -314,13 +313,6 @@ void rt_processor_carry_over(rt_processor *p, const rt_processor *old)
     p->latency = old->latency;
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) * 1e-9;
-}
-
 /* Protected: a new coroutine, anchored in the registry. */
 static int new_thread(lua_State *L)
 {
@@ -359,8 +351,7 @@ static void end_call(rt_processor *p, rt_call *c, int ok, int error)
 static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait *wait,
                rt_reject *why)
 {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = rt_clock_s();
     rt_ctx outer = p->cx;
     /* c->emits: other calls ran while this one waited. */
     p->cx = (rt_ctx){ .kind = RT_CALL_PROCESS, .allows = rt_call_allows[RT_CALL_PROCESS],
@@ -377,7 +368,7 @@ static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait
     c->emits = p->cx.emits;
     c->ev_handle = p->cx.ev_handle;
     p->cx = outer;
-    c->elapsed += seconds_since(&t0);
+    c->elapsed += rt_clock_s() - t0;
     if (rc == LUA_YIELD && waiting && p->limit == RT_LIMIT_NONE)
         return 1;
     int result = 0;

@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "clock.h"
 #include "dlq.h"
@@ -572,9 +571,7 @@ int rt_worker_run(rt_worker *w)
 {
     char err[512];
     int rc = -1;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    w->started = (double)tv.tv_sec + tv.tv_usec / 1e6;
+    w->started = rt_epoch_s();
     w->sigterm = evsignal_new(w->base, SIGTERM, on_signal, w);
     w->sigint = evsignal_new(w->base, SIGINT, on_signal, w);
     w->wake_ev = event_new(w->base, -1, 0, rt_worker_on_wake, w);
