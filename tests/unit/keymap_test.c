@@ -1,0 +1,82 @@
+/* keymap_test.c - the keyed-state index (runtime/core/keymap.c) against a plain array
+ * model: random puts, gets and deletes over keys that differ only by partition or by
+ * a byte, through growth and tombstones; then a walk that deletes as it goes. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keymap.h"
+#include "unit.h"
+
+#define NKEYS 600
+#define OPS 40000
+
+typedef struct model {
+    int32_t partition;
+    char key[16];
+    size_t len;
+    intptr_t value;     /* 0: absent */
+} model;
+
+int main(void)
+{
+    static model m[NKEYS];
+    rt_keymap km = { 0 };
+    int mismatches = 0, oom = 0;
+    for (int i = 0; i < NKEYS; i++) {
+        m[i].partition = i % 3;     /* the same text under three partitions */
+        /* Keys with embedded NUL bytes and shared prefixes. */
+        m[i].len = (size_t)snprintf(m[i].key, sizeof m[i].key, "k%d", i / 3) + (i % 2);
+    }
+    srand(7);
+    for (int op = 0; op < OPS; op++) {
+        model *e = &m[rand() % NKEYS];
+        int what = rand() % 3;
+        if (what == 0) {
+            void **slot = rt_keymap_put(&km, e->partition, e->key, e->len);
+            if (!slot) {
+                oom++;
+                continue;
+            }
+            e->value = op + 1;
+            *slot = (void *)e->value;
+        } else if (what == 1) {
+            void *v = rt_keymap_del(&km, e->partition, e->key, e->len);
+            mismatches += (intptr_t)v != e->value;
+            e->value = 0;
+        } else {
+            mismatches += (intptr_t)rt_keymap_get(&km, e->partition, e->key, e->len) != e->value;
+        }
+    }
+    size_t live = 0;
+    for (int i = 0; i < NKEYS; i++) {
+        live += m[i].value != 0;
+        mismatches += (intptr_t)rt_keymap_get(&km, m[i].partition, m[i].key, m[i].len) != m[i].value;
+    }
+    unit_check(!oom && mismatches == 0, "keymap: %d random puts, gets and deletes agree with "
+               "the model (%d mismatches)", OPS, mismatches);
+    unit_check(km.n == live, "keymap: n counts the live keys (%zu, model %zu)", km.n, live);
+    unit_check(km.used <= km.cap && km.n <= km.used, "keymap: live <= used <= capacity "
+               "(%zu, %zu, %zu)", km.n, km.used, km.cap);
+
+    /* A walk sees every live key once, and may delete the key it is on. */
+    size_t i = 0, seen = 0, wrong = 0;
+    rt_keymap_slot *s;
+    while ((s = rt_keymap_next(&km, &i))) {
+        seen++;
+        int found = 0;
+        for (int j = 0; j < NKEYS; j++)
+            if (m[j].value && m[j].partition == s->partition && m[j].len == s->len &&
+                memcmp(m[j].key, s->key, s->len) == 0 && (intptr_t)s->value == m[j].value) {
+                found = 1;
+                m[j].value = 0;
+            }
+        wrong += !found;
+        rt_keymap_del(&km, s->partition, s->key, s->len);
+    }
+    unit_check(seen == live && wrong == 0 && km.n == 0, "keymap: a deleting walk visits each "
+               "of the %zu keys once and leaves the map empty (%zu seen, %zu unknown)",
+               live, seen, wrong);
+    rt_keymap_free(&km);
+    return unit_exit();
+}
