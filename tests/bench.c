@@ -15,6 +15,7 @@
 #include "bench.h"
 #include "config.h"
 #include "log.h"
+#include "source_file.h"
 #include "worker.h"
 
 #define MAX_ROUNDS 15
@@ -25,7 +26,8 @@ typedef struct decode_run {
     struct event_base *base;
 } decode_run;
 
-static void decode_record(void *arg, const char *raw, size_t len, const rt_origin *origin)
+static void decode_record(void *arg, const char *raw, size_t len, const rt_origin *origin,
+                          rt_ticket *ticket)
 {
     decode_run *r = arg;
     rt_event ev;
@@ -59,7 +61,8 @@ static double run_decode(const rt_config *cfg, unsigned long long *events)
     rt_source_file src;
     decode_run r = { { (size_t)rt_config_int(cfg, "event.max.bytes"),
                        rt_config_int(cfg, "event.timestamp.max") }, 0, 0, event_base_new() };
-    rt_source_cb cb = { decode_record, decode_batch_end, decode_end, &r };
+    rt_source_cb cb = { .record = decode_record, .batch_end = decode_batch_end,
+                        .end = decode_end, .arg = &r };
     if (!r.base)
         return -1;
     double t0 = now();

@@ -87,9 +87,9 @@ typedef struct run {
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     run *r = arg;
-    if (r->ready && r->w.kafka_source && rt_source_kafka_assigned(r->w.kafka_source) > 0)
+    if (r->ready && rt_source_partitions(&r->w.source) > 0)
         __atomic_store_n(r->ready, 1, __ATOMIC_RELEASE);
-    if (!r->first && r->w.kafka_source && rt_source_kafka_assigned(r->w.kafka_source) > 0)
+    if (!r->first && rt_source_partitions(&r->w.source) > 0)
         r->first = now();   /* fetching starts now; the group join is not counted */
     if (r->w.records >= r->target && r->w.tracker.inflight == 0) {
         r->last = now();

@@ -11,12 +11,50 @@
 #include "event.h"
 #include "json_load.h"
 
-void rt_reject_set(rt_reject *why, const char *reason, const char *fmt, ...)
+const char *const rt_reason_names[RT_NREASONS] = {
+    [RT_REASON_NONE] = "",
+    [RT_REASON_BAD_JSON] = "bad_json",
+    [RT_REASON_TOO_DEEP] = "too_deep",
+    [RT_REASON_TOO_LARGE] = "too_large",
+    [RT_REASON_MISSING_FIELD] = "missing_field",
+    [RT_REASON_BAD_TYPE] = "bad_type",
+    [RT_REASON_BAD_VALUE] = "bad_value",
+    [RT_REASON_NO_ROUTE] = "no_route",
+    [RT_REASON_PROCESSOR_ERROR] = "processor_error",
+    [RT_REASON_REJECTED] = "rejected",
+    [RT_REASON_TIMEOUT] = "timeout",
+    [RT_REASON_MEMORY] = "memory",
+    [RT_REASON_TOO_MANY_EMITS] = "too_many_emits",
+    [RT_REASON_OUTPUT_TOO_LARGE] = "output_too_large",
+    [RT_REASON_QUARANTINED] = "quarantined",
+    [RT_REASON_LOOKUP_FAILED] = "lookup_failed",
+    [RT_REASON_SINK_ERROR] = "sink_error",
+    [RT_REASON_TRUNCATED] = "truncated",
+    [RT_REASON_LATE] = "late",
+};
+
+static void reject(rt_reject *why, rt_reason code, const char *field, const char *fmt,
+                   va_list ap)
 {
-    snprintf(why->reason, sizeof why->reason, "%s", reason);
+    why->code = code;
+    snprintf(why->reason, sizeof why->reason, "%s%s%s", rt_reason_names[code],
+             field ? ":" : "", field ? field : "");
+    vsnprintf(why->detail, sizeof why->detail, fmt, ap);
+}
+
+void rt_reject_set(rt_reject *why, rt_reason code, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(why->detail, sizeof why->detail, fmt, ap);
+    reject(why, code, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void rt_reject_field(rt_reject *why, rt_reason code, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reject(why, code, field, fmt, ap);
     va_end(ap);
 }
 
@@ -48,26 +86,24 @@ static const char *type_of(const json_t *v)
 static int string_field(json_t *root, const char *name, int required, const char **out,
                         rt_reject *why)
 {
-    char reason[64];
     json_t *v = json_object_get(root, name);
     *out = NULL;
     if (!v || (!required && json_is_null(v))) {
         if (!required)
             return 0;
-        snprintf(reason, sizeof reason, "missing_field:%s", name);
-        rt_reject_set(why, reason, "field '%s' is missing", name);
+        rt_reject_field(why, RT_REASON_MISSING_FIELD, name, "field '%s' is missing", name);
         return -1;
     }
     if (!json_is_string(v)) {
-        snprintf(reason, sizeof reason, "bad_type:%s", name);
-        rt_reject_set(why, reason, "field '%s' must be a string, not %s", name, type_of(v));
+        rt_reject_field(why, RT_REASON_BAD_TYPE, name, "field '%s' must be a string, not %s",
+                        name, type_of(v));
         return -1;
     }
     size_t len = json_string_length(v);
     const char *s = json_string_value(v);
     if (required && (len == 0 || strlen(s) != len)) {
-        snprintf(reason, sizeof reason, "bad_value:%s", name);
-        rt_reject_set(why, reason, "field '%s' must be a non-empty string without NUL", name);
+        rt_reject_field(why, RT_REASON_BAD_VALUE, name,
+                        "field '%s' must be a non-empty string without NUL", name);
         return -1;
     }
     *out = s;
@@ -78,8 +114,9 @@ static int validate(rt_event *ev, const rt_event_limits *lim, rt_reject *why)
 {
     json_t *root = ev->root;
     if (!json_is_object(root)) {
-        rt_reject_set(why, "bad_type:event", "an event must be a JSON object, not %s",
-                      type_of(root));
+        rt_reject_field(why, RT_REASON_BAD_TYPE, "event",
+                        "an event must be a JSON object, not %s",
+                        type_of(root));
         return -1;
     }
     if (string_field(root, "domain", 1, &ev->domain, why) < 0 ||
@@ -89,41 +126,47 @@ static int validate(rt_event *ev, const rt_event_limits *lim, rt_reject *why)
 
     json_t *ts = json_object_get(root, "timestamp");
     if (!ts) {
-        rt_reject_set(why, "missing_field:timestamp", "field 'timestamp' is missing");
+        rt_reject_field(why, RT_REASON_MISSING_FIELD, "timestamp",
+                        "field 'timestamp' is missing");
         return -1;
     }
     if (json_is_real(ts) && json_real_value(ts) == floor(json_real_value(ts))) {
-        rt_reject_set(why, "bad_value:timestamp", "field 'timestamp' is %.17g, past "
-                      "event.timestamp.max (%lld)", json_real_value(ts), lim->timestamp_max);
+        rt_reject_field(why, RT_REASON_BAD_VALUE, "timestamp",
+                        "field 'timestamp' is %.17g, past "
+                        "event.timestamp.max (%lld)", json_real_value(ts), lim->timestamp_max);
         return -1;
     }
     if (!json_is_integer(ts)) {
-        rt_reject_set(why, "bad_type:timestamp",
-                      "field 'timestamp' must be an integer (epoch ms), not %s", type_of(ts));
+        rt_reject_field(why, RT_REASON_BAD_TYPE, "timestamp",
+                        "field 'timestamp' must be an integer (epoch ms), not %s",
+                        type_of(ts));
         return -1;
     }
     ev->timestamp = json_integer_value(ts);
     if (ev->timestamp < 0) {
-        rt_reject_set(why, "bad_value:timestamp", "field 'timestamp' is negative (%lld)",
-                      ev->timestamp);
+        rt_reject_field(why, RT_REASON_BAD_VALUE, "timestamp",
+                        "field 'timestamp' is negative (%lld)",
+                        ev->timestamp);
         return -1;
     }
     /* Past the bound, window ends (timestamp + size) could overflow, and the watermark
      * would jump so far ahead that every later event is late. */
     if (ev->timestamp > lim->timestamp_max) {
-        rt_reject_set(why, "bad_value:timestamp", "field 'timestamp' is %lld, past "
-                      "event.timestamp.max (%lld)", ev->timestamp, lim->timestamp_max);
+        rt_reject_field(why, RT_REASON_BAD_VALUE, "timestamp",
+                        "field 'timestamp' is %lld, past "
+                        "event.timestamp.max (%lld)", ev->timestamp, lim->timestamp_max);
         return -1;
     }
 
     ev->payload = json_object_get(root, "payload");
     if (!ev->payload) {
-        rt_reject_set(why, "missing_field:payload", "field 'payload' is missing");
+        rt_reject_field(why, RT_REASON_MISSING_FIELD, "payload", "field 'payload' is missing");
         return -1;
     }
     if (!json_is_object(ev->payload)) {
-        rt_reject_set(why, "bad_type:payload", "field 'payload' must be an object, not %s",
-                      type_of(ev->payload));
+        rt_reject_field(why, RT_REASON_BAD_TYPE, "payload",
+                        "field 'payload' must be an object, not %s",
+                        type_of(ev->payload));
         return -1;
     }
     if (string_field(root, "version", 0, &ev->version, why) < 0 ||
@@ -141,16 +184,17 @@ int rt_event_decode(rt_event *ev, const char *raw, size_t len, const rt_event_li
     ev->raw = raw;
     ev->raw_len = len;
     if (len > lim->max_bytes) {
-        rt_reject_set(why, "too_large", "event is %zu bytes, event.max.bytes is %zu", len,
+        rt_reject_set(why, RT_REASON_TOO_LARGE,
+                      "event is %zu bytes, event.max.bytes is %zu", len,
                       lim->max_bytes);
         return -1;
     }
     json_error_t jerr;
     ev->root = rt_json_loadb(raw, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!ev->root) {
-        const char *reason =
-            json_error_code(&jerr) == json_error_stack_overflow ? "too_deep" : "bad_json";
-        rt_reject_set(why, reason, "column %d: %s", jerr.column, jerr.text);
+        rt_reason code = json_error_code(&jerr) == json_error_stack_overflow
+                             ? RT_REASON_TOO_DEEP : RT_REASON_BAD_JSON;
+        rt_reject_set(why, code, "column %d: %s", jerr.column, jerr.text);
         return -1;
     }
     /* On failure the tree stays, so the dead letter can still name the eventId;

@@ -30,8 +30,35 @@ typedef struct rt_event {
     rt_origin origin;
 } rt_event;
 
-/* Why a record was refused: a machine-readable reason and a human detail. */
+/* Why a record is dead-lettered. Code compares these; the text (rt_reason_names, with
+ * ":<field>" for the field reasons) is what users see in dead letters and metrics. */
+typedef enum rt_reason {
+    RT_REASON_NONE,
+    RT_REASON_BAD_JSON,
+    RT_REASON_TOO_DEEP,
+    RT_REASON_TOO_LARGE,
+    RT_REASON_MISSING_FIELD,
+    RT_REASON_BAD_TYPE,
+    RT_REASON_BAD_VALUE,
+    RT_REASON_NO_ROUTE,
+    RT_REASON_PROCESSOR_ERROR,
+    RT_REASON_REJECTED,
+    RT_REASON_TIMEOUT,
+    RT_REASON_MEMORY,
+    RT_REASON_TOO_MANY_EMITS,
+    RT_REASON_OUTPUT_TOO_LARGE,
+    RT_REASON_QUARANTINED,
+    RT_REASON_LOOKUP_FAILED,
+    RT_REASON_SINK_ERROR,
+    RT_REASON_TRUNCATED,
+    RT_REASON_LATE,
+    RT_NREASONS
+} rt_reason;
+extern const char *const rt_reason_names[RT_NREASONS];
+
+/* Why a record was refused: the reason, its text, and a human detail. */
 typedef struct rt_reject {
+    rt_reason code;
     char reason[64];        /* bad_json, too_large, missing_field:<f>, bad_type:<f>, ... */
     char detail[256];
 } rt_reject;
@@ -49,7 +76,10 @@ int  rt_event_decode(rt_event *ev, const char *raw, size_t len, const rt_event_l
 /* Release the decoded JSON. */
 void rt_event_clear(rt_event *ev);
 /* Fill a rejection. */
-void rt_reject_set(rt_reject *why, const char *reason, const char *fmt, ...)
+void rt_reject_set(rt_reject *why, rt_reason code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same for a reason about one field: its text is "<reason>:<field>". */
+void rt_reject_field(rt_reject *why, rt_reason code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -62,15 +62,15 @@ static int failed(rt_processor *p, lua_State *L, int rc, rt_reject *why)
         if (rc == 0)
             return -1;
     } else if (lua_touserdata(L, -1) == &lb_reject_marker) {
-        rt_reject_set(why, "rejected", "%s", p->reject);
+        rt_reject_set(why, RT_REASON_REJECTED, "%s", p->reject);
     } else if (rc == LUA_ERRMEM) {
-        rt_reject_set(why, "memory", "out of memory");
+        rt_reject_set(why, RT_REASON_MEMORY, "out of memory");
     } else {
         const char *msg = lua_tostring(L, -1);
         if (msg)
-            rt_reject_set(why, "processor_error", "%s", msg);
+            rt_reject_set(why, RT_REASON_PROCESSOR_ERROR, "%s", msg);
         else
-            rt_reject_set(why, "processor_error", "(error object is a %s value)",
+            rt_reject_set(why, RT_REASON_PROCESSOR_ERROR, "(error object is a %s value)",
                           luaL_typename(L, -1));
     }
     lua_pop(L, 1);
@@ -287,7 +287,7 @@ int rt_processor_load_source(rt_processor *p, const char *path, const char *src,
     p->cx = (rt_ctx){ .kind = RT_CALL_NONE };
     p->deadline_ms = 0;
     if (failed(p, p->L, loaded, &why) < 0) {
-        if (strcmp(why.reason, "processor_error") == 0)
+        if (why.code == RT_REASON_PROCESSOR_ERROR)
             snprintf(err, errlen, "%s", why.detail);
         else
             snprintf(err, errlen, "%s: %s: %s", path, why.reason, why.detail);
@@ -376,7 +376,7 @@ static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait
         if (p->limit != RT_LIMIT_NONE)
             rt_sandbox_limit_reject(p, why);
         else
-            rt_reject_set(why, "processor_error",
+            rt_reject_set(why, RT_REASON_PROCESSOR_ERROR,
                           "process() yielded; only ctx.lookup may wait inside process()");
         result = -1;
     } else {
@@ -396,7 +396,8 @@ int rt_processor_start(rt_processor *p, rt_call *c, const rt_event *ev, rt_outbo
     c->origin = ev->origin;
     c->emits = 0;
     if (p->quarantined) {
-        rt_reject_set(why, "quarantined", "processor %s is quarantined after %u errors in a "
+        rt_reject_set(why, RT_REASON_QUARANTINED,
+                      "processor %s is quarantined after %u errors in a "
                       "row; reload it", p->name, (unsigned)p->consecutive_errors);
         p->processed++;
         p->errors++;
@@ -409,7 +410,7 @@ int rt_processor_start(rt_processor *p, rt_call *c, const rt_event *ev, rt_outbo
         lua_pop(p->L, 1);
     } else if (lua_cpcall(p->L, new_thread, c)) {
         lua_pop(p->L, 1);
-        rt_reject_set(why, "memory", "out of memory");
+        rt_reject_set(why, RT_REASON_MEMORY, "out of memory");
         p->processed++;
         p->errors++;
         return -1;
@@ -438,7 +439,7 @@ int rt_processor_invoke(rt_processor *p, rt_call_kind kind,
 {
     invoke_job job = { body, arg };
     if (p->quarantined) {
-        rt_reject_set(why, "quarantined", "processor %s is quarantined", p->name);
+        rt_reject_set(why, RT_REASON_QUARANTINED, "processor %s is quarantined", p->name);
         return -1;
     }
     /* A window's add may run inside process()'s completion, never inside process():

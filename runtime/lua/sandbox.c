@@ -28,6 +28,12 @@ static const char *const allowed_globals[] = {
 const char *const rt_limit_names[RT_NLIMITS] = { "", "timeout", "memory", "too_many_emits",
                                                   "output_too_large" };
 
+/* The dead-letter reason of each limit (the same words). */
+static const rt_reason limit_reasons[RT_NLIMITS] = {
+    RT_REASON_NONE, RT_REASON_TIMEOUT, RT_REASON_MEMORY, RT_REASON_TOO_MANY_EMITS,
+    RT_REASON_OUTPUT_TOO_LARGE,
+};
+
 /* Instructions between two looks at the clock: cheap next to the work they stand for.
  * The hook only runs in the interpreter; compiled traces never call it, which is why the
  * supervisor also watches each call from outside (supervisor.c). */
@@ -89,20 +95,20 @@ int rt_processor_limit_errorf(lua_State *L, rt_processor *p, enum rt_limit limit
 void rt_sandbox_limit_reject(const rt_processor *p, rt_reject *why)
 {
     if (p->limit_detail[0]) {
-        rt_reject_set(why, rt_limit_names[p->limit], "%s", p->limit_detail);
+        rt_reject_set(why, limit_reasons[p->limit], "%s", p->limit_detail);
         return;
     }
     switch (p->limit) {
     case RT_LIMIT_TIMEOUT:
-        rt_reject_set(why, "timeout", "ran longer than processor.timeout.ms=%lld",
+        rt_reject_set(why, RT_REASON_TIMEOUT, "ran longer than processor.timeout.ms=%lld",
                       (long long)p->limits.timeout_ms);
         break;
     case RT_LIMIT_MEMORY:
-        rt_reject_set(why, "memory", "Lua state would exceed processor.memory.mb=%zu",
+        rt_reject_set(why, RT_REASON_MEMORY, "Lua state would exceed processor.memory.mb=%zu",
                       p->limits.memory >> 20);
         break;
     default:
-        rt_reject_set(why, "too_many_emits", "more than processor.max.emits=%u records",
+        rt_reject_set(why, RT_REASON_TOO_MANY_EMITS, "more than processor.max.emits=%u records",
                       (unsigned)p->limits.max_emits);
         break;
     }
@@ -112,7 +118,7 @@ void rt_sandbox_limit_reject(const rt_processor *p, rt_reject *why)
  * the processor: past that, running it again is only waste and noise. */
 void rt_sandbox_count_outcome(rt_processor *p, int rc, const rt_reject *why)
 {
-    if (rc == 0 || strcmp(why->reason, "rejected") == 0) {
+    if (rc == 0 || why->code == RT_REASON_REJECTED) {
         p->consecutive_errors = 0;
         return;
     }

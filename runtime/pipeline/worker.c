@@ -113,7 +113,6 @@ out:
     return rc;
 }
 
-static void stop_source(rt_worker *w);
 static void fail_run(rt_worker *w);
 
 /* A record a sink gave up on: dead-letter it, unless the dead-letter sink is the one
@@ -137,7 +136,7 @@ static void on_undeliverable(void *arg, rt_sink *s, const char *rec, size_t len,
         return;
     }
     rt_reject why;
-    rt_reject_set(&why, "sink_error", "sink %s: %s", s->name, error);
+    rt_reject_set(&why, RT_REASON_SINK_ERROR, "sink %s: %s", s->name, error);
     rt_worker_dead_letter(w, &ev, &why, NULL, ticket);
 }
 
@@ -246,22 +245,14 @@ int rt_worker_build_routes(rt_worker *w, rt_router *r, rt_route_owner **owners, 
     return 0;
 }
 
-static void stop_source(rt_worker *w)
-{
-    if (w->kafka_source)
-        rt_source_kafka_stop(w->kafka_source);
-    else
-        rt_source_file_stop(&w->source);
-}
-
 /* Stop reading and end the run with a failure: exit non-zero, so that an orchestrator
  * restarts eddy rather than leaving a process that reads nothing. The end runs from the
  * loop, not from inside the write that failed. */
 static void fail_run(rt_worker *w)
 {
     w->failed = 1;
-    stop_source(w);
-    if (w->kafka_source && w->fail_ev)
+    rt_source_stop(&w->source);
+    if (rt_source_has(&w->source, RT_SOURCE_COMMITS) && w->fail_ev)
         event_active(w->fail_ev, 0, 0);
 }
 
@@ -302,20 +293,14 @@ int rt_worker_flush(rt_worker *w)
     return 0;
 }
 
-static void on_record(void *arg, const char *raw, size_t len, const rt_origin *origin)
+static void on_record(void *arg, const char *raw, size_t len, const rt_origin *origin,
+                      rt_ticket *ticket)
 {
-    rt_worker *w = arg;
-    rt_ticket *ticket = NULL;
-    /* Relayed by the supervisor: a line is done once its outputs are acknowledged, and
-     * the supervisor may forget it (input_done). */
-    if (w->input_part && !(ticket = rt_track_begin(&w->tracker, w->input_part, origin->line))) {
-        rt_error("out of memory");
-        rt_worker_fail(w, origin);
-        return;
-    }
-    rt_worker_handle(w, raw, len, origin, ticket);
+    rt_worker_handle(arg, raw, len, origin, ticket);
 }
 
+/* A line relayed by the supervisor is done (its outputs acknowledged, and those of
+ * every line before): the supervisor may forget it. */
 static void input_done(void *arg, const char *topic, int32_t partition, int64_t next)
 {
     rt_worker *w = arg;
@@ -326,10 +311,12 @@ static void on_batch_end(void *arg)
 {
     rt_worker *w = arg;
     if (!w->failed && rt_worker_flush(w) < 0) {
-        rt_error("stopping: a sink failed with input read up to %s:%lld; outputs of the "
-                 "lines before may be missing (the sink says how many), later lines were "
-                 "not processed", w->source.label, w->source.line);
-        rt_source_file_stop(&w->source);
+        char where[512];
+        rt_source_where(&w->source, where, sizeof where);
+        rt_error("stopping: a sink failed with input read up to %s; outputs of the "
+                 "records before may be missing (the sink says how many), later records "
+                 "were not processed", where);
+        rt_source_stop(&w->source);
     }
     rt_worker_checkpoint_maybe(w);
     rt_reload_maybe(w);
@@ -345,7 +332,7 @@ static void on_end(void *arg, int failed, const char *rest, size_t rest_len,
         /* Stopped in the middle of a line: keep the bytes we have, say why. */
         rt_event ev = { .origin = *origin, .raw = rest, .raw_len = rest_len };
         rt_reject why;
-        rt_reject_set(&why, "truncated", "input stopped before the end of this line");
+        rt_reject_set(&why, RT_REASON_TRUNCATED, "input stopped before the end of this line");
         rt_worker_dead_letter(w, &ev, &why, NULL, NULL);
     }
     /* Events still waiting for lookups finish first. */
@@ -359,9 +346,10 @@ static void on_give_up(evutil_socket_t fd, short what, void *arg)
 {
     rt_worker *w = arg;
     rt_error("%zu events still wait for lookups after shutdown.timeout.ms; %s", w->queued,
-             w->kafka_source ? "their offsets are not committed, they are read again on restart"
-                             : "they were not processed");
-    if (!w->kafka_source)
+             rt_source_has(&w->source, RT_SOURCE_COMMITS)
+                 ? "their offsets are not committed, they are read again on restart"
+                 : "they were not processed");
+    if (!rt_source_has(&w->source, RT_SOURCE_COMMITS))
         w->failed = 1;
     rt_worker_finish_run(w);
 }
@@ -379,20 +367,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         if (evtimer_add(w->give_up_ev, &tv) < 0)
             event_active(w->give_up_ev, 0, 0);
     }
-    stop_source(w);
+    rt_source_stop(&w->source);
     /* A Kafka source never ends by itself: leave here, or once the waiting jobs are
      * done (the file source ends through on_end). */
-    if (w->kafka_source) {
+    if (rt_source_has(&w->source, RT_SOURCE_COMMITS)) {
         w->ending = 1;
         if (!w->head)
             rt_worker_finish_run(w);
     }
-}
-
-static void on_kafka_record(void *arg, const char *raw, size_t len, const rt_origin *origin,
-                            rt_ticket *ticket)
-{
-    rt_worker_handle(arg, raw, len, origin, ticket);
 }
 
 static int on_kafka_drain(void *arg, int timeout_ms)
@@ -413,7 +395,7 @@ static void on_kafka_assigned(void *arg, size_t n, const char *const *topics,
                     topics[i], partitions[i]);
     if (rt_worker_restore(w, n, topics, partitions, from) < 0) {
         w->failed = 1;
-        stop_source(w);
+        rt_source_stop(&w->source);
         rt_worker_finish_run(w);
         return;
     }
@@ -424,31 +406,15 @@ static void on_kafka_assigned(void *arg, size_t n, const char *const *topics,
 
 static int open_source(rt_worker *w, char *err, size_t errlen)
 {
-    if (strcmp(rt_config_get(w->cfg, "source.type"), "kafka") == 0) {
-        rt_kafka_source_cb cb = { on_kafka_record, on_batch_end, on_kafka_drain,
-                                  on_kafka_assigned, w };
-        w->kafka_source = rt_source_kafka_open(w->base, w->cfg, w->embedded.bootstraps,
-                                               &w->tracker, &cb, err, errlen);
-        return w->kafka_source ? 0 : -1;
-    }
-    rt_source_cb cb = { on_record, on_batch_end, on_end, w };
-    const char *path = rt_config_get(w->cfg, "source.file.path");
-    int rc;
-    if (w->input_fd <= 0) {
-        rc = rt_source_file_open(&w->source, w->base, path, &cb, err, errlen);
-    } else {
-        const char *label = strcmp(path, "-") ? path : "stdin";
-        rt_track_init(&w->tracker, input_done, w);
-        if (!(w->input_part = rt_track_part_get(&w->tracker, label, RT_BEAT_FILE))) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        rc = rt_source_file_open_fd(&w->source, w->base, w->input_fd, 1, label,
-                                    w->input_line, &cb, err, errlen);
-    }
-    if (rc == 0)
-        rt_source_file_limit(&w->source, w->limits.max_bytes);
-    return rc;
+    rt_source_env env = {
+        .base = w->base, .cfg = w->cfg, .tracker = &w->tracker,
+        .kafka_bootstrap = w->embedded.bootstraps, .input_fd = w->input_fd,
+        .input_line = w->input_line, .max_record = w->limits.max_bytes,
+        .cb = { .record = on_record, .batch_end = on_batch_end, .end = on_end,
+                .drain = on_kafka_drain, .assigned = on_kafka_assigned, .arg = w },
+    };
+    rt_track_init(&w->tracker, input_done, w);      /* a Kafka source sets its own */
+    return rt_source_open(&w->source, &env, err, errlen);
 }
 
 static void on_processing_timer(evutil_socket_t fd, short what, void *arg)
@@ -551,10 +517,8 @@ static void on_admin_tick(void *arg)
     if (!since || !limit || rt_clock_ms() - since <= limit || since == w->committed_since)
         return;
     pthread_mutex_lock(&w->source_mu);
-    if (w->kafka_source) {
-        rt_source_kafka_commit_now(w->kafka_source);
-        w->committed_since = since;
-    }
+    rt_source_commit_now(&w->source);
+    w->committed_since = since;
     pthread_mutex_unlock(&w->source_mu);
 }
 
@@ -594,9 +558,10 @@ int rt_worker_run(rt_worker *w)
     w->beat = w->shared ? &w->shared->beats[w->index] : &w->own_beat;
     for (size_t k = 0; k < w->nprocs; k++)
         w->procs[k]->beat = w->beat;
-    int kafka = strcmp(rt_config_get(w->cfg, "source.type"), "kafka") == 0;
+    const rt_source_kind *kind = rt_source_kind_of(w->cfg);
+    int commits = kind && (kind->flags & RT_SOURCE_COMMITS);
     rt_admin_opts ao = { listen, rt_config_get(w->cfg, "admin.token"), w->shared != NULL,
-                         kafka ? on_admin_tick : NULL, 100 };
+                         commits ? on_admin_tick : NULL, 100 };
     if (*listen && !(w->admin = rt_admin_start_thread(w->base, &ao, worker_routes, w, err,
                                                       sizeof err))) {
         rt_error("%s", err);
@@ -613,9 +578,10 @@ int rt_worker_run(rt_worker *w)
         rt_error("%s", err);
         return -1;
     }
+    char reading[512];
+    rt_source_where(&w->source, reading, sizeof reading);
     rt_info("running: %zu processors, %zu routes, %zu sinks, reading %s", w->nprocs,
-            w->router.n, w->sinks.n,
-            w->kafka_source ? rt_config_get(w->cfg, "source.topics") : w->source.label);
+            w->router.n, w->sinks.n, reading);
     if (event_base_dispatch(w->base) < 0) {
         rt_error("event loop failed");
         return -1;
@@ -628,9 +594,8 @@ int rt_worker_run(rt_worker *w)
     if (w->state_dir && !w->failed && !w->head && rt_worker_checkpoint(w) == 0)
         rt_info("checkpoint taken on the way out");
     pthread_mutex_lock(&w->source_mu);
-    if (w->kafka_source && rt_source_kafka_close(w->kafka_source) < 0)
+    if (rt_source_has(&w->source, RT_SOURCE_COMMITS) && rt_source_close(&w->source) < 0)
         w->failed = 1;
-    w->kafka_source = NULL;
     pthread_mutex_unlock(&w->source_mu);
     rc = w->failed ? -1 : 0;
     rt_dlq_log_flush(&w->dlq_log);
@@ -646,8 +611,7 @@ void rt_worker_print_routes(const rt_worker *w, FILE *out)
 void rt_worker_free(rt_worker *w)
 {
     rt_admin_stop(w->admin);     /* first: its thread may look at the source */
-    rt_source_kafka_close(w->kafka_source);
-    rt_source_file_close(&w->source);
+    rt_source_close(&w->source);
     rt_reload_free(w);
     if (w->sigterm)
         event_free(w->sigterm);

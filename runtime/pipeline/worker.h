@@ -18,8 +18,7 @@
 #include "processor.h"
 #include "router.h"
 #include "sink.h"
-#include "source_file.h"
-#include "source_kafka.h"
+#include "source.h"
 #include "track.h"
 #include "watermark.h"
 
@@ -66,7 +65,6 @@ typedef struct rt_worker {
     rt_beat own_beat;       /* alone: read by the admin thread (GET /healthz) */
     int input_fd;           /* > 0: a file source relayed by the supervisor (a pipe) */
     long long input_line;   /* lines of it already done before the first one sent */
-    rt_track_part *input_part;  /* its line tickets: the supervisor keeps what is not done */
     int index;              /* worker number under a supervisor */
     rt_route_owner *owners; /* the router's view of procs, same order, then forwards */
     rt_route_owner *fwd_owners; /* the forwards' entries */
@@ -80,13 +78,12 @@ typedef struct rt_worker {
     size_t nspare;
     struct event *wake_ev;  /* a lookup answered: resume and finish jobs */
     struct event *give_up_ev;   /* stopping: stop waiting for lookups */
-    pthread_mutex_t source_mu;  /* kafka_source against the admin thread's tick */
+    pthread_mutex_t source_mu;  /* source against the admin thread's tick */
     int64_t committed_since;    /* the stuck call whose offsets the tick committed */
     struct event *fail_ev;  /* an output failed: end the run (a Kafka source never ends) */
     int ending;             /* input over or stopping: leave once the queue is empty */
-    rt_tracker tracker;     /* at-least-once offsets of the Kafka source */
-    rt_source_file source;
-    rt_source_kafka *kafka_source;  /* source.type=kafka, else NULL */
+    rt_tracker tracker;     /* which input offsets (lines) are done: at least once */
+    rt_source source;       /* source.type's kind (source.h) */
     rt_admin *admin;
     rt_keyed **keyed;       /* per processor slot, same order */
     size_t nkeyed;

@@ -189,7 +189,7 @@ static int write_all_partitions(rt_worker *w)
 
 int rt_worker_checkpoint(rt_worker *w)
 {
-    if (!w->state_dir || !w->kafka_source || w->head || w->failed)
+    if (!w->state_dir || !rt_source_has(&w->source, RT_SOURCE_COMMITS) || w->head || w->failed)
         return -1;
     int64_t t0 = rt_clock_ms();
     w->ckpt_due = 0;
@@ -229,7 +229,7 @@ int rt_worker_checkpoint_start(rt_worker *w, char *err, size_t errlen)
     char where[300];
     if (!dir || !*dir)
         return 0;
-    if (!w->kafka_source) {
+    if (!rt_source_has(&w->source, RT_SOURCE_COMMITS)) {
         rt_info("state.dir: checkpoints are taken of Kafka sources only; a file is read "
                 "again from its start");
         return 0;

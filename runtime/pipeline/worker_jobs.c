@@ -96,13 +96,13 @@ static void set_state(rt_job *j, int rc)
  * pauses by its in-flight count, which covers both). */
 void rt_worker_backpressure(rt_worker *w)
 {
-    if (w->kafka_source)
+    if (rt_source_has(&w->source, RT_SOURCE_COMMITS))
         return;
     size_t load = w->queued + rt_sinks_pending(&w->sinks);
     if (load >= w->max_queued)
-        rt_source_file_pause(&w->source, 1);
+        rt_source_pause(&w->source, 1);
     else if (load <= w->max_queued / 2)
-        rt_source_file_pause(&w->source, 0);
+        rt_source_pause(&w->source, 0);
 }
 
 void rt_worker_finish_run(rt_worker *w)
@@ -110,7 +110,7 @@ void rt_worker_finish_run(rt_worker *w)
     if (w->give_up_ev)
         event_del(w->give_up_ev);
     /* A file read to its end is a bounded input: its windows are complete. */
-    if (!w->kafka_source && !w->signalled && !w->failed)
+    if (!rt_source_has(&w->source, RT_SOURCE_COMMITS) && !w->signalled && !w->failed)
         rt_worker_end_of_input(w);
     rt_worker_flush(w);
     event_base_loopbreak(w->base);
@@ -125,7 +125,7 @@ static void advance(rt_worker *w)
             continue;
         if (j->wait.state == RT_WAIT_FAILED) {
             rt_processor_abort(j->p, &j->call);
-            rt_reject_set(&j->why, "lookup_failed", "%s", j->wait.error);
+            rt_reject_set(&j->why, RT_REASON_LOOKUP_FAILED, "%s", j->wait.error);
             j->state = RT_JOB_DEAD;
             continue;
         }
@@ -165,7 +165,7 @@ static int forward(rt_job *j, rt_sink *s)
     size_t off = j->out.bytes.len;
     if (rt_buf_append(&j->out.bytes, j->ev.raw, j->ev.raw_len) < 0 ||
         rt_outbox_add(&j->out, s, off, j->out.bytes.len) < 0) {
-        rt_reject_set(&j->why, "processor_error", "out of memory forwarding to sink %s",
+        rt_reject_set(&j->why, RT_REASON_PROCESSOR_ERROR, "out of memory forwarding to sink %s",
                       s->name);
         return -1;
     }
@@ -179,7 +179,8 @@ static int poisoned(rt_worker *w, rt_job *j, rt_processor *proc)
     const rt_poison *p = rt_poison_find(w->shared, &j->ev.origin);
     if (!p)
         return 0;
-    rt_reject_set(&j->why, "timeout", "processor %s ran past processor.timeout.ms=%lld on "
+    rt_reject_set(&j->why, RT_REASON_TIMEOUT,
+                  "processor %s ran past processor.timeout.ms=%lld on "
                   "this event in compiled or C code; the supervisor killed the worker and did not "
                   "run it again", p->processor, (long long)p->timeout_ms);
     j->p = proc;
@@ -210,13 +211,14 @@ void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin
         rt_counter_inc(&w->in_by_type, j->ev.domain, j->ev.type);
         int owner = rt_router_lookup(&w->router, j->ev.domain, j->ev.type);
         if (owner < 0) {
-            rt_reject_set(&j->why, "no_route", "no processor for domain=%s type=%s",
+            rt_reject_set(&j->why, RT_REASON_NO_ROUTE, "no processor for domain=%s type=%s",
                           j->ev.domain, j->ev.type);
             j->state = RT_JOB_DEAD;
         } else if ((size_t)owner >= w->nprocs) {
             set_state(j, forward(j, w->forward[owner - w->nprocs]));
         } else if (w->procs[owner]->removed) {
-            rt_reject_set(&j->why, "no_route", "processor %s (route for domain=%s type=%s) "
+            rt_reject_set(&j->why, RT_REASON_NO_ROUTE,
+                          "processor %s (route for domain=%s type=%s) "
                           "was removed", w->procs[owner]->name, j->ev.domain, j->ev.type);
             j->state = RT_JOB_DEAD;
         } else if (w->shared && poisoned(w, j, w->procs[owner])) {

@@ -91,7 +91,8 @@ static int poisoned(rt_worker *w, const rt_origin *call, rt_reject *why)
 {
     const rt_poison *x = w->shared ? rt_poison_find(w->shared, call) : NULL;
     if (x)
-        rt_reject_set(why, "timeout", "ran longer than processor.timeout.ms=%lld; its worker "
+        rt_reject_set(why, RT_REASON_TIMEOUT,
+                      "ran longer than processor.timeout.ms=%lld; its worker "
                       "was killed and this call is not run again", (long long)x->timeout_ms);
     return x != NULL;
 }
@@ -167,7 +168,8 @@ void rt_worker_windows_add(rt_worker *w, rt_job *j)
     int rc = rt_windows_add(&w->keyed[p->slot]->windows, &j->ev, a.partition, &calls,
                             &late, err, sizeof err);
     if (rc == -2 || (rc < 0 && !a.why.reason[0])) {
-        rt_reject_set(&j->why, rc == -2 ? "processor_error" : "memory", "%s", err);
+        rt_reject_set(&j->why, rc == -2 ? RT_REASON_PROCESSOR_ERROR : RT_REASON_MEMORY,
+                      "%s", err);
         j->state = RT_JOB_DEAD;
     } else if (rc < 0) {
         j->why = a.why;
@@ -176,7 +178,8 @@ void rt_worker_windows_add(rt_worker *w, rt_job *j)
         /* The late side output: every window of this event was already past its
          * allowed lateness. Its other outputs still go out. */
         rt_reject why;
-        rt_reject_set(&why, "late", "event time %lld is behind the watermark %lld by more "
+        rt_reject_set(&why, RT_REASON_LATE,
+                      "event time %lld is behind the watermark %lld by more "
                       "than the allowed lateness", (long long)j->ev.timestamp,
                       (long long)w->keyed[p->slot]->windows.watermark);
         rt_worker_dead_letter(w, &j->ev, &why, p->name, j->ticket);

@@ -141,7 +141,7 @@ int rt_worker_metrics(rt_worker *w, rt_buf *out)
         rt_prom_sample(out, "eddy_events_waiting", NULL, (double)w->queued) ||
         rt_lookups_metrics(&w->lookups, out) < 0)
         goto out;
-    if (w->kafka_source && rt_source_kafka_metrics(w->kafka_source, out) < 0)
+    if (rt_source_metrics(&w->source, out) < 0)
         goto out;
     if (rt_sinks_metrics(&w->sinks, out) < 0 || rt_worker_keyed_metrics(w, out) < 0 ||
         rt_worker_checkpoint_metrics(w, out) < 0)

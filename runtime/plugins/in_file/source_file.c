@@ -6,11 +6,13 @@
  * a trailing \r is dropped (CRLF files). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "beat.h"
 #include "log.h"
 #include "source_file.h"
 
@@ -24,6 +26,8 @@ static int blank(const char *p, size_t n)
     return 1;
 }
 
+static void finish(rt_source_file *s, int failed);
+
 static void deliver(rt_source_file *s, const char *p, size_t n)
 {
     s->line++;
@@ -32,7 +36,13 @@ static void deliver(rt_source_file *s, const char *p, size_t n)
     if (blank(p, n))
         return;
     rt_origin origin = { .file = s->label, .line = s->line };
-    s->cb.record(s->cb.arg, p, n, &origin);
+    rt_ticket *ticket = NULL;
+    if (s->part && !(ticket = rt_track_begin(s->tracker, s->part, s->line))) {
+        rt_error("source %s: out of memory at line %lld; stopping", s->label, s->line);
+        finish(s, 1);
+        return;
+    }
+    s->cb.record(s->cb.arg, p, n, &origin, ticket);
 }
 
 static void finish(rt_source_file *s, int failed)
@@ -187,6 +197,13 @@ fail:
     return -1;
 }
 
+int rt_source_file_track(rt_source_file *s, rt_tracker *tracker)
+{
+    s->tracker = tracker;
+    s->part = rt_track_part_get(tracker, s->label, RT_BEAT_FILE);
+    return s->part ? 0 : -1;
+}
+
 void rt_source_file_pause(rt_source_file *s, int pause)
 {
     if (!s->ev || s->done || pause == s->paused)
@@ -219,3 +236,60 @@ void rt_source_file_close(rt_source_file *s)
     memset(s, 0, sizeof *s);
     s->fd = -1;
 }
+
+/* ---- the registration: source.type=file ---- */
+
+static int file_open(rt_source *src, const rt_source_env *env, char *err, size_t errlen)
+{
+    const char *path = rt_config_get(env->cfg, "source.file.path");
+    rt_source_file *s = calloc(1, sizeof *s);
+    int rc;
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->fd = -1;
+    src->impl = s;
+    if (env->input_fd <= 0) {
+        rc = rt_source_file_open(s, env->base, path, &env->cb, err, errlen);
+    } else {
+        rc = rt_source_file_open_fd(s, env->base, env->input_fd, 1,
+                                    strcmp(path, "-") ? path : "stdin", env->input_line,
+                                    &env->cb, err, errlen);
+        if (rc == 0 && rt_source_file_track(s, env->tracker) < 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        }
+    }
+    if (rc == 0)
+        rt_source_file_limit(s, env->max_record);
+    return rc;
+}
+
+static void file_stop(rt_source *src)
+{
+    rt_source_file_stop(src->impl);
+}
+
+static void file_pause(rt_source *src, int pause)
+{
+    rt_source_file_pause(src->impl, pause);
+}
+
+static void file_where(rt_source *src, char *buf, size_t len)
+{
+    const rt_source_file *s = src->impl;
+    snprintf(buf, len, "%s:%lld", s->label ? s->label : "?", s->line);
+}
+
+static int file_close(rt_source *src)
+{
+    rt_source_file_close(src->impl);
+    free(src->impl);
+    return 0;
+}
+
+const rt_source_kind rt_source_kind_file = {
+    .name = "file", .open = file_open, .stop = file_stop, .pause = file_pause,
+    .where = file_where, .close = file_close,
+};

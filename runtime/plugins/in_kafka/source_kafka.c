@@ -27,6 +27,7 @@
 #define POLL_BATCH 1000         /* records per loop turn, so other events get a turn */
 #define TICK_MS 100             /* backpressure check, and a poll in case a wake was missed */
 
+typedef struct rt_source_kafka rt_source_kafka;
 typedef struct assigning assigning;
 typedef struct revoking revoking;
 
@@ -38,7 +39,8 @@ struct rt_source_kafka {
     struct event *more;         /* re-run the poll when a batch did not empty the queue */
     struct event *tick;
     rt_tracker *tracker;
-    rt_kafka_source_cb cb;
+    rt_source_cb cb;
+    char *topics;               /* source.topics, for log lines */
     int stopped, paused, cooperative;
     assigning *assigning;       /* an assignment waiting for committed offsets */
     revoking *revoking;         /* a revocation waiting for its events */
@@ -371,7 +373,7 @@ static void consume(rt_source_kafka *s, rd_kafka_message_t *m)
         /* Not taking it: its offset is never stored, so it is read again after a restart. */
         rt_error("kafka source: out of memory at %s/%d@%lld; stopping", topic,
                  (int)m->partition, (long long)m->offset);
-        rt_source_kafka_stop(s);
+        s->stopped = 1;
         return;
     }
     char part[16];
@@ -425,24 +427,30 @@ static const char *assignment_strategy(const rt_config *c)
     return set ? set : "cooperative-sticky";
 }
 
-rt_source_kafka *rt_source_kafka_open(struct event_base *base, const rt_config *c,
-                                      const char *bootstrap, rt_tracker *tracker,
-                                      const rt_kafka_source_cb *cb, char *err, size_t errlen)
+static int kafka_close(rt_source *src);
+
+static int kafka_open(rt_source *src, const rt_source_env *env, char *err, size_t errlen)
 {
+    struct event_base *base = env->base;
+    const rt_config *c = env->cfg;
+    const char *bootstrap = env->kafka_bootstrap;
+    rt_tracker *tracker = env->tracker;
     char why[512];
     const char *topics = rt_config_get(c, "source.topics");
     if (!topics || !*topics) {
         snprintf(err, errlen, "%s: source.topics: required for source.type=kafka", c->path);
-        return NULL;
+        return -1;
     }
     rt_source_kafka *s = calloc(1, sizeof *s);
-    if (!s) {
+    if (!s || !(s->topics = strdup(topics))) {
+        free(s);
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        return -1;
     }
+    src->impl = s;
     s->base = base;
     s->tracker = tracker;
-    s->cb = *cb;
+    s->cb = env->cb;
     s->max_inflight = (uint64_t)rt_config_int(c, "source.max.inflight");
     s->revoke_ms = (uint64_t)rt_config_int(c, "shutdown.timeout.ms");
     s->early_close_aborts = rd_kafka_version() < COOPERATIVE_FIXED_VERSION &&
@@ -496,10 +504,9 @@ rt_source_kafka *rt_source_kafka_open(struct event_base *base, const rt_config *
     }
     rt_info("kafka source: subscribed to %s (partition.assignment.strategy=%s, librdkafka %s)",
             topics, assignment_strategy(c), rd_kafka_version_str());
-    return s;
+    return 0;
 fail:
-    rt_source_kafka_close(s);
-    return NULL;
+    return -1;      /* rt_source_open closes it */
 }
 
 /* A consumer handle left to the end of the process: reachable, so that a leak checker
@@ -511,6 +518,8 @@ static rd_kafka_t *abandoned;
  * offsets are committed already, the group notices our absence by its session timeout.
  * Returns -1 when it gave up; the handle is then still closing and must not be
  * destroyed (rd_kafka_destroy would wait for that close). */
+static int assigned_count(rt_source_kafka *s);
+
 static int leave_group(rt_source_kafka *s)
 {
     /* Before librdkafka 2.3.0 the cooperative-sticky assignor aborts the process when a
@@ -531,7 +540,7 @@ static int leave_group(rt_source_kafka *s)
     rd_kafka_resp_err_t uerr = rd_kafka_unsubscribe(s->rk);
     if (uerr)
         rt_warn("kafka source: unsubscribe: %s", rd_kafka_err2str(uerr));
-    for (uint64_t waited = 0; !uerr && rt_source_kafka_assigned(s) > 0; waited += 100) {
+    for (uint64_t waited = 0; !uerr && assigned_count(s) > 0; waited += 100) {
         if (waited >= s->revoke_ms)
             break;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, 100);
@@ -562,23 +571,24 @@ out:
     return 0;
 }
 
-void rt_source_kafka_commit_now(rt_source_kafka *s)
+static void kafka_commit_now(rt_source *src)
 {
+    rt_source_kafka *s = src->impl;
     rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, NULL, 1);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         rt_warn("kafka source: commit: %s", rd_kafka_err2str(err));
 }
 
-void rt_source_kafka_stop(rt_source_kafka *s)
+static void kafka_stop(rt_source *src)
 {
+    rt_source_kafka *s = src->impl;
     s->stopped = 1;
 }
 
-int rt_source_kafka_close(rt_source_kafka *s)
+static int kafka_close(rt_source *src)
 {
+    rt_source_kafka *s = src->impl;
     int rc = 0;
-    if (!s)
-        return 0;
     s->stopped = 1;
     if (s->assigning)
         finish_assign(s);
@@ -602,12 +612,14 @@ int rt_source_kafka_close(rt_source_kafka *s)
     }
     s->tracker->store = NULL;
     rt_pairmap_free(&s->records);
+    free(s->topics);
     free(s);
     return rc;
 }
 
-int rt_source_kafka_metrics(rt_source_kafka *s, rt_buf *out)
+static int kafka_metrics(rt_source *src, rt_buf *out)
 {
+    rt_source_kafka *s = src->impl;
     rd_kafka_topic_partition_list_t *assigned = NULL;
     rt_buf labels = { 0 };
     int rc = -1;
@@ -658,7 +670,7 @@ out:
     return rc;
 }
 
-int rt_source_kafka_assigned(rt_source_kafka *s)
+static int assigned_count(rt_source_kafka *s)
 {
     rd_kafka_topic_partition_list_t *assigned = NULL;
     if (rd_kafka_assignment(s->rk, &assigned) || !assigned)
@@ -667,3 +679,20 @@ int rt_source_kafka_assigned(rt_source_kafka *s)
     rd_kafka_topic_partition_list_destroy(assigned);
     return n;
 }
+
+static int kafka_partitions(rt_source *src)
+{
+    return assigned_count(src->impl);
+}
+
+static void kafka_where(rt_source *src, char *buf, size_t len)
+{
+    const rt_source_kafka *s = src->impl;
+    snprintf(buf, len, "%s", s->topics);
+}
+
+const rt_source_kind rt_source_kind_kafka = {
+    .name = "kafka", .flags = RT_SOURCE_COMMITS, .open = kafka_open, .stop = kafka_stop,
+    .commit_now = kafka_commit_now, .partitions = kafka_partitions,
+    .metrics = kafka_metrics, .where = kafka_where, .close = kafka_close,
+};

@@ -6,6 +6,7 @@
 
 #include "json_pick.h"
 #include "sink_mysql.h"
+#include "source.h"
 #include "sql_ident.h"
 
 static int column_index(const rt_mysql_sink_def *d, const char *col)
@@ -218,7 +219,8 @@ int rt_mysql_sink_def_load(rt_mysql_sink_def *d, const rt_config *c, const char 
     const char *offsets = rt_sink_conf(c, name, "offsets.table");
     if (d->exactly_once) {
         d->group = rt_config_get(c, "kafka.group.id");
-        if (strcmp(rt_config_get(c, "source.type"), "kafka") || !d->group)
+        const rt_source_kind *src = rt_source_kind_of(c);
+        if (!src || !(src->flags & RT_SOURCE_COMMITS) || !d->group)
             return rt_sink_conf_error(c, name, "exactly.once", err, errlen,
                                       "needs source.type=kafka and kafka.group.id: the "
                                       "offsets stored are the consumer group's");
