@@ -8,7 +8,7 @@
 #define RT_RELOAD_H
 
 #include "buf.h"
-#include "worker.h"
+#include "worker_int.h"
 
 /* SIGHUP and, with reload.watch, the file watch. -1 with err set. */
 int  rt_reload_start(rt_worker *w, char *err, size_t errlen);

@@ -1,5 +1,7 @@
 /* worker.c - one pipeline: source -> decode -> route -> processor -> sinks, with every
- * refused record going to the dead-letter sink with its reason. */
+ * refused record going to the dead-letter sink with its reason. This file sets it up,
+ * runs it and takes the source's and sinks' callbacks; the record path itself is
+ * mapped at the top of worker_jobs.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -11,7 +13,7 @@
 #include "dlq_log.h"
 #include "log.h"
 #include "reload.h"
-#include "worker.h"
+#include "worker_int.h"
 
 int rt_lua_file(const struct dirent *d)
 {

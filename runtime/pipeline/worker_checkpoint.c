@@ -15,7 +15,7 @@
 #include "ckpt_file.h"
 #include "clock.h"
 #include "log.h"
-#include "worker.h"
+#include "worker_int.h"
 
 #define CKPT_VERSION 1
 

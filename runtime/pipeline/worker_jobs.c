@@ -1,5 +1,20 @@
 /* worker_jobs.c - events from decode to outputs, finished in arrival order.
  *
+ * The record path, top to bottom (one function per step):
+ *
+ *   source plugin (consume / deliver)  -- a ticket per record (rt_track_begin)
+ *     -> on_record (worker.c)
+ *     -> rt_worker_handle (here)        decode: rt_event_decode
+ *                                       route:  rt_router_lookup
+ *                                       call:   rt_processor_start (lua/processor.c)
+ *          ... a lookup miss: the job waits; advance() resumes it (rt_processor_resume)
+ *     -> complete (here, in arrival order)
+ *          outputs: rt_sink_write, each holding the ticket; or rt_worker_dead_letter
+ *          windows and event time: rt_worker_windows_add, rt_worker_event_time
+ *          the processing hold: rt_track_release
+ *     -> a sink's acknowledgement: rt_sink_ack -> rt_track_release
+ *     -> the tracker's store callback: the offset (Kafka) or line (relay) is done
+ *
  * Most events run straight through. One whose processor waits for a lookup is queued
  * with its coroutine; the events after it still run (their misses join the same
  * batch) but queue behind it, so outputs, dead letters and offsets keep input order.
@@ -10,7 +25,7 @@
 
 #include "log.h"
 #include "reload.h"
-#include "worker.h"
+#include "worker_int.h"
 
 static rt_job *job_get(rt_worker *w)
 {

@@ -15,7 +15,7 @@
 #include "clock.h"
 #include "hash.h"
 #include "log.h"
-#include "worker.h"
+#include "worker_int.h"
 
 typedef struct calls_arg {
     rt_worker *w;

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "reload_int.h"
-#include "worker.h"
+#include "worker_int.h"
 
 /* Put `label="value"` into `labels` as a C string, for one sample or histogram. */
 static int one_label(rt_buf *labels, const char *label, const char *value)

@@ -6,7 +6,7 @@
 
 #include "clock.h"
 #include "log.h"
-#include "worker.h"
+#include "worker_int.h"
 
 #define PROGRESS_MS 500
 

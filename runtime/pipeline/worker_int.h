@@ -1,0 +1,76 @@
+/* worker_int.h - what the worker's own files (worker*.c, reload*.c) call on each
+ * other; the rest of eddy sees only worker.h. */
+#ifndef RT_WORKER_INT_H
+#define RT_WORKER_INT_H
+
+#include <dirent.h>
+
+#include "worker.h"
+
+/* Put one raw record through decode, route, processor and sinks. `ticket` (NULL for
+ * sources without offsets) comes held once and is released when the record is done,
+ * which may be later, after a lookup answered. */
+void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin *origin,
+                      rt_ticket *ticket);
+/* worker_jobs.c: the wake_ev callback (a lookup answered): resume and finish jobs. */
+void rt_worker_on_wake(evutil_socket_t fd, short what, void *arg);
+/* Free every job, finished or not. */
+void rt_worker_jobs_free(rt_worker *w);
+/* Flush and leave the loop; dead-letter one event;
+ * stop on a failed output, naming where. */
+void rt_worker_finish_run(rt_worker *w);
+void rt_worker_dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *why,
+                           const char *processor, rt_ticket *ticket);
+void rt_worker_fail(rt_worker *w, const rt_origin *origin);
+/* Pause or resume a file source by the unfinished jobs and unacknowledged outputs. */
+void rt_worker_backpressure(rt_worker *w);
+/* Flush every sink; -1 (and w->failed) when one failed. */
+int  rt_worker_flush(rt_worker *w);
+/* Append the worker's metrics in the Prometheus text format. */
+int  rt_worker_metrics(rt_worker *w, rt_buf *out);
+/* The env a processor of this worker is loaded with. */
+rt_processor_env rt_worker_processor_env(rt_worker *w);
+/* Build the route table from the processors' routes, the forwards and route.* keys
+ * into `r`. -1 with err set (a conflict). */
+int  rt_worker_build_routes(rt_worker *w, rt_router *r, rt_route_owner **owners, char *err,
+                            size_t errlen);
+/* scandir filter: *.lua, not hidden. */
+int  rt_lua_file(const struct dirent *d);
+/* worker_keyed.c: state and windows for every processor; -1 with err when out of memory. */
+int  rt_worker_keyed_init(rt_worker *w, char *err, size_t errlen);
+/* State and windows for one more processor (slot w->nkeyed); -1 when out of memory. */
+int  rt_worker_keyed_add(rt_worker *w, rt_processor *p);
+/* A finished event joins its processor's windows (may turn the job dead, or send the
+ * event to the late output). */
+void rt_worker_windows_add(rt_worker *w, rt_job *j);
+/* A finished event's time moves the watermark; due windows fire. */
+void rt_worker_event_time(rt_worker *w, rt_job *j);
+/* The processing-time timer event: fire what is due, arm for the next. */
+void rt_worker_processing_timers(rt_worker *w);
+/* The idle timer: partitions silent for window.idle.timeout.ms stop holding back. */
+void rt_worker_idle_check(rt_worker *w);
+/* A bounded input ended: the watermark goes to the end of time, every window fires. */
+void rt_worker_end_of_input(rt_worker *w);
+/* State and window metrics in the Prometheus text format. */
+int  rt_worker_keyed_metrics(rt_worker *w, rt_buf *out);
+/* Release state and windows. */
+void rt_worker_keyed_free(rt_worker *w);
+/* worker_checkpoint.c: with state.dir and a Kafka source, take a checkpoint every
+ * checkpoint.interval.ms. -1 with err set. */
+int  rt_worker_checkpoint_start(rt_worker *w, char *err, size_t errlen);
+/* Take the checkpoint that is due, if no event is half-processed now. */
+void rt_worker_checkpoint_maybe(rt_worker *w);
+/* Drain the sinks and write every partition's checkpoint now; -1 when not taken. */
+int  rt_worker_checkpoint(rt_worker *w);
+/* Newly assigned partitions: restore their checkpoints and set from[i] to the offsets
+ * they stand for. -1 when one is damaged (logged): the worker must stop. */
+int  rt_worker_restore(rt_worker *w, size_t n, const char *const *topics,
+                       const int *partitions, long long *from);
+int  rt_worker_checkpoint_metrics(rt_worker *w, rt_buf *out);
+/* worker_progress.c: on a terminal, a status line (events, events/s, dead letters)
+ * redrawn twice a second. -1 when the timer cannot be set up. */
+int  rt_worker_progress_start(rt_worker *w);
+/* Remove the status line and log the summary of the run. */
+void rt_worker_progress_end(rt_worker *w);
+void rt_worker_progress_free(rt_worker *w);
+#endif
