@@ -47,7 +47,8 @@ static int pattern_match(const char *p, const char *k)
 
 static const rt_conf_key *find_spec(const char *key)
 {
-    for (const rt_conf_key *s = rt_conf_keys; s->pattern; s++)
+    rt_conf_iter it = { 0 };
+    for (const rt_conf_key *s = rt_conf_next(&it); s; s = rt_conf_next(&it))
         if (pattern_match(s->pattern, key))
             return s;
     return NULL;
@@ -258,7 +259,8 @@ static int validate(rt_config *c, char *err, size_t errlen)
         if (check_value(e, err, errlen) < 0)
             return -1;
     }
-    for (const rt_conf_key *s = rt_conf_keys; s->pattern; s++)
+    rt_conf_iter it = { 0 };
+    for (const rt_conf_key *s = rt_conf_next(&it); s; s = rt_conf_next(&it))
         if (s->required && !find_entry(c, s->pattern))
             return fail(err, errlen, "%s: %s: required key is missing", c->path, s->pattern);
     return 0;

@@ -20,8 +20,16 @@ typedef struct rt_conf_key {
     const char *help;
 } rt_conf_key;
 
-/* The declarative table of every key eddy knows (config_keys.c), NULL-terminated. */
+/* The declarative table of eddy's own keys (config_keys.c), NULL-terminated. */
 extern const rt_conf_key rt_conf_keys[];
+
+/* Every known key: eddy's own, then the keys each source and sink kind registers
+ * (core/source.h, core/sink.h). Start with `it` zeroed; NULL after the last. */
+typedef struct rt_conf_iter {
+    size_t table;
+    const rt_conf_key *k;
+} rt_conf_iter;
+const rt_conf_key *rt_conf_next(rt_conf_iter *it);
 
 typedef struct rt_conf_entry {
     char *key;

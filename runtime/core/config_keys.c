@@ -1,7 +1,10 @@
-/* config_keys.c - every config key eddy knows, its type, default and meaning.
- * The README's config table is generated from the same text (`eddy config`). */
+/* config_keys.c - eddy's own config keys, their types, defaults and meanings, and the
+ * walk over them and the keys each source and sink kind registers. The README's config
+ * table is generated from the same text (`eddy config`). */
 #include "beat.h"
 #include "config.h"
+#include "sink.h"
+#include "source.h"
 
 #define MiB (1024LL * 1024)
 
@@ -30,68 +33,14 @@ const rt_conf_key rt_conf_keys[] = {
       "run the workers under a supervisor: restarts them, kills a compiled call stuck past processor.timeout.ms; a file or stdin source is relayed through it" },
     { "source.type", RT_CONF_ENUM, "file", 0, "file|kafka", 0, 0,
       "where events come from" },
-    { "source.topics", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "Kafka topics to consume (comma list) for source.type=kafka" },
-    { "source.file.path", RT_CONF_STRING, "-", 0, NULL, 0, 0,
-      "NDJSON input file for source.type=file; - reads stdin" },
     { "source.max.inflight", RT_CONF_INT, "10000", 0, NULL, 1, 10000000,
       "unfinished events (outputs not all acknowledged) above which partitions pause" },
     { "sink.*.type", RT_CONF_ENUM, NULL, 0, "stdout|file|kafka|mysql|elasticsearch", 0, 0,
       "declares sink <name>: stdout or file (NDJSON, one record per line), kafka, mysql, or elasticsearch" },
-    { "sink.*.topic", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "topic of a Kafka sink" },
-    { "sink.*.path", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "output file of a file sink (appended to, created if missing)" },
     { "sink.*.key", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
       "Kafka: record field used as the message key; MySQL: the key columns (comma list) of the upsert" },
-    { "sink.*.table", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "MySQL sink: table written (INSERT ... ON DUPLICATE KEY UPDATE)" },
-    { "sink.*.columns", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "MySQL sink: columns written (comma list)" },
-    { "sink.*.field.*", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "MySQL sink: sink.<name>.field.<column>=record field (a.b descends); default the column name" },
-    { "sink.*.sum", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "MySQL sink: columns that add up on an existing row (counters); others are replaced" },
-    { "sink.*.sequence.column", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "MySQL sink: column (e.g. event time) that orders updates; an older row never overwrites" },
-    { "sink.*.sequence.group", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "MySQL sink: columns guarded by sequence.column; default every non-key, non-sum column" },
-    { "sink.*.batch.rows", RT_CONF_INT, "1000", 0, NULL, 1, 100000,
-      "MySQL sink: rows per batch (one round trip, one transaction)" },
     { "sink.*.batch.ms", RT_CONF_INT, "200", 0, NULL, 1, 600000,
       "MySQL and Elasticsearch sinks: longest a record waits for its batch to fill" },
-    { "sink.*.exactly.once", RT_CONF_BOOL, "false", 0, NULL, 0, 0,
-      "MySQL sink with a Kafka source: commit the consumed offsets with the rows, skip replays" },
-    { "sink.*.offsets.table", RT_CONF_STRING, "eddy_offsets", 0, NULL, 0, 0,
-      "MySQL sink, exactly.once: table of stored offsets (conf/sql/wide-tables.sql creates it)" },
-    { "sink.*.url", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "Elasticsearch sink: base URL (http:// or https://); _bulk is appended" },
-    { "sink.*.index", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "Elasticsearch sink: index; strftime patterns (%Y.%m.%d) take the UTC date of time.field, else of now" },
-    { "sink.*.id", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "Elasticsearch sink: record field used as _id, so a retry or replay overwrites; empty: Elasticsearch picks ids" },
-    { "sink.*.time.field", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "Elasticsearch sink: record field (epoch ms) whose date fills the index pattern" },
-    { "sink.*.batch.docs", RT_CONF_INT, "500", 0, NULL, 1, 100000,
-      "Elasticsearch sink: documents per _bulk request" },
-    { "sink.*.batch.bytes", RT_CONF_INT, "5242880", 0, NULL, 1024, 104857600,
-      "Elasticsearch sink: body size at which a _bulk request is sent" },
-    { "sink.*.timeout.ms", RT_CONF_INT, "30000", 0, NULL, 100, 600000,
-      "Elasticsearch sink: bound on one _bulk request; past it the request is retried" },
-    { "sink.*.retry.backoff.ms", RT_CONF_INT, "100", 0, NULL, 1, 600000,
-      "Elasticsearch sink: first wait before a failed request is sent again; doubles each time" },
-    { "sink.*.retry.backoff.max.ms", RT_CONF_INT, "30000", 0, NULL, 1, 3600000,
-      "Elasticsearch sink: longest wait between retries (they never stop: records wait)" },
-    { "sink.*.username", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "Elasticsearch sink: basic auth user" },
-    { "sink.*.password", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "Elasticsearch sink: basic auth password (never logged)" },
-    { "sink.*.api.key", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "Elasticsearch sink: API key, sent as Authorization: ApiKey (never logged)" },
-    { "sink.*.tls.verify", RT_CONF_BOOL, "true", 0, NULL, 0, 0,
-      "Elasticsearch sink: check the server's certificate and host name" },
-    { "sink.*.tls.ca.file", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "Elasticsearch sink: CA bundle to check the server's certificate with" },
     { "dlq.sink", RT_CONF_STRING, NULL, 1, NULL, 0, 0,
       "name of the sink that receives dead-letter records" },
     { "dlq.max.raw.bytes", RT_CONF_INT, "900000", 0, NULL, 0, 1000000000,
@@ -194,3 +143,35 @@ const rt_conf_key rt_conf_keys[] = {
       "dead letters are logged as one summary line per interval (counts by reason, first example)" },
     { NULL, 0, NULL, 0, NULL, 0, 0, NULL },
 };
+
+static const rt_conf_key no_keys[] = { { NULL, 0, NULL, 0, NULL, 0, 0, NULL } };
+
+/* Table t of the walk: 0 eddy's own, then each source kind's, then each sink kind's;
+ * NULL past the last. */
+static const rt_conf_key *table_at(size_t t)
+{
+    if (t-- == 0)
+        return rt_conf_keys;
+    for (size_t i = 0; rt_source_kinds[i]; i++, t--)
+        if (t == 0)
+            return rt_source_kinds[i]->keys ? rt_source_kinds[i]->keys : no_keys;
+    for (size_t i = 0; rt_sink_kinds[i]; i++, t--)
+        if (t == 0)
+            return rt_sink_kinds[i]->keys ? rt_sink_kinds[i]->keys : no_keys;
+    return NULL;
+}
+
+const rt_conf_key *rt_conf_next(rt_conf_iter *it)
+{
+    for (;;) {
+        if (it->k) {
+            it->k++;
+        } else if (!(it->k = table_at(it->table))) {
+            return NULL;
+        }
+        if (it->k->pattern)
+            return it->k;
+        it->table++;
+        it->k = NULL;
+    }
+}

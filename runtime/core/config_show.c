@@ -89,7 +89,8 @@ static const char *type_name(const rt_conf_key *s)
 void rt_config_print_keys(FILE *out)
 {
     fprintf(out, "%-26s %-20s %-16s %s\n", "KEY", "TYPE", "DEFAULT", "MEANING");
-    for (const rt_conf_key *s = rt_conf_keys; s->pattern; s++)
+    rt_conf_iter it = { 0 };
+    for (const rt_conf_key *s = rt_conf_next(&it); s; s = rt_conf_next(&it))
         fprintf(out, "%-26s %-20s %-16s %s\n", s->pattern, type_name(s),
                 s->def ? (*s->def ? s->def : "(empty)") : (s->required ? "(required)" : "-"),
                 s->help);
@@ -130,7 +131,8 @@ char *rt_config_json(const rt_config *c)
         if (add_key(keys, c->v[i].key, c->v[i].value, where))
             goto out;
     }
-    for (const rt_conf_key *s = rt_conf_keys; s->pattern; s++)
+    rt_conf_iter it = { 0 };
+    for (const rt_conf_key *s = rt_conf_next(&it); s; s = rt_conf_next(&it))
         if (s->def && !strchr(s->pattern, '*') && !rt_config_entry(c, s->pattern) &&
             add_key(keys, s->pattern, s->def, "default"))
             goto out;
@@ -214,7 +216,8 @@ static void print_group(const rt_config *c, const char *prefix, const char *name
                         const char *tag, FILE *out)
 {
     size_t plen = strlen(prefix), group_len = plen + strlen(name) + 1;
-    for (const rt_conf_key *s = rt_conf_keys; s->pattern; s++) {
+    rt_conf_iter it = { 0 };
+    for (const rt_conf_key *s = rt_conf_next(&it); s; s = rt_conf_next(&it)) {
         if (strncmp(s->pattern, prefix, plen) || strncmp(s->pattern + plen, "*.", 2))
             continue;
         const char *field = s->pattern + plen + 1;     /* ".table" */

@@ -7,17 +7,16 @@
 #include "sink.h"
 
 /* The registry: every kind of output, found by `sink.<name>.type`. */
-static const rt_sink_kind *const kinds[] = {
+const rt_sink_kind *const rt_sink_kinds[] = {
     &rt_sink_kind_stdout, &rt_sink_kind_file, &rt_sink_kind_kafka, &rt_sink_kind_mysql,
-    &rt_sink_kind_elasticsearch,
+    &rt_sink_kind_elasticsearch, NULL,
 };
-#define NKINDS (sizeof kinds / sizeof *kinds)
 
 static const rt_sink_kind *find_kind(const char *name)
 {
-    for (size_t i = 0; i < NKINDS; i++)
-        if (strcmp(kinds[i]->name, name) == 0)
-            return kinds[i];
+    for (size_t i = 0; rt_sink_kinds[i]; i++)
+        if (strcmp(rt_sink_kinds[i]->name, name) == 0)
+            return rt_sink_kinds[i];
     return NULL;
 }
 
@@ -187,8 +186,8 @@ int rt_sinks_drain(rt_sinks *ss, int timeout_ms)
 
 int rt_sinks_metrics(const rt_sinks *ss, rt_buf *out)
 {
-    for (size_t i = 0; i < NKINDS; i++)
-        if (kinds[i]->metrics && kinds[i]->metrics(ss, out) < 0)
+    for (size_t i = 0; rt_sink_kinds[i]; i++)
+        if (rt_sink_kinds[i]->metrics && rt_sink_kinds[i]->metrics(ss, out) < 0)
             return -1;
     return 0;
 }

@@ -55,6 +55,8 @@ typedef struct rt_sinks rt_sinks;
  * kind is one file with one of these; no other sink and no worker code changes. */
 typedef struct rt_sink_kind {
     const char *name;
+    const rt_conf_key *keys;    /* the sink.*.<field> keys only it reads, with defaults
+                                 * and help; NULL-terminated, or NULL */
     const char *required;   /* sink.<name>.<required> must be set, or NULL */
     unsigned flags;         /* RT_SINK_* below */
     /* Open the output: set s->ops and s->impl. -1 with err set. */
@@ -142,6 +144,8 @@ int  rt_sinks_metrics(const rt_sinks *ss, rt_buf *out);
 int  rt_sinks_stored_offsets(rt_sinks *ss, size_t n, const char *const *topics,
                              const int *partitions, long long *next);
 
+/* The registry (sink.c), NULL-terminated. */
+extern const rt_sink_kind *const rt_sink_kinds[];
 /* The kinds (one file each). */
 extern const rt_sink_kind rt_sink_kind_stdout, rt_sink_kind_file, rt_sink_kind_kafka,
     rt_sink_kind_mysql, rt_sink_kind_elasticsearch;

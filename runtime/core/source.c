@@ -5,15 +5,16 @@
 #include "source.h"
 
 /* The registry: every kind of input, found by `source.type`. */
-static const rt_source_kind *const kinds[] = { &rt_source_kind_file, &rt_source_kind_kafka };
-#define NKINDS (sizeof kinds / sizeof *kinds)
+const rt_source_kind *const rt_source_kinds[] = {
+    &rt_source_kind_file, &rt_source_kind_kafka, NULL,
+};
 
 const rt_source_kind *rt_source_kind_of(const rt_config *c)
 {
     const char *name = rt_config_get(c, "source.type");
-    for (size_t i = 0; name && i < NKINDS; i++)
-        if (strcmp(kinds[i]->name, name) == 0)
-            return kinds[i];
+    for (size_t i = 0; name && rt_source_kinds[i]; i++)
+        if (strcmp(rt_source_kinds[i]->name, name) == 0)
+            return rt_source_kinds[i];
     return NULL;
 }
 

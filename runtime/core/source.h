@@ -59,6 +59,8 @@ typedef struct rt_source_env {
 typedef struct rt_source_kind {
     const char *name;
     unsigned flags;             /* RT_SOURCE_* */
+    const rt_conf_key *keys;    /* the source.* keys only it reads, with defaults and
+                                 * help; NULL-terminated, or NULL */
     /* Start reading on env->base: set s->impl. -1 with err set. */
     int  (*open)(rt_source *s, const rt_source_env *env, char *err, size_t errlen);
     /* Stop handing over records (SIGTERM, a failed output). */
@@ -82,6 +84,8 @@ struct rt_source {
     void *impl;
 };
 
+/* The registry (source.c), NULL-terminated. */
+extern const rt_source_kind *const rt_source_kinds[];
 /* The kind `source.type` names, or NULL (config_keys.c lists the names). */
 const rt_source_kind *rt_source_kind_of(const rt_config *c);
 /* Open the configured kind. -1 with err set. */

@@ -289,7 +289,14 @@ static int file_close(rt_source *src)
     return 0;
 }
 
+/* The keys this kind reads (`eddy config` lists them; the config checks them). */
+static const rt_conf_key file_keys[] = {
+    { "source.file.path", RT_CONF_STRING, "-", 0, NULL, 0, 0,
+      "NDJSON input file for source.type=file; - reads stdin" },
+    { NULL, 0, NULL, 0, NULL, 0, 0, NULL },
+};
+
 const rt_source_kind rt_source_kind_file = {
-    .name = "file", .open = file_open, .stop = file_stop, .pause = file_pause,
-    .where = file_where, .close = file_close,
+    .name = "file", .keys = file_keys, .open = file_open, .stop = file_stop,
+    .pause = file_pause, .where = file_where, .close = file_close,
 };

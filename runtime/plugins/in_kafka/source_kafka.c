@@ -691,8 +691,15 @@ static void kafka_where(rt_source *src, char *buf, size_t len)
     snprintf(buf, len, "%s", s->topics);
 }
 
+/* The keys this kind reads (`eddy config` lists them; the config checks them). */
+static const rt_conf_key kafka_keys[] = {
+    { "source.topics", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
+      "Kafka topics to consume (comma list) for source.type=kafka" },
+    { NULL, 0, NULL, 0, NULL, 0, 0, NULL },
+};
+
 const rt_source_kind rt_source_kind_kafka = {
-    .name = "kafka", .flags = RT_SOURCE_COMMITS, .open = kafka_open, .stop = kafka_stop,
-    .commit_now = kafka_commit_now, .partitions = kafka_partitions,
+    .name = "kafka", .keys = kafka_keys, .flags = RT_SOURCE_COMMITS, .open = kafka_open,
+    .stop = kafka_stop, .commit_now = kafka_commit_now, .partitions = kafka_partitions,
     .metrics = kafka_metrics, .where = kafka_where, .close = kafka_close,
 };

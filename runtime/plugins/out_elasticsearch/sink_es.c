@@ -584,6 +584,40 @@ out:
     return rc;
 }
 
+/* The keys this kind reads (`eddy config` lists them; the config checks them). */
+static const rt_conf_key es_keys[] = {
+    { "sink.*.url", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
+      "Elasticsearch sink: base URL (http:// or https://); _bulk is appended" },
+    { "sink.*.index", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
+      "Elasticsearch sink: index; strftime patterns (%Y.%m.%d) take the UTC date of time.field, else of now" },
+    { "sink.*.id", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
+      "Elasticsearch sink: record field used as _id, so a retry or replay overwrites; empty: Elasticsearch picks ids" },
+    { "sink.*.time.field", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
+      "Elasticsearch sink: record field (epoch ms) whose date fills the index pattern" },
+    { "sink.*.batch.docs", RT_CONF_INT, "500", 0, NULL, 1, 100000,
+      "Elasticsearch sink: documents per _bulk request" },
+    { "sink.*.batch.bytes", RT_CONF_INT, "5242880", 0, NULL, 1024, 104857600,
+      "Elasticsearch sink: body size at which a _bulk request is sent" },
+    { "sink.*.timeout.ms", RT_CONF_INT, "30000", 0, NULL, 100, 600000,
+      "Elasticsearch sink: bound on one _bulk request; past it the request is retried" },
+    { "sink.*.retry.backoff.ms", RT_CONF_INT, "100", 0, NULL, 1, 600000,
+      "Elasticsearch sink: first wait before a failed request is sent again; doubles each time" },
+    { "sink.*.retry.backoff.max.ms", RT_CONF_INT, "30000", 0, NULL, 1, 3600000,
+      "Elasticsearch sink: longest wait between retries (they never stop: records wait)" },
+    { "sink.*.username", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
+      "Elasticsearch sink: basic auth user" },
+    { "sink.*.password", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
+      "Elasticsearch sink: basic auth password (never logged)" },
+    { "sink.*.api.key", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
+      "Elasticsearch sink: API key, sent as Authorization: ApiKey (never logged)" },
+    { "sink.*.tls.verify", RT_CONF_BOOL, "true", 0, NULL, 0, 0,
+      "Elasticsearch sink: check the server's certificate and host name" },
+    { "sink.*.tls.ca.file", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
+      "Elasticsearch sink: CA bundle to check the server's certificate with" },
+    { NULL, 0, NULL, 0, NULL, 0, 0, NULL },
+};
+
 const rt_sink_kind rt_sink_kind_elasticsearch = {
-    .name = "elasticsearch", .open = es_open, .check = es_open, .metrics = es_metrics,
+    .name = "elasticsearch", .keys = es_keys, .open = es_open, .check = es_open,
+    .metrics = es_metrics,
 };

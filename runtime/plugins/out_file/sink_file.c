@@ -163,5 +163,14 @@ fail:
     return -1;
 }
 
-const rt_sink_kind rt_sink_kind_file = { .name = "file", .required = "path", .open = file_open };
+/* The keys this kind reads (`eddy config` lists them; the config checks them). */
+static const rt_conf_key file_keys[] = {
+    { "sink.*.path", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
+      "output file of a file sink (appended to, created if missing)" },
+    { NULL, 0, NULL, 0, NULL, 0, 0, NULL },
+};
+
+const rt_sink_kind rt_sink_kind_file = {
+    .name = "file", .keys = file_keys, .required = "path", .open = file_open,
+};
 const rt_sink_kind rt_sink_kind_stdout = { .name = "stdout", .open = file_open };

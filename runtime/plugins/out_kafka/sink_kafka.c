@@ -222,7 +222,14 @@ static int kafka_metrics(const rt_sinks *ss, rt_buf *out)
     return ss->kafka ? producer_metrics(ss->kafka, out) : 0;
 }
 
+/* The keys this kind reads (`eddy config` lists them; the config checks them). */
+static const rt_conf_key kafka_keys[] = {
+    { "sink.*.topic", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
+      "topic of a Kafka sink" },
+    { NULL, 0, NULL, 0, NULL, 0, 0, NULL },
+};
+
 const rt_sink_kind rt_sink_kind_kafka = {
-    .name = "kafka", .required = "topic", .flags = RT_SINK_RAW_DEAD_LETTERS,
-    .open = kafka_open, .metrics = kafka_metrics,
+    .name = "kafka", .keys = kafka_keys, .required = "topic",
+    .flags = RT_SINK_RAW_DEAD_LETTERS, .open = kafka_open, .metrics = kafka_metrics,
 };
