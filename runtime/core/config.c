@@ -233,7 +233,8 @@ static int check_value(const rt_conf_entry *e, char *err, size_t errlen)
         return 0;
     case RT_CONF_ENUM: {
         size_t n = strlen(v);
-        for (const char *p = s->choices; n && *p;) {
+        const char *choices = rt_conf_choices(s);
+        for (const char *p = choices; n && *p;) {
             const char *bar = strchr(p, '|');
             size_t len = bar ? (size_t)(bar - p) : strlen(p);
             if (len == n && strncmp(p, v, n) == 0)
@@ -241,7 +242,7 @@ static int check_value(const rt_conf_entry *e, char *err, size_t errlen)
             p += len + (bar ? 1 : 0);
         }
         return fail(err, errlen, "%s:%d: %s: '%s' is not one of %s", e->file, e->line, e->key,
-                    shown, s->choices);
+                    shown, choices);
     }
     case RT_CONF_STRING:
         return 0;

@@ -30,6 +30,9 @@ typedef struct rt_conf_iter {
     const rt_conf_key *k;
 } rt_conf_iter;
 const rt_conf_key *rt_conf_next(rt_conf_iter *it);
+/* The choices of an enum key, "a|b|c"; for source.type and sink.*.type (choices NULL
+ * in the table) the names of the registered kinds. */
+const char *rt_conf_choices(const rt_conf_key *s);
 
 typedef struct rt_conf_entry {
     char *key;

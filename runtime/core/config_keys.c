@@ -1,6 +1,9 @@
 /* config_keys.c - eddy's own config keys, their types, defaults and meanings, and the
  * walk over them and the keys each source and sink kind registers. The README's config
  * table is generated from the same text (`eddy config`). */
+#include <stdio.h>
+#include <string.h>
+
 #include "beat.h"
 #include "config.h"
 #include "sink.h"
@@ -31,11 +34,12 @@ const rt_conf_key rt_conf_keys[] = {
       "worker processes; more than 1 runs them under a supervisor (Kafka source; a file source has one)" },
     { "runtime.supervisor", RT_CONF_BOOL, "false", 0, NULL, 0, 0,
       "run the workers under a supervisor: restarts them, kills a compiled call stuck past processor.timeout.ms; a file or stdin source is relayed through it" },
-    { "source.type", RT_CONF_ENUM, "file", 0, "file|kafka", 0, 0,
+    /* Choices NULL: the names in the registry (rt_conf_choices). */
+    { "source.type", RT_CONF_ENUM, "file", 0, NULL, 0, 0,
       "where events come from" },
     { "source.max.inflight", RT_CONF_INT, "10000", 0, NULL, 1, 10000000,
       "unfinished events (outputs not all acknowledged) above which partitions pause" },
-    { "sink.*.type", RT_CONF_ENUM, NULL, 0, "stdout|file|kafka|mysql|elasticsearch", 0, 0,
+    { "sink.*.type", RT_CONF_ENUM, NULL, 0, NULL, 0, 0,
       "declares sink <name>: stdout or file (NDJSON, one record per line), kafka, mysql, or elasticsearch" },
     { "sink.*.key", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
       "Kafka: record field used as the message key; MySQL: the key columns (comma list) of the upsert" },
@@ -143,6 +147,33 @@ const rt_conf_key rt_conf_keys[] = {
       "dead letters are logged as one summary line per interval (counts by reason, first example)" },
     { NULL, 0, NULL, 0, NULL, 0, 0, NULL },
 };
+
+/* "a|b|c" of the kinds' names into buf. */
+static const char *kind_names(char *buf, size_t len, const char *const *names, size_t n)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? "|" : "", names[i]);
+    return buf;
+}
+
+const char *rt_conf_choices(const rt_conf_key *s)
+{
+    static char sources[256], sinks[256];
+    const char *names[32];
+    size_t n = 0;
+    if (s->type != RT_CONF_ENUM || s->choices)
+        return s->choices;
+    if (strcmp(s->pattern, "source.type") == 0) {
+        for (size_t i = 0; rt_source_kinds[i] && n < 32; i++)
+            names[n++] = rt_source_kinds[i]->name;
+        return kind_names(sources, sizeof sources, names, n);
+    }
+    for (size_t i = 0; rt_sink_kinds[i] && n < 32; i++)
+        names[n++] = rt_sink_kinds[i]->name;
+    return kind_names(sinks, sizeof sinks, names, n);
+}
 
 static const rt_conf_key no_keys[] = { { NULL, 0, NULL, 0, NULL, 0, 0, NULL } };
 

@@ -80,7 +80,7 @@ static const char *type_name(const rt_conf_key *s)
     switch (s->type) {
     case RT_CONF_INT: return "int";
     case RT_CONF_BOOL: return "bool";
-    case RT_CONF_ENUM: return s->choices;
+    case RT_CONF_ENUM: return rt_conf_choices(s);
     case RT_CONF_STRING: break;
     }
     return "string";
