@@ -11,6 +11,8 @@
  *   error <api> <count> <code>     the next <count> requests of <api> (Produce, Fetch,
  *                                  OffsetCommit, ...) fail with error <code> (a number)
  *   topic <name> <partitions>      create a topic
+ *   rtt <broker> <ms>              the broker answers every request <ms> late
+ *   coordinator <group> <broker>   the broker that coordinates consumer group <group>
  * It exits at end of input. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,10 @@ static const char *command(rd_kafka_mock_cluster_t *mc, char *line)
         err = rd_kafka_mock_broker_set_up(mc, x);
     else if (sscanf(line, "leader %255s %d %d", a, &x, &y) == 3)
         err = rd_kafka_mock_partition_set_leader(mc, a, x, y);
+    else if (sscanf(line, "rtt %d %d", &x, &y) == 2)
+        err = rd_kafka_mock_broker_set_rtt(mc, x, y);
+    else if (sscanf(line, "coordinator %255s %d", a, &x) == 2)
+        err = rd_kafka_mock_coordinator_set(mc, "group", a, x);
     else if (sscanf(line, "topic %255s %d", a, &x) == 2)
         err = rd_kafka_mock_topic_create(mc, a, x, 1);
     else if (sscanf(line, "error %255s %d %d", b, &y, &z) == 3) {

@@ -128,3 +128,54 @@ expect_eq "checkpoint: a damaged checkpoint stops eddy with exit 1" 1 "$STOP_RC"
 check "checkpoint: the error names the file and says damaged" \
   grep -q "stA/partition-1.ckpt: damaged (checksum mismatch)" "$d/A.err"
 stop_mock
+
+# A checkpoint waits for its outputs on the loop. Outputs go to a broker that answers
+# every request 1.5 s late, and a checkpoint is due every 300 ms, so one is nearly
+# always waiting; the loop still answers /metrics itself (an answer from the endpoint's
+# cache, because the loop was busy, would carry X-Eddy-Stale-Ms), and the checkpoints
+# still complete.
+d=$(newdir)
+start_mock "$d" 2 2 events,out,dlq
+for p in 0 1; do mock_cmd "leader events $p 1"; mock_cmd "leader out $p 2"; mock_cmd "leader dlq $p 1"; done
+mock_cmd "coordinator slowck 1"
+mkdir -p "$d/processors"
+cat > "$d/processors/count.lua" <<'LUA'
+return { routes = { { domain = "d", type = "*" } },
+  process = function(ev, ctx)
+    local n = (ctx.state.get("n") or 0) + 1
+    ctx.state.set("n", n)
+    ctx.emit("out", { id = ev.eventId, n = n })
+  end }
+LUA
+kafka_out_conf "$d" slowck out "state.dir=$d/st" checkpoint.interval.ms=300
+mock_cmd "rtt 2 1500"
+start_eddy "$d" A
+wait_for test -n "$(admin_port "$d/A.err")"
+port=$(admin_port "$d/A.err")
+wait_for grep -q "partitions assigned" "$d/A.err"
+# 20 events every 100 ms for 5 s: outputs are always on their way to the slow broker.
+( for c in $(seq 50); do
+    for i in $(seq $((c * 20 - 19)) $((c * 20))); do
+      printf '%s\t{"domain":"d","type":"t","timestamp":%s,"eventId":"e%s","payload":{}}\n' $i $i $i
+    done | kcat -b "$BOOT" -P -t events -K '\t'
+    sleep 0.1
+  done ) 7>&- &
+FEED=$!
+sleep 1
+: > "$d/metr"
+for i in $(seq 10); do
+  curl -s -D "$d/metr.h" -o /dev/null -m 0.1 -w '%{http_code}\n' "http://127.0.0.1:$port/metrics" >> "$d/metr"
+  grep -qi '^X-Eddy-Stale-Ms' "$d/metr.h" && echo stale >> "$d/metr"
+  sleep 0.2
+done
+expect_eq "checkpoint: /metrics answered 200 within 100 ms while checkpoints wait for a slow broker, 10 of 10" \
+  10 "$(grep -c '^200$' "$d/metr")"
+expect_eq "checkpoint: answered by the loop, not from its cache, 10 of 10" 0 \
+  "$(grep -c '^stale$' "$d/metr")"
+wait $FEED
+taken() { [ "$(metric "$d" A eddy_checkpoints_total)" -ge 2 ] 2>/dev/null; }
+check "checkpoint: checkpoints are still taken with the slow broker" wait_for taken
+mock_cmd "rtt 2 0"
+stop_eddy A
+expect_eq "checkpoint: eddy stops cleanly after checkpoints with a slow broker" 0 "$STOP_RC"
+stop_mock

@@ -219,24 +219,7 @@ while (echo > "/dev/tcp/127.0.0.1/$esport") 2>/dev/null; do esport=$((esport + 1
 # An Elasticsearch stand-in that takes 5 s over every _bulk request: 40 requests of 50
 # documents are still being sent when the rebalance comes, so its drain takes longer
 # than the questions below.
-python3 - "$esport" 7>&- <<'PY' &
-import json, sys, time
-from http.server import BaseHTTPRequestHandler, HTTPServer
-class Slow(BaseHTTPRequestHandler):
-    def log_message(self, *a): pass
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
-        ids = [json.loads(l)["index"]["_id"] for l in body.split("\n")[0::2] if l]
-        time.sleep(5)
-        data = json.dumps({"took": 1, "errors": False, "items": [
-            {"index": {"_id": i, "status": 201}} for i in ids]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-HTTPServer(("127.0.0.1", int(sys.argv[1])), Slow).serve_forever()
-PY
+python3 tests/es_slow.py "$esport" 5 7>&- &
 SLOW=$!
 mkdir -p "$d/processors"
 cat > "$d/processors/es.lua" <<'LUA'

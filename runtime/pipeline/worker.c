@@ -631,6 +631,8 @@ void rt_worker_free(rt_worker *w)
         event_free(w->ptimer_ev);
     if (w->ckpt_ev)
         event_free(w->ckpt_ev);
+    if (w->ckpt_drain_ev)
+        event_free(w->ckpt_drain_ev);
     for (size_t i = 0; i < w->nprocs; i++) {
         rt_processor_free(w->procs[i]);
         free(w->procs[i]);

@@ -97,7 +97,9 @@ typedef struct rt_worker {
     int signalled;          /* stopped by SIGTERM/SIGINT, not by the input's end */
     const char *state_dir;  /* checkpoints are taken (Kafka source, state.dir set) */
     struct event *ckpt_ev;  /* every checkpoint.interval.ms: one is due */
-    int ckpt_due;
+    struct event *ckpt_drain_ev;    /* looks again whether the outputs are all in */
+    int ckpt_due, ckpt_draining;
+    int64_t ckpt_started, ckpt_until;   /* the one draining: began, gives up */
     uint64_t ckpts, ckpt_failures, ckpt_restored;
     int64_t ckpt_ms;        /* duration of the last one */
     size_t ckpt_bytes;      /* its size */

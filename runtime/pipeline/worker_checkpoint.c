@@ -187,10 +187,55 @@ static int write_all_partitions(rt_worker *w)
     return rc;
 }
 
+static void end_drain(rt_worker *w)
+{
+    if (!w->ckpt_draining)
+        return;
+    w->ckpt_draining = 0;
+    evtimer_del(w->ckpt_drain_ev);
+    rt_source_pause(&w->source, 0);
+}
+
+static void count(rt_worker *w, int rc, int64_t t0)
+{
+    w->ckpt_ms = rt_clock_ms() - t0;
+    if (rc < 0)
+        w->ckpt_failures++;
+    else
+        w->ckpts++;
+}
+
+#define DRAIN_CHECK_MS 10
+
+/* The periodic checkpoint waits for its outputs on the loop: the source holds still
+ * (rt_source_pause), the sinks go on being acknowledged, timers and the admin endpoint
+ * are served, and the files are written once nothing is in flight. Only encoding and
+ * writing them stops the loop. */
+static void drain_check(rt_worker *w)
+{
+    if (w->tracker.inflight || w->head) {
+        static const struct timeval again = { 0, DRAIN_CHECK_MS * 1000 };
+        if (rt_clock_ms() < w->ckpt_until && evtimer_add(w->ckpt_drain_ev, &again) == 0)
+            return;
+        rt_warn("checkpoint skipped: outputs not acknowledged in time");
+        w->ckpt_failures++;
+        end_drain(w);
+        return;
+    }
+    count(w, write_all_partitions(w), w->ckpt_started);
+    end_drain(w);
+}
+
+static void on_drain_check(evutil_socket_t fd, short what, void *arg)
+{
+    drain_check(arg);
+}
+
 int rt_worker_checkpoint(rt_worker *w)
 {
     if (!w->state_dir || !rt_source_has(&w->source, RT_SOURCE_COMMITS) || w->head || w->failed)
         return -1;
+    end_drain(w);
     int64_t t0 = rt_clock_ms();
     w->ckpt_due = 0;
     /* Outputs of the events before the checkpoint must be acknowledged, or a crash
@@ -202,18 +247,21 @@ int rt_worker_checkpoint(rt_worker *w)
         return -1;
     }
     int rc = write_all_partitions(w);
-    w->ckpt_ms = rt_clock_ms() - t0;
-    if (rc < 0)
-        w->ckpt_failures++;
-    else
-        w->ckpts++;
+    count(w, rc, t0);
     return rc;
 }
 
 void rt_worker_checkpoint_maybe(rt_worker *w)
 {
-    if (w->ckpt_due && !w->head && !w->signalled)
-        rt_worker_checkpoint(w);
+    if (!w->ckpt_due || w->ckpt_draining || w->head || w->signalled || w->failed)
+        return;
+    w->ckpt_due = 0;
+    w->ckpt_draining = 1;
+    w->ckpt_started = rt_clock_ms();
+    w->ckpt_until = w->ckpt_started + rt_config_int(w->cfg, "shutdown.timeout.ms");
+    rt_source_pause(&w->source, 1);
+    rt_worker_flush(w);
+    drain_check(w);
 }
 
 static void on_checkpoint_timer(evutil_socket_t fd, short what, void *arg)
@@ -244,7 +292,8 @@ int rt_worker_checkpoint_start(rt_worker *w, char *err, size_t errlen)
     long long ms = rt_config_int(w->cfg, "checkpoint.interval.ms");
     struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
     w->ckpt_ev = event_new(w->base, -1, EV_PERSIST, on_checkpoint_timer, w);
-    if (!w->ckpt_ev || evtimer_add(w->ckpt_ev, &tv) < 0) {
+    w->ckpt_drain_ev = evtimer_new(w->base, on_drain_check, w);
+    if (!w->ckpt_ev || !w->ckpt_drain_ev || evtimer_add(w->ckpt_ev, &tv) < 0) {
         snprintf(err, errlen, "cannot create the checkpoint timer");
         return -1;
     }

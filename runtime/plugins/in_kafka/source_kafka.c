@@ -42,6 +42,7 @@ struct rt_source_kafka {
     rt_source_cb cb;
     char *topics;               /* source.topics, for log lines */
     int stopped, paused, cooperative;
+    int held;                   /* paused by the worker (kafka_pause), not backpressure */
     assigning *assigning;       /* an assignment waiting for committed offsets */
     revoking *revoking;         /* a revocation waiting for its events */
     uint64_t max_inflight, revoke_ms;
@@ -78,17 +79,19 @@ static void set_paused(rt_source_kafka *s, int pause)
     if (err)
         rt_warn("kafka source: cannot %s partitions: %s", pause ? "pause" : "resume",
                 rd_kafka_err2str(err));
-    else if (pause != s->paused)
+    else if (pause != s->paused && !s->held)
         rt_info("kafka source: %s %d partitions (%llu events unfinished)",
                 pause ? "paused" : "resumed", assigned->cnt,
                 (unsigned long long)s->tracker->inflight);
     s->paused = pause;
-    s->pauses += (uint64_t)pause;
+    s->pauses += (uint64_t)(pause && !s->held);    /* backpressure's, not a checkpoint's */
     rd_kafka_topic_partition_list_destroy(assigned);
 }
 
 static void backpressure(rt_source_kafka *s)
 {
+    if (s->held)
+        return;     /* the worker holds the partitions still (a checkpoint) */
     if (!s->paused && s->tracker->inflight >= s->max_inflight)
         set_paused(s, 1);
     else if (s->paused && s->tracker->inflight <= s->max_inflight / 2)
@@ -680,6 +683,18 @@ static int assigned_count(rt_source_kafka *s)
     return n;
 }
 
+/* The worker's hold (a checkpoint draining its outputs): records already fetched may
+ * still come and are handled as usual; backpressure decides again once released. */
+static void kafka_pause(rt_source *src, int pause)
+{
+    rt_source_kafka *s = src->impl;
+    s->held = 1;
+    set_paused(s, pause);
+    s->held = pause;
+    if (!pause)
+        backpressure(s);
+}
+
 static int kafka_partitions(rt_source *src)
 {
     return assigned_count(src->impl);
@@ -700,6 +715,7 @@ static const rt_conf_key kafka_keys[] = {
 
 const rt_source_kind rt_source_kind_kafka = {
     .name = "kafka", .keys = kafka_keys, .flags = RT_SOURCE_COMMITS, .open = kafka_open,
-    .stop = kafka_stop, .commit_now = kafka_commit_now, .partitions = kafka_partitions,
+    .stop = kafka_stop, .pause = kafka_pause, .commit_now = kafka_commit_now,
+    .partitions = kafka_partitions,
     .metrics = kafka_metrics, .where = kafka_where, .close = kafka_close,
 };
