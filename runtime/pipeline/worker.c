@@ -416,7 +416,11 @@ static int open_source(rt_worker *w, char *err, size_t errlen)
                 .drain = on_kafka_drain, .assigned = on_kafka_assigned, .arg = w },
     };
     rt_track_init(&w->tracker, input_done, w);      /* a Kafka source sets its own */
-    return rt_source_open(&w->source, &env, err, errlen);
+    /* The admin thread's tick may look at the source (on_admin_tick). */
+    pthread_mutex_lock(&w->source_mu);
+    int rc = rt_source_open(&w->source, &env, err, errlen);
+    pthread_mutex_unlock(&w->source_mu);
+    return rc;
 }
 
 static void on_processing_timer(evutil_socket_t fd, short what, void *arg)
