@@ -250,7 +250,7 @@ static void begin_assign(rt_source_kafka *s, rd_kafka_topic_partition_list_t *pa
         (a->done = event_new(s->base, a->pipe[0], EV_READ, on_committed, s)) &&
         event_add(a->done, NULL) == 0 && pthread_create(&a->thread, NULL, read_committed, a) == 0) {
         a->threaded = 1;
-        return;     /* on_committed finishes */
+        goto out;   /* on_committed finishes */
     }
     rt_warn("kafka source: no thread for reading committed offsets; reading them on the loop");
     read_committed(a);
