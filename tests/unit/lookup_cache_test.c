@@ -18,6 +18,14 @@ typedef struct model {
     double used;        /* when last stored or touched */
 } model;
 
+/* The model's index of an entry's key "k<n>" (keys are not NUL-ended). */
+static int index_of(const rt_entry *e)
+{
+    char text[16];
+    snprintf(text, sizeof text, "%.*s", (int)e->klen, e->key);
+    return atoi(text + 1);
+}
+
 /* The LRU list, walked front to back, is exactly the cached keys by `used`, newest
  * first; the count and the back links agree. */
 static int lru_ok(const rt_cache *c, model *m)
@@ -27,7 +35,7 @@ static int lru_ok(const rt_cache *c, model *m)
     for (const rt_entry *e = c->lru.next; e != &c->lru; e = e->next) {
         if (e->next->prev != e || e->state != RT_ENTRY_CACHED)
             return 0;
-        int i = atoi(e->key + 1);
+        int i = index_of(e);
         if (m[i].state != 2 || m[i].used > prev)
             return 0;
         prev = m[i].used;
@@ -80,7 +88,7 @@ int main(void)
             break;
         default:    /* evict the oldest */
             if ((e = rt_cache_oldest(&c))) {
-                m[atoi(e->key + 1)].state = 0;
+                m[index_of(e)].state = 0;
                 rt_cache_remove(&c, e);
             }
         }

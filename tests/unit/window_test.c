@@ -28,7 +28,9 @@ typedef struct seen {
 static int on_fire(void *arg, const rt_window_def *d, const rt_wkey *k, const rt_pane *p)
 {
     seen *s = arg;
-    int key = atoi(k->key + 1);     /* "k<n>" */
+    char text[16];
+    snprintf(text, sizeof text, "%.*s", (int)k->klen, k->key);    /* "k<n>", not NUL-ended */
+    int key = atoi(text + 1);
     int w = (int)(p->start / SIZE);
     s->bad_order += p->end < s->last_end;
     s->last_end = p->end;
