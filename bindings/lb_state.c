@@ -34,7 +34,8 @@ static int state_get(lua_State *L)
     rt_processor *p = self(L);
     size_t klen;
     const char *key = check_key(L, &klen);
-    const rt_state_value *v = rt_state_get(store(L, p), p->cx.partition, key, klen, rt_epoch_ms());
+    const rt_state_value *v = rt_state_get(store(L, p), p->cx.partition, key, klen,
+                                           rt_epoch_ms());
     if (!v) {
         lua_pushnil(L);
         return 1;

@@ -23,7 +23,8 @@ static int ctx_timer(lua_State *L)
     if (!p->timers)
         return luaL_error(L, "ctx.timer is not available here");
     if (lua_isnil(L, 2)) {
-        lua_pushboolean(L, rt_timers_cancel(p->timers, p->cx.partition, key, klen, tag, taglen));
+        lua_pushboolean(L, rt_timers_cancel(p->timers, p->cx.partition, key, klen, tag,
+                                            taglen));
         return 1;
     }
     lua_Number at = luaL_checknumber(L, 2);
