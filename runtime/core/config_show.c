@@ -268,8 +268,7 @@ void rt_config_log_summary(const rt_config *c)
 {
     char sinks[768] = "", lookups[768] = "", mysql[512] = "", where[512] = "", buf[512];
     const char *src = val(c, "source.type"), *url = rt_config_get(c, "mysql.url");
-    const rt_source_kind *kind = rt_source_kind_of(c);
-    int kafka = kind && (kind->flags & RT_SOURCE_COMMITS);      /* a consumer group's */
+    int kafka = rt_source_kind_has(c, RT_SOURCE_COMMITS);     /* a consumer group's */
     list_declared(c, "sink.", ".type", ".type", sinks, sizeof sinks);
     list_declared(c, "lookup.", ".table", ".cache", lookups, sizeof lookups);
     if (url)

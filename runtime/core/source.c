@@ -18,6 +18,12 @@ const rt_source_kind *rt_source_kind_of(const rt_config *c)
     return NULL;
 }
 
+int rt_source_kind_has(const rt_config *c, unsigned flag)
+{
+    const rt_source_kind *k = rt_source_kind_of(c);
+    return k && (k->flags & flag) == flag;
+}
+
 int rt_source_open(rt_source *s, const rt_source_env *env, char *err, size_t errlen)
 {
     const rt_source_kind *k = rt_source_kind_of(env->cfg);

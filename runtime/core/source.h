@@ -88,6 +88,9 @@ struct rt_source {
 extern const rt_source_kind *const rt_source_kinds[];
 /* The kind `source.type` names, or NULL (config_keys.c lists the names). */
 const rt_source_kind *rt_source_kind_of(const rt_config *c);
+/* Whether the configured kind has RT_SOURCE_* `flag` (before any source is open:
+ * config checks, the supervisor). */
+int  rt_source_kind_has(const rt_config *c, unsigned flag);
 /* Open the configured kind. -1 with err set. */
 int  rt_source_open(rt_source *s, const rt_source_env *env, char *err, size_t errlen);
 /* Whether the open source's kind has RT_SOURCE_* `flag` (0 before it is open). */

@@ -564,10 +564,9 @@ int rt_worker_run(rt_worker *w)
     w->beat = w->shared ? &w->shared->beats[w->index] : &w->own_beat;
     for (size_t k = 0; k < w->nprocs; k++)
         w->procs[k]->beat = w->beat;
-    const rt_source_kind *kind = rt_source_kind_of(w->cfg);
-    int commits = kind && (kind->flags & RT_SOURCE_COMMITS);
     rt_admin_opts ao = { listen, rt_config_get(w->cfg, "admin.token"), w->shared != NULL,
-                         commits ? on_admin_tick : NULL, 100 };
+                         rt_source_kind_has(w->cfg, RT_SOURCE_COMMITS) ? on_admin_tick : NULL,
+                         100 };
     if (*listen && !(w->admin = rt_admin_start_thread(w->base, &ao, worker_routes, w, err,
                                                       sizeof err))) {
         rt_error("%s", err);

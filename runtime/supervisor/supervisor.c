@@ -39,8 +39,7 @@ int rt_supervisor_wanted(const rt_config *cfg, char *err, size_t errlen)
     /* A restarted worker must resume where its predecessor stopped: a Kafka group's
      * committed offsets, or the lines the supervisor relays and keeps (one worker: a
      * file is not split). The embedded cluster lives in a worker and dies with it. */
-    const rt_source_kind *src = rt_source_kind_of(cfg);
-    if (src && (src->flags & RT_SOURCE_COMMITS) && rt_config_int(cfg, "kafka.embedded")) {
+    if (rt_source_kind_has(cfg, RT_SOURCE_COMMITS) && rt_config_int(cfg, "kafka.embedded")) {
         snprintf(err, errlen, "%s: runtime.workers/runtime.supervisor: workers under a "
                  "supervisor need an external Kafka cluster (kafka.embedded lives and dies "
                  "in one worker)",

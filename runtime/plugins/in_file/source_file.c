@@ -197,7 +197,10 @@ fail:
     return -1;
 }
 
-int rt_source_file_track(rt_source_file *s, rt_tracker *tracker)
+/* Give every line a ticket of `tracker` (its partition: the label), so that the
+ * tracker's store callback hears which lines are done: a supervisor's relay keeps the
+ * lines not done for the next worker. -1 when out of memory. */
+static int track_lines(rt_source_file *s, rt_tracker *tracker)
 {
     s->tracker = tracker;
     s->part = rt_track_part_get(tracker, s->label, RT_BEAT_FILE);
@@ -256,7 +259,7 @@ static int file_open(rt_source *src, const rt_source_env *env, char *err, size_t
         rc = rt_source_file_open_fd(s, env->base, env->input_fd, 1,
                                     strcmp(path, "-") ? path : "stdin", env->input_line,
                                     &env->cb, err, errlen);
-        if (rc == 0 && rt_source_file_track(s, env->tracker) < 0) {
+        if (rc == 0 && track_lines(s, env->tracker) < 0) {
             snprintf(err, errlen, "out of memory");
             rc = -1;
         }

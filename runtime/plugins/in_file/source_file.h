@@ -16,7 +16,7 @@ typedef struct rt_source_file {
     rt_buf pending;         /* bytes of lines not yet complete */
     size_t max_line;        /* rt_source_file_limit; 0 none */
     int skipping;           /* dropping the rest of a line longer than max_line */
-    rt_tracker *tracker;    /* rt_source_file_track: a ticket per line */
+    rt_tracker *tracker;    /* a relayed input: a ticket per line (source.type=file) */
     rt_track_part *part;
     rt_source_cb cb;        /* record, batch_end and end */
 } rt_source_file;
@@ -34,10 +34,6 @@ int  rt_source_file_open_fd(rt_source_file *s, struct event_base *base, int fd, 
  * up to the next newline is read and dropped, so one line without end cannot fill the
  * memory. */
 void rt_source_file_limit(rt_source_file *s, size_t max_line);
-/* Give every line a ticket of `tracker` (its partition: the label), so that the
- * tracker's store callback hears which lines are done: a supervisor's relay keeps the
- * lines not done for the next worker. -1 when out of memory. */
-int  rt_source_file_track(rt_source_file *s, rt_tracker *tracker);
 /* Stop reading for a while (pause=1: too many events unfinished), or go on (0). */
 void rt_source_file_pause(rt_source_file *s, int pause);
 /* Stop reading (SIGTERM): the records already read are delivered, the rest stays. */

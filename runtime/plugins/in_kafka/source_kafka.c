@@ -1,4 +1,5 @@
-/* source_kafka.c - Kafka consumer source.
+/* source_kafka.c - Kafka consumer source (consumer group, at least once), registered as
+ * rt_source_kind_kafka (core/source.h).
  *
  * enable.auto.offset.store is forced off: an offset is stored (and later committed by
  * librdkafka's auto commit, or at close) only when the tracker says the event and all
@@ -22,7 +23,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
-#include "source_kafka.h"
+#include "source.h"
 
 #define POLL_BATCH 1000         /* records per loop turn, so other events get a turn */
 #define TICK_MS 100             /* backpressure check, and a poll in case a wake was missed */

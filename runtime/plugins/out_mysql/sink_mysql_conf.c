@@ -219,8 +219,7 @@ int rt_mysql_sink_def_load(rt_mysql_sink_def *d, const rt_config *c, const char 
     const char *offsets = rt_sink_conf(c, name, "offsets.table");
     if (d->exactly_once) {
         d->group = rt_config_get(c, "kafka.group.id");
-        const rt_source_kind *src = rt_source_kind_of(c);
-        if (!src || !(src->flags & RT_SOURCE_COMMITS) || !d->group)
+        if (!rt_source_kind_has(c, RT_SOURCE_COMMITS) || !d->group)
             return rt_sink_conf_error(c, name, "exactly.once", err, errlen,
                                       "needs source.type=kafka and kafka.group.id: the "
                                       "offsets stored are the consumer group's");
