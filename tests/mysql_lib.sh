@@ -8,8 +8,7 @@ MY_PASSWORD='pw-with-@-and-/'   # the URL parser must cope; never logged
 start_mariadb() {
   [ -f "$MY_DIR/pid" ] && kill -0 "$(cat "$MY_DIR/pid")" 2>/dev/null && return 0
   if [ -z "${MY_PORT:-}" ]; then
-    MY_PORT=$((20000 + RANDOM % 20000))
-    while (echo > "/dev/tcp/127.0.0.1/$MY_PORT") 2>/dev/null; do MY_PORT=$((MY_PORT + 1)); done
+    MY_PORT=$(free_port)
   fi
   # 4>&-: the server must not hold the FIFO of a live eddy open.
   MYSQL_PASSWORD=$MY_PASSWORD scripts/mariadb-local.sh start "$MY_DIR" "$MY_PORT" 4>&-

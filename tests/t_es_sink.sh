@@ -2,8 +2,7 @@
 # and answers like Elasticsearch: a whole 429, a 503, per-item 429s and a per-item 400.
 # Every document is indexed exactly once by its _id; the refused one is dead-lettered.
 d=$(newdir)
-port=$((20000 + RANDOM % 20000))
-while (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+port=$(free_port)
 mkdir -p "$d/processors"
 cat > "$d/processors/es.lua" <<'LUA'
 return {

@@ -214,8 +214,7 @@ check "fds: with the hard limit at 64 the warning was written" grep -q 'accept f
 . tests/kafka_lib.sh
 d=$(newdir)
 start_mock "$d" 1 4 events,out,dlq
-esport=$((20000 + RANDOM % 20000))
-while (echo > "/dev/tcp/127.0.0.1/$esport") 2>/dev/null; do esport=$((esport + 1)); done
+esport=$(free_port)
 # An Elasticsearch stand-in that takes 5 s over every _bulk request: 40 requests of 50
 # documents are still being sent when the rebalance comes, so its drain takes longer
 # than the questions below.
