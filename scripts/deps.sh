@@ -19,6 +19,8 @@ if [ "${1:-all}" != build ]; then
     python3
     # a throwaway MariaDB server (scripts/mariadb-local.sh) and its client
     mariadb-server mariadb-client
+    # a throwaway ClickHouse server (scripts/clickhouse-local.sh) and its client
+    clickhouse-server clickhouse-client
     # engine-free checks of docker/compose.yml and the systemd unit (tests/t_docker.sh);
     # script(1) for the terminal test comes with bsdutils, which every Debian has
     docker-compose systemd

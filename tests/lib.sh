@@ -18,6 +18,9 @@ expect_eq() {
   if [ "$2" == "$3" ]; then pass "$1"; else fail "$1" "expected: $2" "actual:   $3"; fi
 }
 
+# wait_until COND...: poll up to 30 s (a bound, not a timing assertion).
+wait_until() { local i; for i in $(seq 300); do "$@" && return 0; sleep 0.1; done; return 1; }
+
 # A fresh directory per test case.
 newdir() { local d; d=$(mktemp -d "$T/case.XXXXXX"); echo "$d"; }
 

@@ -77,5 +77,3 @@ live_metric() {
 # live_stop: end the input; eddy finishes what it has and exits. Sets LIVE_RC.
 live_stop() { exec 4>&-; LIVE_RC=0; wait "$LIVE_PID" || LIVE_RC=$?; }
 
-# wait_until COND...: poll up to 30 s (a bound, not a timing assertion).
-wait_until() { local i; for i in $(seq 300); do "$@" && return 0; sleep 0.1; done; return 1; }

@@ -33,9 +33,9 @@ kill "$mock" 2>/dev/null; wait "$mock" 2>/dev/null
 expect_eq "es sink: the run ends with every document acknowledged" 0 "$RC"
 check "es sink: the connection errors before Elasticsearch was up were retried" \
   grep -q "request failed: Couldn't connect to server; .* sent again" "$d/err"
-check "es sink: a whole 429 was retried, batch.docs documents" grep -q 'HTTP 429; 50 documents sent again' "$d/err"
-check "es sink: ... and a 503" grep -q 'HTTP 503; 50 documents sent again' "$d/err"
-check "es sink: per-item 429s were retried" grep -q 'refused for now (429 or 5xx); [0-9]* documents sent again' "$d/err"
+check "es sink: a whole 429 was retried, batch.docs documents" grep -q 'HTTP 429; 50 records sent again' "$d/err"
+check "es sink: ... and a 503" grep -q 'HTTP 503; 50 records sent again' "$d/err"
+check "es sink: per-item 429s were retried" grep -q 'refused for now (429 or 5xx); [0-9]* records sent again' "$d/err"
 expect_eq "es sink: every _bulk body was well-formed NDJSON, with basic auth" "" \
   "$(grep -E '^(bad-request|auth-fail)' "$d/es.log")"
 expect_eq "es sink: every document but the refused one indexed exactly once, by _id" \

@@ -9,7 +9,7 @@
 /* The registry: every kind of output, found by `sink.<name>.type`. */
 const rt_sink_kind *const rt_sink_kinds[] = {
     &rt_sink_kind_stdout, &rt_sink_kind_file, &rt_sink_kind_kafka, &rt_sink_kind_mysql,
-    &rt_sink_kind_elasticsearch, NULL,
+    &rt_sink_kind_elasticsearch, &rt_sink_kind_clickhouse, NULL,
 };
 
 static const rt_sink_kind *find_kind(const char *name)

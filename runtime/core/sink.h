@@ -148,7 +148,7 @@ int  rt_sinks_stored_offsets(rt_sinks *ss, size_t n, const char *const *topics,
 extern const rt_sink_kind *const rt_sink_kinds[];
 /* The kinds (one file each). */
 extern const rt_sink_kind rt_sink_kind_stdout, rt_sink_kind_file, rt_sink_kind_kafka,
-    rt_sink_kind_mysql, rt_sink_kind_elasticsearch;
+    rt_sink_kind_mysql, rt_sink_kind_elasticsearch, rt_sink_kind_clickhouse;
 
 /* The Kafka sinks' shared producer (sink_kafka.c): wait up to timeout_ms for its
  * deliveries (-1 if some are left); free it. */

@@ -390,12 +390,9 @@ static int mysql_metrics(const rt_sinks *ss, rt_buf *out)
     return 0;
 }
 
-/* The keys this kind reads (`eddy config` lists them; the config checks them). */
+/* The keys this kind reads (`eddy config` lists them; the config checks them); table,
+ * columns and batch.rows, which the ClickHouse sink reads too, are in config_keys.c. */
 static const rt_conf_key mysql_keys[] = {
-    { "sink.*.table", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "MySQL sink: table written (INSERT ... ON DUPLICATE KEY UPDATE)" },
-    { "sink.*.columns", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
-      "MySQL sink: columns written (comma list)" },
     { "sink.*.field.*", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
       "MySQL sink: sink.<name>.field.<column>=record field (a.b descends); default the column name" },
     { "sink.*.sum", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
@@ -404,8 +401,6 @@ static const rt_conf_key mysql_keys[] = {
       "MySQL sink: column (e.g. event time) that orders updates; an older row never overwrites" },
     { "sink.*.sequence.group", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
       "MySQL sink: columns guarded by sequence.column; default every non-key, non-sum column" },
-    { "sink.*.batch.rows", RT_CONF_INT, "1000", 0, NULL, 1, 100000,
-      "MySQL sink: rows per batch (one round trip, one transaction)" },
     { "sink.*.exactly.once", RT_CONF_BOOL, "false", 0, NULL, 0, 0,
       "MySQL sink with a Kafka source: commit the consumed offsets with the rows, skip replays" },
     { "sink.*.offsets.table", RT_CONF_STRING, "eddy_offsets", 0, NULL, 0, 0,

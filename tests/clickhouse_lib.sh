@@ -1,0 +1,18 @@
+# clickhouse_lib.sh - a real ClickHouse server for the ClickHouse sink tests and bench:
+# one throwaway server per test file (scripts/clickhouse-local.sh), stopped by
+# tests/run.sh when the file ends.
+
+CH_DIR=$T/clickhouse
+CH_PASSWORD='ch-secret-7f3a'     # never logged
+
+start_clickhouse() {
+  if [ -z "${CH_PORT:-}" ]; then
+    CH_PORT=$(free_port)
+    CH_TCP=$(free_port)
+    while [ "$CH_TCP" = "$CH_PORT" ]; do CH_TCP=$(free_port); done
+  fi
+  CLICKHOUSE_PASSWORD=$CH_PASSWORD scripts/clickhouse-local.sh start "$CH_DIR" "$CH_PORT" "$CH_TCP" 4>&-
+}
+stop_clickhouse() { scripts/clickhouse-local.sh stop "$CH_DIR"; }
+# chq QUERY: run a query in database eddy with clickhouse-client; tab-separated rows.
+chq() { CLICKHOUSE_PASSWORD=$CH_PASSWORD scripts/clickhouse-local.sh sql "$CH_DIR" -d eddy -q "$1"; }
