@@ -91,6 +91,8 @@ install: all
 	install -D -m 0755 $(BIN)/eddy $(DESTDIR)$(PREFIX)/bin/eddy
 	install -d $(DESTDIR)$(PREFIX)/share/eddy/sql $(DESTDIR)$(PREFIX)/share/doc/eddy
 	install -m 0644 conf/sql/*.sql $(DESTDIR)$(PREFIX)/share/eddy/sql/
+	install -d $(DESTDIR)$(PREFIX)/share/eddy/sql/clickhouse
+	install -m 0644 conf/sql/clickhouse/*.sql $(DESTDIR)$(PREFIX)/share/eddy/sql/clickhouse/
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/eddy/
 	install -d $(DESTDIR)$(SYSCONFDIR)/eddy/processors $(DESTDIR)$(SYSCONFDIR)/eddy/rules
 	[ -e $(DESTDIR)$(SYSCONFDIR)/eddy/eddy.conf ] || \

@@ -1,6 +1,9 @@
 -- product: product_view, product_search, product_recommend -> `product_stats`, one row
 -- per product and day (UTC) whose counters add up in the sink (sink.<name>.sum), with
--- the product's category, brand and price (lookup product_dim).
+-- the product's category, brand and price (lookup product_dim); and `product_events`,
+-- one row per event for the OLAP store (ClickHouse,
+-- conf/sql/clickhouse/product_events.sql), keyed by its event id so that a replay is
+-- merged away.
 local NEEDS = {
   product_view = { productId = "string", userId = "string?" },
   product_search = { productId = "string", query = "string", userId = "string?" },
@@ -42,5 +45,11 @@ return {
     }
     row[COUNTER[kind]] = 1
     ctx.emit("product_stats", row)
+    ctx.emit("product_events", {
+      event_id = ev.eventId, event_time = ev.timestamp, event_type = kind,
+      product_id = p.productId, user_id = p.userId or "", query = p.query or "",
+      score = p.score or 0, category = product and product.category or "",
+      brand = product and product.brand or "", price = product and product.price or 0,
+    })
   end,
 }

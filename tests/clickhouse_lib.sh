@@ -14,5 +14,6 @@ start_clickhouse() {
   CLICKHOUSE_PASSWORD=$CH_PASSWORD scripts/clickhouse-local.sh start "$CH_DIR" "$CH_PORT" "$CH_TCP" 4>&-
 }
 stop_clickhouse() { scripts/clickhouse-local.sh stop "$CH_DIR"; }
-# chq QUERY: run a query in database eddy with clickhouse-client; tab-separated rows.
-chq() { CLICKHOUSE_PASSWORD=$CH_PASSWORD scripts/clickhouse-local.sh sql "$CH_DIR" -d eddy -q "$1"; }
+# chq QUERY [ARGS]: run a query in database eddy with clickhouse-client; tab-separated
+# rows.
+chq() { CLICKHOUSE_PASSWORD=$CH_PASSWORD scripts/clickhouse-local.sh sql "$CH_DIR" -d eddy -q "$1" "${@:2}"; }

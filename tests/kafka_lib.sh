@@ -74,6 +74,8 @@ kafka_conf() {
     echo "sink.order_wide.key=order_id"
     echo "sink.geofence_alerts.type=file"
     echo "sink.geofence_alerts.path=$d/alerts.ndjson"
+    echo "sink.product_events.type=file"
+    echo "sink.product_events.path=$d/product_events.ndjson"
     echo "sink.dlq.type=kafka"
     echo "sink.dlq.topic=dlq"
     echo "dlq.sink=dlq"

@@ -123,15 +123,16 @@ docker-compose -f docker/compose.yml config 2>/dev/null |
 # cj FILTER: jq on the normalised compose file; vols: a service's volumes as
 # {source, target} whatever form docker-compose wrote them in.
 cj() { jq -r 'def vols: (.volumes // []) | map(if type == "string" then split(":") | {source: .[0], target: .[1]} else . end);'"$1" "$T/compose.json"; }
-expect_eq "compose: the services" "eddy elasticsearch generator grafana kafka mariadb prometheus" \
+expect_eq "compose: the services" "clickhouse eddy elasticsearch generator grafana kafka mariadb prometheus" \
   "$(cj '.services | keys | join(" ")')"
-check "compose: official images: apache/kafka, mariadb:10.11, Elasticsearch 8" \
+check "compose: official images: apache/kafka, mariadb:10.11, Elasticsearch 8, ClickHouse" \
   bash -c "[[ '$(cj .services.kafka.image)' == apache/kafka:* && '$(cj .services.mariadb.image)' == mariadb:10.11 &&
-            '$(cj .services.elasticsearch.image)' == docker.elastic.co/elasticsearch/elasticsearch:8.* ]]"
+            '$(cj .services.elasticsearch.image)' == docker.elastic.co/elasticsearch/elasticsearch:8.* &&
+            '$(cj .services.clickhouse.image)' == clickhouse/clickhouse-server:* ]]"
 check "compose: Kafka is single-node KRaft" \
   jq -e '.services.kafka.environment | .KAFKA_PROCESS_ROLES == "broker,controller" and (.KAFKA_CONTROLLER_QUORUM_VOTERS | startswith("1@kafka:"))' "$T/compose.json"
-expect_eq "compose: eddy waits for Kafka, MariaDB and Elasticsearch to be healthy" \
-  "elasticsearch:service_healthy kafka:service_healthy mariadb:service_healthy" \
+expect_eq "compose: eddy waits for Kafka, MariaDB, Elasticsearch and ClickHouse to be healthy" \
+  "clickhouse:service_healthy elasticsearch:service_healthy kafka:service_healthy mariadb:service_healthy" \
   "$(cj '.services.eddy.depends_on | to_entries | map("\(.key):\(.value.condition)") | join(" ")')"
 # A service waited on as healthy must have a health check: its own, or eddy's image's.
 expect_eq "compose: every service_healthy wait is on a service with a health check" "" \
@@ -150,6 +151,12 @@ expect_eq "compose: every bind-mounted host path exists" "" \
   "$(while read -r p; do [ -e "$p" ] || echo "$p"; done < "$T/binds")"
 expect_eq "compose: MariaDB is initialised from conf/sql" "$ROOT/conf/sql" \
   "$(cj '.services.mariadb | vols[] | select(.target == "/docker-entrypoint-initdb.d") | .source')"
+expect_eq "compose: ClickHouse is initialised from conf/sql/clickhouse, which MariaDB does not run" \
+  "$ROOT/conf/sql/clickhouse" \
+  "$(cj '.services.clickhouse | vols[] | select(.target == "/docker-entrypoint-initdb.d") | .source')"
+expect_eq "compose: ClickHouse's database, user and password are the ones eddy is given" \
+  "eddy eddy $(cj .services.eddy.environment.CLICKHOUSE_PASSWORD)" \
+  "$(cj '.services.clickhouse.environment | "\(.CLICKHOUSE_DB) \(.CLICKHOUSE_USER) \(.CLICKHOUSE_PASSWORD)"')"
 expect_eq "compose: every variable eddy is given is one the shipped config reads" "" \
   "$(cj '.services.eddy.environment | keys[]' | while read -r v; do grep -q "\${$v:-" conf/service.conf || echo "$v"; done)"
 check "compose: eddy runs with workers under the supervisor" \
@@ -177,17 +184,22 @@ check "dashboard: promtool parses every query" promtool check rules "$T/rules.ym
 d=$(newdir)
 start_mock "$d" 1 4 business-events,device-locations,dead-letters
 ensure_dims
+# A real ClickHouse with the shipped OLAP table, as the compose stack's.
+. tests/clickhouse_lib.sh
+start_clickhouse
+chq "$(cat conf/sql/clickhouse/product_events.sql)" --multiquery
 esport=$((40000 + RANDOM % 10000))
 python3 tests/es_mock.py "$esport" "$d/es.log" - 7>&- &
 es=$!
 EDDY_PROCESSORS_DIR=$ROOT/processors EDDY_RULES_DIR=$ROOT/conf/rules EDDY_STATE_DIR=$d/state \
 KAFKA_BOOTSTRAP=$BOOT MYSQL_HOST=127.0.0.1 MYSQL_PORT=$MY_PORT MYSQL_PASSWORD=$MY_PASSWORD \
 ES_URL=http://127.0.0.1:$esport EDDY_ADMIN_LISTEN=127.0.0.1:0 EDDY_WORKERS=2 \
+CLICKHOUSE_URL=http://127.0.0.1:$CH_PORT CLICKHOUSE_PASSWORD=$CH_PASSWORD \
   "$EDDY" run -c conf/service.conf > /dev/null 2> "$d/err" 7>&- &
 pid=$!
 wait_eval 'test -n "$(admin_port "$d/err")"'
 aport=$(admin_port "$d/err")
-luajit scripts/gen-events.lua 2000 7 3 | awk '{ print NR "\t" $0 }' |
+luajit scripts/gen-events.lua 2000 7 3 "$d/manifest.tsv" | awk '{ print NR "\t" $0 }' |
   kcat -b "$BOOT" -P -t business-events -K '\t'
 met() { curl -fsS "http://127.0.0.1:$aport/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 # At least once: a rebalance as the second worker joins may hand records over twice.
@@ -198,6 +210,9 @@ for i in $(seq 1200); do live_done && break; sleep 0.1; done
 if live_done; then pass "live: the shipped config consumes every record produced"
 else fail "live: the shipped config consumes every record produced" \
   "read=$(met eddy_records_read_total) inflight=$(met eddy_inflight_events)" "$(tail -5 "$d/err")"; fi
+expect_eq "live: every valid product event is one row of ClickHouse's product_events (FINAL)" \
+  "$(awk -F'\t' '$3 == "product_stats"' "$d/manifest.tsv" | wc -l)" \
+  "$(chq 'SELECT count() FROM product_events FINAL')"
 check "live: its logs are JSON lines with the start-up summary" \
   jq -e -s 'any(.[]; .msg | startswith("config conf/service.conf: source=kafka business-events bootstrap="))' "$d/err"
 kill -HUP "$pid"       # a reload, so the reload series have moved too

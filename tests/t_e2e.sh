@@ -15,6 +15,18 @@ for s in order_wide user_activity product_stats device_locations; do
 done | sort > "$d/got-valid"
 awk -F'\t' '$3 !~ /^dlq:/ { print $2 "\t" $3 }' "$d/manifest.tsv" | sort > "$d/want-valid"
 check "e2e: every valid event exactly once, in its sink" diff "$d/want-valid" "$d/got-valid"
+# The OLAP feed: every valid product event once more, as one row of the types
+# conf/sql/clickhouse/product_events.sql declares (numbers for time, score and price;
+# strings else).
+jq -r .event_id "$d/product_events.ndjson" | sort > "$d/got-olap"
+awk -F'\t' '$3 == "product_stats" { print $2 }' "$d/manifest.tsv" | sort > "$d/want-olap"
+check "e2e: every valid product event exactly once in product_events" \
+  bash -c "test -s \"$d/want-olap\" && diff \"$d/want-olap\" \"$d/got-olap\""
+expect_eq "e2e: product_events rows have the ClickHouse table's columns and types" "" \
+  "$(jq -c 'select((keys != ["brand","category","event_id","event_time","event_type","price","product_id","query","score","user_id"])
+                   or ([.event_time, .score, .price] | map(type) | unique) != ["number"]
+                   or ([.event_id, .event_type, .product_id, .user_id, .query, .category, .brand]
+                       | map(type) | unique) != ["string"])' "$d/product_events.ndjson" | head -3)"
 
 jq -r '(.origin.line|tostring) + "\tdlq:" + .reason' "$d/dead-letters.ndjson" | sort > "$d/got-dlq"
 awk -F'\t' '$3 ~ /^dlq:/ { print $1 "\t" $3 }' "$d/manifest.tsv" | sort > "$d/want-dlq"

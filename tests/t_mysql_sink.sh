@@ -162,6 +162,7 @@ eo_conf() {   # eo_conf DIR GROUP DATABASE
     for s in order_wide user_activity product_stats; do echo "sink.$s.exactly.once=true"; done
     echo "sink.device_locations.type=file"; echo "sink.device_locations.path=$1/devices.ndjson"
     echo "sink.geofence_alerts.type=file"; echo "sink.geofence_alerts.path=$1/alerts.ndjson"
+    echo "sink.product_events.type=file"; echo "sink.product_events.path=$1/product_events.ndjson"
     echo "sink.dlq.type=file"; echo "sink.dlq.path=$1/dlq.ndjson"; echo "dlq.sink=dlq"
     echo "admin.listen=127.0.0.1:0"
   } > "$1/eddy.conf"
