@@ -2,8 +2,8 @@
 # make bench: events/s of file -> decode -> route -> Lua -> file sink, and of
 # decode-only over the same events, in one run, and their ratio; then Kafka ->
 # processors -> Kafka on an embedded cluster: events/s and end-to-end latency; then
-# lookups and the MySQL sink. The processors' lookups read a throwaway MariaDB
-# started here (scripts/mariadb-local.sh), shared with the later parts.
+# lookups, the MySQL sink, the ClickHouse sink and the geofence job. The processors'
+# lookups read a throwaway MariaDB started here (scripts/mariadb-local.sh), shared with the later parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${BENCH_EVENTS:-200000}
@@ -24,5 +24,7 @@ echo
 scripts/bench-lookup.sh
 echo
 scripts/bench-mysql.sh
+echo
+scripts/bench-clickhouse.sh
 echo
 scripts/bench-geofence.sh

@@ -65,7 +65,7 @@ EOF
   for _ in $(seq 300); do
     curl -sf "http://127.0.0.1:$http/ping" >/dev/null 2>&1 && break
     kill -0 $pid 2>/dev/null ||
-      { echo "clickhouse-server did not start:" >&2; tail -5 "$dir/err.log" "$dir/stdout.log" >&2; exit 1; }
+      { echo "clickhouse-server did not start:" >&2; tail -n 5 "$dir/err.log" "$dir/stdout.log" >&2; exit 1; }
     sleep 0.1
   done
   curl -sf "http://127.0.0.1:$http/ping" >/dev/null ||
