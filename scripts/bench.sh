@@ -3,7 +3,8 @@
 # decode-only over the same events, in one run, and their ratio; then Kafka ->
 # processors -> Kafka on an embedded cluster: events/s and end-to-end latency; then
 # lookups, the MySQL sink, the ClickHouse sink and the geofence job. The processors'
-# lookups read a throwaway MariaDB started here (scripts/mariadb-local.sh), shared with the later parts.
+# lookups read a throwaway MariaDB started here (scripts/mariadb-local.sh), shared with
+# the later parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${BENCH_EVENTS:-200000}
