@@ -87,6 +87,15 @@ check "clickhouse sink: while ClickHouse is down the INSERT is sent again" \
   bash -c 'grep -q "clickhouse sink ch: request failed: .* records sent again in" "$1" || ! tail -5 "$1"' _ "$d/err"
 start_clickhouse
 ch_events 10001 15000 >&5
+wait_until rows_are 15000
+aport=$(admin_port "$d/err")
+curl -fsS "http://127.0.0.1:$aport/metrics" > "$d/metrics"
+expect_eq "clickhouse sink: /metrics counts 15,000 rows inserted, none failed" "15000 0" \
+  "$(awk '$1 == "eddy_clickhouse_rows_inserted_total{sink=\"ch\"}" { i = $2 }
+          $1 == "eddy_clickhouse_rows_failed_total{sink=\"ch\"}" { f = $2 } END { print i, f }' "$d/metrics")"
+check "clickhouse sink: ... and the retries of the outage" \
+  awk '$1 == "eddy_clickhouse_retries_total{sink=\"ch\"}" && $2 > 0 { ok = 1 } END { exit !ok }' "$d/metrics"
+check "clickhouse sink: promtool accepts the metrics" promtool check metrics < "$d/metrics"
 exec 5>&-
 RC=0; wait "$pid" || RC=$?
 expect_eq "clickhouse sink: after the outage the run ends, exit 0" 0 "$RC"

@@ -269,14 +269,30 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the sink's operations ---- */
 
-int rt_http_out_flush(rt_http_out *o)
+void *rt_http_out_arg(const rt_http_out *o)
 {
-    kick(o);
+    return o->arg;
+}
+
+int rt_http_sink_flush(rt_sink *s)
+{
+    kick(s->impl);
     return 0;
 }
 
-int rt_http_out_drain(rt_http_out *o, int timeout_ms)
+static size_t pending(const rt_http_out *o)
 {
+    return o->fill->n + o->fly->n;
+}
+
+size_t rt_http_sink_pending(rt_sink *s)
+{
+    return pending(s->impl);
+}
+
+int rt_http_sink_drain(rt_sink *s, int timeout_ms)
+{
+    rt_http_out *o = s->impl;
     long long until = rt_clock_ms() + timeout_ms;
     int rc = -1;
     o->draining = 1;
@@ -302,13 +318,8 @@ int rt_http_out_drain(rt_http_out *o, int timeout_ms)
     o->draining = 0;
     if (rc < 0)
         rt_error("%s %s: %zu records not acknowledged within %d ms", o->what, o->s->name,
-                 rt_http_out_pending(o), timeout_ms);
+                 pending(o), timeout_ms);
     return rc;
-}
-
-size_t rt_http_out_pending(const rt_http_out *o)
-{
-    return o->fill->n + o->fly->n;
 }
 
 void rt_http_out_counts(const rt_http_out *o, unsigned long long *requests,

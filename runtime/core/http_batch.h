@@ -7,7 +7,7 @@
  * request for one of them).
  *
  * The kind owns the acknowledgements: it acks or dead-letters each record of a request
- * it judges done. */
+ * it judges done. The sink's s->impl is the rt_http_out; the kind's state is its arg. */
 #ifndef RT_HTTP_BATCH_H
 #define RT_HTTP_BATCH_H
 
@@ -70,10 +70,14 @@ const char *rt_http_doc_record(const rt_http_batch *b, const rt_http_doc *d, siz
  * them next time (a kind that retries part of a request). */
 void rt_http_out_keep(rt_http_out *o, const unsigned char *keep);
 
-int    rt_http_out_flush(rt_http_out *o);
-/* Write out everything within timeout_ms without the event loop; -1 if some is left. */
-int    rt_http_out_drain(rt_http_out *o, int timeout_ms);
-size_t rt_http_out_pending(const rt_http_out *o);
+/* The `arg` given to rt_http_out_new: the kind's own state. */
+void  *rt_http_out_arg(const rt_http_out *o);
+/* Sink operations of an HTTP sink, whose s->impl is its rt_http_out: flush; drain
+ * (write out everything within timeout_ms without the event loop, -1 if some is
+ * left); records not yet acknowledged. */
+int    rt_http_sink_flush(rt_sink *s);
+int    rt_http_sink_drain(rt_sink *s, int timeout_ms);
+size_t rt_http_sink_pending(rt_sink *s);
 /* Requests sent (retries and halves included) and requests sent again. */
 void   rt_http_out_counts(const rt_http_out *o, unsigned long long *requests,
                           unsigned long long *retried);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "sink.h"
 
 /* The registry: every kind of output, found by `sink.<name>.type`. */
@@ -190,6 +191,41 @@ int rt_sinks_metrics(const rt_sinks *ss, rt_buf *out)
         if (rt_sink_kinds[i]->metrics && rt_sink_kinds[i]->metrics(ss, out) < 0)
             return -1;
     return 0;
+}
+
+int rt_sink_kind_metrics(const rt_sinks *ss, const rt_sink_ops *ops, const rt_sink_metric *m,
+                         size_t n, void (*values)(rt_sink *s, double *v), rt_buf *out)
+{
+    double *v = NULL;
+    rt_buf lb = { 0 };
+    int rc = -1, any = 0;
+    for (size_t i = 0; i < ss->n; i++)
+        any |= ss->v[i].ops == ops;
+    if (!any)
+        return 0;
+    if (!(v = calloc(n * ss->n, sizeof *v)))
+        goto out;
+    /* Each sink read once, so that its series agree with each other. */
+    for (size_t i = 0; i < ss->n; i++)
+        if (ss->v[i].ops == ops)
+            values(&ss->v[i], v + i * n);
+    for (size_t k = 0; k < n; k++) {
+        if (rt_prom_header(out, m[k].name, m[k].type, m[k].help))
+            goto out;
+        for (size_t i = 0; i < ss->n; i++) {
+            if (ss->v[i].ops != ops)
+                continue;
+            lb.len = 0;
+            if (rt_prom_label(&lb, "sink", ss->v[i].name) || rt_buf_putc(&lb, '\0') ||
+                rt_prom_sample(out, m[k].name, lb.data, v[i * n + k]))
+                goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(v);
+    rt_buf_free(&lb);
+    return rc;
 }
 
 int rt_sinks_stored_offsets(rt_sinks *ss, size_t n, const char *const *topics,

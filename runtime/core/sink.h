@@ -137,6 +137,15 @@ size_t rt_sinks_pending(const rt_sinks *ss);
 /* Close and free every sink. */
 void rt_sinks_close(rt_sinks *ss);
 
+/* One series of a kind's metrics. */
+typedef struct rt_sink_metric {
+    const char *name, *type, *help;
+} rt_sink_metric;
+/* A kind's series over its sinks in ss (those whose ops are `ops`), labelled by sink:
+ * `values` fills v[0..n) for one sink. Nothing when the kind has no sink. -1 when out
+ * of memory. */
+int  rt_sink_kind_metrics(const rt_sinks *ss, const rt_sink_ops *ops, const rt_sink_metric *m,
+                          size_t n, void (*values)(rt_sink *s, double *v), rt_buf *out);
 /* Every sink's metrics, kind by kind. -1 when out of memory. */
 int  rt_sinks_metrics(const rt_sinks *ss, rt_buf *out);
 /* Lower next[i] to what each sink that stores offsets with its rows has stored; -1 when

@@ -19,7 +19,6 @@
 #include "http_batch.h"
 #include "json_pick.h"
 #include "log.h"
-#include "metrics.h"
 #include "sink.h"
 #include "sql_ident.h"
 
@@ -90,7 +89,7 @@ static void error_text(const rt_buf *resp, char *out, size_t len)
 
 static int ch_write(rt_sink *s, const char *rec, size_t len, const rt_out *out)
 {
-    ch_sink *h = s->impl;
+    ch_sink *h = rt_http_out_arg(s->impl);
     rt_buf *body = rt_http_out_body(h->http);
     size_t mark = body->len;
     /* JSONEachRow reads one object per line: a record that is not one would fail its
@@ -151,38 +150,20 @@ static rt_http_verdict ch_judge(void *arg, const rt_http_req *r, char *why, size
 
 /* ---- sink operations ---- */
 
-static int ch_flush(rt_sink *s)
-{
-    ch_sink *h = s->impl;
-    return rt_http_out_flush(h->http);
-}
-
-static int ch_drain(rt_sink *s, int timeout_ms)
-{
-    ch_sink *h = s->impl;
-    return rt_http_out_drain(h->http, timeout_ms);
-}
-
-static size_t ch_pending(rt_sink *s)
-{
-    ch_sink *h = s->impl;
-    return rt_http_out_pending(h->http);
-}
-
 static void ch_close(rt_sink *s)
 {
-    ch_sink *h = s->impl;
+    ch_sink *h = s->impl ? rt_http_out_arg(s->impl) : NULL;
+    rt_http_out_free(s->impl);
+    s->impl = NULL;
     if (!h)
         return;
-    rt_http_out_free(h->http);
     free(h->url);
     free(h);
-    s->impl = NULL;
 }
 
 static const rt_sink_ops ch_ops = {
-    .write = ch_write, .flush = ch_flush, .close = ch_close, .drain = ch_drain,
-    .pending = ch_pending,
+    .write = ch_write, .flush = rt_http_sink_flush, .close = ch_close,
+    .drain = rt_http_sink_drain, .pending = rt_http_sink_pending,
 };
 
 static int put(rt_buf *b, const char *s)
@@ -286,23 +267,38 @@ static int ch_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, size
         free(h);
         return 0;
     }
-    s->impl = h;
-    s->ops = &ch_ops;
     h->s = s;
     h->env = &ss->env;
     h->http = rt_http_out_new(s, &ss->env, c, "clickhouse sink", h->url, NULL,
                               rt_sink_conf_int(c, s->name, "batch.rows"), ch_judge, h);
     if (!h->http)
         goto oom;
+    s->impl = h->http;
+    s->ops = &ch_ops;
     return 0;
 oom:
+    if (h)
+        free(h->url);
+    free(h);
     snprintf(err, errlen, "sink %s: cannot set up the HTTP client (out of memory?)", s->name);
     return -1;
 }
 
+static void ch_values(rt_sink *s, double *v)
+{
+    const ch_sink *h = rt_http_out_arg(s->impl);
+    unsigned long long requests, retried;
+    rt_http_out_counts(s->impl, &requests, &retried);
+    v[0] = (double)requests;
+    v[1] = (double)h->inserted;
+    v[2] = (double)h->failed;
+    v[3] = (double)retried;
+    v[4] = (double)h->splits;
+}
+
 static int ch_metrics(const rt_sinks *ss, rt_buf *out)
 {
-    static const struct { const char *name, *type, *help; } m[] = {
+    static const rt_sink_metric m[] = {
         { "eddy_clickhouse_requests_total", "counter",
           "INSERT requests sent, retries and halves included." },
         { "eddy_clickhouse_rows_inserted_total", "counter", "Rows ClickHouse acknowledged." },
@@ -313,29 +309,7 @@ static int ch_metrics(const rt_sinks *ss, rt_buf *out)
         { "eddy_clickhouse_splits_total", "counter",
           "INSERTs refused for their data and split in halves to find the bad rows." },
     };
-    rt_buf lb = { 0 };
-    int rc = -1, any = 0;
-    for (size_t i = 0; i < ss->n; i++)
-        any |= ss->v[i].ops == &ch_ops;
-    for (size_t k = 0; any && k < sizeof m / sizeof *m; k++) {
-        if (rt_prom_header(out, m[k].name, m[k].type, m[k].help))
-            goto out;
-        for (size_t i = 0; i < ss->n; i++) {
-            const ch_sink *h = ss->v[i].impl;
-            if (ss->v[i].ops != &ch_ops)
-                continue;
-            unsigned long long v[5] = { 0, h->inserted, h->failed, 0, h->splits };
-            rt_http_out_counts(h->http, &v[0], &v[3]);
-            lb.len = 0;
-            if (rt_prom_label(&lb, "sink", ss->v[i].name) || rt_buf_putc(&lb, '\0') ||
-                rt_prom_sample(out, m[k].name, lb.data, (double)v[k]))
-                goto out;
-        }
-    }
-    rc = 0;
-out:
-    rt_buf_free(&lb);
-    return rc;
+    return rt_sink_kind_metrics(ss, &ch_ops, m, sizeof m / sizeof *m, ch_values, out);
 }
 
 /* The keys only this kind reads; url, table, columns, batch.rows, batch.bytes,

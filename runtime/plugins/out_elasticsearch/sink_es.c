@@ -18,7 +18,6 @@
 #include "http_batch.h"
 #include "json_pick.h"
 #include "log.h"
-#include "metrics.h"
 #include "sink.h"
 
 typedef struct es_sink {
@@ -79,7 +78,7 @@ static int id_of(es_sink *e, const rt_json_span *v)
  * the mysql sink, without building a tree of the record. */
 static int es_write(rt_sink *s, const char *rec, size_t len, const rt_out *out)
 {
-    es_sink *e = s->impl;
+    es_sink *e = rt_http_out_arg(s->impl);
     rt_buf *body = rt_http_out_body(e->http);
     const char *paths[2];
     rt_json_span v[2];
@@ -210,40 +209,21 @@ static rt_http_verdict es_judge(void *arg, const rt_http_req *r, char *why, size
 
 /* ---- sink operations ---- */
 
-static int es_flush(rt_sink *s)
-{
-    es_sink *e = s->impl;
-    return rt_http_out_flush(e->http);
-}
-
-/* Write out everything without the event loop (shutdown, checkpoint, revocation). */
-static int es_drain(rt_sink *s, int timeout_ms)
-{
-    es_sink *e = s->impl;
-    return rt_http_out_drain(e->http, timeout_ms);
-}
-
-static size_t es_pending(rt_sink *s)
-{
-    es_sink *e = s->impl;
-    return rt_http_out_pending(e->http);
-}
-
 static void es_close(rt_sink *s)
 {
-    es_sink *e = s->impl;
+    es_sink *e = s->impl ? rt_http_out_arg(s->impl) : NULL;
+    rt_http_out_free(s->impl);
+    s->impl = NULL;
     if (!e)
         return;
-    rt_http_out_free(e->http);
     rt_buf_free(&e->id);
     free(e->bulk_url);
     free(e);
-    s->impl = NULL;
 }
 
 static const rt_sink_ops es_ops = {
-    .write = es_write, .flush = es_flush, .close = es_close, .drain = es_drain,
-    .pending = es_pending,
+    .write = es_write, .flush = rt_http_sink_flush, .close = es_close,
+    .drain = rt_http_sink_drain, .pending = rt_http_sink_pending,
 };
 
 /* Without an event loop (eddy check) only the settings are checked. */
@@ -265,8 +245,6 @@ static int es_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, size
     es_sink *e = calloc(1, sizeof *e);
     if (!e)
         goto oom;
-    s->impl = e;
-    s->ops = &es_ops;
     e->s = s;
     e->env = &ss->env;
     e->index = index;
@@ -284,44 +262,38 @@ static int es_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, size
                               rt_sink_conf_int(c, s->name, "batch.docs"), es_judge, e);
     if (!e->http)
         goto oom;
+    s->impl = e->http;
+    s->ops = &es_ops;
     return 0;
 oom:
+    if (e)
+        free(e->bulk_url);
+    free(e);
     snprintf(err, errlen, "sink %s: cannot set up the HTTP client (out of memory?)", s->name);
     return -1;
 }
 
+static void es_values(rt_sink *s, double *v)
+{
+    const es_sink *e = rt_http_out_arg(s->impl);
+    unsigned long long requests, retried;
+    rt_http_out_counts(s->impl, &requests, &retried);
+    v[0] = (double)requests;
+    v[1] = (double)e->indexed;
+    v[2] = (double)e->failed;
+    v[3] = (double)retried;
+}
+
 static int es_metrics(const rt_sinks *ss, rt_buf *out)
 {
-    static const struct { const char *name, *type, *help; } m[] = {
+    static const rt_sink_metric m[] = {
         { "eddy_es_requests_total", "counter", "_bulk requests sent, retries included." },
         { "eddy_es_documents_indexed_total", "counter", "Documents Elasticsearch acknowledged." },
         { "eddy_es_documents_failed_total", "counter",
           "Documents dead-lettered (refused by Elasticsearch, or not indexable)." },
         { "eddy_es_retries_total", "counter", "Requests sent again after a failure or 429/5xx items." },
     };
-    rt_buf lb = { 0 };
-    int rc = -1, any = 0;
-    for (size_t i = 0; i < ss->n; i++)
-        any |= ss->v[i].ops == &es_ops;
-    for (size_t k = 0; any && k < sizeof m / sizeof *m; k++) {
-        if (rt_prom_header(out, m[k].name, m[k].type, m[k].help))
-            goto out;
-        for (size_t i = 0; i < ss->n; i++) {
-            const es_sink *e = ss->v[i].impl;
-            if (ss->v[i].ops != &es_ops)
-                continue;
-            unsigned long long v[4] = { 0, e->indexed, e->failed, 0 };
-            rt_http_out_counts(e->http, &v[0], &v[3]);
-            lb.len = 0;
-            if (rt_prom_label(&lb, "sink", ss->v[i].name) || rt_buf_putc(&lb, '\0') ||
-                rt_prom_sample(out, m[k].name, lb.data, (double)v[k]))
-                goto out;
-        }
-    }
-    rc = 0;
-out:
-    rt_buf_free(&lb);
-    return rc;
+    return rt_sink_kind_metrics(ss, &es_ops, m, sizeof m / sizeof *m, es_values, out);
 }
 
 /* The keys this kind reads (`eddy config` lists them; the config checks them). The

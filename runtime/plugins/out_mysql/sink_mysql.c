@@ -2,14 +2,12 @@
  * from the record's fields as the config maps them), and at most one batch is in flight
  * on the sink's connection (sink_mysql_batch.c writes it). Tickets are acknowledged only
  * after the batch's COMMIT, so Kafka offsets never pass an unwritten row. */
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "json_pick.h"
 #include "log.h"
-#include "metrics.h"
 #include "sink_mysql_batch.h"
 
 /* ---- filling ---- */
@@ -336,58 +334,34 @@ out:
 
 /* ---- metrics ---- */
 
-static const struct {
-    const char *name, *type, *help;
-    size_t off;
-} counters[] = {
-#define C(field) offsetof(rt_msink, field)
-    { "eddy_mysql_sink_rows_total", "counter", "Rows committed by MySQL sinks.", C(rows) },
-    { "eddy_mysql_sink_batches_total", "counter", "Batches (transactions) committed.",
-      C(batches) },
+static const rt_sink_metric metrics[] = {
+    { "eddy_mysql_sink_rows_total", "counter", "Rows committed by MySQL sinks." },
+    { "eddy_mysql_sink_batches_total", "counter", "Batches (transactions) committed." },
     { "eddy_mysql_sink_retries_total", "counter",
-      "Batches rolled back and retried (server gone, deadlock, lock wait, ...).", C(retries) },
+      "Batches rolled back and retried (server gone, deadlock, lock wait, ...)." },
     { "eddy_mysql_sink_dead_rows_total", "counter",
-      "Rows dead-lettered: refused by the server for their content, or without a key.",
-      C(dead) },
+      "Rows dead-lettered: refused by the server for their content, or without a key." },
     { "eddy_mysql_sink_skipped_rows_total", "counter",
-      "Replayed rows skipped because the stored offsets show them written (exactly once).",
-      C(skipped) },
-#undef C
+      "Replayed rows skipped because the stored offsets show them written (exactly once)." },
+    { "eddy_mysql_sink_pending_rows", "gauge",
+      "Rows accepted and not yet committed (waiting or in flight)." },
 };
+
+static void mysql_values(rt_sink *s, double *v)
+{
+    const rt_msink *m = s->impl;
+    v[0] = (double)m->rows;
+    v[1] = (double)m->batches;
+    v[2] = (double)m->retries;
+    v[3] = (double)m->dead;
+    v[4] = (double)m->skipped;
+    v[5] = (double)mysql_pending(s);
+}
 
 static int mysql_metrics(const rt_sinks *ss, rt_buf *out)
 {
-    char labels[256];
-    size_t n = 0;
-    for (size_t i = 0; i < ss->n; i++)
-        n += ss->v[i].ops == &mysql_ops;
-    if (!n)
-        return 0;
-    for (size_t c = 0; c < sizeof counters / sizeof *counters; c++) {
-        if (rt_prom_header(out, counters[c].name, counters[c].type, counters[c].help))
-            return -1;
-        for (size_t i = 0; i < ss->n; i++) {
-            if (ss->v[i].ops != &mysql_ops)
-                continue;
-            const rt_msink *m = ss->v[i].impl;
-            snprintf(labels, sizeof labels, "sink=\"%s\"", ss->v[i].name);
-            if (rt_prom_sample(out, counters[c].name, labels,
-                               (double)*(const uint64_t *)((const char *)m + counters[c].off)))
-                return -1;
-        }
-    }
-    if (rt_prom_header(out, "eddy_mysql_sink_pending_rows", "gauge",
-                       "Rows accepted and not yet committed (waiting or in flight)."))
-        return -1;
-    for (size_t i = 0; i < ss->n; i++) {
-        if (ss->v[i].ops != &mysql_ops)
-            continue;
-        snprintf(labels, sizeof labels, "sink=\"%s\"", ss->v[i].name);
-        if (rt_prom_sample(out, "eddy_mysql_sink_pending_rows", labels,
-                           (double)mysql_pending(&ss->v[i])))
-            return -1;
-    }
-    return 0;
+    return rt_sink_kind_metrics(ss, &mysql_ops, metrics, sizeof metrics / sizeof *metrics,
+                                mysql_values, out);
 }
 
 /* The keys this kind reads (`eddy config` lists them; the config checks them); table,
