@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install the Debian packages that eddy's build, tests and demo need.
+# Install the Debian packages that eddy's build, tests and demo need, and the Apache
+# Kafka broker jars the tests run (from Maven Central, with Debian's OpenJDK and Maven).
 #   scripts/deps.sh         everything (make test, make demo, make bench)
 #   scripts/deps.sh build   only what `make` needs (docker/Dockerfile's build stage)
-# Idempotent: does nothing when every package is already installed.
+# Idempotent: does nothing when every package is installed and the jars are cached.
 # As non-root it prints the exact apt-get line to run and exits 1.
 set -eu
 
@@ -21,6 +22,9 @@ if [ "${1:-all}" != build ]; then
     mariadb-server mariadb-client
     # a throwaway ClickHouse server (scripts/clickhouse-local.sh) and its client
     clickhouse-server clickhouse-client
+    # a throwaway Apache Kafka broker (scripts/kafka-local.sh): Java and Maven to fetch
+    # and run the official broker jars
+    openjdk-17-jre-headless maven
     # engine-free checks of docker/compose.yml and the systemd unit (tests/t_docker.sh);
     # script(1) for the terminal test comes with bsdutils, which every Debian has
     docker-compose systemd
@@ -34,15 +38,18 @@ for p in "${PKGS[@]}"; do
   fi
 done
 
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-cmd="apt-get install -y --no-install-recommends ${missing[*]}"
-if [ "$(id -u)" -ne 0 ]; then
-  echo "deps.sh: missing packages; run as root:" >&2
-  echo "  apt-get update && $cmd" >&2
-  exit 1
+if [ ${#missing[@]} -gt 0 ]; then
+  cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: missing packages; run as root:" >&2
+    echo "  apt-get update && $cmd" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  $cmd
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-$cmd
+if [ "${1:-all}" != build ]; then
+  "$(dirname "$0")/kafka-local.sh" install
+fi

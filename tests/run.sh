@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test suite: every tests/t_*.sh file, against a built bin/eddy (or $EDDY).
 # Each file runs in a bash of its own with a temporary directory of its own ($T), so
-# variables, file descriptors, traps and an `exit` stay inside it; a MariaDB or
-# ClickHouse server it started is stopped when it ends. A file that dies before its
+# variables, file descriptors, traps and an `exit` stay inside it; a MariaDB,
+# ClickHouse or Kafka server it started is stopped when it ends. A file that dies before its
 # end, or runs past TEST_FILE_TIMEOUT seconds (default 1200), counts as one failure.
 # Closing line: "N passed, N failed". Exit status 1 when anything failed.
 set -u
@@ -20,7 +20,8 @@ run_file() {
   T=$(mktemp -d "$SUITE/t.XXXXXX") RESULT=$2 \
     timeout -k 10 "${TEST_FILE_TIMEOUT:-1200}" bash -c '
       set -u
-      trap '\''scripts/mariadb-local.sh stop "$T/mariadb"; scripts/clickhouse-local.sh stop "$T/clickhouse"'\'' EXIT
+      trap '\''scripts/mariadb-local.sh stop "$T/mariadb"; scripts/clickhouse-local.sh stop "$T/clickhouse"
+            for k in "$T"/case.*/kafka; do [ -d "$k" ] && scripts/kafka-local.sh kill "$k"; done'\'' EXIT
       . tests/lib.sh
       . "$0"
       echo "$PASSED $FAILED" > "$RESULT"' "$1"

@@ -129,6 +129,9 @@ check "compose: official images: apache/kafka, mariadb:10.11, Elasticsearch 8, C
   bash -c "[[ '$(cj .services.kafka.image)' == apache/kafka:* && '$(cj .services.mariadb.image)' == mariadb:10.11 &&
             '$(cj .services.elasticsearch.image)' == docker.elastic.co/elasticsearch/elasticsearch:8.* &&
             '$(cj .services.clickhouse.image)' == clickhouse/clickhouse-server:* ]]"
+expect_eq "compose: the Kafka image is the version the tests run (scripts/kafka-local.sh)" \
+  "apache/kafka:$(sed -n 's/^KAFKA_VERSION=\([0-9.]*\).*/\1/p' scripts/kafka-local.sh)" \
+  "$(cj .services.kafka.image)"
 check "compose: Kafka is single-node KRaft" \
   jq -e '.services.kafka.environment | .KAFKA_PROCESS_ROLES == "broker,controller" and (.KAFKA_CONTROLLER_QUORUM_VOTERS | startswith("1@kafka:"))' "$T/compose.json"
 expect_eq "compose: eddy waits for Kafka, MariaDB, Elasticsearch and ClickHouse to be healthy" \

@@ -1,0 +1,82 @@
+# The at-least-once Kafka tests against a real Apache Kafka broker (single-node KRaft,
+# scripts/kafka-local.sh) instead of the mock cluster: partitions larger than the mock
+# keeps, SIGKILL and restart, members leaving, being killed and joining a group (real
+# rebalances, eager and cooperative), and the broker restarted mid-stream. Nothing
+# may be missing; duplicates only where at least once allows them.
+. tests/kafka_lib.sh
+. tests/broker_lib.sh
+
+# 200,000 events, about 10 MB a partition (the mock keeps about 5 MiB): all come out.
+broker_scenario 200000 31 2
+produce "$d/events.ndjson"
+check "broker: 200,000 events produced" test "$(topic_count events)" -eq 200000
+kafka_conf "$d" big
+start_eddy "$d" a
+check "broker: every valid event comes out" wait_covered "$d/manifest.tsv"
+expect_eq "broker: ... once each (no fault, no duplicate)" 0 "$(duplicates "$d/out")"
+expect_eq "broker: every dead letter with its reason and original bytes" \
+  "$(want_dlq_pairs "$d/manifest.tsv" "$d/events.ndjson" | md5sum)" "$(dlq_pairs | md5sum)"
+stop_eddy a; expect_eq "broker: eddy stops cleanly" 0 "$STOP_RC"
+stop_broker
+
+# SIGKILL mid-stream, then a restart in the same group (as t_kafka_faults).
+broker_scenario 20000 32 2
+kafka_conf "$d" killed kafka.auto.commit.interval.ms=100 kafka.linger.ms=200 \
+  source.max.inflight=1000
+start_eddy "$d" a
+produce_paced "$d/events.ndjson" 10 0.4
+wait_for grep -q "partitions assigned" "$d/a.err"
+inflight_now() { [ "$(metric "$d" a eddy_inflight_events)" -gt 0 ] 2>/dev/null; }
+check "broker kill: eddy has events in flight" wait_for inflight_now
+stop_eddy a KILL
+start_eddy "$d" b
+wait "$PRODUCER_PID"
+check "broker kill: SIGKILL mid-stream and restart: no eventId missing" wait_covered "$d/manifest.tsv"
+dups=$(duplicates "$d/out")
+check "broker kill: duplicates after SIGKILL are few ($dups, at least once)" test "$dups" -le 4000
+stop_eddy b; expect_eq "broker kill: the restarted eddy stops cleanly" 0 "$STOP_RC"
+stop_broker
+
+# group_case NAME STRATEGY: two members; A leaves cleanly mid-stream, then C joins and
+# B is killed: B's partitions move to C after its session times out.
+group_case() {
+  local name=$1 strategy=$2
+  broker_scenario 30000 33 2
+  kafka_conf "$d" "$name" "kafka.partition.assignment.strategy=$strategy" \
+    kafka.session.timeout.ms=6000 kafka.heartbeat.interval.ms=1000 \
+    kafka.auto.commit.interval.ms=100
+  start_eddy "$d" a; start_eddy "$d" b
+  wait_for grep -q "partitions assigned" "$d/a.err"; wait_for grep -q "partitions assigned" "$d/b.err"
+  produce_paced "$d/events.ndjson" 15 0.4
+  sleep 1.5
+  stop_eddy a; expect_eq "group ($strategy): the member that leaves exits 0" 0 "$STOP_RC"
+  sleep 1.5
+  start_eddy "$d" c
+  wait_for grep -q "partitions assigned" "$d/c.err"
+  check "group ($strategy): the member that joins is given partitions" \
+    grep -q "partitions assigned" "$d/c.err"
+  stop_eddy b KILL
+  wait "$PRODUCER_PID"
+  check "group ($strategy): leave, join and kill mid-stream: no eventId missing" \
+    wait_covered "$d/manifest.tsv"
+  pass "group ($strategy): duplicates after the kill: $(duplicates "$d/out")"
+  stop_eddy c; expect_eq "group ($strategy): the last member stops cleanly" 0 "$STOP_RC"
+  stop_broker
+}
+group_case coop cooperative-sticky
+group_case eager range
+
+# The broker stopped and started again mid-stream: producers and the consumer
+# reconnect, nothing is missing.
+broker_scenario 20000 34 2
+kafka_conf "$d" restart kafka.auto.commit.interval.ms=100
+start_eddy "$d" a
+produce_paced "$d/events.ndjson" 10 0.5
+wait_for grep -q "partitions assigned" "$d/a.err"
+sleep 1
+restart_broker
+wait "$PRODUCER_PID"
+check "broker restart: no eventId missing" wait_covered "$d/manifest.tsv"
+pass "broker restart: duplicates: $(duplicates "$d/out")"
+stop_eddy a; expect_eq "broker restart: eddy stops cleanly" 0 "$STOP_RC"
+stop_broker
