@@ -71,7 +71,7 @@ static int setup(const cli *o, rt_config *cfg, rt_worker *w, enum setup_for what
     rt_log_set_format(rt_config_get(cfg, "log.format"));
     if (what != FOR_CHECK)
         rt_config_log_summary(cfg);
-    if (rt_worker_init(w, cfg, what == FOR_RUN, err, sizeof err) < 0) {
+    if (rt_worker_init(w, cfg, what == FOR_RUN, 0, err, sizeof err) < 0) {
         fprintf(stderr, "eddy: %s\n", err);
         return EXIT_USAGE;
     }

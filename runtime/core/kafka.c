@@ -15,7 +15,8 @@
 /* Keys under kafka. that are eddy's own, not librdkafka properties. */
 static int eddy_key(const char *key)
 {
-    return strncmp(key, "kafka.embedded", 14) == 0;
+    return strncmp(key, "kafka.embedded", 14) == 0 ||
+           strcmp(key, "kafka.transactional.id") == 0;      /* per worker: sink_kafka.c */
 }
 
 /* librdkafka's syslog levels onto eddy's log lines. */
@@ -28,6 +29,12 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
     if (strcmp(fac, "CONFWARN") == 0)
         l = RT_LOG_DEBUG;
     rt_log(l, "kafka %s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+int rt_kafka_exactly_once(const rt_config *c)
+{
+    const char *g = rt_config_get(c, "processing.guarantee");
+    return g && strcmp(g, "exactly_once") == 0;
 }
 
 rd_kafka_conf_t *rt_kafka_conf(const rt_config *c, const char *bootstrap, char *err,

@@ -19,6 +19,9 @@ rd_kafka_conf_t *rt_kafka_conf(const rt_config *c, const char *bootstrap, char *
 int  rt_kafka_conf_put(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
                        size_t errlen);
 
+/* processing.guarantee=exactly_once in `c`. */
+int  rt_kafka_exactly_once(const rt_config *c);
+
 /* librdkafka's Kafka-protocol mock cluster, reachable over TCP (kafka.embedded=true). */
 typedef struct rt_kafka_embedded {
     rd_kafka_t *owner;      /* the cluster lives as long as this handle */

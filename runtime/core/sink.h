@@ -98,6 +98,7 @@ typedef struct rt_sink_env {
     /* A sink acknowledged a batch: a paused source may go on. May be NULL. */
     void (*progress)(void *arg);
     void *arg;
+    int worker;                     /* its number under a supervisor, else 0 */
 } rt_sink_env;
 
 struct rt_sinks {
@@ -158,6 +159,28 @@ extern const rt_sink_kind *const rt_sink_kinds[];
 /* The kinds (one file each). */
 extern const rt_sink_kind rt_sink_kind_stdout, rt_sink_kind_file, rt_sink_kind_kafka,
     rt_sink_kind_mysql, rt_sink_kind_elasticsearch, rt_sink_kind_clickhouse;
+
+/* processing.guarantee=exactly_once (sink_kafka.c): the worker's shared producer is
+ * transactional; every output and dead letter between two commits is in one
+ * transaction with the consumed offsets. */
+typedef struct rt_txn_offset {
+    const char *topic;
+    int partition;
+    long long next;         /* the next offset to consume */
+} rt_txn_offset;
+#define RT_TXN_ABORTED (-1)     /* rolled back: the input must be read again from the
+                                 * last committed offsets */
+#define RT_TXN_FATAL (-2)       /* the producer is fenced or broken: stop the worker */
+/* Make sure the producer exists (one is made when no Kafka sink did), register its
+ * transactional.id with the coordinator and begin the first transaction. Blocks up to
+ * timeout_ms (start-up, before the loop runs). -1 with err set. */
+int  rt_kafka_txn_open(rt_sinks *ss, const rt_config *c, int timeout_ms, char *err,
+                       size_t errlen);
+/* Send the offsets (with the consumer's group metadata, rd_kafka_consumer_group_metadata)
+ * into the transaction, commit it and begin the next. Called at a quiet point: nothing
+ * in flight. 0, RT_TXN_ABORTED or RT_TXN_FATAL with `why` set. */
+int  rt_kafka_txn_commit(rt_sinks *ss, const rt_txn_offset *o, size_t n, void *group_metadata,
+                         int timeout_ms, char *why, size_t whylen);
 
 /* The Kafka sinks' shared producer (sink_kafka.c): wait up to timeout_ms for its
  * deliveries (-1 if some are left); free it. */

@@ -72,6 +72,11 @@ int rt_source_partitions(rt_source *s)
     return s->kind && s->kind->partitions ? s->kind->partitions(s) : 0;
 }
 
+void *rt_source_group_metadata(rt_source *s)
+{
+    return s->kind && s->kind->group_metadata ? s->kind->group_metadata(s) : NULL;
+}
+
 int rt_source_metrics(rt_source *s, rt_buf *out)
 {
     return s->kind && s->kind->metrics ? s->kind->metrics(s, out) : 0;

@@ -36,6 +36,11 @@ typedef struct rt_source_cb {
      * checkpoint's offset, even behind the group's). Leave -1 elsewhere. */
     void (*assigned)(void *arg, size_t n, const char *const *topics, const int *partitions,
                      long long *next, long long *from);
+    /* processing.guarantee=exactly_once: commit the transaction (outputs and offsets)
+     * before partitions are given up. 1: not now, events are in flight (ask again);
+     * with `force` (stopping, after a drain) it commits what is done. 0 committed, -1
+     * failed (the worker stops). */
+    int  (*commit_txn)(void *arg, int force);
     void *arg;
 } rt_source_cb;
 
@@ -71,6 +76,9 @@ typedef struct rt_source_kind {
     void (*commit_now)(rt_source *s);
     /* Optional: partitions assigned now. */
     int  (*partitions)(rt_source *s);
+    /* Optional: the consumer group's metadata for a Kafka transaction (an
+     * rd_kafka_consumer_group_metadata_t the caller destroys), or NULL. */
+    void *(*group_metadata)(rt_source *s);
     /* Optional: Prometheus text of its metrics. -1 when out of memory. */
     int  (*metrics)(rt_source *s, rt_buf *out);
     /* Where the input stands, for log lines ("in.ndjson:42", "topics events"). */
@@ -99,6 +107,7 @@ void rt_source_stop(rt_source *s);
 void rt_source_pause(rt_source *s, int pause);
 void rt_source_commit_now(rt_source *s);
 int  rt_source_partitions(rt_source *s);
+void *rt_source_group_metadata(rt_source *s);
 int  rt_source_metrics(rt_source *s, rt_buf *out);
 /* "?" before it is open. */
 void rt_source_where(rt_source *s, char *buf, size_t len);

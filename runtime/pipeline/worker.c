@@ -182,15 +182,18 @@ static int add_forwards(rt_worker *w, char *err, size_t errlen)
     return 0;
 }
 
-int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, size_t errlen)
+int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, int index, char *err,
+                   size_t errlen)
 {
     memset(w, 0, sizeof *w);
     pthread_mutex_init(&w->source_mu, NULL);
     w->cfg = cfg;
+    w->index = index;
     w->limits.max_bytes = (size_t)rt_config_int(cfg, "event.max.bytes");
     w->limits.timestamp_max = rt_config_int(cfg, "event.timestamp.max");
     w->dlq_max_raw = (size_t)rt_config_int(cfg, "dlq.max.raw.bytes");
-    rt_sink_env env = { &w->tracker, NULL, NULL, on_undeliverable, on_sink_progress, w };
+    rt_sink_env env = { &w->tracker, NULL, NULL, on_undeliverable, on_sink_progress, w,
+                        index };
     /* librdkafka judges the kafka.* keys; ask it now, so that `eddy check` does too. */
     rd_kafka_conf_t *probe = rt_kafka_conf(cfg, NULL, err, errlen);
     if (!probe)
@@ -216,7 +219,8 @@ int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err, s
         return -1;
     if (load_processors(w, err, errlen) < 0)
         return -1;
-    if (add_forwards(w, err, errlen) < 0 || rt_worker_keyed_init(w, err, errlen) < 0)
+    if (add_forwards(w, err, errlen) < 0 || rt_worker_keyed_init(w, err, errlen) < 0 ||
+        rt_worker_txn_check(w, err, errlen) < 0)
         return -1;
     return rt_worker_build_routes(w, &w->router, &w->owners, err, errlen);
 }
@@ -413,7 +417,8 @@ static int open_source(rt_worker *w, char *err, size_t errlen)
         .kafka_bootstrap = w->embedded.bootstraps, .input_fd = w->input_fd,
         .input_line = w->input_line, .max_record = w->limits.max_bytes,
         .cb = { .record = on_record, .batch_end = on_batch_end, .end = on_end,
-                .drain = on_kafka_drain, .assigned = on_kafka_assigned, .arg = w },
+                .drain = on_kafka_drain, .assigned = on_kafka_assigned,
+                .commit_txn = w->txn_on ? rt_worker_txn_commit : NULL, .arg = w },
     };
     rt_track_init(&w->tracker, input_done, w);      /* a Kafka source sets its own */
     /* The admin thread's tick may look at the source (on_admin_tick). */
@@ -578,7 +583,7 @@ int rt_worker_run(rt_worker *w)
         rt_error("%s", err);
         return -1;
     }
-    if (open_source(w, err, sizeof err) < 0 ||
+    if (rt_worker_txn_start(w, err, sizeof err) < 0 || open_source(w, err, sizeof err) < 0 ||
         rt_worker_checkpoint_start(w, err, sizeof err) < 0) {
         rt_error("%s", err);
         return -1;
@@ -598,6 +603,9 @@ int rt_worker_run(rt_worker *w)
     /* A last checkpoint, so that a restart after SIGTERM replays nothing. */
     if (w->state_dir && !w->failed && !w->head && rt_worker_checkpoint(w) == 0)
         rt_info("checkpoint taken on the way out");
+    /* The last transaction: what is done commits before the group is left. */
+    if (w->txn_on && !w->failed && rt_worker_txn_commit(w, 1) < 0)
+        w->failed = 1;
     pthread_mutex_lock(&w->source_mu);
     if (rt_source_has(&w->source, RT_SOURCE_COMMITS) && rt_source_close(&w->source) < 0)
         w->failed = 1;
@@ -636,6 +644,7 @@ void rt_worker_free(rt_worker *w)
         event_free(w->ckpt_ev);
     if (w->ckpt_drain_ev)
         event_free(w->ckpt_drain_ev);
+    rt_worker_txn_free(w);
     for (size_t i = 0; i < w->nprocs; i++) {
         rt_processor_free(w->procs[i]);
         free(w->procs[i]);

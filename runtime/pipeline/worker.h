@@ -103,6 +103,16 @@ typedef struct rt_worker {
     uint64_t ckpts, ckpt_failures, ckpt_restored;
     int64_t ckpt_ms;        /* duration of the last one */
     size_t ckpt_bytes;      /* its size */
+    /* processing.guarantee=exactly_once (worker_txn.c) */
+    int txn_on;
+    struct event *txn_ev;       /* every commit.interval.ms: a commit is due */
+    struct event *txn_wait_ev;  /* looks again whether the quiet point is reached */
+    int txn_draining;           /* the source holds still until nothing is in flight */
+    int64_t txn_started, txn_until;
+    uint64_t txn_records, txn_out, txn_dead;    /* at the last commit: nothing new, no
+                                                 * commit */
+    uint64_t txns, txn_aborts;
+    int64_t txn_ms;             /* duration of the last commit (quiet point included) */
     rt_kafka_embedded embedded;     /* kafka.embedded=true */
     rt_event_limits limits;
     size_t dlq_max_raw;     /* dlq.max.raw.bytes */
@@ -119,8 +129,9 @@ typedef struct rt_worker {
 } rt_worker;
 
 /* Load processors, build the route table and check the sinks; with `open_io` also open
- * the sinks. -1 with err set: a config or processor error (exit code 2). */
-int  rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, char *err,
+ * the sinks. `index`: the worker's number under a supervisor, else 0. -1 with err set:
+ * a config or processor error (exit code 2). */
+int  rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, int index, char *err,
                     size_t errlen);
 /* Start the source, admin endpoint and signal handlers and run until the input ends
  * or SIGTERM/SIGINT. 0 when done, -1 on a runtime failure (exit code 1). */

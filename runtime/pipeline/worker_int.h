@@ -67,6 +67,14 @@ int  rt_worker_checkpoint(rt_worker *w);
 int  rt_worker_restore(rt_worker *w, size_t n, const char *const *topics,
                        const int *partitions, long long *from);
 int  rt_worker_checkpoint_metrics(rt_worker *w, rt_buf *out);
+/* worker_txn.c: under processing.guarantee=exactly_once, refuse what cannot be part of
+ * a transaction and begin the first one (before the loop runs). -1 with err set. */
+int  rt_worker_txn_check(rt_worker *w, char *err, size_t errlen);
+int  rt_worker_txn_start(rt_worker *w, char *err, size_t errlen);
+/* Commit now what is done (stopping, revocation); see rt_source_cb.commit_txn. */
+int  rt_worker_txn_commit(void *arg, int force);
+int  rt_worker_txn_metrics(rt_worker *w, rt_buf *out);
+void rt_worker_txn_free(rt_worker *w);
 /* worker_progress.c: on a terminal, a status line (events, events/s, dead letters)
  * redrawn twice a second. -1 when the timer cannot be set up. */
 int  rt_worker_progress_start(rt_worker *w);

@@ -44,6 +44,8 @@ struct rt_source_kafka {
     char *topics;               /* source.topics, for log lines */
     int stopped, paused, cooperative;
     int held;                   /* paused by the worker (kafka_pause), not backpressure */
+    int txn;                    /* processing.guarantee=exactly_once: offsets go into the
+                                 * worker's transactions, never committed by the group */
     assigning *assigning;       /* an assignment waiting for committed offsets */
     revoking *revoking;         /* a revocation waiting for its events */
     uint64_t max_inflight, revoke_ms;
@@ -118,6 +120,7 @@ typedef struct assigning {
 typedef struct revoking {
     rd_kafka_topic_partition_list_t *parts;
     int64_t until;              /* shutdown.timeout.ms after it began */
+    int was_paused;             /* exactly_once pauses every partition meanwhile */
 } revoking;
 
 static void assign_free(assigning *a)
@@ -276,9 +279,13 @@ static int is_revoking(const rt_source_kafka *s, const char *topic, int32_t part
  * group has these offsets before another member is given the partitions. */
 static void give_up(rt_source_kafka *s, rd_kafka_topic_partition_list_t *parts, int async)
 {
-    rd_kafka_resp_err_t cerr = rd_kafka_commit(s->rk, NULL, async);
+    rd_kafka_resp_err_t cerr = s->txn ? 0 : rd_kafka_commit(s->rk, NULL, async);
     if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
         rt_warn("kafka source: commit on revoke failed: %s", rd_kafka_err2str(cerr));
+    /* The transaction holds the offsets: it commits before the partitions go. */
+    if (s->txn && s->cb.commit_txn(s->cb.arg, 1) < 0)
+        rt_error("kafka source: the transaction did not commit before the revocation; the "
+                 "next owner reads from the last committed offsets");
     for (int i = 0; i < parts->cnt; i++) {
         rt_track_part *p = rt_track_part_get(s->tracker, parts->elems[i].topic,
                                              parts->elems[i].partition);
@@ -303,6 +310,9 @@ static void revoke_check(rt_source_kafka *s, int now)
                                              r->parts->elems[i].partition);
         left += p ? p->inflight : 0;
     }
+    /* A transaction spans every partition: all of them must be quiet. */
+    if (s->txn)
+        left = s->tracker->inflight;
     if (left && !now && rt_clock_ms() < r->until)
         return;
     if (left)
@@ -313,6 +323,8 @@ static void revoke_check(rt_source_kafka *s, int now)
         rt_info("kafka source: %d revoked partitions finished; giving them up", r->parts->cnt);
     s->revoking = NULL;
     give_up(s, r->parts, 1);
+    if (s->txn && !s->stopped)     /* the revocation paused them all (begin_revoke) */
+        set_paused(s, r->was_paused || s->held);
     rd_kafka_topic_partition_list_destroy(r->parts);
     free(r);
 }
@@ -329,6 +341,9 @@ static void begin_revoke(rt_source_kafka *s, rd_kafka_topic_partition_list_t *pa
         r->until = rt_clock_ms() + (int64_t)s->revoke_ms;
         s->revoking = r;
         rd_kafka_pause_partitions(s->rk, parts);
+        r->was_paused = s->paused;
+        if (s->txn)     /* the commit needs a quiet point across all partitions */
+            set_paused(s, 1);
         revoke_check(s, 0);
         return;
     }
@@ -457,6 +472,7 @@ static int kafka_open(rt_source *src, const rt_source_env *env, char *err, size_
     s->cb = env->cb;
     s->max_inflight = (uint64_t)rt_config_int(c, "source.max.inflight");
     s->revoke_ms = (uint64_t)rt_config_int(c, "shutdown.timeout.ms");
+    s->txn = rt_kafka_exactly_once(c) && env->cb.commit_txn;
     s->early_close_aborts = rd_kafka_version() < COOPERATIVE_FIXED_VERSION &&
                             strcmp(assignment_strategy(c), "cooperative-sticky") == 0;
     rt_track_init(tracker, store_offset, s);
@@ -466,7 +482,10 @@ static int kafka_open(rt_source *src, const rt_source_env *env, char *err, size_
     if ((!rt_config_entry(c, "kafka.partition.assignment.strategy") &&
          rt_kafka_conf_put(conf, "partition.assignment.strategy", assignment_strategy(c), err,
                            errlen) < 0) ||
-        rt_kafka_conf_put(conf, "enable.auto.offset.store", "false", err, errlen) < 0) {
+        rt_kafka_conf_put(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
+        (s->txn && (rt_kafka_conf_put(conf, "enable.auto.commit", "false", err, errlen) < 0 ||
+                    rt_kafka_conf_put(conf, "isolation.level", "read_committed", err,
+                                      errlen) < 0))) {
         rd_kafka_conf_destroy(conf);
         goto fail;
     }
@@ -578,6 +597,8 @@ out:
 static void kafka_commit_now(rt_source *src)
 {
     rt_source_kafka *s = src->impl;
+    if (s->txn)
+        return;     /* the worker's transactions commit the offsets */
     rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, NULL, 1);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         rt_warn("kafka source: commit: %s", rd_kafka_err2str(err));
@@ -605,7 +626,7 @@ static int kafka_close(rt_source *src)
     if (s->queue)
         rd_kafka_queue_destroy(s->queue);
     if (s->rk) {
-        rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, NULL, 0);
+        rd_kafka_resp_err_t err = s->txn ? 0 : rd_kafka_commit(s->rk, NULL, 0);
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
             rt_error("kafka source: final commit failed: %s", rd_kafka_err2str(err));
             rc = -1;
@@ -690,7 +711,8 @@ static void kafka_pause(rt_source *src, int pause)
 {
     rt_source_kafka *s = src->impl;
     s->held = 1;
-    set_paused(s, pause);
+    /* An exactly-once revocation keeps every partition still until it has committed. */
+    set_paused(s, pause || (s->txn && s->revoking));
     s->held = pause;
     if (!pause)
         backpressure(s);
@@ -699,6 +721,12 @@ static void kafka_pause(rt_source *src, int pause)
 static int kafka_partitions(rt_source *src)
 {
     return assigned_count(src->impl);
+}
+
+static void *kafka_group_metadata(rt_source *src)
+{
+    rt_source_kafka *s = src->impl;
+    return rd_kafka_consumer_group_metadata(s->rk);
 }
 
 static void kafka_where(rt_source *src, char *buf, size_t len)
@@ -717,6 +745,6 @@ static const rt_conf_key kafka_keys[] = {
 const rt_source_kind rt_source_kind_kafka = {
     .name = "kafka", .keys = kafka_keys, .flags = RT_SOURCE_COMMITS, .open = kafka_open,
     .stop = kafka_stop, .pause = kafka_pause, .commit_now = kafka_commit_now,
-    .partitions = kafka_partitions,
+    .partitions = kafka_partitions, .group_metadata = kafka_group_metadata,
     .metrics = kafka_metrics, .where = kafka_where, .close = kafka_close,
 };

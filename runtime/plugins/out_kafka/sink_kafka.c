@@ -1,9 +1,14 @@
 /* sink_kafka.c - Kafka sinks: one idempotent producer per worker, shared by its Kafka
  * sinks. Delivery reports are served on the worker's loop and acknowledge the
  * record's ticket; a record Kafka gives up on (after its own retries, within
- * message.timeout.ms) goes back to the worker to be dead-lettered. */
+ * message.timeout.ms) goes back to the worker to be dead-lettered.
+ *
+ * Under processing.guarantee=exactly_once the producer is transactional: the worker
+ * commits its outputs, dead letters and consumed offsets together (rt_kafka_txn_*). A
+ * delivery that fails then fails the transaction instead of being dead-lettered. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kafka.h"
 #include "log.h"
@@ -17,6 +22,8 @@ struct rt_kafka_producer {
     rt_sinks *ss;
     unsigned long long failed;      /* deliveries that failed for good */
     size_t max_record;      /* message.max.bytes less room for key and headers */
+    int transactional;      /* processing.guarantee=exactly_once */
+    char txn_error[256];    /* a delivery failed in the open transaction: it must abort */
 };
 
 /* Key and headers of the largest kind eddy writes (a dead letter's) fit in this. */
@@ -27,7 +34,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     struct rt_kafka_producer *kp = opaque;
     rt_sink *s = rd_kafka_topic_opaque(m->rkt);
     rt_ticket *ticket = m->_private;
-    if (m->err) {
+    if (m->err && kp->transactional) {
+        kp->failed++;
+        if (!kp->txn_error[0])
+            snprintf(kp->txn_error, sizeof kp->txn_error, "sink %s: delivery to %s failed: %s",
+                     s->name, rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    } else if (m->err) {
         kp->failed++;
         rt_error("sink %s: delivery to %s failed: %s", s->name, rd_kafka_topic_name(m->rkt),
                  rd_kafka_err2str(m->err));
@@ -42,6 +54,31 @@ static void serve(void *arg)
 {
     struct rt_kafka_producer *kp = arg;
     rd_kafka_poll(kp->rk, 0);
+}
+
+/* A transactional.id stable across restarts of this instance, so that a restarted
+ * worker's producer fences and aborts what its crashed predecessor left open (read_committed
+ * consumers wait for that), and unique per worker and instance. */
+static int transactional_conf(rd_kafka_conf_t *conf, const rt_config *c, int worker, char *err,
+                              size_t errlen)
+{
+    char id[512], host[256] = "eddy";
+    const char *prefix = rt_config_get(c, "kafka.transactional.id");
+    if (!prefix || !*prefix) {
+        if (gethostname(host, sizeof host) < 0)
+            snprintf(host, sizeof host, "eddy");
+        host[sizeof host - 1] = '\0';
+        const char *group = rt_config_get(c, "kafka.group.id");
+        snprintf(id, sizeof id, "%s-%s-%d", group ? group : "eddy", host, worker);
+    } else {
+        snprintf(id, sizeof id, "%s-%d", prefix, worker);
+    }
+    /* A crashed predecessor with another id holds read_committed consumers back until
+     * its transaction times out: keep that short unless the user chose. */
+    if (!rt_config_entry(c, "kafka.transaction.timeout.ms") &&
+        rt_kafka_conf_put(conf, "transaction.timeout.ms", "10000", err, errlen) < 0)
+        return -1;
+    return rt_kafka_conf_put(conf, "transactional.id", id, err, errlen);
 }
 
 static struct rt_kafka_producer *producer(rt_sinks *ss, const rt_config *c, char *err,
@@ -59,8 +96,10 @@ static struct rt_kafka_producer *producer(rt_sinks *ss, const rt_config *c, char
         return NULL;
     }
     kp->ss = ss;
+    kp->transactional = rt_kafka_exactly_once(c);
     /* Idempotence: the broker drops the duplicates that producer retries would make. */
-    if (rt_kafka_conf_put(conf, "enable.idempotence", "true", err, errlen) < 0) {
+    if (rt_kafka_conf_put(conf, "enable.idempotence", "true", err, errlen) < 0 ||
+        (kp->transactional && transactional_conf(conf, c, ss->env.worker, err, errlen) < 0)) {
         rd_kafka_conf_destroy(conf);
         free(kp);
         return NULL;
@@ -183,6 +222,82 @@ out:
     return rc;
 }
 
+
+/* ---- transactions (processing.guarantee=exactly_once) ---- */
+
+static void txn_why(rd_kafka_error_t *e, const char *what, char *why, size_t whylen)
+{
+    snprintf(why, whylen, "%s: %s", what, rd_kafka_error_string(e));
+}
+
+int rt_kafka_txn_open(rt_sinks *ss, const rt_config *c, int timeout_ms, char *err,
+                      size_t errlen)
+{
+    struct rt_kafka_producer *kp = producer(ss, c, err, errlen);
+    rd_kafka_error_t *e = NULL;
+    if (!kp)
+        return -1;
+    if ((e = rd_kafka_init_transactions(kp->rk, timeout_ms)) ||
+        (e = rd_kafka_begin_transaction(kp->rk))) {
+        txn_why(e, "kafka producer: cannot start transactions", err, errlen);
+        rd_kafka_error_destroy(e);
+        return -1;
+    }
+    return 0;
+}
+
+/* Roll the open transaction back and begin the next; RT_TXN_ABORTED, or RT_TXN_FATAL
+ * when even that failed. */
+static int abort_txn(struct rt_kafka_producer *kp, int timeout_ms, char *why, size_t whylen)
+{
+    rd_kafka_error_t *e = rd_kafka_abort_transaction(kp->rk, timeout_ms);
+    if (!e)
+        e = rd_kafka_begin_transaction(kp->rk);
+    kp->txn_error[0] = '\0';
+    if (!e)
+        return RT_TXN_ABORTED;
+    size_t n = strlen(why);
+    snprintf(why + n, whylen - n, "; the abort failed too: %s", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    return RT_TXN_FATAL;
+}
+
+int rt_kafka_txn_commit(rt_sinks *ss, const rt_txn_offset *o, size_t n, void *group_metadata,
+                        int timeout_ms, char *why, size_t whylen)
+{
+    struct rt_kafka_producer *kp = ss->kafka;
+    rd_kafka_error_t *e = NULL;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+    int rc = RT_TXN_FATAL;
+    if (!l) {
+        snprintf(why, whylen, "out of memory");
+        return RT_TXN_FATAL;
+    }
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, o[i].topic, o[i].partition)->offset = o[i].next;
+    if (kp->txn_error[0]) {
+        snprintf(why, whylen, "%s", kp->txn_error);
+        rc = abort_txn(kp, timeout_ms, why, whylen);
+        goto out;
+    }
+    if ((n && (e = rd_kafka_send_offsets_to_transaction(kp->rk, l, group_metadata, timeout_ms))) ||
+        (!e && (e = rd_kafka_commit_transaction(kp->rk, timeout_ms)))) {
+        txn_why(e, n ? "commit" : "commit (no offsets)", why, whylen);
+        if (rd_kafka_error_txn_requires_abort(e))
+            rc = abort_txn(kp, timeout_ms, why, whylen);
+        goto out;
+    }
+    if ((e = rd_kafka_begin_transaction(kp->rk))) {
+        txn_why(e, "begin", why, whylen);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (e)
+        rd_kafka_error_destroy(e);
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
 
 int rt_kafka_producer_drain(struct rt_kafka_producer *kp, int timeout_ms)
 {

@@ -1,0 +1,244 @@
+/* worker_txn.c - processing.guarantee=exactly_once: the worker's Kafka outputs, its
+ * dead letters and the offsets of the input it consumed commit together, in one Kafka
+ * transaction every commit.interval.ms (Kafka Streams' exactly_once_v2).
+ *
+ * A commit is taken at a quiet point, as a checkpoint is: the source holds still, and
+ * once every event read has finished (its outputs delivered into the transaction), the
+ * offsets after them go into the transaction and it commits. So every output in a
+ * committed transaction belongs to an event before its offsets, and an event after
+ * them has no output there: after a crash, read_committed consumers see each output
+ * once. A transaction that fails is aborted and the worker stops (exit 1): a restart
+ * reads again from the last committed offsets (a supervisor restarts it at once).
+ *
+ * Only sinks whose writes a replay cannot double join a transaction: Kafka sinks, MySQL
+ * upserts and Elasticsearch sinks with an id. Keyed state and windows are not rolled
+ * back with an aborted transaction yet, so state.dir is refused; their outputs are
+ * still exactly once, but their values restart from empty after a crash. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "worker_int.h"
+
+#define WAIT_CHECK_MS 2
+
+/* A sink that may be part of the transaction, or why not. */
+static const char *unfit(const rt_config *c, const rt_sink *s)
+{
+    if (!strcmp(s->type, "kafka"))
+        return NULL;
+    if (!strcmp(s->type, "mysql"))
+        return rt_sink_conf_int(c, s->name, "exactly.once")
+                   ? "exactly.once stores offsets of its own; under processing.guarantee="
+                     "exactly_once the transaction holds them (drop that key)"
+                   : NULL;
+    if (!strcmp(s->type, "elasticsearch"))
+        return rt_sink_conf(c, s->name, "id") ? NULL
+               : "an elasticsearch sink without `id` would index a replayed record twice "
+                 "(set sink.<name>.id)";
+    return "its writes are neither in the Kafka transaction nor idempotent (exactly_once "
+           "takes kafka sinks, mysql upserts and elasticsearch sinks with an id)";
+}
+
+int rt_worker_txn_check(rt_worker *w, char *err, size_t errlen)
+{
+    char where[300], key[256];
+    const rt_config *c = w->cfg;
+    if (!rt_kafka_exactly_once(c))
+        return 0;
+    if (!rt_source_kind_has(c, RT_SOURCE_COMMITS)) {
+        snprintf(err, errlen, "%s: processing.guarantee: exactly_once needs a Kafka source "
+                 "(source.type=kafka)", rt_config_where(c, "processing.guarantee", where,
+                                                        sizeof where));
+        return -1;
+    }
+    const char *dir = rt_config_get(c, "state.dir");
+    if (dir && *dir) {
+        snprintf(err, errlen, "%s: state.dir: checkpoints of keyed state cannot be part of a "
+                 "Kafka transaction yet; under processing.guarantee=exactly_once leave it "
+                 "empty (state then starts empty after a restart)",
+                 rt_config_where(c, "state.dir", where, sizeof where));
+        return -1;
+    }
+    for (size_t i = 0; i < w->sinks.n; i++) {
+        const char *why = unfit(c, &w->sinks.v[i]);
+        if (!why)
+            continue;
+        snprintf(key, sizeof key, "sink.%s.type", w->sinks.v[i].name);
+        snprintf(err, errlen, "%s: %s: a %s sink cannot be used with "
+                 "processing.guarantee=exactly_once: %s",
+                 rt_config_where(c, key, where, sizeof where), key, w->sinks.v[i].type, why);
+        return -1;
+    }
+    w->txn_on = 1;
+    return 0;
+}
+
+/* ---- the commit ---- */
+
+static void end_wait(rt_worker *w)
+{
+    if (!w->txn_draining)
+        return;
+    w->txn_draining = 0;
+    evtimer_del(w->txn_wait_ev);
+    rt_source_pause(&w->source, 0);
+}
+
+/* The offsets after the finished events of every partition this worker holds. */
+static int commit_now(rt_worker *w)
+{
+    char why[1024];
+    size_t n = 0, cap = 0;
+    rt_txn_offset *o = NULL;
+    void *gm = NULL;
+    int rc = -1;
+    int64_t t0 = w->txn_draining ? w->txn_started : rt_clock_ms();
+    for (rt_track_part *p = w->tracker.parts; p; p = p->link)
+        cap += p->stored >= 0;
+    if (cap && !(o = malloc(cap * sizeof *o))) {
+        rt_error("transaction: out of memory");
+        goto out;
+    }
+    for (rt_track_part *p = w->tracker.parts; p; p = p->link)
+        if (p->stored >= 0)
+            o[n++] = (rt_txn_offset){ p->topic, (int)p->partition, p->stored };
+    if (n && !(gm = rt_source_group_metadata(&w->source))) {
+        rt_error("transaction: no consumer group metadata");
+        goto out;
+    }
+    int got = rt_kafka_txn_commit(&w->sinks, o, n, gm,
+                                  (int)rt_config_int(w->cfg, "shutdown.timeout.ms"), why,
+                                  sizeof why);
+    if (got == 0) {
+        w->txns++;
+        w->txn_records = w->records;
+        w->txn_out = w->out;
+        w->txn_dead = w->dead;
+        w->txn_ms = rt_clock_ms() - t0;
+        rc = 0;
+        goto out;
+    }
+    if (got == RT_TXN_ABORTED) {
+        w->txn_aborts++;
+        rt_error("transaction aborted (%s); stopping, so that the input is read again from "
+                 "the last committed offsets", why);
+    } else {
+        rt_error("transaction failed (%s); stopping", why);
+    }
+out:
+    if (gm)
+        rd_kafka_consumer_group_metadata_destroy(gm);
+    free(o);
+    return rc;
+}
+
+/* A failed commit ends the run: the restart reads from the committed offsets. */
+static void commit_or_stop(rt_worker *w)
+{
+    if (commit_now(w) < 0 && !w->failed) {
+        w->failed = 1;
+        rt_source_stop(&w->source);
+        rt_worker_finish_run(w);
+    }
+}
+
+static void wait_check(rt_worker *w)
+{
+    if (w->tracker.inflight || w->head) {
+        static const struct timeval again = { 0, WAIT_CHECK_MS * 1000 };
+        if (rt_clock_ms() < w->txn_until && evtimer_add(w->txn_wait_ev, &again) == 0)
+            return;
+        rt_warn("transaction: events still in flight after shutdown.timeout.ms; committing "
+                "later");
+        end_wait(w);
+        return;
+    }
+    commit_or_stop(w);
+    end_wait(w);
+}
+
+static void on_wait_check(evutil_socket_t fd, short what, void *arg)
+{
+    wait_check(arg);
+}
+
+static void on_txn_timer(evutil_socket_t fd, short what, void *arg)
+{
+    rt_worker *w = arg;
+    /* Nothing read, written or dead-lettered since the last commit: nothing to commit. */
+    if (w->txn_draining || w->signalled || w->failed ||
+        (w->records == w->txn_records && w->out == w->txn_out && w->dead == w->txn_dead &&
+         !w->tracker.inflight))
+        return;
+    w->txn_draining = 1;
+    w->txn_started = rt_clock_ms();
+    w->txn_until = w->txn_started + rt_config_int(w->cfg, "shutdown.timeout.ms");
+    rt_source_pause(&w->source, 1);
+    rt_worker_flush(w);
+    wait_check(w);
+}
+
+int rt_worker_txn_commit(void *arg, int force)
+{
+    rt_worker *w = arg;
+    if (!force && (w->tracker.inflight || w->head))
+        return 1;
+    /* Outputs on their way would join the transaction without their offsets. */
+    if (w->tracker.inflight &&
+        (rt_sinks_drain(&w->sinks, (int)rt_config_int(w->cfg, "shutdown.timeout.ms")) < 0 ||
+         w->tracker.inflight)) {
+        rt_error("transaction: outputs not delivered in time; not committing");
+        return -1;
+    }
+    return commit_now(w);
+}
+
+int rt_worker_txn_start(rt_worker *w, char *err, size_t errlen)
+{
+    if (!w->txn_on)
+        return 0;
+    long long ms = rt_config_int(w->cfg, "commit.interval.ms");
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    if (rt_kafka_txn_open(&w->sinks, w->cfg, (int)rt_config_int(w->cfg, "shutdown.timeout.ms"),
+                          err, errlen) < 0)
+        return -1;
+    w->txn_ev = event_new(w->base, -1, EV_PERSIST, on_txn_timer, w);
+    w->txn_wait_ev = evtimer_new(w->base, on_wait_check, w);
+    if (!w->txn_ev || !w->txn_wait_ev || evtimer_add(w->txn_ev, &tv) < 0) {
+        snprintf(err, errlen, "cannot create the transaction timer");
+        return -1;
+    }
+    rt_info("processing.guarantee=exactly_once: a Kafka transaction every %lld ms", ms);
+    return 0;
+}
+
+int rt_worker_txn_metrics(rt_worker *w, rt_buf *out)
+{
+    if (!w->txn_on)
+        return 0;
+    return rt_prom_header(out, "eddy_transactions_committed_total", "counter",
+                          "Kafka transactions committed (processing.guarantee=exactly_once).") ||
+           rt_prom_sample(out, "eddy_transactions_committed_total", NULL, (double)w->txns) ||
+           rt_prom_header(out, "eddy_transactions_aborted_total", "counter",
+                          "Kafka transactions aborted; the log says why.") ||
+           rt_prom_sample(out, "eddy_transactions_aborted_total", NULL,
+                          (double)w->txn_aborts) ||
+           rt_prom_header(out, "eddy_transaction_commit_seconds", "gauge",
+                          "Time the last commit took, from holding the source to committed.") ||
+           rt_prom_sample(out, "eddy_transaction_commit_seconds", NULL,
+                          (double)w->txn_ms / 1000)
+               ? -1 : 0;
+}
+
+void rt_worker_txn_free(rt_worker *w)
+{
+    if (w->txn_ev)
+        event_free(w->txn_ev);
+    if (w->txn_wait_ev)
+        event_free(w->txn_wait_ev);
+    w->txn_ev = w->txn_wait_ev = NULL;
+}
