@@ -66,3 +66,69 @@ tcount=$(metric "$d" a eddy_transactions_committed_total)
 check "eos kill: the last run committed transactions ($tcount)" test "${tcount:-0}" -gt 0
 stop_eddy a; expect_eq "eos kill: the last run stops cleanly" 0 "$STOP_RC"
 stop_broker
+
+# Two instances in one group; A is killed and C joins mid-stream. Partitions move by
+# revocations that commit first, and by A's session timing out: its open transaction
+# is aborted by the broker (transaction.timeout.ms), so none of its uncommitted
+# outputs become visible.
+eos_group() {
+  local strategy=$1
+  eos_case 30000
+  for m in a b c; do
+    mkdir -p "$d/$m"; ln -s "$d/processors" "$d/$m/processors"
+    eos_conf "$d/$m" "group-$strategy" "kafka.transactional.id=eos-$strategy-$m" \
+      "kafka.partition.assignment.strategy=$strategy"
+    sed -i "s|^processors.dir=.*|processors.dir=$d/processors|" "$d/$m/eddy.conf"
+  done
+  MOCK_DIR=$d
+  "$EDDY" run -c "$d/a/eddy.conf" >/dev/null 2>"$d/a.err" & EDDY_PID_a=$!
+  "$EDDY" run -c "$d/b/eddy.conf" >/dev/null 2>"$d/b.err" & EDDY_PID_b=$!
+  wait_for grep -q "partitions assigned" "$d/a.err"; wait_for grep -q "partitions assigned" "$d/b.err"
+  produce_paced "$d/events.ndjson" 20 0.4
+  sleep 2
+  stop_eddy a KILL
+  sleep 1
+  "$EDDY" run -c "$d/c/eddy.conf" >/dev/null 2>"$d/c.err" & EDDY_PID_c=$!
+  wait "$PRODUCER_PID"
+  check_exactly_once "eos group ($strategy)" 30000
+  check "eos group ($strategy): the member that joined took part" grep -q "partitions assigned" "$d/c.err"
+  stop_eddy b; expect_eq "eos group ($strategy): B stops cleanly" 0 "$STOP_RC"
+  stop_eddy c; expect_eq "eos group ($strategy): C stops cleanly" 0 "$STOP_RC"
+  stop_broker
+}
+eos_group cooperative-sticky
+eos_group range
+
+# The broker restarted mid-stream. A transaction that fails is aborted and its worker
+# stops; the supervisor starts it again from the committed offsets.
+eos_case 30000
+eos_conf "$d" restart kafka.transactional.id=eos-restart runtime.supervisor=true
+start_eddy "$d" a
+wait_for grep -q "partitions assigned" "$d/a.err"
+produce_paced "$d/events.ndjson" 20 0.4
+sleep 2
+restart_broker
+wait "$PRODUCER_PID"
+check_exactly_once "eos broker restart" 30000
+stop_eddy a; expect_eq "eos broker restart: eddy stops cleanly" 0 "$STOP_RC"
+stop_broker
+
+# What cannot be part of a transaction is refused at start, naming file and line.
+d=$(newdir); mkdir -p "$d/processors"
+write_echo_processor "$d" echo t
+refused() {   # refused NAME EXPECTED-PATTERN key=value...
+  local name=$1 want=$2; shift 2
+  kafka_out_conf "$d" refuse out processing.guarantee=exactly_once "$@"
+  local out; out=$("$EDDY" check -c "$d/eddy.conf" 2>&1)
+  check "eos refuses $name" grep -q "$want" <<<"$out"
+}
+BOOT=127.0.0.1:9
+refused "a file sink" "eddy.conf:[0-9]*: sink.file.type: this file sink cannot be used with processing.guarantee=exactly_once" \
+  sink.file.type=file "sink.file.path=$d/x"
+refused "an elasticsearch sink without id" "sink.es.type: this elasticsearch sink cannot be used with .* set sink.<name>.id" \
+  sink.es.type=elasticsearch sink.es.url=http://127.0.0.1:9 sink.es.index=x
+refused "state.dir" "eddy.conf:[0-9]*: state.dir: checkpoints of keyed state cannot be part of a Kafka transaction" \
+  "state.dir=$d/state"
+write_conf "$d" processing.guarantee=exactly_once
+out=$("$EDDY" check -c "$d/eddy.conf" 2>&1)
+check "eos refuses a file source" grep -q "processing.guarantee: exactly_once needs a Kafka source" <<<"$out"

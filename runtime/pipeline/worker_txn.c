@@ -68,7 +68,7 @@ int rt_worker_txn_check(rt_worker *w, char *err, size_t errlen)
         if (!why)
             continue;
         snprintf(key, sizeof key, "sink.%s.type", w->sinks.v[i].name);
-        snprintf(err, errlen, "%s: %s: a %s sink cannot be used with "
+        snprintf(err, errlen, "%s: %s: this %s sink cannot be used with "
                  "processing.guarantee=exactly_once: %s",
                  rt_config_where(c, key, where, sizeof where), key, w->sinks.v[i].type, why);
         return -1;
