@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # make bench: events/s of file -> decode -> route -> Lua -> file sink, and of
 # decode-only over the same events, in one run, and their ratio; then Kafka ->
-# processors -> Kafka on an embedded cluster: events/s and end-to-end latency; then
-# lookups, the MySQL sink, the ClickHouse sink and the geofence job. The processors'
-# lookups read a throwaway MariaDB started here (scripts/mariadb-local.sh), shared with
-# the later parts.
+# processors -> Kafka on an embedded cluster and on a real broker (at least once and
+# exactly once): events/s and end-to-end latency; then lookups, the MySQL sink, the
+# ClickHouse sink and the geofence job. The processors' lookups read a throwaway
+# MariaDB started here (scripts/mariadb-local.sh), shared with the later parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${BENCH_EVENTS:-200000}
@@ -20,7 +20,19 @@ while (echo > "/dev/tcp/127.0.0.1/$MYSQL_PORT") 2>/dev/null; do MYSQL_PORT=$((MY
 export MYSQL_PORT
 scripts/mariadb-local.sh start "$BENCH_DB_DIR" "$MYSQL_PORT"
 cat conf/sql/dimensions.sql conf/sql/sample-data.sql | scripts/mariadb-local.sh sql "$BENCH_DB_DIR" eddy
-bin/eddy-bench conf/bench.conf "$ROUNDS" conf/bench-kafka.conf
+# A real Kafka broker (scripts/kafka-local.sh) for the Kafka part's at-least-once and
+# exactly-once runs, beside the embedded mock cluster.
+KAFKA_PORT=$((20000 + RANDOM % 12000))
+while (echo > "/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null ||
+      (echo > "/dev/tcp/127.0.0.1/$((KAFKA_PORT + 1))") 2>/dev/null; do
+  KAFKA_PORT=$((KAFKA_PORT + 2))
+done
+trap 'scripts/kafka-local.sh kill "$BENCH_DIR/kafka"; scripts/mariadb-local.sh stop "$BENCH_DB_DIR"; rm -rf "$BENCH_DIR"' EXIT
+scripts/kafka-local.sh start "$BENCH_DIR/kafka" "$KAFKA_PORT"
+for t in bench-dlq {alos,eos}-{bench-in,bench-out,lat-in,lat-out}; do
+  scripts/kafka-local.sh topic "$BENCH_DIR/kafka" "$t" 4
+done
+BENCH_KAFKA_BROKER=127.0.0.1:$KAFKA_PORT bin/eddy-bench conf/bench.conf "$ROUNDS" conf/bench-kafka.conf
 echo
 scripts/bench-lookup.sh
 echo

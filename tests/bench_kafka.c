@@ -1,6 +1,9 @@
-/* bench_kafka.c - Kafka -> processors -> Kafka, against a mock cluster in this process:
+/* bench_kafka.c - Kafka -> processors -> Kafka, against a mock cluster in this process
+ * and, when BENCH_KAFKA_BROKER names one, a real broker at least once and exactly once:
  * throughput (first to last record, so the group join is not counted), then end-to-end
- * latency (produce to output receipt) at a fixed input rate, half of that throughput. */
+ * latency (produce to output receipt) at a fixed input rate, half of that throughput.
+ * The latency reader reads read_committed (librdkafka's default): under exactly_once
+ * an output counts once its transaction committed. */
 #define _GNU_SOURCE     /* memmem */
 #include <pthread.h>
 #include <stdio.h>
@@ -133,7 +136,7 @@ out:
 
 typedef struct latency {
     const lines *in;
-    const char *boot;
+    const char *boot, *topic_in, *topic_out;
     size_t count;
     double rate, *sent, *seen;
     size_t received;        /* events with an output seen (their latency is known) */
@@ -151,7 +154,7 @@ static void *produce_paced(void *arg)
         return NULL;
     /* A long-lived producer knows the topic's leaders already: fetch them before the
      * clock starts, or the first records wait for metadata (about a second). */
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, "lat-in", NULL);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, l->topic_in, NULL);
     const struct rd_kafka_metadata *md = NULL;
     if (rkt && rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
         rd_kafka_metadata_destroy(md);
@@ -198,7 +201,7 @@ static void *read_outputs(void *arg)
     /* Assigned, not subscribed: no group join, so it reads from the first output on. */
     rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(PARTITIONS);
     for (int i = 0; i < PARTITIONS; i++)
-        rd_kafka_topic_partition_list_add(t, "lat-out", i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_topic_partition_list_add(t, l->topic_out, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(rk, t);
     rd_kafka_topic_partition_list_destroy(t);
     double deadline = now() + LATENCY_SECONDS + 30;
@@ -230,57 +233,63 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int bench_kafka(const char *config, const char *events_path, double file_rate)
+/* One cluster, one guarantee: throughput, then latency at half of it. Topics are
+ * <prefix>bench-in, -out, lat-in, lat-out (created by the caller). 0, or 1 on failure. */
+typedef struct target {
+    const char *boot, *label, *prefix;
+    const char *guarantee;      /* processing.guarantee */
+} target;
+
+static int measure(const char *config, const lines *in, double file_rate, const target *t)
 {
-    char err[512], boot_set[300];
-    rt_kafka_embedded cluster = { 0 };
-    lines in = { 0 };
+    char boot_set[300], group[64], lat_group[64], txn_set[64], guarantee[64];
+    char topic_in[64], topic_out[64], lat_in[64], lat_out[64];
     latency l = { 0 };
     int rc = 1;
-    if (read_lines(events_path, &in) < 0 || in.n == 0) {
-        fprintf(stderr, "bench: cannot read %s\n", events_path);
-        return 1;
-    }
-    if (rt_kafka_embedded_start(&cluster, 1, PARTITIONS, "bench-in,bench-out,lat-in,lat-out,bench-dlq",
-                                err, sizeof err) < 0) {
-        fprintf(stderr, "bench: %s\n", err);
-        goto out;
-    }
-    snprintf(boot_set, sizeof boot_set, "kafka.bootstrap.servers=%s", cluster.bootstraps);
+    snprintf(boot_set, sizeof boot_set, "kafka.bootstrap.servers=%s", t->boot);
+    snprintf(group, sizeof group, "kafka.group.id=%sbench-throughput", t->prefix);
+    snprintf(lat_group, sizeof lat_group, "kafka.group.id=%sbench-latency", t->prefix);
+    snprintf(txn_set, sizeof txn_set, "kafka.transactional.id=%sbench", t->prefix);
+    snprintf(guarantee, sizeof guarantee, "processing.guarantee=%s", t->guarantee);
+    snprintf(topic_in, sizeof topic_in, "%sbench-in", t->prefix);
+    snprintf(topic_out, sizeof topic_out, "%sbench-out", t->prefix);
+    snprintf(lat_in, sizeof lat_in, "%slat-in", t->prefix);
+    snprintf(lat_out, sizeof lat_out, "%slat-out", t->prefix);
 
     /* Throughput: everything produced first, then eddy drains the topic. */
-    rd_kafka_t *p = client(RD_KAFKA_PRODUCER, cluster.bootstraps, NULL, 0);
+    rd_kafka_t *p = client(RD_KAFKA_PRODUCER, t->boot, NULL, 0);
     if (!p)
-        goto out;
-    for (size_t i = 0; i < in.n; i++)
+        return 1;
+    for (size_t i = 0; i < in->n; i++)
         /* Round robin: the sticky partitioner would overfill one partition of the mock. */
-        while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC("bench-in"),
+        while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic_in),
                                  RD_KAFKA_V_PARTITION((int32_t)(i % PARTITIONS)),
-                                 RD_KAFKA_V_VALUE(in.v[i], strlen(in.v[i])),
+                                 RD_KAFKA_V_VALUE(in->v[i], strlen(in->v[i])),
                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) ==
                RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(p, 10);
     rd_kafka_flush(p, 30000);
     rd_kafka_destroy(p);
-    char *sets[] = { boot_set, "kafka.group.id=bench-throughput" };
-    run tr = { .target = in.n };
-    setenv("BENCH_IN", "bench-in", 1);
-    setenv("BENCH_OUT", "bench-out", 1);
-    if (run_worker(config, sets, 2, &tr) < 0 || !tr.last)
+    char *sets[] = { boot_set, group, guarantee, txn_set };
+    run tr = { .target = in->n };
+    setenv("BENCH_IN", topic_in, 1);
+    setenv("BENCH_OUT", topic_out, 1);
+    if (run_worker(config, sets, 4, &tr) < 0 || !tr.last)
         goto out;
-    double rate = (double)in.n / (tr.last - tr.first);
+    double rate = (double)in->n / (tr.last - tr.first);
 
     /* Latency at half that rate, with the latency settings of the README. */
-    l = (latency){ .in = &in, .boot = cluster.bootstraps, .rate = rate / 2 };
+    l = (latency){ .in = in, .boot = t->boot, .rate = rate / 2, .topic_in = lat_in,
+                   .topic_out = lat_out };
     l.count = (size_t)(l.rate * LATENCY_SECONDS);
-    if (l.count > in.n)
-        l.count = in.n;
+    if (l.count > in->n)
+        l.count = in->n;
     l.sent = calloc(l.count, sizeof *l.sent);
     l.seen = calloc(l.count, sizeof *l.seen);
-    char *lat_sets[] = { boot_set, "kafka.group.id=bench-latency", "kafka.linger.ms=" LINGER,
-                         "kafka.fetch.wait.max.ms=" FETCH_WAIT };
-    setenv("BENCH_IN", "lat-in", 1);
-    setenv("BENCH_OUT", "lat-out", 1);
+    char *lat_sets[] = { boot_set, lat_group, "kafka.linger.ms=" LINGER,
+                         "kafka.fetch.wait.max.ms=" FETCH_WAIT, guarantee, txn_set };
+    setenv("BENCH_IN", lat_in, 1);
+    setenv("BENCH_OUT", lat_out, 1);
     run lr = { .target = l.count, .ready = &l.ready };
     pthread_t prod, reader;
     if (!l.sent || !l.seen || pthread_create(&reader, NULL, read_outputs, &l))
@@ -290,7 +299,7 @@ int bench_kafka(const char *config, const char *events_path, double file_rate)
         pthread_join(reader, NULL);
         goto out;
     }
-    int wrc = run_worker(config, lat_sets, 4, &lr);
+    int wrc = run_worker(config, lat_sets, 6, &lr);
     __atomic_store_n(&l.expect, lr.out ? lr.out : 1, __ATOMIC_RELEASE);
     pthread_join(prod, NULL);
     pthread_join(reader, NULL);
@@ -302,7 +311,7 @@ int bench_kafka(const char *config, const char *events_path, double file_rate)
         if (l.seen[i] > 0)
             v[k++] = l.seen[i];
     qsort(v, k, sizeof *v, cmp_double);
-    printf("\nKafka -> processors -> Kafka (embedded mock cluster, 4 partitions):\n");
+    printf("\nKafka -> processors -> Kafka (%s, 4 partitions, %s):\n", t->label, t->guarantee);
     printf("throughput:              %.0f events/s (%.2f of the file pipeline)\n", rate,
            rate / file_rate);
     printf("latency at %.0f events/s (linger.ms=%s, fetch.wait.max.ms=%s), %zu events:\n",
@@ -317,6 +326,36 @@ int bench_kafka(const char *config, const char *events_path, double file_rate)
 out:
     free(l.sent);
     free(l.seen);
+    return rc;
+}
+
+int bench_kafka(const char *config, const char *events_path, double file_rate)
+{
+    char err[512];
+    rt_kafka_embedded cluster = { 0 };
+    lines in = { 0 };
+    int rc = 1;
+    if (read_lines(events_path, &in) < 0 || in.n == 0) {
+        fprintf(stderr, "bench: cannot read %s\n", events_path);
+        return 1;
+    }
+    if (rt_kafka_embedded_start(&cluster, 1, PARTITIONS, "bench-in,bench-out,lat-in,lat-out,bench-dlq",
+                                err, sizeof err) < 0) {
+        fprintf(stderr, "bench: %s\n", err);
+        goto out;
+    }
+    target mock = { cluster.bootstraps, "embedded mock cluster", "", "at_least_once" };
+    rc = measure(config, &in, file_rate, &mock);
+    /* A real broker (scripts/bench.sh starts one; its topics made with prefixes alos-
+     * and eos-): both guarantees, one after the other. */
+    const char *broker = getenv("BENCH_KAFKA_BROKER");
+    if (broker && *broker) {
+        target alos = { broker, "Apache Kafka broker", "alos-", "at_least_once" };
+        target eos = { broker, "Apache Kafka broker", "eos-", "exactly_once" };
+        rc |= measure(config, &in, file_rate, &alos);
+        rc |= measure(config, &in, file_rate, &eos);
+    }
+out:
     rt_kafka_embedded_stop(&cluster);
     for (size_t i = 0; i < in.n; i++)
         free(in.v[i]);

@@ -21,20 +21,7 @@ stop_broker
 
 # SIGKILL mid-stream, then a restart in the same group (as t_kafka_faults).
 broker_scenario 20000 32 2
-kafka_conf "$d" killed kafka.auto.commit.interval.ms=100 kafka.linger.ms=200 \
-  source.max.inflight=1000
-start_eddy "$d" a
-produce_paced "$d/events.ndjson" 10 0.4
-wait_for grep -q "partitions assigned" "$d/a.err"
-inflight_now() { [ "$(metric "$d" a eddy_inflight_events)" -gt 0 ] 2>/dev/null; }
-check "broker kill: eddy has events in flight" wait_for inflight_now
-stop_eddy a KILL
-start_eddy "$d" b
-wait "$PRODUCER_PID"
-check "broker kill: SIGKILL mid-stream and restart: no eventId missing" wait_covered "$d/manifest.tsv"
-dups=$(duplicates "$d/out")
-check "broker kill: duplicates after SIGKILL are few ($dups, at least once)" test "$dups" -le 4000
-stop_eddy b; expect_eq "broker kill: the restarted eddy stops cleanly" 0 "$STOP_RC"
+kill_restart "broker kill"
 stop_broker
 
 # group_case NAME STRATEGY: two members; A leaves cleanly mid-stream, then C joins and

@@ -47,9 +47,11 @@ check_exactly_once() {
 
 # SIGKILL three times at random points while events arrive, restart each time. Static
 # membership (group.instance.id) gives the restarted member its partitions back at
-# once, so that every kill lands mid-stream.
+# once, so that every kill lands mid-stream; a commit every second makes it likely to
+# find a transaction with outputs in it.
 eos_case 30000
-eos_conf "$d" killed kafka.transactional.id=eos-killed kafka.group.instance.id=eos-killed-a
+eos_conf "$d" killed kafka.transactional.id=eos-killed kafka.group.instance.id=eos-killed-a \
+  commit.interval.ms=1000
 produce_paced "$d/events.ndjson" 20 0.4
 start_eddy "$d" a
 for k in 1 2 3; do
@@ -125,7 +127,7 @@ refused() {   # refused NAME EXPECTED-PATTERN key=value...
 BOOT=127.0.0.1:9
 refused "a file sink" "eddy.conf:[0-9]*: sink.file.type: this file sink cannot be used with processing.guarantee=exactly_once" \
   sink.file.type=file "sink.file.path=$d/x"
-refused "an elasticsearch sink without id" "sink.es.type: this elasticsearch sink cannot be used with .* set sink.<name>.id" \
+refused "an elasticsearch sink without id" "sink.es.type: this elasticsearch sink cannot be used with .*(set sink.<name>.id)" \
   sink.es.type=elasticsearch sink.es.url=http://127.0.0.1:9 sink.es.index=x
 refused "state.dir" "eddy.conf:[0-9]*: state.dir: checkpoints of keyed state cannot be part of a Kafka transaction" \
   "state.dir=$d/state"

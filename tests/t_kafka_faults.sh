@@ -20,27 +20,7 @@ stop_mock
 
 # SIGKILL mid-stream, then a restart in the same group.
 scenario 20000 22 2
-# linger.ms holds outputs back 200 ms, so that the kill finds events in flight;
-# source.max.inflight=1000 bounds them (a poll batch past it at most), as the bound on
-# duplicates below assumes. With the default (10,000) a kill could find 10,000 events
-# in flight, and did, in both the old and the new binary.
-kafka_conf "$d" killed kafka.auto.commit.interval.ms=100 kafka.linger.ms=200 \
-  source.max.inflight=1000
-start_eddy "$d" a
-produce_paced "$d/events.ndjson" 10 0.4
-wait_for grep -q "partitions assigned" "$d/a.err"
-sleep 1
-inflight_now() { [ "$(metric "$d" a eddy_inflight_events)" -gt 0 ] 2>/dev/null; }
-check "faults: eddy has events in flight" wait_for inflight_now
-stop_eddy a KILL
-start_eddy "$d" b
-wait "$PRODUCER_PID"
-check "faults: SIGKILL mid-stream and restart: no eventId missing" wait_covered "$d/manifest.tsv"
-dups=$(duplicates "$d/out")
-# What was finished since the last commit (100 ms: at most one produced chunk, 2,000)
-# plus what was in flight (at most 2,000).
-check "faults: duplicates after SIGKILL are few ($dups, at least once)" test "$dups" -le 4000
-stop_eddy b; expect_eq "faults: the restarted eddy stops cleanly" 0 "$STOP_RC"
+kill_restart faults
 stop_mock
 
 # Two members in one group; one leaves mid-stream, the other takes its partitions.

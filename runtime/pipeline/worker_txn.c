@@ -2,11 +2,13 @@
  * dead letters and the offsets of the input it consumed commit together, in one Kafka
  * transaction every commit.interval.ms (Kafka Streams' exactly_once_v2).
  *
- * A commit is taken at a quiet point, as a checkpoint is: the source holds still, and
- * once every event read has finished (its outputs delivered into the transaction), the
- * offsets after them go into the transaction and it commits. So every output in a
- * committed transaction belongs to an event before its offsets, and an event after
- * them has no output there: after a crash, read_committed consumers see each output
+ * A Kafka output is done for the offsets' sake once produced (sink_kafka.c): the commit
+ * delivers the whole transaction or aborts it. Events complete in arrival order and
+ * write nothing before they complete, so when every completed event is also finished
+ * (no other sink still owes an acknowledgement), the offsets after the finished events
+ * cover exactly the events whose outputs the transaction holds, and it commits at once,
+ * on the loop. Otherwise (a MySQL or Elasticsearch sink still writing) the source holds
+ * still until that is so. After a crash, read_committed consumers see each output
  * once. A transaction that fails is aborted and the worker stops (exit 1): a restart
  * reads again from the last committed offsets (a supervisor restarts it at once).
  *
@@ -79,6 +81,13 @@ int rt_worker_txn_check(rt_worker *w, char *err, size_t errlen)
 
 /* ---- the commit ---- */
 
+/* Every completed event finished: what is in flight is only the events still waiting
+ * for lookups, each holding its own ticket, none of which has written anything. */
+static int settled(const rt_worker *w)
+{
+    return w->tracker.inflight <= w->queued;
+}
+
 static void end_wait(rt_worker *w)
 {
     if (!w->txn_draining)
@@ -148,7 +157,7 @@ static void commit_or_stop(rt_worker *w)
 
 static void wait_check(rt_worker *w)
 {
-    if (w->tracker.inflight || w->head) {
+    if (!settled(w)) {
         static const struct timeval again = { 0, WAIT_CHECK_MS * 1000 };
         if (rt_clock_ms() < w->txn_until && evtimer_add(w->txn_wait_ev, &again) == 0)
             return;
@@ -174,24 +183,30 @@ static void on_txn_timer(evutil_socket_t fd, short what, void *arg)
         (w->records == w->txn_records && w->out == w->txn_out && w->dead == w->txn_dead &&
          !w->tracker.inflight))
         return;
+    rt_worker_flush(w);
+    if (settled(w)) {
+        commit_or_stop(w);
+        return;
+    }
     w->txn_draining = 1;
     w->txn_started = rt_clock_ms();
     w->txn_until = w->txn_started + rt_config_int(w->cfg, "shutdown.timeout.ms");
     rt_source_pause(&w->source, 1);
-    rt_worker_flush(w);
     wait_check(w);
 }
 
 int rt_worker_txn_commit(void *arg, int force)
 {
     rt_worker *w = arg;
-    if (!force && (w->tracker.inflight || w->head))
+    rt_worker_flush(w);
+    if (!force && !settled(w))
         return 1;
-    /* Outputs on their way would join the transaction without their offsets. */
-    if (w->tracker.inflight &&
+    /* Outputs still owed by other sinks would leave their events out of the offsets
+     * while the transaction holds their Kafka outputs. */
+    if (!settled(w) &&
         (rt_sinks_drain(&w->sinks, (int)rt_config_int(w->cfg, "shutdown.timeout.ms")) < 0 ||
-         w->tracker.inflight)) {
-        rt_error("transaction: outputs not delivered in time; not committing");
+         !settled(w))) {
+        rt_error("transaction: outputs not acknowledged in time; not committing");
         return -1;
     }
     return commit_now(w);

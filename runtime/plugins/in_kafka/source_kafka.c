@@ -277,13 +277,14 @@ static int is_revoking(const rt_source_kafka *s, const char *topic, int32_t part
 
 /* Commit and give the partitions up. The commit is queued before the unassign, so the
  * group has these offsets before another member is given the partitions. */
-static void give_up(rt_source_kafka *s, rd_kafka_topic_partition_list_t *parts, int async)
+static void give_up(rt_source_kafka *s, rd_kafka_topic_partition_list_t *parts, int async,
+                    int txn_committed)
 {
     rd_kafka_resp_err_t cerr = s->txn ? 0 : rd_kafka_commit(s->rk, NULL, async);
     if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
         rt_warn("kafka source: commit on revoke failed: %s", rd_kafka_err2str(cerr));
     /* The transaction holds the offsets: it commits before the partitions go. */
-    if (s->txn && s->cb.commit_txn(s->cb.arg, 1) < 0)
+    if (s->txn && !txn_committed && s->cb.commit_txn(s->cb.arg, 1) < 0)
         rt_error("kafka source: the transaction did not commit before the revocation; the "
                  "next owner reads from the last committed offsets");
     for (int i = 0; i < parts->cnt; i++) {
@@ -310,9 +311,13 @@ static void revoke_check(rt_source_kafka *s, int now)
                                              r->parts->elems[i].partition);
         left += p ? p->inflight : 0;
     }
-    /* A transaction spans every partition: all of them must be quiet. */
-    if (s->txn)
-        left = s->tracker->inflight;
+    /* A transaction spans every partition: the worker commits once it can. */
+    int committed = 0;
+    if (s->txn) {
+        int got = s->cb.commit_txn(s->cb.arg, 0);
+        left = got == 1;
+        committed = got == 0;
+    }
     if (left && !now && rt_clock_ms() < r->until)
         return;
     if (left)
@@ -322,7 +327,7 @@ static void revoke_check(rt_source_kafka *s, int now)
     else
         rt_info("kafka source: %d revoked partitions finished; giving them up", r->parts->cnt);
     s->revoking = NULL;
-    give_up(s, r->parts, 1);
+    give_up(s, r->parts, 1, committed);
     if (s->txn && !s->stopped)     /* the revocation paused them all (begin_revoke) */
         set_paused(s, r->was_paused || s->held);
     rd_kafka_topic_partition_list_destroy(r->parts);
@@ -351,7 +356,7 @@ static void begin_revoke(rt_source_kafka *s, rd_kafka_topic_partition_list_t *pa
     if (s->cb.drain(s->cb.arg, (int)s->revoke_ms) < 0)
         rt_warn("kafka source: outputs still in flight after %llu ms; the next owner will "
                 "read them again", (unsigned long long)s->revoke_ms);
-    give_up(s, parts, 0);
+    give_up(s, parts, 0, 0);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,

@@ -154,7 +154,8 @@ static int kafka_write(rt_sink *s, const char *rec, size_t len, const rt_out *ou
                                 RD_KAFKA_V_VALUE((void *)rec, len),
                                 RD_KAFKA_V_KEY((void *)out->key, out->key ? out->key_len : 0),
                                 RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_OPAQUE(out->ticket), RD_KAFKA_V_END);
+                                RD_KAFKA_V_OPAQUE(kp->transactional ? NULL : out->ticket),
+                                RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             break;
         /* The local queue is full: serve delivery reports until there is room. */
@@ -169,6 +170,10 @@ static int kafka_write(rt_sink *s, const char *rec, size_t len, const rt_out *ou
                  rd_kafka_err2str(err));
         return -1;
     }
+    /* In a transaction the record is done once produced: the commit delivers all of the
+     * transaction or aborts all of it, so its event's offset may join the next commit. */
+    if (kp->transactional)
+        rt_sink_ack(s, out->ticket);
     return 0;
 }
 
