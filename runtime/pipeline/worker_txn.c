@@ -145,14 +145,21 @@ out:
     return rc;
 }
 
-/* A failed commit ends the run: the restart reads from the committed offsets. */
-static void commit_or_stop(rt_worker *w)
+/* A failed commit ends the run: the restart reads from the committed offsets, and
+ * nothing this worker produced since then is ever seen. */
+static int stop_run(rt_worker *w)
 {
-    if (commit_now(w) < 0 && !w->failed) {
+    if (!w->failed) {
         w->failed = 1;
         rt_source_stop(&w->source);
         rt_worker_finish_run(w);
     }
+    return -1;
+}
+
+static int commit_or_stop(rt_worker *w)
+{
+    return commit_now(w) == 0 ? 0 : stop_run(w);
 }
 
 static void wait_check(rt_worker *w)
@@ -207,9 +214,9 @@ int rt_worker_txn_commit(void *arg, int force)
         (rt_sinks_drain(&w->sinks, (int)rt_config_int(w->cfg, "shutdown.timeout.ms")) < 0 ||
          !settled(w))) {
         rt_error("transaction: outputs not acknowledged in time; not committing");
-        return -1;
+        return stop_run(w);
     }
-    return commit_now(w);
+    return commit_or_stop(w);
 }
 
 int rt_worker_txn_start(rt_worker *w, char *err, size_t errlen)
