@@ -48,8 +48,8 @@ sql -t -e "SELECT order_id, status, amount, user_level, user_city FROM order_wid
 sql -t -e "SELECT product_id, stat_date, views, searches, recommends, category, brand FROM product_stats ORDER BY views DESC LIMIT 3"
 sql -t -e "SELECT sink, COUNT(*) AS partitions, SUM(next_offset) AS offsets_stored FROM eddy_offsets GROUP BY sink"
 
-echo; echo "== output topic, read back with kcat"
-for t in device-locations; do
+echo; echo "== output topics, read back with kcat"
+for t in device-locations product-events; do
   kcat -b "$boot" -C -t "$t" -e -q -f '%k\t%s\n' > "$DIR/$t.out"
   printf '%-17s %5d messages  e.g. key %s\n' "$t" "$(wc -l < "$DIR/$t.out")" "$(head -1 "$DIR/$t.out")"
 done
