@@ -2,7 +2,7 @@
 # make demo: eddy on its embedded Kafka (librdkafka's mock cluster, inside eddy) and a
 # throwaway MariaDB holding the dimension and wide tables; a few thousand generated
 # events of all four domains produced with kcat; then the wide tables, the output
-# topic, the dead letters and the metrics. Ends by itself.
+# topics, the dead letters and the metrics. Ends by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${DEMO_EVENTS:-5000}
