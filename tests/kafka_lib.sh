@@ -142,13 +142,17 @@ want_dlq_pairs() {
               (FNR in want) { print want[FNR] "\t" $0 }' "$1" "$2" | sort
 }
 
-# produce_paced FILE CHUNKS PAUSE: the file in CHUNKS parts, PAUSE seconds apart, so
-# that faults land mid-stream. Runs in the background; its pid in PRODUCER_PID.
+# produce_keyed FILE: lines "KEY<tab>JSON", each keyed by its KEY.
+produce_keyed() { kcat -b "$BOOT" -P -t events -K '\t' < "$1" 2>>"$1.kcat.err"; }
+
+# produce_paced FILE CHUNKS PAUSE [PRODUCER]: the file in CHUNKS parts, PAUSE seconds
+# apart, so that faults land mid-stream, by PRODUCER (default produce: keyed by line).
+# Runs in the background; its pid in PRODUCER_PID.
 produce_paced() {
-  local n per
+  local n per by=${4:-produce}
   n=$(wc -l < "$1"); per=$(( (n + $2 - 1) / $2 ))
   split -l "$per" -d "$1" "$1.part."
-  ( for f in "$1".part.*; do produce "$f"; sleep "$3"; done ) &
+  ( for f in "$1".part.*; do "$by" "$f"; sleep "$3"; done ) &
   PRODUCER_PID=$!
 }
 

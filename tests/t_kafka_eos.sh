@@ -6,22 +6,31 @@
 . tests/kafka_lib.sh
 . tests/broker_lib.sh
 
-# eos_case: a fresh broker and $d/keyed, COUNT events keyed by line number; every
-# 100th is rejected by the processor (a dead letter).
+# eos_case COUNT [windows]: a fresh broker and $d/keyed, COUNT events, event i keyed
+# (in Kafka and in state) by k<i mod 50> with timestamp i; every 100th is rejected by
+# the processor (a dead letter). The processor counts each key's events in keyed state
+# and emits the count with each event; with `windows`, also each key's events per
+# second of event time (a tumbling window).
 eos_case() {
   d=$(newdir)
   start_broker "$d" events,out,dlq 4
-  cat > "$d/processors.lua" <<'LUA'
+  mkdir -p "$d/processors"
+  cat > "$d/processors/p.lua" <<LUA
 return { routes = { { domain = "t", type = "*" } },
+  $([ "${2:-}" = windows ] && echo 'windows = { w = { kind = "tumbling", size_ms = 1000, key = "payload.k", agg = "count" } },')
   process = function(ev, ctx)
     if ev.payload.bad then ctx.reject("bad one") end
-    ctx.emit("out", { id = ev.eventId, n = ev.payload.n })
+    local c = (ctx.state.get(ev.payload.k) or 0) + 1
+    ctx.state.set(ev.payload.k, c)
+    ctx.emit("out", { id = ev.eventId, k = ev.payload.k, c = c })
+  end,
+  on_window = function(win, ctx)
+    ctx.emit("out", { win = win.start, k = win.key, n = win.result })
   end }
 LUA
-  mkdir -p "$d/processors"; mv "$d/processors.lua" "$d/processors/p.lua"
   awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++)
-    printf "{\"domain\":\"t\",\"type\":\"x\",\"timestamp\":%d,\"eventId\":\"e%d\",\"payload\":{\"n\":%d%s}}\n",
-           i, i, i, (i % 100 == 0 ? ",\"bad\":true" : "") }' > "$d/events.ndjson"
+    printf "k%d\t{\"domain\":\"t\",\"type\":\"x\",\"timestamp\":%d,\"eventId\":\"e%d\",\"payload\":{\"k\":\"k%d\"%s}}\n",
+           i % 50, i, i, i % 50, (i % 100 == 0 ? ",\"bad\":true" : "") }' > "$d/events.ndjson"
 }
 eos_conf() {   # eos_conf DIR GROUP [key=value...]
   local d=$1 g=$2; shift 2
@@ -30,46 +39,108 @@ eos_conf() {   # eos_conf DIR GROUP [key=value...]
 }
 committed() { kcat -b "$BOOT" -C -t "$1" -e -q -X isolation.level=read_committed -f '%s\n'; }
 uncommitted() { kcat -b "$BOOT" -C -t "$1" -e -q -X isolation.level=read_uncommitted -f '%s\n'; }
-# exactly_once_seen COUNT: every output once and every dead letter once, read_committed.
-outputs_in() { [ "$(committed out | wc -l)" -ge "$1" ]; }
+outputs_in() { [ "$(committed out | grep -c '"id"')" -ge "$1" ]; }
+# check_exactly_once WHAT COUNT [windows]: read_committed, every output once with the
+# count an uninterrupted run gives, every dead letter once, and with `windows` every
+# window that closed once with its count.
 check_exactly_once() {
   local what=$1 n=$2
   check "$what: every output arrives (read_committed)" wait_for outputs_in $((n - n / 100))
   sleep 1
-  committed out | jq -r .id | sort > "$d/got"
-  awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) if (i % 100) print "e" i }' | sort > "$d/want"
-  check "$what: read_committed sees each output exactly once" diff -q "$d/want" "$d/got"
+  committed out > "$d/got-all"
+  jq -r 'select(.id) | "\(.id) \(.k) \(.c)"' "$d/got-all" | sort > "$d/got"
+  awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) if (i % 100) print "e" i, "k" i % 50, ++c[i % 50] }' |
+    sort > "$d/want"
+  check "$what: read_committed sees each output exactly once, with the state's count" \
+    diff -q "$d/want" "$d/got"
   committed dlq | jq -r .eventId 2>/dev/null | sort > "$d/got-dlq"
   [ -s "$d/got-dlq" ] || committed dlq | grep -o '"eventId":"e[0-9]*"' | cut -d'"' -f4 | sort > "$d/got-dlq"
   awk -v n="$n" 'BEGIN { for (i = 100; i <= n; i += 100) print "e" i }' | sort > "$d/want-dlq"
   check "$what: ... and each dead letter exactly once" diff -q "$d/want-dlq" "$d/got-dlq"
+  [ "${3:-}" = windows ] || return 0
+  jq -r 'select(.win != null) | "\(.win) \(.k) \(.n)"' "$d/got-all" | sort > "$d/got-win"
+  awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) if (i % 100) w[int(i / 1000) * 1000 " k" i % 50]++
+                         for (x in w) print x, w[x] }' | sort > "$d/want-win"
+  check "$what: each window fired once, with its count" \
+    test -z "$(comm -23 "$d/got-win" "$d/want-win")" -a "$(cut -d' ' -f1,2 "$d/got-win" | sort -u | wc -l)" = "$(wc -l < "$d/got-win")"
+  awk -v n="$n" '$1 < (n / 1000 - 2) * 1000' "$d/want-win" > "$d/want-closed"
+  check "$what: every window closed by the watermark fired ($(wc -l < "$d/got-win") of them)" \
+    test -z "$(comm -23 "$d/want-closed" "$d/got-win")"
 }
 
-# SIGKILL three times at random points while events arrive, restart each time. Static
-# membership (group.instance.id) gives the restarted member its partitions back at
-# once, so that every kill lands mid-stream; a commit every second makes it likely to
-# find a transaction with outputs in it.
-eos_case 30000
+# 100,000 events, SIGKILLed three times at random points while they arrive, restarted
+# each time. Static membership (group.instance.id) gives the restarted member its
+# partitions back at once, so that every kill lands mid-stream; a commit every second,
+# and kills 1 to 3 s after the start, make it likely to find a transaction with
+# outputs in it and state committed before it. State and windows are checkpointed
+# with each transaction and restored from the one the committed offsets stand for.
+eos_case 100000 windows
 eos_conf "$d" killed kafka.transactional.id=eos-killed kafka.group.instance.id=eos-killed-a \
-  commit.interval.ms=1000
-produce_paced "$d/events.ndjson" 20 0.4
+  commit.interval.ms=1000 "state.dir=$d/state"
+produce_paced "$d/events.ndjson" 30 0.5 produce_keyed
 start_eddy "$d" a
 for k in 1 2 3; do
   wait_for grep -q "partitions assigned" "$d/a.err"
-  sleep "0.$((RANDOM % 9 + 1))"
+  sleep "$((RANDOM % 2 + 1)).$((RANDOM % 10))"
   stop_eddy a KILL
+  cp "$d/a.err" "$d/a.err.$k"
   start_eddy "$d" a
 done
 wait "$PRODUCER_PID"
-check_exactly_once "eos kill" 30000
+check_exactly_once "eos kill" 100000 windows
 check "eos kill: the kills left aborted outputs in the log, which read_committed skips" \
   test "$(uncommitted out | wc -l)" -gt "$(committed out | wc -l)"
+check "eos kill: the restarts restored state from checkpoints" \
+  grep -q "checkpoint: partition [0-9]* restored" "$d/a.err.2" "$d/a.err.3" "$d/a.err"
 tcount=$(metric "$d" a eddy_transactions_committed_total)
 check "eos kill: the last run committed transactions ($tcount)" test "${tcount:-0}" -gt 0
+ccount=$(metric "$d" a eddy_checkpoints_total)
+check "eos kill: ... each with its checkpoint ($ccount)" test "${ccount:-0}" -ge "${tcount:-1}"
 stop_eddy a; expect_eq "eos kill: the last run stops cleanly" 0 "$STOP_RC"
 stop_broker
 
-# Two instances in one group; A is killed and C joins mid-stream. Partitions move by
+# A checkpoint written for a transaction that never committed: the broker is frozen
+# (SIGSTOP) while eddy stops, so its last commit hangs after writing the checkpoint,
+# and eddy is SIGKILLed there. The restart finds the group's offsets behind that
+# checkpoint and restores the one kept before it: every count still goes on from
+# where the committed outputs left it.
+eos_case 2000
+head -1000 "$d/events.ndjson" > "$d/first"; tail -1000 "$d/events.ndjson" > "$d/second"
+eos_conf "$d" frozen kafka.transactional.id=eos-frozen commit.interval.ms=600000 \
+  "state.dir=$d/state"
+processed() { [ "$(uncommitted out | grep -c '"id"')" -ge "$1" ]; }
+# rewritten: every partition's checkpoint differs from the first run's, none half-written
+rewritten() {
+  local p
+  for p in 0 1 2 3; do
+    ! cmp -s "$d/state/partition-$p.ckpt" "$d/first-$p.ckpt" &&
+      [ ! -e "$d/state/partition-$p.ckpt.tmp" ] || return 1
+  done
+}
+start_eddy "$d" a
+produce_keyed "$d/first"
+wait_for processed 990
+stop_eddy a; expect_eq "eos frozen: the first run stops cleanly, committing" 0 "$STOP_RC"
+for p in 0 1 2 3; do cp "$d/state/partition-$p.ckpt" "$d/first-$p.ckpt"; done
+start_eddy "$d" a
+produce_keyed "$d/second"
+wait_for processed 1980
+pkill -STOP -f "$BROKER_DIR/server.properties"
+kill -TERM "$EDDY_PID_a"
+check "eos frozen: the last commit wrote its checkpoints before it hung" wait_for rewritten
+sleep 1
+stop_eddy a KILL
+pkill -CONT -f "$BROKER_DIR/server.properties"
+eos_conf "$d" frozen kafka.transactional.id=eos-frozen "state.dir=$d/state"
+start_eddy "$d" a
+check_exactly_once "eos frozen" 2000
+check "eos frozen: the restart restored the checkpoint before the uncommitted one" \
+  grep -q "the one before it is restored" "$d/a.err"
+stop_eddy a; expect_eq "eos frozen: eddy stops cleanly" 0 "$STOP_RC"
+stop_broker
+
+# Two instances in one group sharing state.dir; A is killed and C joins mid-stream.
+# Partitions (and their state, through the checkpoints) move by
 # revocations that commit first, and by A's session timing out: its open transaction
 # is aborted by the broker (transaction.timeout.ms), so none of its uncommitted
 # outputs become visible.
@@ -79,14 +150,14 @@ eos_group() {
   for m in a b c; do
     mkdir -p "$d/$m"; ln -s "$d/processors" "$d/$m/processors"
     eos_conf "$d/$m" "group-$strategy" "kafka.transactional.id=eos-$strategy-$m" \
-      "kafka.partition.assignment.strategy=$strategy"
+      "kafka.partition.assignment.strategy=$strategy" "state.dir=$d/state"
     sed -i "s|^processors.dir=.*|processors.dir=$d/processors|" "$d/$m/eddy.conf"
   done
   MOCK_DIR=$d
   "$EDDY" run -c "$d/a/eddy.conf" >/dev/null 2>"$d/a.err" & EDDY_PID_a=$!
   "$EDDY" run -c "$d/b/eddy.conf" >/dev/null 2>"$d/b.err" & EDDY_PID_b=$!
   wait_for grep -q "partitions assigned" "$d/a.err"; wait_for grep -q "partitions assigned" "$d/b.err"
-  produce_paced "$d/events.ndjson" 20 0.4
+  produce_paced "$d/events.ndjson" 20 0.4 produce_keyed
   sleep 2
   stop_eddy a KILL
   sleep 1
@@ -104,10 +175,11 @@ eos_group range
 # The broker restarted mid-stream. A transaction that fails is aborted and its worker
 # stops; the supervisor starts it again from the committed offsets.
 eos_case 30000
-eos_conf "$d" restart kafka.transactional.id=eos-restart runtime.supervisor=true
+eos_conf "$d" restart kafka.transactional.id=eos-restart runtime.supervisor=true \
+  "state.dir=$d/state"
 start_eddy "$d" a
 wait_for grep -q "partitions assigned" "$d/a.err"
-produce_paced "$d/events.ndjson" 20 0.4
+produce_paced "$d/events.ndjson" 20 0.4 produce_keyed
 sleep 2
 restart_broker
 wait "$PRODUCER_PID"
@@ -129,8 +201,6 @@ refused "a file sink" "eddy.conf:[0-9]*: sink.file.type: this file sink cannot b
   sink.file.type=file "sink.file.path=$d/x"
 refused "an elasticsearch sink without id" "sink.es.type: this elasticsearch sink cannot be used with .*(set sink.<name>.id)" \
   sink.es.type=elasticsearch sink.es.url=http://127.0.0.1:9 sink.es.index=x
-refused "state.dir" "eddy.conf:[0-9]*: state.dir: checkpoints of keyed state cannot be part of a Kafka transaction" \
-  "state.dir=$d/state"
 write_conf "$d" processing.guarantee=exactly_once
 out=$("$EDDY" check -c "$d/eddy.conf" 2>&1)
 check "eos refuses a file source" grep -q "processing.guarantee: exactly_once needs a Kafka source" <<<"$out"

@@ -33,9 +33,11 @@ typedef struct rt_source_cb {
     /* Partitions were assigned. Set next[i] where (topics[i], partitions[i]) should
      * resume by offsets the sinks stored themselves (exactly-once MySQL sinks), used
      * when ahead of the group's offset; set from[i] where it must resume exactly (a
-     * checkpoint's offset, even behind the group's). Leave -1 elsewhere. */
+     * checkpoint's offset, even behind the group's). Leave -1 elsewhere. Under
+     * exactly_once `committed` holds the group's committed offsets (< 0: none), or is
+     * NULL when they could not be read; otherwise it is NULL. */
     void (*assigned)(void *arg, size_t n, const char *const *topics, const int *partitions,
-                     long long *next, long long *from);
+                     const long long *committed, long long *next, long long *from);
     /* processing.guarantee=exactly_once: commit the transaction (outputs and offsets)
      * before partitions are given up. 1: not now, events are in flight (ask again);
      * with `force` (stopping, after a drain) it commits what is done. 0 committed, -1

@@ -392,14 +392,15 @@ static int on_kafka_drain(void *arg, int timeout_ms)
 /* New partitions: each holds the watermark back until its first event, and resumes
  * from its checkpoint, or from the offsets the exactly-once MySQL sinks stored. */
 static void on_kafka_assigned(void *arg, size_t n, const char *const *topics,
-                              const int *partitions, long long *next, long long *from)
+                              const int *partitions, const long long *committed,
+                              long long *next, long long *from)
 {
     rt_worker *w = arg;
     for (size_t i = 0; w->windowed && i < n; i++)
         if (rt_watermark_assign(&w->watermark, topics[i], partitions[i], rt_epoch_ms()) < 0)
             rt_warn("out of memory: partition %s/%d does not hold the watermark back",
                     topics[i], partitions[i]);
-    if (rt_worker_restore(w, n, topics, partitions, from) < 0) {
+    if (rt_worker_restore(w, n, topics, partitions, committed, from) < 0) {
         w->failed = 1;
         rt_source_stop(&w->source);
         rt_worker_finish_run(w);
@@ -600,8 +601,9 @@ int rt_worker_run(rt_worker *w)
      * before the Kafka source commits what they acknowledged. */
     if (rt_sinks_drain(&w->sinks, (int)rt_config_int(w->cfg, "shutdown.timeout.ms")) < 0)
         w->failed = 1;
-    /* A last checkpoint, so that a restart after SIGTERM replays nothing. */
-    if (w->state_dir && !w->failed && !w->head && rt_worker_checkpoint(w) == 0)
+    /* A last checkpoint, so that a restart after SIGTERM replays nothing (exactly_once:
+     * with the last transaction). */
+    if (w->state_dir && !w->txn_on && !w->failed && !w->head && rt_worker_checkpoint(w) == 0)
         rt_info("checkpoint taken on the way out");
     /* The last transaction: what is done commits before the group is left. */
     if (w->txn_on && !w->failed && rt_worker_txn_commit(w, 1) < 0)

@@ -160,9 +160,10 @@ static int seen_before(const rt_track_part *parts, const rt_track_part *p)
     return 0;
 }
 
-/* Write every partition that has done an event. -1 when a file could not be written
- * (the others are still tried; the old file of a failed one stays). */
-static int write_all_partitions(rt_worker *w)
+/* Write every partition that has done an event; `keep` keeps each one's previous file
+ * (exactly_once). -1 when a file could not be written (the others are still tried;
+ * the old file of a failed one stays). */
+static int write_all_partitions(rt_worker *w, int keep)
 {
     rt_buf b = { 0 };
     char err[512];
@@ -175,7 +176,8 @@ static int write_all_partitions(rt_worker *w)
         if (encode(w, &b, p->partition) < 0) {
             rt_error("checkpoint of partition %d: out of memory", (int)p->partition);
             rc = -1;
-        } else if (rt_ckpt_write(w->state_dir, p->partition, &b, err, sizeof err) < 0) {
+        } else if ((keep ? rt_ckpt_write_keep : rt_ckpt_write)(w->state_dir, p->partition, &b,
+                                                                err, sizeof err) < 0) {
             rt_error("checkpoint of partition %d: %s", (int)p->partition, err);
             rc = -1;
         } else {
@@ -222,7 +224,7 @@ static void drain_check(rt_worker *w)
         end_drain(w);
         return;
     }
-    count(w, write_all_partitions(w), w->ckpt_started);
+    count(w, write_all_partitions(w, 0), w->ckpt_started);
     end_drain(w);
 }
 
@@ -246,7 +248,17 @@ int rt_worker_checkpoint(rt_worker *w)
         w->ckpt_failures++;
         return -1;
     }
-    int rc = write_all_partitions(w);
+    int rc = write_all_partitions(w, 0);
+    count(w, rc, t0);
+    return rc;
+}
+
+int rt_worker_txn_checkpoint(rt_worker *w)
+{
+    if (!w->state_dir)
+        return 0;
+    int64_t t0 = rt_clock_ms();
+    int rc = write_all_partitions(w, 1);
     count(w, rc, t0);
     return rc;
 }
@@ -289,6 +301,8 @@ int rt_worker_checkpoint_start(rt_worker *w, char *err, size_t errlen)
         return -1;
     }
     w->state_dir = dir;
+    if (w->txn_on)
+        return 0;   /* written with every transaction (rt_worker_txn_checkpoint) */
     long long ms = rt_config_int(w->cfg, "checkpoint.interval.ms");
     struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
     w->ckpt_ev = event_new(w->base, -1, EV_PERSIST, on_checkpoint_timer, w);
@@ -465,21 +479,102 @@ static int restore_body(rt_worker *w, rt_ckpt_reader *r, int32_t partition, size
     return 0;
 }
 
+/* Exactly once: the checkpoint stands for the committed offsets when, for every
+ * assigned topic of this partition number, its offset is the group's committed one
+ * (both none counts). */
+static int stands_for(const rt_buf *body, int32_t partition, size_t n,
+                      const char *const *topics, const int *partitions,
+                      const long long *committed)
+{
+    rt_ckpt_reader r = { (const unsigned char *)body->data, body->len, 0, 0 };
+    if (rt_ckpt_get_u64(&r) != CKPT_VERSION || rt_ckpt_get_i64(&r) != partition)
+        return 0;
+    rt_ckpt_get_i64(&r);     /* when it was taken */
+    uint64_t count = rt_ckpt_get_u64(&r);
+    size_t start = r.pos;
+    for (size_t i = 0; i < n; i++) {
+        if (partitions[i] != partition)
+            continue;
+        long long want = committed[i] < 0 ? -1 : committed[i], have = -1;
+        r.pos = start;
+        for (uint64_t k = 0; k < count && !r.bad; k++) {
+            size_t len;
+            const char *topic = rt_ckpt_get_bytes(&r, &len);
+            int64_t next = rt_ckpt_get_i64(&r);
+            rt_ckpt_get_i64(&r);
+            if (strlen(topics[i]) == len && memcmp(topics[i], topic, len) == 0)
+                have = next;
+        }
+        if (r.bad || have != want)
+            return 0;
+    }
+    return 1;
+}
+
+static int any_committed(int32_t partition, size_t n, const int *partitions,
+                         const long long *committed)
+{
+    for (size_t i = 0; i < n; i++)
+        if (partitions[i] == partition && committed[i] >= 0)
+            return 1;
+    return 0;
+}
+
+/* Exactly once: the body of the checkpoint (current, or the previous one kept while a
+ * transaction was open) that the committed offsets stand for. 1 found, 0 none. */
+static int read_committed_gen(rt_worker *w, int32_t part, size_t n, const char *const *topics,
+                              const int *partitions, const long long *committed, rt_buf *body)
+{
+    char err[512];
+    int got = rt_ckpt_read(w->state_dir, part, body, err, sizeof err);
+    if (got < 0)
+        rt_warn("checkpoint: %s; trying the previous one", err);
+    if (got > 0 && stands_for(body, part, n, topics, partitions, committed))
+        return 1;
+    int prev = rt_ckpt_read_prev(w->state_dir, part, body, err, sizeof err);
+    if (prev < 0)
+        rt_warn("checkpoint: %s", err);
+    if (prev > 0 && stands_for(body, part, n, topics, partitions, committed)) {
+        rt_info("checkpoint of partition %d: the last one was written for a transaction "
+                "that did not commit; the one before it is restored", (int)part);
+        if (rt_ckpt_promote(w->state_dir, part, err, sizeof err) < 0)
+            rt_warn("checkpoint: %s", err);
+        return 1;
+    }
+    if (got != 0 || prev != 0 || any_committed(part, n, partitions, committed))
+        rt_warn("checkpoint of partition %d: none in %s stands for the group's committed "
+                "offsets (written by another instance, or lost); its state starts empty",
+                (int)part, w->state_dir);
+    return 0;
+}
+
 int rt_worker_restore(rt_worker *w, size_t n, const char *const *topics,
-                      const int *partitions, long long *from)
+                      const int *partitions, const long long *committed, long long *from)
 {
     rt_buf body = { 0 };
     char err[512];
     int rc = 0;
+    if (w->state_dir && w->txn_on && n && !committed) {
+        rt_error("checkpoint: the group's committed offsets are needed to restore state "
+                 "under exactly_once; stopping");
+        return -1;
+    }
     for (size_t i = 0; i < n && !rc && w->state_dir; i++) {
         int32_t part = partitions[i];
-        int done = 0;
+        int done = 0, got;
         for (size_t j = 0; j < i; j++)
             done |= partitions[j] == part;
         if (done)
             continue;
-        int got = rt_ckpt_read(w->state_dir, part, &body, err, sizeof err);
-        if (got < 0) {
+        if (committed) {
+            got = read_committed_gen(w, part, n, topics, partitions, committed, &body);
+            if (!got)   /* whatever an earlier owner of it left here is stale */
+                for (size_t k = 0; k < w->nkeyed; k++) {
+                    rt_state_drop_partition(&w->keyed[k]->state, part);
+                    rt_windows_drop_partition(&w->keyed[k]->windows, part);
+                    rt_timers_drop_partition(&w->keyed[k]->timers, part);
+                }
+        } else if ((got = rt_ckpt_read(w->state_dir, part, &body, err, sizeof err)) < 0) {
             rt_error("checkpoint: %s; stopping (move the file away to start partition %d "
                      "with empty state from the group's offsets)", err, (int)part);
             rc = -1;

@@ -62,10 +62,15 @@ int  rt_worker_checkpoint_start(rt_worker *w, char *err, size_t errlen);
 void rt_worker_checkpoint_maybe(rt_worker *w);
 /* Drain the sinks and write every partition's checkpoint now; -1 when not taken. */
 int  rt_worker_checkpoint(rt_worker *w);
+/* Exactly once: write every partition's checkpoint for the transaction about to
+ * commit, keeping the previous one. 0 also without state.dir; -1 when not written. */
+int  rt_worker_txn_checkpoint(rt_worker *w);
 /* Newly assigned partitions: restore their checkpoints and set from[i] to the offsets
- * they stand for. -1 when one is damaged (logged): the worker must stop. */
+ * they stand for; under exactly_once (`committed` the group's offsets) the checkpoint
+ * that stands for the committed offsets, else none. -1 when one is damaged, or
+ * exactly_once without `committed` (logged): the worker must stop. */
 int  rt_worker_restore(rt_worker *w, size_t n, const char *const *topics,
-                       const int *partitions, long long *from);
+                       const int *partitions, const long long *committed, long long *from);
 int  rt_worker_checkpoint_metrics(rt_worker *w, rt_buf *out);
 /* worker_txn.c: under processing.guarantee=exactly_once, refuse what cannot be part of
  * a transaction and begin the first one (before the loop runs). -1 with err set. */

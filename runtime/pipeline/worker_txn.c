@@ -13,9 +13,12 @@
  * reads again from the last committed offsets (a supervisor restarts it at once).
  *
  * Only sinks whose writes a replay cannot double join a transaction: Kafka sinks, MySQL
- * upserts and Elasticsearch sinks with an id. Keyed state and windows are not rolled
- * back with an aborted transaction yet, so state.dir is refused; their outputs are
- * still exactly once, but their values restart from empty after a crash. */
+ * upserts and Elasticsearch sinks with an id.
+ *
+ * Keyed state, windows and timers (state.dir) are checkpointed with every commit, just
+ * before it, keeping the checkpoint before: whether or not the commit then happens,
+ * one of the two stands for the committed offsets, and a restart restores that one
+ * (rt_worker_restore), so state counts each event once as the outputs do. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,14 +60,6 @@ int rt_worker_txn_check(rt_worker *w, char *err, size_t errlen)
                                                         sizeof where));
         return -1;
     }
-    const char *dir = rt_config_get(c, "state.dir");
-    if (dir && *dir) {
-        snprintf(err, errlen, "%s: state.dir: checkpoints of keyed state cannot be part of a "
-                 "Kafka transaction yet; under processing.guarantee=exactly_once leave it "
-                 "empty (state then starts empty after a restart)",
-                 rt_config_where(c, "state.dir", where, sizeof where));
-        return -1;
-    }
     for (size_t i = 0; i < w->sinks.n; i++) {
         const char *why = unfit(c, &w->sinks.v[i]);
         if (!why)
@@ -82,10 +77,11 @@ int rt_worker_txn_check(rt_worker *w, char *err, size_t errlen)
 /* ---- the commit ---- */
 
 /* Every completed event finished: what is in flight is only the events still waiting
- * for lookups, each holding its own ticket, none of which has written anything. */
+ * for lookups, each holding its own ticket, none of which has written anything. With
+ * state checkpointed, none may be waiting either: its state changes are already made. */
 static int settled(const rt_worker *w)
 {
-    return w->tracker.inflight <= w->queued;
+    return w->tracker.inflight <= w->queued && (!w->state_dir || !w->head);
 }
 
 static void end_wait(rt_worker *w)
@@ -117,6 +113,11 @@ static int commit_now(rt_worker *w)
             o[n++] = (rt_txn_offset){ p->topic, (int)p->partition, p->stored };
     if (n && !(gm = rt_source_group_metadata(&w->source))) {
         rt_error("transaction: no consumer group metadata");
+        goto out;
+    }
+    if (rt_worker_txn_checkpoint(w) < 0) {
+        rt_error("transaction: the checkpoint of its state could not be written; stopping "
+                 "without committing");
         goto out;
     }
     int got = rt_kafka_txn_commit(&w->sinks, o, n, gm,

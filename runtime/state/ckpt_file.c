@@ -80,10 +80,29 @@ const char *rt_ckpt_get_bytes(rt_ckpt_reader *r, size_t *n)
     return p;
 }
 
+/* The current checkpoint, or (prev) the one before it that exactly_once keeps. */
+static int path_of(char *path, size_t len, const char *dir, int32_t partition, int prev)
+{
+    int n = snprintf(path, len, "%s/partition-%d%s.ckpt", dir, (int)partition,
+                     prev ? ".prev" : "");
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 int rt_ckpt_path(char *path, size_t len, const char *dir, int32_t partition)
 {
-    int n = snprintf(path, len, "%s/partition-%d.ckpt", dir, (int)partition);
-    return n < 0 || (size_t)n >= len ? -1 : 0;
+    return path_of(path, len, dir, partition, 0);
+}
+
+static int sync_dir(const char *dir, char *err, size_t errlen)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+    if (dfd < 0 || fsync(dfd) < 0)
+        rc = -1;
+    if (rc < 0)
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+    if (dfd >= 0)
+        close(dfd);     /* read-only: nothing its close could lose */
+    return rc;
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -101,16 +120,17 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-int rt_ckpt_write(const char *dir, int32_t partition, const rt_buf *body, char *err,
-                  size_t errlen)
+static int write_gen(const char *dir, int32_t partition, const rt_buf *body, int keep,
+                     char *err, size_t errlen)
 {
-    char path[4096], tmp[4200];
+    char path[4096], tmp[4200], prev[4096];
     unsigned char sum[8];
     uint64_t h = rt_fnv1a(RT_FNV1A_INIT, body->data, body->len);
-    int fd = -1, dfd = -1, rc = -1;
+    int fd = -1, rc = -1;
     for (int i = 0; i < 8; i++)
         sum[i] = (unsigned char)(h >> (8 * i));
-    if (rt_ckpt_path(path, sizeof path, dir, partition) < 0) {
+    if (path_of(path, sizeof path, dir, partition, 0) < 0 ||
+        path_of(prev, sizeof prev, dir, partition, 1) < 0) {
         snprintf(err, errlen, "state.dir is too long");
         return -1;
     }
@@ -124,34 +144,65 @@ int rt_ckpt_write(const char *dir, int32_t partition, const rt_buf *body, char *
     }
     int closed = close(fd);
     fd = -1;
-    if (closed < 0 || rename(tmp, path) < 0) {
-        snprintf(err, errlen, "%s: %s", closed < 0 ? tmp : path, strerror(errno));
+    if (closed < 0) {
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    /* A crash between the two renames leaves only the previous one, which is what the
+     * committed offsets still stand for. */
+    if (keep && rename(path, prev) < 0 && errno != ENOENT) {
+        snprintf(err, errlen, "%s: %s", prev, strerror(errno));
+        goto out;
+    }
+    if (rename(tmp, path) < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
         goto out;
     }
     /* The rename itself is durable only once the directory is. */
-    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) < 0) {
-        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-        goto out;
-    }
-    rc = 0;
+    rc = sync_dir(dir, err, errlen);
 out:
     if (fd >= 0)
         close(fd);
-    if (dfd >= 0)
-        close(dfd);
     if (rc < 0)
         unlink(tmp);
     return rc;
 }
 
-int rt_ckpt_read(const char *dir, int32_t partition, rt_buf *body, char *err,
-                 size_t errlen)
+int rt_ckpt_write(const char *dir, int32_t partition, const rt_buf *body, char *err,
+                  size_t errlen)
+{
+    return write_gen(dir, partition, body, 0, err, errlen);
+}
+
+int rt_ckpt_write_keep(const char *dir, int32_t partition, const rt_buf *body, char *err,
+                       size_t errlen)
+{
+    return write_gen(dir, partition, body, 1, err, errlen);
+}
+
+int rt_ckpt_promote(const char *dir, int32_t partition, char *err, size_t errlen)
+{
+    char path[4096], prev[4096];
+    if (path_of(path, sizeof path, dir, partition, 0) < 0 ||
+        path_of(prev, sizeof prev, dir, partition, 1) < 0) {
+        snprintf(err, errlen, "state.dir is too long");
+        return -1;
+    }
+    if (rename(prev, path) < 0) {
+        snprintf(err, errlen, "%s: %s", prev, strerror(errno));
+        return -1;
+    }
+    return sync_dir(dir, err, errlen);
+}
+
+static int read_gen(const char *dir, int32_t partition, int prev, rt_buf *body, char *err,
+                    size_t errlen)
 {
     char path[4096];
     struct stat st;
     int fd = -1, rc = -1;
     body->len = 0;
-    if (rt_ckpt_path(path, sizeof path, dir, partition) < 0) {
+    if (path_of(path, sizeof path, dir, partition, prev) < 0) {
         snprintf(err, errlen, "state.dir is too long");
         return -1;
     }
@@ -191,4 +242,16 @@ int rt_ckpt_read(const char *dir, int32_t partition, rt_buf *body, char *err,
 out:
     close(fd);
     return rc;
+}
+
+int rt_ckpt_read(const char *dir, int32_t partition, rt_buf *body, char *err,
+                 size_t errlen)
+{
+    return read_gen(dir, partition, 0, body, err, errlen);
+}
+
+int rt_ckpt_read_prev(const char *dir, int32_t partition, rt_buf *body, char *err,
+                      size_t errlen)
+{
+    return read_gen(dir, partition, 1, body, err, errlen);
 }

@@ -33,9 +33,18 @@ int rt_ckpt_path(char *path, size_t len, const char *dir, int32_t partition);
 /* Replace the partition's checkpoint with `body` atomically. -1 with err set. */
 int rt_ckpt_write(const char *dir, int32_t partition, const rt_buf *body, char *err,
                   size_t errlen);
+/* The same, keeping the checkpoint it replaces as "partition-<n>.prev.ckpt"
+ * (exactly_once: until the transaction commits, the committed offsets stand for it). */
+int rt_ckpt_write_keep(const char *dir, int32_t partition, const rt_buf *body, char *err,
+                       size_t errlen);
+/* Make the kept previous checkpoint the current one again. -1 with err set. */
+int rt_ckpt_promote(const char *dir, int32_t partition, char *err, size_t errlen);
 /* The body of the partition's checkpoint into `body`: 1 when read, 0 when there is
  * none, -1 with err set when it is unreadable or damaged. */
 int rt_ckpt_read(const char *dir, int32_t partition, rt_buf *body, char *err,
                  size_t errlen);
+/* The same for the kept previous checkpoint. */
+int rt_ckpt_read_prev(const char *dir, int32_t partition, rt_buf *body, char *err,
+                      size_t errlen);
 
 #endif

@@ -103,6 +103,27 @@ int main(void)
     }
     unit_check(accepted == 0, "checkpoint: a file cut short anywhere is refused (%d "
                "accepted)", accepted);
+    /* exactly_once keeps the replaced checkpoint until its transaction commits. */
+    rt_buf third = { 0 };
+    int k1 = rt_ckpt_write(dir, 3, &b, err, sizeof err);
+    int k2 = rt_ckpt_put_i64(&third, 9) | rt_ckpt_write_keep(dir, 3, &third, err, sizeof err);
+    got.len = 0;
+    int cur = rt_ckpt_read(dir, 3, &got, err, sizeof err);
+    int cur_ok = cur == 1 && got.len == third.len && memcmp(got.data, third.data, got.len) == 0;
+    got.len = 0;
+    int prev = rt_ckpt_read_prev(dir, 3, &got, err, sizeof err);
+    unit_check(k1 == 0 && k2 == 0 && cur_ok && prev == 1 && got.len == b.len &&
+               memcmp(got.data, b.data, got.len) == 0,
+               "checkpoint: write_keep makes the new one current and keeps the old one");
+    int pr = rt_ckpt_promote(dir, 3, err, sizeof err);
+    got.len = 0;
+    cur = rt_ckpt_read(dir, 3, &got, err, sizeof err);
+    cur_ok = cur == 1 && got.len == b.len && memcmp(got.data, b.data, got.len) == 0;
+    unit_check(pr == 0 && cur_ok && rt_ckpt_read_prev(dir, 3, &got, err, sizeof err) == 0,
+               "checkpoint: promote makes the kept one current again");
+    unit_check(rt_ckpt_promote(dir, 3, err, sizeof err) == -1 && strstr(err, ".prev.ckpt"),
+               "checkpoint: promote without a kept one is -1 naming the file (%s)", err);
+    rt_buf_free(&third);
     unlink(path);
     rmdir(dir);
     char tiny[8];

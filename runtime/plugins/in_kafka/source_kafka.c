@@ -108,6 +108,8 @@ typedef struct assigning {
     rd_kafka_topic_partition_list_t *parts;     /* as assigned; offsets set on finishing */
     rd_kafka_topic_partition_list_t *committed; /* the group's offsets, by the thread */
     rd_kafka_resp_err_t err;
+    const char **topics;        /* of parts, for the worker */
+    int *partitions;
     long long *stored, *from;   /* per partition, from the worker (cb.assigned) */
     pthread_t thread;
     int threaded;
@@ -136,6 +138,8 @@ static void assign_free(assigning *a)
         rd_kafka_topic_partition_list_destroy(a->parts);
     if (a->committed)
         rd_kafka_topic_partition_list_destroy(a->committed);
+    free(a->topics);
+    free(a->partitions);
     free(a->stored);
     free(a->from);
     free(a);
@@ -155,6 +159,23 @@ static void take_partitions(rt_source_kafka *s, rd_kafka_topic_partition_list_t 
         rd_kafka_resume_partitions(s->rk, parts);
 }
 
+/* Exactly once: the worker restores the checkpoint that the group's committed offsets
+ * stand for, so it is told them first (NULL when they could not be read). */
+static void tell_worker(rt_source_kafka *s, assigning *a)
+{
+    long long *committed = NULL;
+    int n = a->parts->cnt;
+    if (s->txn && !a->err && a->committed && (committed = malloc((n ? n : 1) * sizeof *committed)))
+        for (int i = 0; i < n; i++)
+            committed[i] = a->committed->elems[i].offset;
+    if (s->txn && a->err)
+        rt_error("kafka source: cannot read the group's committed offsets (%s)",
+                 rd_kafka_err2str(a->err));
+    s->cb.assigned(s->cb.arg, (size_t)n, a->topics, a->partitions, committed, a->stored,
+                   a->from);
+    free(committed);
+}
+
 /* A checkpoint's offset decides where a partition resumes, always: the restored state
  * stands for exactly the events before it. Otherwise sinks that store offsets with
  * their rows (exactly once) decide where a partition resumes when they are behind the
@@ -168,10 +189,12 @@ static void finish_assign(rt_source_kafka *s)
     s->assigning = NULL;
     if (a->threaded)
         pthread_join(a->thread, NULL);
-    if (a->err)
+    if (s->txn)
+        tell_worker(s, a);
+    else if (a->err)
         rt_warn("kafka source: cannot read committed offsets (%s); the sinks' stored "
                 "offsets decide", rd_kafka_err2str(a->err));
-    for (int i = 0; a->stored && i < parts->cnt; i++) {
+    for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *p = &parts->elems[i];
         int64_t have = a->err || !a->committed ? -1 : a->committed->elems[i].offset;
         if (a->from[i] >= 0) {
@@ -212,56 +235,56 @@ static void on_committed(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The worker says where each partition resumes; the group's committed offsets are
- * needed only where an exactly-once sink stored one and no checkpoint decides. */
+ * needed where an exactly-once sink stored one and no checkpoint decides, and always
+ * under exactly_once, before the worker is told (tell_worker). */
 static void begin_assign(rt_source_kafka *s, rd_kafka_topic_partition_list_t *parts)
 {
-    size_t n = (size_t)parts->cnt;
+    size_t n = (size_t)parts->cnt, cap = n ? n : 1;
     assigning *a = calloc(1, sizeof *a);
-    const char **topics = malloc((n ? n : 1) * sizeof *topics);
-    int *partitions = malloc((n ? n : 1) * sizeof *partitions);
-    if (!a || !topics || !partitions || !(a->parts = rd_kafka_topic_partition_list_copy(parts)) ||
-        !(a->stored = malloc((n ? n : 1) * sizeof *a->stored)) ||
-        !(a->from = malloc((n ? n : 1) * sizeof *a->from))) {
+    if (a)
+        a->pipe[0] = a->pipe[1] = -1;
+    if (!a || !(a->topics = malloc(cap * sizeof *a->topics)) ||
+        !(a->partitions = malloc(cap * sizeof *a->partitions)) ||
+        !(a->parts = rd_kafka_topic_partition_list_copy(parts)) ||
+        !(a->stored = malloc(cap * sizeof *a->stored)) ||
+        !(a->from = malloc(cap * sizeof *a->from))) {
         rt_warn("kafka source: out of memory reading the sinks' stored offsets");
-        if (a)
-            a->pipe[0] = a->pipe[1] = -1;
         assign_free(a);
         take_partitions(s, parts);
-        goto out;
+        return;
     }
     a->s = s;
-    a->pipe[0] = a->pipe[1] = -1;
     s->assigning = a;
-    int need_committed = 0;
+    /* An empty (cooperative) assignment has nothing to restore; answered at once, as
+     * librdkafka expects, or its fetching of the partitions kept may stall. */
+    int need_committed = s->txn && n > 0;
     for (size_t i = 0; i < n; i++) {
-        topics[i] = parts->elems[i].topic;
-        partitions[i] = (int)parts->elems[i].partition;
+        a->topics[i] = a->parts->elems[i].topic;
+        a->partitions[i] = (int)a->parts->elems[i].partition;
         a->stored[i] = a->from[i] = -1;
     }
-    s->cb.assigned(s->cb.arg, n, topics, partitions, a->stored, a->from);
+    if (!s->txn)
+        s->cb.assigned(s->cb.arg, n, a->topics, a->partitions, NULL, a->stored, a->from);
     for (size_t i = 0; i < n; i++)
         need_committed |= a->from[i] < 0 && a->stored[i] >= 0;
     if (!need_committed) {
         finish_assign(s);
-        goto out;
+        return;
     }
     if (!(a->committed = rd_kafka_topic_partition_list_copy(parts))) {
         a->err = RD_KAFKA_RESP_ERR__FAIL;
         finish_assign(s);
-        goto out;
+        return;
     }
     if (pipe2(a->pipe, O_CLOEXEC | O_NONBLOCK) == 0 &&
         (a->done = event_new(s->base, a->pipe[0], EV_READ, on_committed, s)) &&
         event_add(a->done, NULL) == 0 && pthread_create(&a->thread, NULL, read_committed, a) == 0) {
         a->threaded = 1;
-        goto out;   /* on_committed finishes */
+        return;     /* on_committed finishes */
     }
     rt_warn("kafka source: no thread for reading committed offsets; reading them on the loop");
     read_committed(a);
     finish_assign(s);
-out:
-    free(topics);
-    free(partitions);
 }
 
 /* Records of this partition are being given up. */
