@@ -20,6 +20,8 @@ void lb_json_encode(lua_State *L, int idx, rt_buf *out);
  * become int64 values, null becomes nil in objects and json.null in arrays.
  * -1 (nothing pushed) when nested too deep for the Lua stack. */
 int  lb_json_push(lua_State *L, json_t *v);
+/* The same for node i of a decoded record. */
+int  lb_jtape_push(lua_State *L, const rt_jtape *t, uint32_t i);
 
 /* lb_int64.c: register the int64 metatable (once per state). */
 void lb_int64_open(lua_State *L);

@@ -1,7 +1,7 @@
 /* lb_event.c - the `ev` object handed to process().
  *
- * The event stays a jansson tree in C; Lua gets a small userdata whose fields are
- * read when asked for, and the payload becomes a Lua table only on first access
+ * The event stays a decoded tape in C (json_tape.h); Lua gets a small userdata whose
+ * fields are read when asked for, and the payload becomes a Lua table only on first access
  * (cached for the rest of the call). A processor that routes on ev.type alone never
  * pays for converting the payload. */
 #include <string.h>
@@ -33,7 +33,7 @@ static void push_payload(lua_State *L, event_ud *u)
         lua_getfenv(L, 1);
         return;
     }
-    if (lb_json_push(L, u->ev->payload) < 0)
+    if (lb_jtape_push(L, &u->ev->tape, u->ev->payload) < 0)
         luaL_error(L, "payload is nested too deeply");
     lua_pushvalue(L, -1);
     lua_setfenv(L, 1);

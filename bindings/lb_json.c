@@ -346,6 +346,76 @@ int lb_json_push(lua_State *L, json_t *v)
     return -1;
 }
 
+/* The tape's value at node i as Lua, built straight from the decoded record: the same
+ * shapes as push_value. */
+static int push_node(lua_State *L, const rt_jtape *t, uint32_t i, int depth)
+{
+    const rt_jnode *n = &t->v[i];
+    switch ((enum rt_jtype)n->type) {
+    case RT_JOBJECT: {
+        if (depth > MAX_PUSH_DEPTH || !lua_checkstack(L, 4))
+            return -1;
+        uint32_t k = i + 1;
+        lua_createtable(L, 0, (int)n->len);
+        for (uint32_t m = 0; m < n->len; m++) {
+            uint32_t val = k + 1;
+            if (t->v[val].type != RT_JNULL) {
+                lua_pushlstring(L, rt_jtape_str(t, k), t->v[k].len);
+                if (push_node(L, t, val, depth + 1) < 0)
+                    return -1;
+                lua_rawset(L, -3);
+            }
+            k = t->v[val].next;
+        }
+        return 0;
+    }
+    case RT_JARRAY: {
+        if (depth > MAX_PUSH_DEPTH || !lua_checkstack(L, 4))
+            return -1;
+        uint32_t j = i + 1;
+        lua_createtable(L, (int)n->len, 0);
+        for (uint32_t m = 0; m < n->len; m++) {
+            if (push_node(L, t, j, depth + 1) < 0)
+                return -1;
+            lua_rawseti(L, -2, (int)m + 1);
+            j = t->v[j].next;
+        }
+        luaL_getmetatable(L, ARRAY_MT);
+        lua_setmetatable(L, -2);
+        return 0;
+    }
+    case RT_JSTRING:
+        lua_pushlstring(L, rt_jtape_str(t, i), n->len);
+        return 0;
+    case RT_JINT:
+        if (n->num.i >= -(1LL << 53) && n->num.i <= (1LL << 53))
+            lua_pushnumber(L, (lua_Number)n->num.i);
+        else
+            lb_int64_push(L, n->num.i);
+        return 0;
+    case RT_JREAL:
+        lua_pushnumber(L, n->num.d);
+        return 0;
+    case RT_JTRUE:
+    case RT_JFALSE:
+        lua_pushboolean(L, n->type == RT_JTRUE);
+        return 0;
+    case RT_JNULL:
+        lua_pushlightuserdata(L, NULL);
+        return 0;
+    }
+    return -1;
+}
+
+int lb_jtape_push(lua_State *L, const rt_jtape *t, uint32_t i)
+{
+    int top = lua_gettop(L);
+    if (push_node(L, t, i, 0) == 0)
+        return 0;
+    lua_settop(L, top);
+    return -1;
+}
+
 /* Holds a decoded tree while it is converted, so a Lua error (out of memory) in the
  * middle of the conversion cannot leak it: __gc frees what was not freed. */
 typedef struct json_guard {

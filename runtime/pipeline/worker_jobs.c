@@ -65,6 +65,7 @@ static void job_put(rt_worker *w, rt_job *j)
     } else {
         rt_outbox_free(&j->out);
         rt_call_free(&j->call);
+        rt_event_free(&j->ev);
         free(j);
     }
 }
@@ -281,6 +282,7 @@ void rt_worker_jobs_free(rt_worker *w)
         w->spare = j->next;
         rt_outbox_free(&j->out);
         rt_call_free(&j->call);
+        rt_event_free(&j->ev);
         free(j);
     }
 }

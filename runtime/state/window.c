@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 
 #include "window.h"
 
@@ -26,37 +25,26 @@ int rt_windows_init(rt_windows *ws, rt_window_def *defs, size_t ndefs)
     return ws->keys ? 0 : -1;
 }
 
-static json_t *json_at(json_t *v, const char *path)
-{
-    while (v && json_is_object(v)) {
-        size_t n = strcspn(path, ".");
-        v = json_object_getn(v, path, n);
-        if (!path[n])
-            return v;
-        path += n + 1;
-    }
-    return NULL;
-}
-
 /* The value at a record path as the window key's text; NULL when absent. */
 static const char *key_of(const rt_event *ev, const char *path, char *buf, size_t len,
                              size_t *klen)
 {
-    json_t *v = json_at(ev->root, path);
+    const rt_jtape *t = &ev->tape;
+    long v = ev->decoded ? rt_jtape_at(t, 0, path) : -1;
     int n;
-    switch (v ? json_typeof(v) : JSON_NULL) {
-    case JSON_STRING:
-        *klen = json_string_length(v);
-        return json_string_value(v);
-    case JSON_INTEGER:
-        n = snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    switch (v >= 0 ? (enum rt_jtype)t->v[v].type : RT_JNULL) {
+    case RT_JSTRING:
+        *klen = t->v[v].len;
+        return rt_jtape_str(t, (uint32_t)v);
+    case RT_JINT:
+        n = snprintf(buf, len, "%lld", t->v[v].num.i);
         break;
-    case JSON_REAL:
-        n = snprintf(buf, len, "%.17g", json_real_value(v));
+    case RT_JREAL:
+        n = snprintf(buf, len, "%.17g", t->v[v].num.d);
         break;
-    case JSON_TRUE:
-    case JSON_FALSE:
-        n = snprintf(buf, len, "%s", json_is_true(v) ? "true" : "false");
+    case RT_JTRUE:
+    case RT_JFALSE:
+        n = snprintf(buf, len, "%s", t->v[v].type == RT_JTRUE ? "true" : "false");
         break;
     default:
         return NULL;
@@ -196,12 +184,15 @@ static rt_wkey *key_get(rt_windows *ws, size_t def, int32_t partition, const cha
     return k;
 }
 
-static void accumulate(rt_pane *p, const json_t *num)
+/* Count the event, and aggregate the number at the window's field (none: just count). */
+static void accumulate(rt_pane *p, const rt_event *ev, const char *field)
 {
+    const rt_jtape *t = &ev->tape;
+    long at = field && ev->decoded ? rt_jtape_at(t, 0, field) : -1;
     p->count++;
-    if (!num || !json_is_number(num))
+    if (at < 0 || (t->v[at].type != RT_JINT && t->v[at].type != RT_JREAL))
         return;
-    double v = json_number_value(num);
+    double v = t->v[at].type == RT_JINT ? (double)t->v[at].num.i : t->v[at].num.d;
     p->min = p->n && p->min < v ? p->min : v;
     p->max = p->n && p->max > v ? p->max : v;
     p->sum += v;
@@ -222,7 +213,7 @@ static int fire(rt_windows *ws, const rt_window_def *d, rt_wkey *k, rt_pane *p,
 static int add_to(rt_windows *ws, const rt_window_def *d, rt_wkey *k, rt_pane *p,
                   const rt_event *ev, const rt_window_calls *calls)
 {
-    accumulate(p, d->field ? json_at(ev->root, d->field) : NULL);
+    accumulate(p, ev, d->field);
     if (d->agg == RT_AGG_LUA && calls->add(calls->arg, d, ev, p) < 0)
         return -1;
     if (ws->watermark >= p->end)

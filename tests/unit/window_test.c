@@ -55,6 +55,7 @@ int main(void)
         return 1;
     srand(3);
     /* Events arrive out of order but never behind the watermark (no lateness here). */
+    rt_event ev = { 0 };
     for (int i = 0; i < EVENTS; i++) {
         char raw[256];
         int key = rand() % KEYS;
@@ -63,7 +64,6 @@ int main(void)
             ts = rand() % (SPAN / 2);
         int n = snprintf(raw, sizeof raw, "{\"domain\":\"d\",\"type\":\"t\",\"timestamp\":%"
                          PRId64 ",\"eventId\":\"e%d\",\"payload\":{\"k\":\"k%d\"}}", ts, i, key);
-        rt_event ev;
         rt_reject why;
         int late = 0;
         char err[256];
@@ -102,5 +102,6 @@ int main(void)
     unit_check(ws.nheap == 0 && ws.panes == 0, "windows: nothing is left once all fired "
                "(%zu heap entries, %zu panes)", ws.nheap, ws.panes);
     rt_windows_free(&ws);
+    rt_event_free(&ev);
     return unit_exit();
 }

@@ -1,0 +1,524 @@
+/* json_tape.c - one validating pass from JSON bytes to a tape (see json_tape.h).
+ *
+ * Recursive descent over the bytes; nodes are appended to t->v and referred to by
+ * index (the array may move while it grows). Strings are unescaped into t->strs, which
+ * is sized once per record to the record's length: a string's decoded bytes and its
+ * NUL never take more room than its quoted form, so it never moves while parsing and
+ * offsets can be handed out at once. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "json_tape.h"
+
+#define MAX_DEPTH 2048          /* jansson's, so that too_deep means what it meant */
+#define SMALL_OBJECT 16         /* keys compared pairwise for duplicates; a hash above */
+#define KEEP_NODES 4096         /* buffers kept between records, past which they go */
+#define KEEP_STRS (64 * 1024)
+
+typedef struct parser {
+    rt_jtape *t;
+    const unsigned char *s, *p, *end;
+    rt_jerror *err;
+} parser;
+
+__attribute__((format(printf, 3, 4)))
+static int fail(parser *ps, const unsigned char *at, const char *fmt, ...)
+{
+    va_list ap;
+    ps->err->column = (size_t)(at - ps->s) + 1;
+    va_start(ap, fmt);
+    vsnprintf(ps->err->text, sizeof ps->err->text, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void skip_ws(parser *ps)
+{
+    while (ps->p < ps->end &&
+           (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
+        ps->p++;
+}
+
+/* A new node of `type`; its index, or -1 (out of memory, reported). */
+static long add_node(parser *ps, enum rt_jtype type)
+{
+    rt_jtape *t = ps->t;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        rt_jnode *v = cap > UINT32_MAX ? NULL : realloc(t->v, cap * sizeof *v);
+        if (!v)
+            return fail(ps, ps->p, "out of memory");
+        t->v = v;
+        t->cap = cap;
+    }
+    rt_jnode *n = &t->v[t->n];
+    n->type = (uint8_t)type;
+    n->len = 0;
+    n->str = 0;
+    n->next = (uint32_t)t->n + 1;
+    return (long)t->n++;
+}
+
+static int hex4(const unsigned char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = p[i], d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+            d = (c | 0x20) - 'a' + 10;
+        else
+            return -1;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return 0;
+}
+
+static char *put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xC0 | cp >> 6);
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xE0 | cp >> 12);
+        *o++ = (char)(0x80 | (cp >> 6 & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else {
+        *o++ = (char)(0xF0 | cp >> 18);
+        *o++ = (char)(0x80 | (cp >> 12 & 0x3F));
+        *o++ = (char)(0x80 | (cp >> 6 & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    }
+    return o;
+}
+
+/* The length of the well-formed UTF-8 sequence at p (lead byte >= 0x80), or 0:
+ * no overlong forms, no surrogates, nothing past U+10FFFF. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0];
+    size_t n;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+/* The \u escape at p (after the backslash and 'u'), a surrogate pair taken whole. */
+static int unicode_escape(parser *ps, unsigned *cp)
+{
+    const unsigned char *at = ps->p - 2;
+    *cp = 0;
+    if (ps->end - ps->p < 4 || hex4(ps->p, cp) < 0)
+        return fail(ps, at, "invalid escape");
+    ps->p += 4;
+    if (*cp >= 0xDC00 && *cp <= 0xDFFF)
+        return fail(ps, at, "invalid Unicode '\\u%04X'", *cp);
+    if (*cp < 0xD800 || *cp > 0xDBFF)
+        return 0;
+    unsigned low;
+    if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' ||
+        hex4(ps->p + 2, &low) < 0 || low < 0xDC00 || low > 0xDFFF)
+        return fail(ps, at, "invalid Unicode '\\u%04X'", *cp);
+    ps->p += 6;
+    *cp = 0x10000 + ((*cp - 0xD800) << 10) + (low - 0xDC00);
+    return 0;
+}
+
+/* The string at ps->p (its opening quote) into strs, as a new node. */
+static long parse_string(parser *ps, int is_key)
+{
+    rt_jtape *t = ps->t;
+    const unsigned char *p = ps->p + 1, *end = ps->end;
+    char *start = t->strs.data + t->strs.len, *o = start;
+    long idx = add_node(ps, RT_JSTRING);
+    if (idx < 0)
+        return -1;
+    for (;;) {
+        /* The common run: printable ASCII, copied as is. */
+        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+            *o++ = (char)*p++;
+        if (p >= end)
+            return fail(ps, p, "premature end of input in a string");
+        unsigned c = *p;
+        if (c == '"')
+            break;
+        if (c < 0x20)
+            return fail(ps, p, "control character 0x%x in a string", c);
+        if (c >= 0x80) {
+            size_t n = utf8_len(p, end);
+            if (!n)
+                return fail(ps, p, "invalid UTF-8 in a string");
+            memcpy(o, p, n);
+            o += n;
+            p += n;
+            continue;
+        }
+        /* A backslash. */
+        if (end - p < 2)
+            return fail(ps, p, "premature end of input in a string");
+        switch (p[1]) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            unsigned cp = 0;
+            ps->p = p + 2;
+            if (unicode_escape(ps, &cp) < 0)
+                return -1;
+            if (cp == 0 && is_key)
+                return fail(ps, p, "NUL byte in object key not supported");
+            o = put_utf8(o, cp);
+            p = ps->p;
+            continue;
+        }
+        default:
+            return fail(ps, p, "invalid escape");
+        }
+        p += 2;
+    }
+    *o = '\0';
+    rt_jnode *n = &t->v[idx];
+    n->str = (uint32_t)t->strs.len;
+    n->len = (uint32_t)(o - start);
+    t->strs.len += (size_t)(o - start) + 1;
+    ps->p = p + 1;
+    return idx;
+}
+
+static int parse_number(parser *ps)
+{
+    const unsigned char *p = ps->p, *start = p, *end = ps->end;
+    int neg = 0, is_int = 1;
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= end || *p < '0' || *p > '9')
+        return fail(ps, start, "invalid number");
+    if (*p == '0')
+        p++;
+    else
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    if (p < end && *p == '.') {
+        is_int = 0;
+        if (++p >= end || *p < '0' || *p > '9')
+            return fail(ps, start, "invalid number");
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        is_int = 0;
+        if (++p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= end || *p < '0' || *p > '9')
+            return fail(ps, start, "invalid number");
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    long idx = add_node(ps, RT_JINT);
+    if (idx < 0)
+        return -1;
+    rt_jnode *n = &ps->t->v[idx];
+    ps->p = p;
+    if (is_int) {
+        /* Exact while it fits int64 (the limit of a negative one is one more). */
+        unsigned long long v = 0, limit = neg ? 9223372036854775808ULL : 9223372036854775807ULL;
+        int over = 0;
+        for (const unsigned char *d = start + neg; d < p && !over; d++) {
+            unsigned dig = *d - '0';
+            if (v > (limit - dig) / 10)
+                over = 1;
+            else
+                v = v * 10 + dig;
+        }
+        if (!over) {
+            n->num.i = neg ? (long long)(0 - v) : (long long)v;
+            return 0;
+        }
+    }
+    /* strtod needs the text terminated; numbers longer than this are rare. */
+    char small[64], *text = small;
+    size_t len = (size_t)(p - start);
+    if (len >= sizeof small && !(text = malloc(len + 1)))
+        return fail(ps, start, "out of memory");
+    memcpy(text, start, len);
+    text[len] = '\0';
+    double d = strtod(text, NULL);
+    if (text != small)
+        free(text);
+    if (isinf(d))
+        return fail(ps, start, "real number overflow");
+    n->type = RT_JREAL;
+    n->num.d = d;
+    return 0;
+}
+
+static int same_key(const rt_jtape *t, uint32_t a, uint32_t b)
+{
+    return t->v[a].len == t->v[b].len &&
+           memcmp(rt_jtape_str(t, a), rt_jtape_str(t, b), t->v[a].len) == 0;
+}
+
+/* A key that appears twice in object `obj`: its node, or 0 (none) or -1 (no memory). */
+static long duplicate_key(const rt_jtape *t, uint32_t obj)
+{
+    uint32_t n = t->v[obj].len, small[SMALL_OBJECT], *keys = small, i = obj + 1;
+    long dup = 0;
+    if (n < 2)
+        return 0;
+    if (n > SMALL_OBJECT && !(keys = malloc(n * sizeof *keys)))
+        return -1;
+    for (uint32_t m = 0; m < n; m++) {
+        keys[m] = i;
+        i = t->v[i + 1].next;
+    }
+    if (n <= SMALL_OBJECT) {
+        for (uint32_t a = 1; a < n && !dup; a++)
+            for (uint32_t b = 0; b < a && !dup; b++)
+                if (same_key(t, keys[a], keys[b]))
+                    dup = keys[a];
+        return dup;
+    }
+    /* Open addressing over the key nodes, at most half full. */
+    size_t size = 64;
+    while (size < 2 * (size_t)n)
+        size *= 2;
+    uint32_t *slot = calloc(size, sizeof *slot);
+    if (!slot) {
+        free(keys);
+        return -1;
+    }
+    for (uint32_t m = 0; m < n && !dup; m++) {
+        uint32_t k = keys[m];
+        size_t h = (size_t)rt_fnv1a(RT_FNV1A_INIT, rt_jtape_str(t, k), t->v[k].len) & (size - 1);
+        while (slot[h] && !(dup = same_key(t, slot[h] - 1, k) ? k : 0))
+            h = (h + 1) & (size - 1);
+        slot[h] = k + 1;
+    }
+    free(slot);
+    free(keys);
+    return dup;
+}
+
+static int parse_value(parser *ps, int depth);
+
+static int parse_object(parser *ps, int depth)
+{
+    const unsigned char *open = ps->p;
+    long idx = add_node(ps, RT_JOBJECT);
+    uint32_t count = 0;
+    if (idx < 0)
+        return -1;
+    ps->p++;
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == '}') {
+        ps->p++;
+    } else {
+        for (;;) {
+            if (ps->p >= ps->end || *ps->p != '"')
+                return fail(ps, ps->p, "string or '}' expected");
+            if (parse_string(ps, 1) < 0)
+                return -1;
+            skip_ws(ps);
+            if (ps->p >= ps->end || *ps->p != ':')
+                return fail(ps, ps->p, "':' expected");
+            ps->p++;
+            skip_ws(ps);
+            if (parse_value(ps, depth + 1) < 0)
+                return -1;
+            count++;
+            skip_ws(ps);
+            if (ps->p < ps->end && *ps->p == ',') {
+                ps->p++;
+                skip_ws(ps);
+                continue;
+            }
+            if (ps->p < ps->end && *ps->p == '}') {
+                ps->p++;
+                break;
+            }
+            return fail(ps, ps->p, "',' or '}' expected");
+        }
+    }
+    rt_jtape *t = ps->t;
+    t->v[idx].len = count;
+    t->v[idx].next = (uint32_t)t->n;
+    long dup = duplicate_key(t, (uint32_t)idx);
+    if (dup < 0)
+        return fail(ps, open, "out of memory");
+    if (dup)
+        return fail(ps, open, "duplicate object key '%.60s'", rt_jtape_str(t, (uint32_t)dup));
+    return 0;
+}
+
+static int parse_array(parser *ps, int depth)
+{
+    long idx = add_node(ps, RT_JARRAY);
+    uint32_t count = 0;
+    if (idx < 0)
+        return -1;
+    ps->p++;
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == ']') {
+        ps->p++;
+    } else {
+        for (;;) {
+            if (parse_value(ps, depth + 1) < 0)
+                return -1;
+            count++;
+            skip_ws(ps);
+            if (ps->p < ps->end && *ps->p == ',') {
+                ps->p++;
+                skip_ws(ps);
+                continue;
+            }
+            if (ps->p < ps->end && *ps->p == ']') {
+                ps->p++;
+                break;
+            }
+            return fail(ps, ps->p, "',' or ']' expected");
+        }
+    }
+    ps->t->v[idx].len = count;
+    ps->t->v[idx].next = (uint32_t)ps->t->n;
+    return 0;
+}
+
+static int literal(parser *ps, const char *word, size_t n, enum rt_jtype type)
+{
+    if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0)
+        return fail(ps, ps->p, "invalid token");
+    ps->p += n;
+    return add_node(ps, type) < 0 ? -1 : 0;
+}
+
+static int parse_value(parser *ps, int depth)
+{
+    if (ps->p >= ps->end)
+        return fail(ps, ps->p, "premature end of input");
+    switch (*ps->p) {
+    case '{':
+    case '[':
+        if (depth >= MAX_DEPTH) {
+            ps->err->too_deep = 1;
+            return fail(ps, ps->p, "maximum parsing depth reached");
+        }
+        return *ps->p == '{' ? parse_object(ps, depth) : parse_array(ps, depth);
+    case '"':
+        return parse_string(ps, 0) < 0 ? -1 : 0;
+    case 't':
+        return literal(ps, "true", 4, RT_JTRUE);
+    case 'f':
+        return literal(ps, "false", 5, RT_JFALSE);
+    case 'n':
+        return literal(ps, "null", 4, RT_JNULL);
+    default:
+        if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9'))
+            return parse_number(ps);
+        return fail(ps, ps->p, "invalid token");
+    }
+}
+
+int rt_jtape_parse(rt_jtape *t, const char *s, size_t len, rt_jerror *err)
+{
+    parser ps = { t, (const unsigned char *)s, (const unsigned char *)s,
+                  (const unsigned char *)s + len, err };
+    err->too_deep = 0;
+    err->column = 0;
+    err->text[0] = '\0';
+    t->n = 0;
+    t->strs.len = 0;
+    if (len >= UINT32_MAX)
+        return fail(&ps, ps.p, "record too large");
+    if (rt_buf_reserve(&t->strs, len + 1) < 0)
+        return fail(&ps, ps.p, "out of memory");
+    skip_ws(&ps);
+    if (ps.p >= ps.end || (*ps.p != '{' && *ps.p != '['))
+        return fail(&ps, ps.p, "'[' or '{' expected");
+    if (parse_value(&ps, 0) < 0)
+        return -1;
+    skip_ws(&ps);
+    if (ps.p != ps.end)
+        return fail(&ps, ps.p, "end of file expected");
+    return 0;
+}
+
+long rt_jtape_get(const rt_jtape *t, uint32_t obj, const char *key, size_t klen)
+{
+    if (obj >= t->n || t->v[obj].type != RT_JOBJECT)
+        return -1;
+    uint32_t i = obj + 1;
+    for (uint32_t m = 0; m < t->v[obj].len; m++) {
+        if (t->v[i].len == klen && memcmp(rt_jtape_str(t, i), key, klen) == 0)
+            return (long)i + 1;
+        i = t->v[i + 1].next;
+    }
+    return -1;
+}
+
+long rt_jtape_at(const rt_jtape *t, uint32_t obj, const char *path)
+{
+    long v = obj;
+    for (;;) {
+        size_t n = strcspn(path, ".");
+        if ((v = rt_jtape_get(t, (uint32_t)v, path, n)) < 0 || !path[n])
+            return v;
+        path += n + 1;
+    }
+}
+
+void rt_jtape_reset(rt_jtape *t)
+{
+    t->n = 0;
+    t->strs.len = 0;
+    if (t->cap > KEEP_NODES) {
+        free(t->v);
+        t->v = NULL;
+        t->cap = 0;
+    }
+    if (t->strs.cap > KEEP_STRS)
+        rt_buf_free(&t->strs);
+}
+
+void rt_jtape_free(rt_jtape *t)
+{
+    free(t->v);
+    t->v = NULL;
+    t->n = t->cap = 0;
+    rt_buf_free(&t->strs);
+}
