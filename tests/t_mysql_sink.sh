@@ -211,6 +211,7 @@ for _ in $(seq 180); do caught_up && break; sleep 1; done
 check "exactly once: the restarted run reads every partition to its end" caught_up
 if same_tables; then pass "exactly once: after three SIGKILLs, tables equal the uninterrupted run"
 else fail "exactly once: after three SIGKILLs, tables equal the uninterrupted run" \
+  "$(diff <(tables eddy_ref) <(tables eddy) | head -20)" \
   "$(grep -h 'resumes\|assigned\|already\|retrying' "$d"/k*.err "$d/last.err" | tail -40)"; fi
 stop_eddy last; expect_eq "exactly once: the last run exits 0" 0 "$STOP_RC"
 expect_eq "exactly once: row counts (orders/user events/product days) match too" \
