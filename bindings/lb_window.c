@@ -128,6 +128,12 @@ void lb_window_read(lua_State *L, rt_processor *p, int spec, int64_t default_lat
         d->add_ref = d->result_ref = d->merge_ref = LUA_NOREF;
         d->name = dup_or_raise(L, lua_tostring(L, -2));
         int w = lua_gettop(L);
+        static const char *const keys[] = { "kind", "size_ms", "slide_ms", "gap_ms", "key",
+                                            "agg", "add", "merge", "result", "lateness_ms",
+                                            NULL };
+        char what[160];
+        snprintf(what, sizeof what, "windows.%s", d->name);
+        rt_processor_check_keys(L, p, w, keys, what);
         lua_getfield(L, w, "kind");
         const char *kind = lua_tostring(L, -1);
         int k = 0;

@@ -57,6 +57,22 @@ write_echo_processor "$d" same order; cp "$d/processors/same.lua" "$d/processors
 refused "check: two processors with one name are refused" "$d" \
   "$d/processors/same.lua and $d/processors/same2.lua both name their processor 'same'"
 
+# A mistyped key in a processor table or a window declaration stops the load, naming
+# file, line and the key it was probably meant to be, instead of passing silently.
+d=$(newdir); write_conf "$d"
+printf 'return {\n  name = "p",\n  route = { { domain = "order", type = "*" } },\n  process = function() end,\n}\n' > "$d/processors/p.lua"
+refused "check: an unknown key in the processor table is refused, with the nearest known one" "$d" \
+  "$d/processors/p.lua:3: unknown key 'route' in the processor table; did you mean 'routes'?"
+printf 'return {\n  routes = { { domain = "order", type = "*" } },\n  process = function() end,\n  description = "x",\n}\n' > "$d/processors/p.lua"
+refused "check: an unknown key far from every known one is refused without a guess" "$d" \
+  "$d/processors/p.lua:4: unknown key 'description' in the processor table"
+printf 'return {\n  routes = { { domain = "order", type = "*" } },\n  process = function() end,\n  on_window = function() end,\n  windows = { w = { kind = "tumbling", size = 5 } },\n}\n' > "$d/processors/p.lua"
+refused "check: an unknown key in a window declaration is refused, with the nearest known one" "$d" \
+  "$d/processors/p.lua:5: unknown key 'size' in windows.w; did you mean 'size_ms'?"
+printf 'return {\n  routes = { { domain = "order", type = "*" } },\n  process = function() end,\n  on_window = function() end,\n  windows = { w = { kind = "tumbeling", size_ms = 5 } },\n}\n' > "$d/processors/p.lua"
+refused "check: a window kind error names the file" "$d" \
+  "$d/processors/p.lua: windows.w: kind must be tumbling, sliding or session"
+
 d=$(newdir); write_conf "$d"
 refused "check: an empty processors dir is refused" "$d" \
   "$d/eddy.conf:1: processors.dir: no *.lua processors in $d/processors"

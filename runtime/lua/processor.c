@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,82 @@ static const char *file_stem(const char *path, char *buf, size_t len)
     return buf;
 }
 
+/* Edits to turn a into b (Levenshtein), for "did you mean". Names are short. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+    if (la >= 64 || lb >= 64)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+/* The line of the first "<key> =" in the source, or 0. */
+static int line_of(const char *src, size_t len, const char *key)
+{
+    size_t k = strlen(key);
+    int line = 1;
+    for (size_t i = 0; src && i + k <= len; i++) {
+        if (src[i] == '\n')
+            line++;
+        if (memcmp(src + i, key, k) != 0 ||
+            (i && (isalnum((unsigned char)src[i - 1]) || src[i - 1] == '_')))
+            continue;
+        size_t j = i + k;
+        while (j < len && (src[j] == ' ' || src[j] == '\t'))
+            j++;
+        if (j < len && src[j] == '=' && (j + 1 >= len || src[j + 1] != '='))
+            return line;
+    }
+    return 0;
+}
+
+void rt_processor_check_keys(lua_State *L, rt_processor *p, int t,
+                             const char *const *known, const char *what)
+{
+    for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "%s: %s has a key that is not a name", p->path, what);
+        const char *key = lua_tostring(L, -2), *near = NULL;
+        size_t best = SIZE_MAX;
+        int i = 0;
+        for (; known[i] && strcmp(known[i], key) != 0; i++) {
+            /* size for size_ms: a known key that only adds a unit is one edit away */
+            size_t klen = strlen(key), d = strncmp(known[i], key, klen) == 0 &&
+                                                   known[i][klen] == '_' ? 1
+                                                   : distance(key, known[i]);
+            if (d < best) {
+                best = d;
+                near = known[i];
+            }
+        }
+        if (known[i])
+            continue;
+        int line = line_of(p->load_src, p->load_len, key);
+        char where[32] = "";
+        if (line)
+            snprintf(where, sizeof where, ":%d", line);
+        if (near && best <= 2 && best < strlen(key))
+            luaL_error(L, "%s%s: unknown key '%s' in %s; did you mean '%s'?", p->path, where,
+                       key, what, near);
+        luaL_error(L, "%s%s: unknown key '%s' in %s", p->path, where, key, what);
+    }
+}
+
 static void read_routes(lua_State *L, rt_processor *p, int spec)
 {
     lua_getfield(L, spec, "routes");
@@ -159,6 +236,10 @@ static int load_protected(lua_State *L)
     if (!lua_istable(L, -1))
         luaL_error(L, "%s: must return a table (got %s)", p->path, luaL_typename(L, -1));
     int spec = lua_gettop(L);
+    static const char *const keys[] = { "name", "routes", "process", "init", "windows",
+                                        "on_window", "on_timer", "jit", "state_ttl_ms",
+                                        NULL };
+    rt_processor_check_keys(L, p, spec, keys, "the processor table");
 
     char stem[256];
     lua_getfield(L, spec, "name");
@@ -283,12 +364,20 @@ int rt_processor_load_source(rt_processor *p, const char *path, const char *src,
     rt_reject why;
     rt_sandbox_arm(p, 0);      /* init() runs under the same time limit as a call */
     p->cx = (rt_ctx){ .kind = RT_CALL_INIT, .allows = rt_call_allows[RT_CALL_INIT] };
+    p->load_src = src;
+    p->load_len = len;
     int loaded = lua_cpcall(p->L, load_protected, &job);
+    p->load_src = NULL;
+    p->load_len = 0;
     p->cx = (rt_ctx){ .kind = RT_CALL_NONE };
     p->deadline_ms = 0;
     if (failed(p, p->L, loaded, &why) < 0) {
-        if (why.code == RT_REASON_PROCESSOR_ERROR)
+        /* Errors of the table's checks (windows.w: ...) come without a place. */
+        size_t plen = strlen(path);
+        if (why.code == RT_REASON_PROCESSOR_ERROR && strncmp(why.detail, path, plen) == 0)
             snprintf(err, errlen, "%s", why.detail);
+        else if (why.code == RT_REASON_PROCESSOR_ERROR)
+            snprintf(err, errlen, "%s: %s", path, why.detail);
         else
             snprintf(err, errlen, "%s: %s: %s", path, why.reason, why.detail);
         goto out;

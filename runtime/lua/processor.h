@@ -140,6 +140,8 @@ typedef struct rt_processor {
     int64_t state_ttl_ms;   /* the table's state_ttl_ms: ctx.state.set's default TTL */
     /* sandbox */
     rt_sandbox_limits limits;
+    const char *load_src;   /* the source while it loads (error lines), else NULL */
+    size_t load_len;
     size_t mem_used;        /* bytes the Lua state holds */
     lua_Alloc lua_alloc;    /* LuaJIT's own allocator, which sandbox_alloc wraps */
     void *lua_alloc_ud;
@@ -168,6 +170,12 @@ typedef struct rt_processor {
 int  rt_processor_load(rt_processor *p, const char *path, const rt_processor_env *env,
                        char *err, size_t errlen);
 /* The same from source bytes already read (reload hashes them first). */
+/* During a load: raise a Lua error for a key of table `t` that is not in `known`
+ * (NULL-terminated), naming the file, the line where the key is written and the
+ * nearest known key ("unknown key 'route' in the processor table; did you mean
+ * 'routes'?"). `what` names the table. */
+void rt_processor_check_keys(lua_State *L, rt_processor *p, int t,
+                             const char *const *known, const char *what);
 int  rt_processor_load_source(rt_processor *p, const char *path, const char *src,
                               size_t len, const rt_processor_env *env, char *err,
                               size_t errlen);
