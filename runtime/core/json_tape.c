@@ -337,29 +337,38 @@ static long duplicate_key(const rt_jtape *t, uint32_t obj)
 
 static int parse_value(parser *ps, int depth);
 
-static int parse_object(parser *ps, int depth)
+/* An object member's key and its colon. */
+static int parse_key(parser *ps)
+{
+    if (ps->p >= ps->end || *ps->p != '"')
+        return fail(ps, ps->p, "string or '}' expected");
+    if (parse_string(ps, 1) < 0)
+        return -1;
+    skip_ws(ps);
+    if (ps->p >= ps->end || *ps->p != ':')
+        return fail(ps, ps->p, "':' expected");
+    ps->p++;
+    skip_ws(ps);
+    return 0;
+}
+
+/* An object or an array at ps->p: its members up to the closing bracket, each of an
+ * object's with its key first. */
+static int parse_container(parser *ps, int depth, int is_object)
 {
     const unsigned char *open = ps->p;
-    long idx = add_node(ps, RT_JOBJECT);
+    char close = is_object ? '}' : ']';
+    long idx = add_node(ps, is_object ? RT_JOBJECT : RT_JARRAY);
     uint32_t count = 0;
     if (idx < 0)
         return -1;
     ps->p++;
     skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == '}') {
+    if (ps->p < ps->end && *ps->p == close) {
         ps->p++;
     } else {
         for (;;) {
-            if (ps->p >= ps->end || *ps->p != '"')
-                return fail(ps, ps->p, "string or '}' expected");
-            if (parse_string(ps, 1) < 0)
-                return -1;
-            skip_ws(ps);
-            if (ps->p >= ps->end || *ps->p != ':')
-                return fail(ps, ps->p, "':' expected");
-            ps->p++;
-            skip_ws(ps);
-            if (parse_value(ps, depth + 1) < 0)
+            if ((is_object && parse_key(ps) < 0) || parse_value(ps, depth + 1) < 0)
                 return -1;
             count++;
             skip_ws(ps);
@@ -368,54 +377,21 @@ static int parse_object(parser *ps, int depth)
                 skip_ws(ps);
                 continue;
             }
-            if (ps->p < ps->end && *ps->p == '}') {
+            if (ps->p < ps->end && *ps->p == close) {
                 ps->p++;
                 break;
             }
-            return fail(ps, ps->p, "',' or '}' expected");
+            return fail(ps, ps->p, "',' or '%c' expected", close);
         }
     }
     rt_jtape *t = ps->t;
     t->v[idx].len = count;
     t->v[idx].next = (uint32_t)t->n;
-    long dup = duplicate_key(t, (uint32_t)idx);
+    long dup = is_object ? duplicate_key(t, (uint32_t)idx) : 0;
     if (dup < 0)
         return fail(ps, open, "out of memory");
     if (dup)
         return fail(ps, open, "duplicate object key '%.60s'", rt_jtape_str(t, (uint32_t)dup));
-    return 0;
-}
-
-static int parse_array(parser *ps, int depth)
-{
-    long idx = add_node(ps, RT_JARRAY);
-    uint32_t count = 0;
-    if (idx < 0)
-        return -1;
-    ps->p++;
-    skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == ']') {
-        ps->p++;
-    } else {
-        for (;;) {
-            if (parse_value(ps, depth + 1) < 0)
-                return -1;
-            count++;
-            skip_ws(ps);
-            if (ps->p < ps->end && *ps->p == ',') {
-                ps->p++;
-                skip_ws(ps);
-                continue;
-            }
-            if (ps->p < ps->end && *ps->p == ']') {
-                ps->p++;
-                break;
-            }
-            return fail(ps, ps->p, "',' or ']' expected");
-        }
-    }
-    ps->t->v[idx].len = count;
-    ps->t->v[idx].next = (uint32_t)ps->t->n;
     return 0;
 }
 
@@ -438,7 +414,7 @@ static int parse_value(parser *ps, int depth)
             ps->err->too_deep = 1;
             return fail(ps, ps->p, "maximum parsing depth reached");
         }
-        return *ps->p == '{' ? parse_object(ps, depth) : parse_array(ps, depth);
+        return parse_container(ps, depth, *ps->p == '{');
     case '"':
         return parse_string(ps, 0) < 0 ? -1 : 0;
     case 't':
