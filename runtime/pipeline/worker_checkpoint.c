@@ -448,6 +448,16 @@ static int get_offsets(rt_worker *w, rt_ckpt_reader *r, int32_t partition, size_
     return 0;
 }
 
+/* Forget the partition's keyed state, windows and timers in every processor. */
+static void drop_partition(rt_worker *w, int32_t partition)
+{
+    for (size_t i = 0; i < w->nkeyed; i++) {
+        rt_state_drop_partition(&w->keyed[i]->state, partition);
+        rt_windows_drop_partition(&w->keyed[i]->windows, partition);
+        rt_timers_drop_partition(&w->keyed[i]->timers, partition);
+    }
+}
+
 static int restore_body(rt_worker *w, rt_ckpt_reader *r, int32_t partition, size_t n,
                         const char *const *topics, const int *partitions, long long *from)
 {
@@ -457,11 +467,7 @@ static int restore_body(rt_worker *w, rt_ckpt_reader *r, int32_t partition, size
     rt_ckpt_get_i64(r);     /* when it was taken */
     if (get_offsets(w, r, partition, n, topics, partitions, from) < 0)
         return -1;
-    for (size_t i = 0; i < w->nkeyed; i++) {
-        rt_state_drop_partition(&w->keyed[i]->state, partition);
-        rt_windows_drop_partition(&w->keyed[i]->windows, partition);
-        rt_timers_drop_partition(&w->keyed[i]->timers, partition);
-    }
+    drop_partition(w, partition);
     uint64_t nprocs = rt_ckpt_get_u64(r);
     for (uint64_t p = 0; p < nprocs && !r->bad; p++) {
         size_t len;
@@ -569,11 +575,7 @@ int rt_worker_restore(rt_worker *w, size_t n, const char *const *topics,
         if (committed) {
             got = read_committed_gen(w, part, n, topics, partitions, committed, &body);
             if (!got)   /* whatever an earlier owner of it left here is stale */
-                for (size_t k = 0; k < w->nkeyed; k++) {
-                    rt_state_drop_partition(&w->keyed[k]->state, part);
-                    rt_windows_drop_partition(&w->keyed[k]->windows, part);
-                    rt_timers_drop_partition(&w->keyed[k]->timers, part);
-                }
+                drop_partition(w, part);
         } else if ((got = rt_ckpt_read(w->state_dir, part, &body, err, sizeof err)) < 0) {
             rt_error("checkpoint: %s; stopping (move the file away to start partition %d "
                      "with empty state from the group's offsets)", err, (int)part);
