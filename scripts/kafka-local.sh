@@ -18,8 +18,13 @@ SCALA=2.13
 home=${EDDY_KAFKA_HOME:-${HOME:-/root}/.cache/eddy/kafka-$KAFKA_VERSION}
 cmd=${1:?usage: kafka-local.sh install|start|stop|kill|topic [DIR ...]}
 
-java_run() { java -Xms64m -Xmx${KAFKA_HEAP:-512m} -XX:+UseG1GC -Djava.awt.headless=true \
-  -Dlog4j2.configurationFile="$home/log4j2.yaml" -cp "$home/libs/*" "$@"; }
+jvm=(-Xms64m "-Xmx${KAFKA_HEAP:-512m}" -XX:+UseG1GC -Djava.awt.headless=true
+     "-Dlog4j2.configurationFile=$home/log4j2.yaml" -cp "$home/libs/*")
+java_run() { java "${jvm[@]}" "$@"; }
+# The same as this process: run in the background, its pid is then the JVM's, so that
+# stop and kill reach the broker (a function run with & is a subshell of its own;
+# killing that would leave java running, holding the port and answering).
+java_exec() { exec java "${jvm[@]}" "$@"; }
 
 install() {
   [ -f "$home/libs/.complete" ] && return 0
@@ -100,7 +105,7 @@ EOF
       -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
       { cat "$dir/format.log" >&2; exit 1; }
   fi
-  java_run kafka.Kafka "$dir/server.properties" >>"$dir/server.log" 2>&1 &
+  java_exec kafka.Kafka "$dir/server.properties" >>"$dir/server.log" 2>&1 &
   pid=$!
   echo "$pid" >"$dir/pid"
   echo "$port" >"$dir/port"

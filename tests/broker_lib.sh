@@ -23,6 +23,17 @@ restart_broker() {
   scripts/kafka-local.sh stop "$BROKER_DIR"
   scripts/kafka-local.sh start "$BROKER_DIR" "$BROKER_PORT" 7>&-
 }
+# restart_mid_stream FILE [PRODUCER]: the first half of FILE produced at once, the broker
+# restarted while eddy works through it, then the second half. A producer run while
+# the broker is down gives up (kcat: "all brokers down"), so none runs across the
+# restart: what is lost there would be the test's, not eddy's.
+restart_mid_stream() {
+  local half=$(( ($(wc -l < "$1") + 1) / 2 ))
+  head -n "$half" "$1" > "$1.first"; tail -n +"$((half + 1))" "$1" > "$1.second"
+  "${2:-produce}" "$1.first"
+  restart_broker
+  "${2:-produce}" "$1.second"
+}
 # broker_scenario COUNT SEED INVALID%: as kafka_lib.sh's scenario, on a fresh broker.
 broker_scenario() {
   d=$(newdir)

@@ -172,17 +172,16 @@ eos_group() {
 eos_group cooperative-sticky
 eos_group range
 
-# The broker restarted mid-stream. A transaction that fails is aborted and its worker
-# stops; the supervisor starts it again from the committed offsets.
+# The broker restarted mid-stream (restart_mid_stream: while eddy works through the
+# first half of the input). A transaction that fails is aborted and its worker stops;
+# the supervisor starts it again from the committed offsets and their checkpoint.
 eos_case 30000
 eos_conf "$d" restart kafka.transactional.id=eos-restart runtime.supervisor=true \
   "state.dir=$d/state"
 start_eddy "$d" a
 wait_for grep -q "partitions assigned" "$d/a.err"
-produce_paced "$d/events.ndjson" 20 0.4 produce_keyed
-sleep 2
-restart_broker
-wait "$PRODUCER_PID"
+restart_mid_stream "$d/events.ndjson" produce_keyed
+check "eos broker restart: every event was produced" test "$(topic_count events)" -eq 30000
 check_exactly_once "eos broker restart" 30000
 stop_eddy a; expect_eq "eos broker restart: eddy stops cleanly" 0 "$STOP_RC"
 stop_broker
