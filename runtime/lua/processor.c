@@ -165,47 +165,6 @@ void rt_processor_check_keys(lua_State *L, rt_processor *p, int t,
     }
 }
 
-/* ctx.emit("name", ...) with a literal name that no sink declares would fail on every
- * event and get the processor quarantined: refuse it at load. Names built at run time
- * are still checked when emitted; commented-out lines are skipped. */
-static void check_emits(lua_State *L, rt_processor *p, const char *src, size_t len)
-{
-    int line = 1, comment = 0;
-    for (size_t i = 0; p->sinks && i < len; i++) {
-        if (src[i] == '\n') {
-            line++;
-            comment = 0;
-            continue;
-        }
-        if (src[i] == '-' && i + 1 < len && src[i + 1] == '-')
-            comment = 1;
-        if (comment || len - i < 6 || memcmp(src + i, "emit(", 5) != 0 ||
-            (i && (isalnum((unsigned char)src[i - 1]) || src[i - 1] == '_')))
-            continue;
-        size_t j = i + 5;
-        while (j < len && (src[j] == ' ' || src[j] == '\t'))
-            j++;
-        if (j >= len || (src[j] != '"' && src[j] != '\''))
-            continue;
-        char quote = src[j++], name[128];
-        size_t n = 0;
-        while (j < len && src[j] != quote && src[j] != '\\' && src[j] != '\n' &&
-               n + 1 < sizeof name)
-            name[n++] = src[j++];
-        if (j >= len || src[j] != quote)
-            continue;
-        /* A name alone, not the start of one built with .. */
-        for (j++; j < len && (src[j] == ' ' || src[j] == '\t'); j++)
-            ;
-        if (j >= len || (src[j] != ',' && src[j] != ')'))
-            continue;
-        name[n] = '\0';
-        if (!rt_sinks_find(p->sinks, name))
-            luaL_error(L, "%s:%d: ctx.emit to sink '%s', which no sink declares (declare "
-                          "sink.%s.type)", p->path, line, name, name);
-    }
-}
-
 static void read_routes(lua_State *L, rt_processor *p, int spec)
 {
     lua_getfield(L, spec, "routes");
@@ -304,7 +263,6 @@ static int load_protected(lua_State *L)
     lua_getfield(L, spec, "process");
     if (!lua_isfunction(L, -1))
         luaL_error(L, "%s: process must be a function", p->path);
-    check_emits(L, p, job->src, job->len);
     p->process_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
     lb_ctx_push(L, p);
