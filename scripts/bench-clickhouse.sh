@@ -11,10 +11,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 dir=$(mktemp -d /tmp/eddy-bench-ch.XXXXXX)
 export CLICKHOUSE_PASSWORD=bench
 trap 'scripts/clickhouse-local.sh stop "$dir/ch"; rm -rf "$dir"' EXIT
-# Ports below the kernel's ephemeral range, as tests/lib.sh's free_port.
-port() { local p=$((20000 + RANDOM % 12000)); while (echo > "/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done; echo "$p"; }
-http=$(port); tcp=$(port)
-while [ "$tcp" = "$http" ]; do tcp=$(port); done
+http=$(scripts/free-port.sh 2); tcp=$((http + 1))
 scripts/clickhouse-local.sh start "$dir/ch" "$http" "$tcp"
 chq() { scripts/clickhouse-local.sh sql "$dir/ch" -d eddy "$@"; }
 

@@ -30,7 +30,7 @@ for _ in $(seq 100); do grep -q '^bootstrap' "$G/mock.out" && break; sleep 0.1; 
 BOOT=$(awk '/^bootstrap/ {print $2}' "$G/mock.out")
 # Keyed by device, so a device's reports stay in order on one partition.
 jq -r '.payload.deviceId + "\t" + tojson' -c "$G/events.ndjson" | kcat -b "$BOOT" -P -t geo-events -K $'\t'
-PORT=$((40000 + RANDOM % 10000))
+PORT=$(scripts/free-port.sh)
 cat > "$G/eddy.conf" <<CONF
 processors.dir=$G/processors
 rules.dir=conf/rules

@@ -15,18 +15,13 @@ echo "bench: $EVENTS events ($(du -h "$BENCH_DIR/events.ndjson" | cut -f1)), $RO
 # The output files grow with every round; they only need to exist while it runs.
 export BENCH_DB_DIR=$BENCH_DIR/db MYSQL_PASSWORD=bench
 trap 'scripts/mariadb-local.sh stop "$BENCH_DB_DIR"; rm -rf "$BENCH_DIR"' EXIT
-MYSQL_PORT=$((40000 + RANDOM % 10000))
-while (echo > "/dev/tcp/127.0.0.1/$MYSQL_PORT") 2>/dev/null; do MYSQL_PORT=$((MYSQL_PORT + 1)); done
+MYSQL_PORT=$(scripts/free-port.sh)
 export MYSQL_PORT
 scripts/mariadb-local.sh start "$BENCH_DB_DIR" "$MYSQL_PORT"
 cat conf/sql/dimensions.sql conf/sql/sample-data.sql | scripts/mariadb-local.sh sql "$BENCH_DB_DIR" eddy
 # A real Kafka broker (scripts/kafka-local.sh) for the Kafka part's at-least-once and
 # exactly-once runs, beside the embedded mock cluster.
-KAFKA_PORT=$((20000 + RANDOM % 12000))
-while (echo > "/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null ||
-      (echo > "/dev/tcp/127.0.0.1/$((KAFKA_PORT + 1))") 2>/dev/null; do
-  KAFKA_PORT=$((KAFKA_PORT + 2))
-done
+KAFKA_PORT=$(scripts/free-port.sh 2)    # and the next one, for the controller
 trap 'scripts/kafka-local.sh kill "$BENCH_DIR/kafka"; scripts/mariadb-local.sh stop "$BENCH_DB_DIR"; rm -rf "$BENCH_DIR"' EXIT
 scripts/kafka-local.sh start "$BENCH_DIR/kafka" "$KAFKA_PORT"
 for t in bench-dlq {alos,eos}-{bench-in,bench-out,lat-in,lat-out}; do

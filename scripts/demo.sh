@@ -9,8 +9,7 @@ COUNT=${DEMO_EVENTS:-5000}
 DIR=$(mktemp -d /tmp/eddy-demo.XXXXXX)
 pid=
 trap 'kill "$pid" 2>/dev/null || true; scripts/mariadb-local.sh stop "$DIR/db"; rm -rf "$DIR"' EXIT
-export MYSQL_PASSWORD=demo MYSQL_PORT=$((30000 + RANDOM % 10000))
-while (echo > "/dev/tcp/127.0.0.1/$MYSQL_PORT") 2>/dev/null; do MYSQL_PORT=$((MYSQL_PORT + 1)); done
+export MYSQL_PASSWORD=demo MYSQL_PORT=$(scripts/free-port.sh)
 sql() { scripts/mariadb-local.sh sql "$DIR/db" eddy "$@"; }
 
 echo "== MariaDB on 127.0.0.1:$MYSQL_PORT: conf/sql/dimensions.sql, sample-data.sql, wide-tables.sql"

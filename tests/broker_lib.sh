@@ -7,10 +7,7 @@
 # (comma list) created; sets BOOT, BROKER_DIR and MOCK_DIR (where stop_eddy looks).
 start_broker() {
   BROKER_DIR=$1/kafka
-  BROKER_PORT=$(free_port)     # and the next one, for the controller
-  while (echo > "/dev/tcp/127.0.0.1/$((BROKER_PORT + 1))") 2>/dev/null; do
-    BROKER_PORT=$(free_port)
-  done
+  BROKER_PORT=$(free_port 2)     # and the next one, for the controller
   scripts/kafka-local.sh start "$BROKER_DIR" "$BROKER_PORT" 7>&-
   BOOT=127.0.0.1:$BROKER_PORT
   MOCK_DIR=$1

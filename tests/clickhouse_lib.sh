@@ -7,9 +7,8 @@ CH_PASSWORD='ch-secret-7f3a'     # never logged
 
 start_clickhouse() {
   if [ -z "${CH_PORT:-}" ]; then
-    CH_PORT=$(free_port)
-    CH_TCP=$(free_port)
-    while [ "$CH_TCP" = "$CH_PORT" ]; do CH_TCP=$(free_port); done
+    CH_PORT=$(free_port 2)
+    CH_TCP=$((CH_PORT + 1))
   fi
   CLICKHOUSE_PASSWORD=$CH_PASSWORD scripts/clickhouse-local.sh start "$CH_DIR" "$CH_PORT" "$CH_TCP" 4>&-
 }

@@ -89,15 +89,9 @@ fifo_eddy() {
   PID=$!
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on, below the kernel's
-# ephemeral range (32768 up): a client that keeps retrying a port in that range can
-# be given it as its own local port and connect to itself, and then the server it
-# waits for cannot bind (t_es_sink failed so, once).
-free_port() {
-  local p=$((20000 + RANDOM % 12000))
-  while (echo > "/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
-  echo "$p"
-}
+# free_port [COUNT]: a free TCP port on 127.0.0.1 (scripts/free-port.sh says why
+# below 32768).
+free_port() { "$ROOT/scripts/free-port.sh" "$@"; }
 
 # admin_port ERRFILE: the port eddy logged for its admin endpoint (empty until then).
 admin_port() { grep -o 'listening on 127.0.0.1:[0-9]*' "$1" 2>/dev/null | head -1 | cut -d: -f2; }

@@ -191,7 +191,7 @@ ensure_dims
 . tests/clickhouse_lib.sh
 start_clickhouse
 chq "$(cat conf/sql/clickhouse/product_events.sql)" --multiquery
-esport=$((40000 + RANDOM % 10000))
+esport=$(free_port)
 python3 tests/es_mock.py "$esport" "$d/es.log" - 7>&- &
 es=$!
 EDDY_PROCESSORS_DIR=$ROOT/processors EDDY_RULES_DIR=$ROOT/conf/rules EDDY_STATE_DIR=$d/state \
