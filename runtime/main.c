@@ -1,4 +1,5 @@
-/* main.c - the eddy command line: run, check, config, version. */
+/* main.c - the eddy command line: run, check, test, config, version. */
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +11,14 @@
 #include "config.h"
 #include "log.h"
 #include "supervisor.h"
+#include "testkit.h"
 #include "worker.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 #define DEFAULT_CONFIG "conf/eddy.conf"
+#define TEST_GLOB_1 "tests/processors/*_test.lua"
+#define TEST_GLOB_2 "processors/*_test.lua"
 
 static const char usage[] =
     "usage: eddy <command> [options]\n"
@@ -22,6 +26,10 @@ static const char usage[] =
     "commands:\n"
     "  run     [-c FILE] [--set key=value]...  run the pipeline\n"
     "  check   [-c FILE] [--set key=value]...  check config and processors, print routes\n"
+    "  test    [-c FILE] [--set key=value]... [--junit FILE] [TEST.lua...]\n"
+    "                                          run processor tests (default: every\n"
+    "                                          " TEST_GLOB_1 "\n"
+    "                                          and " TEST_GLOB_2 ")\n"
     "  config                                  list every config key with its default\n"
     "  version                                 print the version\n"
     "\n"
@@ -32,14 +40,19 @@ typedef struct cli {
     const char *config;
     char **sets;
     int nsets;
+    char **files;           /* eddy test: test files */
+    int nfiles;
+    const char *junit;
 } cli;
 
 static int parse_options(int argc, char **argv, cli *o)
 {
     o->config = DEFAULT_CONFIG;
     o->sets = calloc((size_t)argc, sizeof *o->sets);
-    if (!o->sets)
+    o->files = calloc((size_t)argc, sizeof *o->files);
+    if (!o->sets || !o->files)
         return -1;
+    int test = !strcmp(argv[1], "test");
     for (int i = 2; i < argc; i++) {
         if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
             o->config = argv[++i];
@@ -47,6 +60,10 @@ static int parse_options(int argc, char **argv, cli *o)
             o->sets[o->nsets++] = argv[++i];
         } else if (strncmp(argv[i], "--set=", 6) == 0) {
             o->sets[o->nsets++] = argv[i] + 6;
+        } else if (test && strcmp(argv[i], "--junit") == 0 && i + 1 < argc) {
+            o->junit = argv[++i];
+        } else if (test && argv[i][0] != '-') {
+            o->files[o->nfiles++] = argv[i];
         } else {
             fprintf(stderr, "eddy: unknown or incomplete option '%s'\n\n%s", argv[i], usage);
             return -1;
@@ -71,7 +88,7 @@ static int setup(const cli *o, rt_config *cfg, rt_worker *w, enum setup_for what
     rt_log_set_format(rt_config_get(cfg, "log.format"));
     if (what != FOR_CHECK)
         rt_config_log_summary(cfg);
-    if (rt_worker_init(w, cfg, what == FOR_RUN, 0, err, sizeof err) < 0) {
+    if (rt_worker_init(w, cfg, what == FOR_RUN ? RT_WORKER_OPEN : RT_WORKER_CHECK, 0, err, sizeof err) < 0) {
         fprintf(stderr, "eddy: %s\n", err);
         return EXIT_USAGE;
     }
@@ -142,6 +159,26 @@ static int cmd_run(const cli *o)
     return rc;
 }
 
+/* eddy test: the files given, or every file of the two default places. */
+static int cmd_test(const cli *o)
+{
+    glob_t g = { 0 };
+    int rc;
+    if (o->nfiles)
+        return rt_testkit_main(o->config, o->sets, o->nsets, o->files, o->nfiles, o->junit);
+    int r1 = glob(TEST_GLOB_1, 0, NULL, &g);
+    int r2 = glob(TEST_GLOB_2, GLOB_APPEND, NULL, &g);
+    if ((r1 && r1 != GLOB_NOMATCH) || (r2 && r2 != GLOB_NOMATCH)) {
+        fprintf(stderr, "eddy test: cannot list the test files\n");
+        rc = EXIT_RUNTIME;
+    } else {
+        rc = rt_testkit_main(o->config, o->sets, o->nsets, g.gl_pathv, (int)g.gl_pathc,
+                             o->junit);
+    }
+    globfree(&g);
+    return rc;
+}
+
 /* The soft open-files limit up to the hard one, as servers do: Kafka connections,
  * MySQL pools, sink files and admin clients all take descriptors, and 1024 (a common
  * default) is soon spent. Failing leaves the limit as it was. */
@@ -178,7 +215,7 @@ int main(int argc, char **argv)
         rt_config_print_keys(stdout);
         return EXIT_OK;
     }
-    if (strcmp(cmd, "run") && strcmp(cmd, "check")) {
+    if (strcmp(cmd, "run") && strcmp(cmd, "check") && strcmp(cmd, "test")) {
         fprintf(stderr, "eddy: unknown command '%s'\n\n%s", cmd, usage);
         return EXIT_USAGE;
     }
@@ -191,8 +228,10 @@ int main(int argc, char **argv)
     cli o = { 0 };
     int rc = EXIT_USAGE;
     if (parse_options(argc, argv, &o) == 0)
-        rc = !strcmp(cmd, "run") ? cmd_run(&o) : cmd_check(&o);
+        rc = !strcmp(cmd, "run") ? cmd_run(&o) : !strcmp(cmd, "test") ? cmd_test(&o)
+                                                                 : cmd_check(&o);
     free(o.sets);
+    free(o.files);
     curl_global_cleanup();
     return rc;
 }

@@ -88,7 +88,7 @@ static double run_full(const rt_config *cfg, unsigned long long *events)
     char err[512];
     rt_worker w;
     double rate = -1;
-    if (rt_worker_init(&w, cfg, 1, 0, err, sizeof err) < 0) {
+    if (rt_worker_init(&w, cfg, RT_WORKER_OPEN, 0, err, sizeof err) < 0) {
         fprintf(stderr, "bench: %s\n", err);
         goto out;
     }

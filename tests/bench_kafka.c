@@ -116,7 +116,7 @@ static int run_worker(const char *path, char **sets, int nsets, run *r)
         return -1;
     }
     struct event *tick = NULL;
-    if (rt_worker_init(&r->w, &cfg, 1, 0, err, sizeof err) < 0) {
+    if (rt_worker_init(&r->w, &cfg, RT_WORKER_OPEN, 0, err, sizeof err) < 0) {
         fprintf(stderr, "bench: %s\n", err);
         goto out;
     }

@@ -99,6 +99,8 @@ typedef struct rt_sink_env {
     void (*progress)(void *arg);
     void *arg;
     int worker;                     /* its number under a supervisor, else 0 */
+    int capture;                    /* eddy test: every sink is checked as by `eddy
+                                     * check`, then keeps its records in memory */
 } rt_sink_env;
 
 struct rt_sinks {
@@ -135,6 +137,10 @@ int  rt_sinks_drain(rt_sinks *ss, int timeout_ms);
 size_t rt_sink_pending(const rt_sink *s);
 /* Records accepted by sinks and not yet acknowledged (file-source backpressure). */
 size_t rt_sinks_pending(const rt_sinks *ss);
+/* eddy test (rt_sink_env.capture): the records `s` took since the last clear, each
+ * followed by a newline (records hold none: JSON, or an input line). */
+const rt_buf *rt_sink_captured(const rt_sink *s);
+void rt_sink_captured_clear(rt_sink *s);
 /* Close and free every sink. */
 void rt_sinks_close(rt_sinks *ss);
 

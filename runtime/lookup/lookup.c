@@ -364,6 +364,30 @@ int rt_lookup_get(rt_lookup *lk, const char *key, size_t len, rt_row **row, rt_l
     return 0;
 }
 
+int rt_lookup_fixture(rt_lookup *lk, const char *const *fields, unsigned n)
+{
+    rt_cache_free(&lk->full);
+    if (rt_cache_init(&lk->full) < 0 || rt_lookup_set_fields(lk, fields, n) < 0)
+        return -1;
+    lk->mode = RT_CACHE_FULL;
+    lk->full_loaded = lk->fields_seen = 1;
+    return 0;
+}
+
+int rt_lookup_fixture_row(rt_lookup *lk, const char *key, size_t len, const rt_cell *cells)
+{
+    rt_row *row = rt_row_new(cells, lk->nfields);
+    rt_entry *e = row ? rt_cache_find(&lk->full, key, len) : NULL;
+    if (row && !e)
+        e = rt_cache_add(&lk->full, key, len);
+    if (!e) {
+        rt_row_release(row);
+        return -1;
+    }
+    rt_cache_store(&lk->full, e, row, 0);
+    return 0;
+}
+
 void rt_lkwait_cancel(rt_lkwait *w)
 {
     rt_entry *e = w->entry;

@@ -54,6 +54,12 @@ int  rt_lookup_get(rt_lookup *lk, const char *key, size_t len, rt_row **row, rt_
 const char *rt_lookup_number_key(double v, char *buf, size_t len, size_t *n);
 /* Forget a queued wait (its event is being dropped); it will not be woken. */
 void rt_lkwait_cancel(rt_lkwait *w);
+/* eddy test: from now on `lk` answers only from the rows the test gives, as a loaded
+ * full cache (a key not given has no row); it never reaches MySQL. `fields` names the
+ * row fields. -1 when out of memory. */
+int  rt_lookup_fixture(rt_lookup *lk, const char *const *fields, unsigned n);
+/* The fixture's row for `key`: one cell per field. -1 when out of memory. */
+int  rt_lookup_fixture_row(rt_lookup *lk, const char *key, size_t len, const rt_cell *cells);
 /* Lookup metrics in the Prometheus text format. */
 int  rt_lookups_metrics(const rt_lookups *ls, rt_buf *out);
 /* Close connections, free caches. */

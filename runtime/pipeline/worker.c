@@ -18,7 +18,8 @@
 int rt_lua_file(const struct dirent *d)
 {
     size_t n = strlen(d->d_name);
-    return n > 4 && d->d_name[0] != '.' && strcmp(d->d_name + n - 4, ".lua") == 0;
+    return n > 4 && d->d_name[0] != '.' && strcmp(d->d_name + n - 4, ".lua") == 0 &&
+           !(n > 9 && strcmp(d->d_name + n - 9, "_test.lua") == 0);  /* eddy test's */
 }
 
 rt_processor_env rt_worker_processor_env(rt_worker *w)
@@ -182,8 +183,8 @@ static int add_forwards(rt_worker *w, char *err, size_t errlen)
     return 0;
 }
 
-int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, int index, char *err,
-                   size_t errlen)
+int rt_worker_init(rt_worker *w, const rt_config *cfg, enum rt_worker_io io, int index,
+                   char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
     pthread_mutex_init(&w->source_mu, NULL);
@@ -193,27 +194,30 @@ int rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, int index, c
     w->limits.timestamp_max = rt_config_int(cfg, "event.timestamp.max");
     w->dlq_max_raw = (size_t)rt_config_int(cfg, "dlq.max.raw.bytes");
     rt_sink_env env = { &w->tracker, NULL, NULL, on_undeliverable, on_sink_progress, w,
-                        index };
+                        index, 0 };
     /* librdkafka judges the kafka.* keys; ask it now, so that `eddy check` does too. */
     rd_kafka_conf_t *probe = rt_kafka_conf(cfg, NULL, err, errlen);
     if (!probe)
         return -1;
     rd_kafka_conf_destroy(probe);
-    if (open_io) {
+    if (io != RT_WORKER_CHECK) {
         if (!(w->base = event_base_new())) {
             snprintf(err, errlen, "cannot create the event loop");
             return -1;
         }
-        if (rt_config_int(cfg, "kafka.embedded") && start_embedded(w, err, errlen) < 0)
+        if (io == RT_WORKER_OPEN && rt_config_int(cfg, "kafka.embedded") &&
+            start_embedded(w, err, errlen) < 0)
             return -1;
         env.base = w->base;
         env.kafka_bootstrap = w->embedded.bootstraps;
+        env.capture = io == RT_WORKER_TEST;
     }
-    if (rt_sinks_setup(&w->sinks, cfg, open_io ? &env : NULL, err, errlen) < 0)
+    if (rt_sinks_setup(&w->sinks, cfg, io != RT_WORKER_CHECK ? &env : NULL, err, errlen) < 0)
         return -1;
     w->dlq = rt_sinks_find(&w->sinks, rt_config_get(cfg, "dlq.sink"));
     w->max_queued = (size_t)rt_config_int(cfg, "source.max.inflight");
-    if (rt_lookups_setup(&w->lookups, cfg, w->base, err, errlen) < 0)
+    if (rt_lookups_setup(&w->lookups, cfg, io == RT_WORKER_OPEN ? w->base : NULL, err,
+                         errlen) < 0)
         return -1;
     if (rt_rules_load(&w->rules, rt_config_get(cfg, "rules.dir"), err, errlen) < 0)
         return -1;

@@ -128,14 +128,34 @@ typedef struct rt_worker {
     uint64_t progress_records;
 } rt_worker;
 
-/* Load processors, build the route table and check the sinks; with `open_io` also open
- * the sinks. `index`: the worker's number under a supervisor, else 0. -1 with err set:
- * a config or processor error (exit code 2). */
-int  rt_worker_init(rt_worker *w, const rt_config *cfg, int open_io, int index, char *err,
-                    size_t errlen);
+/* What rt_worker_init opens besides loading the processors. */
+enum rt_worker_io {
+    RT_WORKER_CHECK,        /* nothing: the config is checked (eddy check) */
+    RT_WORKER_OPEN,         /* the event loop, sinks, lookups, embedded cluster (eddy run) */
+    RT_WORKER_TEST,         /* the event loop only: sinks keep their records in memory,
+                             * lookups answer from fixtures (eddy test, worker_test.c) */
+};
+
+/* Load processors, build the route table and check the sinks; open what `io` says.
+ * `index`: the worker's number under a supervisor, else 0. -1 with err set: a config
+ * or processor error (exit code 2). */
+int  rt_worker_init(rt_worker *w, const rt_config *cfg, enum rt_worker_io io, int index,
+                    char *err, size_t errlen);
 /* Start the source, admin endpoint and signal handlers and run until the input ends
  * or SIGTERM/SIGINT. 0 when done, -1 on a runtime failure (exit code 1). */
 int  rt_worker_run(rt_worker *w);
+/* eddy test (worker_test.c), on a worker built with RT_WORKER_TEST: one record through
+ * decode, route, processor, windows and sinks as if read from input partition
+ * `partition`; 0, or -1 when an output failed. */
+int  rt_worker_test_send(rt_worker *w, const char *raw, size_t len, int32_t partition);
+/* Fire what is due at event-time `watermark` and at processing time `now_ms`
+ * (INT64_MIN: leave that one). 0, or -1 when an output failed. */
+int  rt_worker_test_advance(rt_worker *w, int64_t watermark, int64_t now_ms);
+/* The processor called `name` (its state: ->state), or NULL. */
+rt_processor *rt_worker_test_processor(rt_worker *w, const char *name);
+/* The sinks (rt_sink_captured) and the lookups (rt_lookup_fixture). */
+const rt_sinks *rt_worker_test_sinks(rt_worker *w);
+rt_lookups *rt_worker_test_lookups(rt_worker *w);
 /* Print the route table (`eddy check`). */
 void rt_worker_print_routes(const rt_worker *w, FILE *out);
 /* Release everything. */

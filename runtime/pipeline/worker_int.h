@@ -34,7 +34,7 @@ rt_processor_env rt_worker_processor_env(rt_worker *w);
  * into `r`. -1 with err set (a conflict). */
 int  rt_worker_build_routes(rt_worker *w, rt_router *r, rt_route_owner **owners, char *err,
                             size_t errlen);
-/* scandir filter: *.lua, not hidden. */
+/* scandir filter: *.lua, not hidden, not a test file (*_test.lua). */
 int  rt_lua_file(const struct dirent *d);
 /* worker_keyed.c: state and windows for every processor; -1 with err when out of memory. */
 int  rt_worker_keyed_init(rt_worker *w, char *err, size_t errlen);
@@ -49,6 +49,10 @@ void rt_worker_event_time(rt_worker *w, rt_job *j);
 void rt_worker_processing_timers(rt_worker *w);
 /* The idle timer: partitions silent for window.idle.timeout.ms stop holding back. */
 void rt_worker_idle_check(rt_worker *w);
+/* eddy test: windows and event-time timers due at watermark `wm` fire; processing-time
+ * timers due at `now_ms` fire. */
+void rt_worker_watermark_to(rt_worker *w, int64_t wm);
+void rt_worker_clock_to(rt_worker *w, int64_t now_ms);
 /* A bounded input ended: the watermark goes to the end of time, every window fires. */
 void rt_worker_end_of_input(rt_worker *w);
 /* State and window metrics in the Prometheus text format. */

@@ -289,6 +289,16 @@ void rt_worker_end_of_input(rt_worker *w)
     }
 }
 
+void rt_worker_watermark_to(rt_worker *w, int64_t wm)
+{
+    advance_to(w, wm, NULL);
+}
+
+void rt_worker_clock_to(rt_worker *w, int64_t now_ms)
+{
+    fire_timers(w, RT_PROCESSING_TIME, now_ms);
+}
+
 int rt_worker_keyed_metrics(rt_worker *w, rt_buf *out)
 {
     static const struct { const char *name, *type, *help; } m[] = {

@@ -92,7 +92,7 @@ static void run_child(rt_sup *s, int i, int input_fd, long long input_line)
     free_loop(s);
     rt_log_set_prefix(i);
     int rc = 1;
-    if (rt_worker_init(&w, s->cfg, 1, i, err, sizeof err) < 0) {
+    if (rt_worker_init(&w, s->cfg, RT_WORKER_OPEN, i, err, sizeof err) < 0) {
         rt_error("%s", err);
         rc = 2;
     } else {
