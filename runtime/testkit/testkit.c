@@ -10,10 +10,12 @@
  *
  * Records are compared as JSON (key order is irrelevant); a difference names the
  * field. Results are TAP on stdout, optionally JUnit XML; exit 1 on a failure. */
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <lauxlib.h>
@@ -22,6 +24,7 @@
 #include "bindings.h"
 #include "clock.h"
 #include "log.h"
+#include "readfile.h"
 #include "testkit.h"
 #include "worker.h"
 
@@ -31,7 +34,8 @@
 typedef struct harness {
     rt_config cfg;
     rt_worker w;
-    int live;               /* cfg and w are set up */
+    int cfg_live, live;     /* cfg is loaded; w is set up (maybe half, if init failed) */
+    char rules_dir[64];     /* the test's rules: a temporary copy of rules.dir, or "" */
 } harness;
 
 /* Options every harness of the run starts from (the command line's). */
@@ -55,13 +59,32 @@ static harness *check_harness(lua_State *L)
     return h;
 }
 
+/* Remove the temporary rules dir and its files. */
+static void remove_rules_dir(harness *h)
+{
+    DIR *d = h->rules_dir[0] ? opendir(h->rules_dir) : NULL;
+    char path[512];
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", h->rules_dir, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+    if (h->rules_dir[0])
+        rmdir(h->rules_dir);
+    h->rules_dir[0] = '\0';
+}
+
 static void harness_release(harness *h)
 {
-    if (!h->live)
-        return;
-    h->live = 0;
-    rt_worker_free(&h->w);
-    rt_config_free(&h->cfg);
+    remove_rules_dir(h);
+    if (h->live)
+        rt_worker_free(&h->w);
+    if (h->cfg_live)
+        rt_config_free(&h->cfg);
+    h->live = h->cfg_live = 0;
 }
 
 static int harness_gc(lua_State *L)
@@ -174,7 +197,57 @@ static void load_fixtures(lua_State *L, harness *h, int t)
     }
 }
 
-/* eddy.harness{ config = FILE, set = { key = value }, lookups = { ... } } */
+static int write_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int ok = fwrite(data, 1, len, f) == len;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* rules = { <name> = <table> } at index `t`: a temporary rules dir holding the files
+ * of `dir` (rules.dir) with these replacing or joining them, as <name>.json. */
+static void make_rules_dir(lua_State *L, harness *h, int t, const char *dir)
+{
+    run_opts *o = opts_of(L);
+    char path[512], err[512];
+    snprintf(h->rules_dir, sizeof h->rules_dir, "/tmp/eddy-test-rules.XXXXXX");
+    if (!mkdtemp(h->rules_dir)) {
+        h->rules_dir[0] = '\0';
+        luaL_error(L, "rules: cannot create a temporary dir");
+    }
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t n = strlen(e->d_name), len;
+        if (e->d_name[0] == '.' || n < 6 || strcmp(e->d_name + n - 5, ".json"))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        char *bytes = rt_read_file(path, &len, err, sizeof err);
+        snprintf(path, sizeof path, "%s/%s", h->rules_dir, e->d_name);
+        int rc = bytes ? write_file(path, bytes, len) : -1;
+        free(bytes);
+        if (rc < 0) {
+            closedir(d);
+            luaL_error(L, "rules: cannot copy %s/%s", dir, e->d_name);
+        }
+    }
+    if (d)
+        closedir(d);
+    for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) {
+        const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        if (!name || strchr(name, '/') || !*name)
+            luaL_error(L, "rules: names are file names without .json");
+        o->scratch.len = 0;
+        lb_json_encode(L, lua_gettop(L), &o->scratch);
+        snprintf(path, sizeof path, "%s/%s.json", h->rules_dir, name);
+        if (write_file(path, o->scratch.data, o->scratch.len) < 0)
+            luaL_error(L, "rules: cannot write %s", path);
+    }
+}
+
+/* eddy.harness{ config = FILE, set = { key = value }, lookups = { ... },
+ *               rules = { ... } } */
 static int l_harness(lua_State *L)
 {
     run_opts *o = opts_of(L);
@@ -214,14 +287,31 @@ static int l_harness(lua_State *L)
     memset(h, 0, sizeof *h);
     luaL_getmetatable(L, HARNESS_MT);
     lua_setmetatable(L, -2);
+    int hi = lua_gettop(L);
     if (rt_config_load(&h->cfg, config, argv, n, err, sizeof err) < 0)
         return luaL_error(L, "harness: %s", err);
+    h->cfg_live = 1;
+    lua_getfield(L, 1, "rules");
+    if (!lua_isnil(L, -1)) {
+        /* The config again, with rules.dir set to the test's copy. */
+        luaL_checktype(L, -1, LUA_TTABLE);
+        make_rules_dir(L, h, lua_gettop(L), rt_config_get(&h->cfg, "rules.dir"));
+        rt_config_free(&h->cfg);
+        h->cfg_live = 0;
+        char **more = lua_newuserdata(L, (size_t)(n + 1) * sizeof *more);
+        memcpy(more, argv, (size_t)n * sizeof *more);
+        lua_pushfstring(L, "rules.dir=%s", h->rules_dir);
+        more[n] = (char *)lua_tostring(L, -1);
+        if (rt_config_load(&h->cfg, config, more, n + 1, err, sizeof err) < 0)
+            return luaL_error(L, "harness: %s", err);
+        h->cfg_live = 1;
+    }
     h->live = 1;    /* from here __gc frees what init set up, even when it failed */
     if (rt_worker_init(&h->w, &h->cfg, RT_WORKER_TEST, 0, err, sizeof err) < 0)
         return luaL_error(L, "harness: %s", err);
     lua_getfield(L, 1, "lookups");
     load_fixtures(L, h, lua_gettop(L));
-    lua_pop(L, 1);
+    lua_pushvalue(L, hi);
     return 1;
 }
 
