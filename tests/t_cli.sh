@@ -63,6 +63,26 @@ d=$(newdir); write_conf "$d"
 printf 'return {\n  name = "p",\n  route = { { domain = "order", type = "*" } },\n  process = function() end,\n}\n' > "$d/processors/p.lua"
 refused "check: an unknown key in the processor table is refused, with the nearest known one" "$d" \
   "$d/processors/p.lua:3: unknown key 'route' in the processor table; did you mean 'routes'?"
+
+d=$(newdir); write_conf "$d"
+printf 'return {\n  name = "lonely",\n  process = function() end,\n}\n' > "$d/processors/lonely.lua"
+refused "check: a processor with no route is refused, naming file and the fix" "$d" \
+  "$d/processors/lonely.lua: processor 'lonely' has no route, so no event would reach it: declare routes = { { domain = \"...\", type = \"...\" } } or set route.<domain>.<type>=lonely"
+write_conf "$d" "route.order.*=lonely"
+check "check: ... a route.<domain>.<type> key naming it is one" "$EDDY" check -c "$d/eddy.conf"
+
+# A quarantined processor: eddy run exits 1 and says which, unless told otherwise.
+d=$(newdir); write_conf "$d" "processor.max.consecutive.errors=3"
+printf 'return {\n  name = "bad",\n  routes = { { domain = "x", type = "*" } },\n  process = function() error("always") end,\n}\n' \
+  > "$d/processors/bad.lua"
+for i in 1 2 3 4 5; do event x t "q$i"; done > "$d/in.ndjson"
+run_eddy "$d"
+expect_eq "quarantine: eddy run exits 1 at the end of the input" 1 "$RC"
+check "quarantine: ... saying which processor and why" \
+  grep -q "processor bad was quarantined during the run (its events went to the dead letters as \`quarantined\`); exit code 1" "$d/err"
+expect_eq "quarantine: every event is still a dead letter" 5 "$(wc -l < "$d/dlq.ndjson")"
+run_eddy "$d" --set processor.quarantine.fails.run=false
+expect_eq "quarantine: processor.quarantine.fails.run=false exits 0" 0 "$RC"
 printf 'return {\n  routes = { { domain = "order", type = "*" } },\n  process = function() end,\n  description = "x",\n}\n' > "$d/processors/p.lua"
 refused "check: an unknown key far from every known one is refused without a guess" "$d" \
   "$d/processors/p.lua:4: unknown key 'description' in the processor table"

@@ -24,6 +24,8 @@ const rt_conf_key rt_conf_keys[] = {
       "bytes of records one call may emit (C memory until it returns); past it: dead letter `output_too_large`; 0 none" },
     { "processor.max.consecutive.errors", RT_CONF_INT, "100", 0, NULL, 0, 100000000,
       "errors in a row after which a processor is quarantined (events: `quarantined`) until reloaded; 0 never" },
+    { "processor.quarantine.fails.run", RT_CONF_BOOL, "true", 0, NULL, 0, 0,
+      "a processor quarantined during the run makes eddy run exit 1 when the run ends (the input's end, SIGTERM), saying which; false: exit 0" },
     { "processor.jit", RT_CONF_BOOL, "false", 0, NULL, 0, 0,
       "JIT-compile processors (a processor's own `jit = true` turns it on for that one); compiled loops escape processor.timeout.ms unless a supervisor runs" },
     { "reload.watch", RT_CONF_BOOL, "true", 0, NULL, 0, 0,

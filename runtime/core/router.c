@@ -74,6 +74,19 @@ int rt_router_build(rt_router *r, const rt_route_owner *owners, size_t nowners,
                 goto oom;
         }
     }
+    /* A processor no route reaches would get nothing, silently ("0 routes"): `route =`
+     * for `routes =` once did that. */
+    for (size_t o = 0; o < nowners; o++) {
+        size_t k = 0;
+        while (k < r->n && r->v[k].owner != (int)o)
+            k++;
+        if (k < r->n || !owners[o].reachable)
+            continue;
+        snprintf(err, errlen, "%s: processor '%s' has no route, so no event would reach it: "
+                 "declare routes = { { domain = \"...\", type = \"...\" } } or set "
+                 "route.<domain>.<type>=%s", owners[o].path, owners[o].name, owners[o].name);
+        goto fail;
+    }
     return 0;
 oom:
     snprintf(err, errlen, "out of memory building the route table");

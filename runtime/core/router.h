@@ -17,6 +17,7 @@ typedef struct rt_route_owner {
     const char *name, *path;
     const rt_route_decl *routes;
     size_t nroutes;
+    int reachable;          /* some route must reach it (a processor in use) */
 } rt_route_owner;
 
 typedef struct rt_route {

@@ -399,6 +399,7 @@ void rt_processor_carry_over(rt_processor *p, const rt_processor *old)
     memcpy(p->limit_hits, old->limit_hits, sizeof p->limit_hits);
     p->reloads = old->reloads;
     p->reload_failures = old->reload_failures;
+    p->quarantines = old->quarantines;
     p->latency = old->latency;
 }
 

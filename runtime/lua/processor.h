@@ -161,6 +161,7 @@ typedef struct rt_processor {
     uint64_t processed, errors;
     uint64_t limit_hits[RT_NLIMITS];
     uint64_t reloads, reload_failures;
+    uint64_t quarantines;   /* times it was quarantined (eddy run's exit code) */
     char *last_error;       /* why the last reload was refused; NULL */
     rt_histogram latency;
 } rt_processor;

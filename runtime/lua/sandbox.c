@@ -123,6 +123,7 @@ void rt_sandbox_count_outcome(rt_processor *p, int rc, const rt_reject *why)
         p->limit_hits[p->limit]++;
     if (++p->consecutive_errors == p->limits.max_consecutive_errors && p->limits.max_consecutive_errors) {
         p->quarantined = 1;
+        p->quarantines++;
         rt_error("processor %s quarantined after %u errors in a row (last: %s: %s); its "
                  "events are dead-lettered as quarantined until it is reloaded", p->name,
                  (unsigned)p->consecutive_errors, why->reason, why->detail);

@@ -178,7 +178,7 @@ static int add_forwards(rt_worker *w, char *err, size_t errlen)
         }
         w->fwd_owners = o;
         w->forward[w->nforward] = s;
-        w->fwd_owners[w->nforward++] = (rt_route_owner){ v, "(config)", NULL, 0 };
+        w->fwd_owners[w->nforward++] = (rt_route_owner){ v, "(config)", NULL, 0, 0 };
     }
     return 0;
 }
@@ -243,7 +243,7 @@ int rt_worker_build_routes(rt_worker *w, rt_router *r, rt_route_owner **owners, 
     for (size_t i = 0; i < w->nprocs; i++) {
         const rt_processor *p = w->procs[i];
         o[i] = (rt_route_owner){ p->name, p->path, p->removed ? NULL : p->routes,
-                                 p->removed ? 0 : p->nroutes };
+                                 p->removed ? 0 : p->nroutes, !p->removed };
     }
     if (w->nforward)
         memcpy(o + w->nprocs, w->fwd_owners, w->nforward * sizeof *o);
@@ -617,6 +617,15 @@ int rt_worker_run(rt_worker *w)
         w->failed = 1;
     pthread_mutex_unlock(&w->source_mu);
     rc = w->failed ? -1 : 0;
+    /* Its events were dead-lettered, not processed: a run that "succeeded" that way
+     * must not look like one that did (a batch job, a CI run of eddy). */
+    for (size_t i = 0; i < w->nprocs; i++)
+        if (w->procs[i]->quarantines && rt_config_int(w->cfg, "processor.quarantine.fails.run")) {
+            rt_error("processor %s was quarantined during the run (its events went to the "
+                     "dead letters as `quarantined`); exit code 1 "
+                     "(processor.quarantine.fails.run=false: 0)", w->procs[i]->name);
+            rc = -1;
+        }
     rt_dlq_log_flush(&w->dlq_log);
     rt_worker_progress_end(w);
     return rc;
