@@ -49,6 +49,11 @@ while read -r key type def _; do
   check "README documents $key (default $def)" grep -qF "\`$key\`" README.md
 done <<<"$out"
 
+# Every metric the code exports has its row in the README's metrics table.
+grep -rhoE '"eddy_[a-z0-9_]+"' runtime/ | tr -d '"' | sort -u > "$T/metrics"
+check "README's metrics table lists every metric the code exports" bash -c \
+  'while read -r m; do grep -qF "| \`$m\` |" README.md || { echo "missing: $m"; bad=1; }; done < "$0"; [ -z "$bad" ]' "$T/metrics"
+
 # Start-up is linear in the number of keys: 40,000 sink keys (20,000 sinks) are read,
 # checked and printed well inside the bound, where the quadratic lookup took minutes.
 d=$(newdir)
