@@ -92,6 +92,12 @@ refused "check: an unknown key in a window declaration is refused, with the near
 printf 'return {\n  routes = { { domain = "order", type = "*" } },\n  process = function() end,\n  on_window = function() end,\n  windows = { w = { kind = "tumbeling", size_ms = 5 } },\n}\n' > "$d/processors/p.lua"
 refused "check: a window kind error names the file" "$d" \
   "$d/processors/p.lua: windows.w: kind must be tumbling, sliding or session"
+# ctx.emit to a sink name written in the source that no sink declares: every event
+# would fail and the processor be quarantined, so the load is refused. A commented-out
+# line does not count.
+printf 'return {\n  routes = { { domain = "order", type = "*" } },\n  process = function(ev, ctx)\n    -- ctx.emit("old", {})\n    ctx.emit("out", {})\n    ctx.emit( "payment", { x = 1 })\n  end,\n}\n' > "$d/processors/p.lua"
+refused "check: ctx.emit to a sink no sink declares is refused, naming file and line" "$d" \
+  "$d/processors/p.lua:6: ctx.emit to sink 'payment', which no sink declares (declare sink.payment.type)"
 
 d=$(newdir); write_conf "$d"
 refused "check: an empty processors dir is refused" "$d" \

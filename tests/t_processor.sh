@@ -17,7 +17,7 @@ return {
     elseif ev.type == "check" then
       ctx.check(p, { a = "string", b = "number", c = "boolean?" })
     elseif ev.type == "nosink" then
-      ctx.emit("nowhere", {})
+      ctx.emit("no" .. "where", {})   -- a name made at run time: checked when emitted
     elseif ev.type == "keep" then
       kept = ev
     elseif ev.type == "useafter" then

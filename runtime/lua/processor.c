@@ -50,6 +50,7 @@ typedef struct load_job {
     const char *src;
     size_t len;
     int64_t allowed_lateness_ms;
+    int strict;             /* rt_processor_env.strict */
 } load_job;
 
 /* Turn the status of a Lua call on `L` (the state or a call's coroutine) into 0, or
@@ -165,6 +166,54 @@ void rt_processor_check_keys(lua_State *L, rt_processor *p, int t,
     }
 }
 
+/* ctx.emit("name", ...) with a literal name that no sink declares would fail on every
+ * event until the processor is quarantined. `eddy check` refuses it; a run warns (a
+ * config may leave out sinks of processors whose events it never gets). Names built at
+ * run time are checked when emitted; commented-out lines are skipped. */
+static void check_emits(lua_State *L, rt_processor *p, const load_job *job)
+{
+    const char *src = job->src;
+    size_t len = job->len;
+    int line = 1, comment = 0;
+    for (size_t i = 0; p->sinks && i < len; i++) {
+        if (src[i] == '\n') {
+            line++;
+            comment = 0;
+            continue;
+        }
+        if (src[i] == '-' && i + 1 < len && src[i + 1] == '-')
+            comment = 1;
+        if (comment || len - i < 6 || memcmp(src + i, "emit(", 5) != 0 ||
+            (i && (isalnum((unsigned char)src[i - 1]) || src[i - 1] == '_')))
+            continue;
+        size_t j = i + 5;
+        while (j < len && (src[j] == ' ' || src[j] == '\t'))
+            j++;
+        if (j >= len || (src[j] != '"' && src[j] != '\''))
+            continue;
+        char quote = src[j++], name[128];
+        size_t n = 0;
+        while (j < len && src[j] != quote && src[j] != '\\' && src[j] != '\n' &&
+               n + 1 < sizeof name)
+            name[n++] = src[j++];
+        if (j >= len || src[j] != quote)
+            continue;
+        /* A name alone, not the start of one built with .. */
+        for (j++; j < len && (src[j] == ' ' || src[j] == '\t'); j++)
+            ;
+        if (j >= len || (src[j] != ',' && src[j] != ')'))
+            continue;
+        name[n] = '\0';
+        if (rt_sinks_find(p->sinks, name))
+            continue;
+        if (job->strict)
+            luaL_error(L, "%s:%d: ctx.emit to sink '%s', which no sink declares (declare "
+                          "sink.%s.type)", p->path, line, name, name);
+        rt_warn("%s:%d: ctx.emit to sink '%s', which no sink declares: those emits will "
+                "fail (eddy check refuses this)", p->path, line, name);
+    }
+}
+
 static void read_routes(lua_State *L, rt_processor *p, int spec)
 {
     lua_getfield(L, spec, "routes");
@@ -263,6 +312,7 @@ static int load_protected(lua_State *L)
     lua_getfield(L, spec, "process");
     if (!lua_isfunction(L, -1))
         luaL_error(L, "%s: process must be a function", p->path);
+    check_emits(L, p, job);
     p->process_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
     lb_ctx_push(L, p);
@@ -360,7 +410,7 @@ int rt_processor_load_source(rt_processor *p, const char *path, const char *src,
         snprintf(err, errlen, "%s: cannot create a Lua state", path);
         goto out;
     }
-    load_job job = { p, src, len, env->allowed_lateness_ms };
+    load_job job = { p, src, len, env->allowed_lateness_ms, env->strict };
     rt_reject why;
     rt_sandbox_arm(p, 0);      /* init() runs under the same time limit as a call */
     p->cx = (rt_ctx){ .kind = RT_CALL_INIT, .allows = rt_call_allows[RT_CALL_INIT] };

@@ -55,6 +55,8 @@ typedef struct rt_processor_env {
     const rt_rules *rules;
     int64_t allowed_lateness_ms;    /* window.allowed.lateness.ms */
     rt_sandbox_limits limits;
+    int strict;             /* eddy check: what only may fail (an emit to a sink no sink
+                             * declares) is an error, not a warning */
 } rt_processor_env;
 
 /* Where a processor's code runs, and so what its ctx allows there (RT_CTX_*). */

@@ -33,7 +33,8 @@ rt_processor_env rt_worker_processor_env(rt_worker *w)
           (uint32_t)rt_config_int(c, "processor.max.consecutive.errors"),
           (int)rt_config_int(c, "processor.jit"),
           (size_t)rt_config_int(c, "processor.max.output.mb") << 20,
-          (size_t)rt_config_int(c, "state.max.mb") << 20 } };
+          (size_t)rt_config_int(c, "state.max.mb") << 20 },
+        w->io == RT_WORKER_CHECK };
 }
 
 static int load_processors(rt_worker *w, char *err, size_t errlen)
@@ -189,6 +190,7 @@ int rt_worker_init(rt_worker *w, const rt_config *cfg, enum rt_worker_io io, int
     memset(w, 0, sizeof *w);
     pthread_mutex_init(&w->source_mu, NULL);
     w->cfg = cfg;
+    w->io = io;
     w->index = index;
     w->limits.max_bytes = (size_t)rt_config_int(cfg, "event.max.bytes");
     w->limits.timestamp_max = rt_config_int(cfg, "event.timestamp.max");

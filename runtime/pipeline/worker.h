@@ -22,6 +22,14 @@
 #include "watermark.h"
 
 struct rt_worker;
+
+/* What rt_worker_init opens besides loading the processors. */
+enum rt_worker_io {
+    RT_WORKER_CHECK,        /* nothing: the config is checked (eddy check) */
+    RT_WORKER_OPEN,         /* the event loop, sinks, lookups, embedded cluster (eddy run) */
+    RT_WORKER_TEST,         /* the event loop only: sinks keep their records in memory,
+                             * lookups answer from fixtures (eddy test, worker_test.c) */
+};
 typedef struct rt_reload rt_reload;
 
 /* One event from decode to its outputs. Jobs finish in arrival order: one waiting for
@@ -51,6 +59,7 @@ typedef struct rt_keyed {
 
 typedef struct rt_worker {
     const rt_config *cfg;
+    enum rt_worker_io io;   /* what rt_worker_init opened */
     struct event_base *base;
     struct event *sigterm, *sigint;
     rt_sinks sinks;
@@ -128,13 +137,6 @@ typedef struct rt_worker {
     uint64_t progress_records;
 } rt_worker;
 
-/* What rt_worker_init opens besides loading the processors. */
-enum rt_worker_io {
-    RT_WORKER_CHECK,        /* nothing: the config is checked (eddy check) */
-    RT_WORKER_OPEN,         /* the event loop, sinks, lookups, embedded cluster (eddy run) */
-    RT_WORKER_TEST,         /* the event loop only: sinks keep their records in memory,
-                             * lookups answer from fixtures (eddy test, worker_test.c) */
-};
 
 /* Load processors, build the route table and check the sinks; open what `io` says.
  * `index`: the worker's number under a supervisor, else 0. -1 with err set: a config
