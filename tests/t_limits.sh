@@ -73,7 +73,8 @@ wait_eval 'grep -q "\"q2\"" "$d/out.ndjson"'
 check "quarantine: after the reload events are processed again" grep -q '"id":"q2"' "$d/out.ndjson"
 exec 3>&-
 wait "$PID"
-expect_eq "limits: eddy exits 0 after all that" 0 $?
+expect_eq "limits: eddy exits 1 after all that: a processor was quarantined" 1 $?
+check "limits: ... and says so at the end" grep -q "processor limits was quarantined during the run" "$d/err"
 
 # Two processors, two Lua states: one cannot see the other's globals.
 d=$(newdir)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "nearest.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -250,11 +251,65 @@ static int check_value(const rt_conf_entry *e, char *err, size_t errlen)
     return 0;
 }
 
+/* `pattern` with each '*' replaced by the key's name at that place ("sink.*.path" for
+ * "sink.dlq.pth" gives "sink.dlq.path"). -1 when the key has no name for a '*' or it
+ * does not fit in `len`. */
+static int instantiate(const char *pattern, const char *key, char *out, size_t len)
+{
+    size_t o = 0;
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '.') {
+            key += strcspn(key, ".");
+            key += *key == '.';
+        }
+        const char *s = p;
+        size_t n = 1;
+        if (*p == '*') {        /* the key's name here; at the very end, the rest */
+            s = key;
+            n = p[1] ? strcspn(key, ".") : strlen(key);
+            if (n == 0)
+                return -1;      /* the key has no name there: no suggestion */
+        }
+        if (o + n >= len)
+            return -1;
+        memcpy(out + o, s, n);
+        o += n;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/* The known key nearest to the unknown `key` (two edits at most, fewer for short
+ * keys), into `buf`; or "". */
+static const char *nearest_key(const char *key, char *buf, size_t len)
+{
+    char cand[256];
+    size_t best = 3;
+    buf[0] = '\0';
+    rt_conf_iter it = { 0 };
+    for (const rt_conf_key *s = rt_conf_next(&it); s; s = rt_conf_next(&it)) {
+        if (instantiate(s->pattern, key, cand, sizeof cand) < 0)
+            continue;
+        /* processor.timeout for processor.timeout.ms: only the unit left out */
+        size_t klen = strlen(key), d = !strncmp(cand, key, klen) && cand[klen] == '.'
+                                       ? 1 : rt_edit_distance(key, cand);
+        if (d < best && d * 4 < strlen(key)) {
+            best = d;
+            snprintf(buf, len, "%s", cand);
+        }
+    }
+    return buf;
+}
+
 static int validate(rt_config *c, char *err, size_t errlen)
 {
+    char near[256];
     for (size_t i = 0; i < c->n; i++) {
         rt_conf_entry *e = &c->v[i];
         e->spec = find_spec(e->key);
+        if (!e->spec && *nearest_key(e->key, near, sizeof near))
+            return fail(err, errlen, "%s:%d: %s: unknown key; did you mean '%s'?", e->file,
+                        e->line, e->key, near);
         if (!e->spec)
             return fail(err, errlen, "%s:%d: %s: unknown key", e->file, e->line, e->key);
         if (check_value(e, err, errlen) < 0)

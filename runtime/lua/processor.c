@@ -17,6 +17,7 @@
 #include <lualib.h>
 
 #include "bindings.h"
+#include "nearest.h"
 #include "clock.h"
 #include "log.h"
 #include "beat.h"
@@ -90,30 +91,6 @@ static const char *file_stem(const char *path, char *buf, size_t len)
     return buf;
 }
 
-/* Edits to turn a into b (Levenshtein), for "did you mean". Names are short. */
-static size_t distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), row[64];
-    if (la >= 64 || lb >= 64)
-        return SIZE_MAX;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            diag = up;
-            row[j] = best;
-        }
-    }
-    return row[lb];
-}
-
 /* The line of the first "<key> =" in the source, or 0. */
 static int line_of(const char *src, size_t len, const char *key)
 {
@@ -147,7 +124,7 @@ void rt_processor_check_keys(lua_State *L, rt_processor *p, int t,
             /* size for size_ms: a known key that only adds a unit is one edit away */
             size_t klen = strlen(key), d = strncmp(known[i], key, klen) == 0 &&
                                                    known[i][klen] == '_' ? 1
-                                                   : distance(key, known[i]);
+                                                   : rt_edit_distance(key, known[i]);
             if (d < best) {
                 best = d;
                 near = known[i];
