@@ -108,6 +108,13 @@ refused_case "init raises" 'return { name = "seq", routes = {{domain="seq",type=
 refused_case "missing process" 'return { name = "seq", routes = {{domain="seq",type="*"}} }' "process must be a function"
 refused_case "route conflict" 'return { name = "seq", routes = {{domain="seq",type="*"},{domain="other",type="*"}}, process = function() end }' "route conflict"
 refused_case "renamed processor" 'return { name = "seq2", routes = {{domain="seq",type="*"}}, process = function() end }' "name changed"
+# Compiles, init passes, fails on every event: the recent events it is run on first
+# (reload.verify.events) refuse it, and no event is dead-lettered because of it.
+refused_case "raises on every event" 'return { name = "seq", routes = {{domain="seq",type="*"}}, process = function(ev) error("broken for " .. ev.payload.key) end }' \
+  "the new version fails on 5 of the last 5 events the running version processed without error (first: processor_error: .*broken for a); the running version stays"
+expect_eq "refused reload (raises on every event): no event was dead-lettered" 0 \
+  "$(cat "$d/dlq.ndjson" 2>/dev/null | wc -l)"
+# The verification's state writes never show: the count below goes on from 6.
 check "refused reload: the log says why and that the running version stays" \
   grep -q "reload of .*seq.lua refused: .*the running version stays" "$d/err"
 # SIGHUP (the file watch is off here) takes a fixed version in.
@@ -116,8 +123,12 @@ kill -HUP "$PID"
 wait_eval 'test "$(reloads_of "$d" seq)" = 1'
 event seq tick f1 '{"key":"a","seq":100}' >&3
 wait_eval 'grep -q '\''"fixed"'\'' "$d/out.ndjson"'
-expect_eq "SIGHUP: the fixed version serves, state carried over (6th event of key a)" "fixed 6" \
+expect_eq "SIGHUP: the fixed version serves, state carried over (7th event of key a)" "fixed 7" \
   "$(tail -1 "$d/out.ndjson" | jq -r '"\(.v) \(.n)"')"
+check "SIGHUP: it went live after running the 6 recent events (state writes undone)" \
+  jq -e '.processors[] | select(.name=="seq") | .verified_events == 6' <<<"$(processors_json "$d")"
+check "SIGHUP: the log says it was verified" \
+  grep -q "processor seq: the new version ran the last 6 events without error" "$d/err"
 check "SIGHUP: the last reload error is cleared from view after a good reload" \
   jq -e '.processors[] | select(.name=="seq") | .last_reload_error == null' <<<"$(processors_json "$d")"
 

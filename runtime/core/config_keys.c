@@ -30,6 +30,8 @@ const rt_conf_key rt_conf_keys[] = {
       "JIT-compile processors (a processor's own `jit = true` turns it on for that one); compiled loops escape processor.timeout.ms unless a supervisor runs" },
     { "reload.watch", RT_CONF_BOOL, "true", 0, NULL, 0, 0,
       "reload processors and rules when their files change (inotify, else a stat poll)" },
+    { "reload.verify.events", RT_CONF_INT, "100", 0, NULL, 0, 100000,
+      "a new version of a processor first runs the last N events the running one processed without error (outputs discarded, state untouched); an error on one refuses the reload; 0 turns this off" },
     { "reload.delay.ms", RT_CONF_INT, "300", 0, NULL, 0, 60000,
       "after a change is seen, wait this long for more before reloading (editors write twice)" },
     { "runtime.workers", RT_CONF_INT, "1", 0, NULL, 1, RT_MAX_WORKERS,

@@ -449,7 +449,7 @@ static void end_call(rt_processor *p, rt_call *c, int ok, int error)
     c->ev_handle = NULL;
     /* An event that failed leaves no state change behind, as it leaves no output. */
     if (p->state)
-        rt_state_undo(p->state, &c->undo, ok);
+        rt_state_undo(p->state, &c->undo, ok && !p->dry_run);
     if (ok && p->npool < RT_PROCESSOR_POOL) {
         lua_settop(c->co, 0);
         p->pool[p->npool++] = c->ref;

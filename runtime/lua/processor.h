@@ -152,6 +152,8 @@ typedef struct rt_processor {
     char limit_detail[200]; /* what exactly, when the limit's own text does not say */
     uint32_t consecutive_errors;
     int quarantined;        /* too many errors in a row: refuses events until reloaded */
+    int dry_run;            /* verifying a reload: every state write is undone */
+    size_t verified;        /* recent events this version ran before it went live */
     struct rt_beat *beat;
     /* reload bookkeeping (reload.c) */
     size_t slot;            /* index in the worker's processors and keyed state */

@@ -140,6 +140,8 @@ static void install(rt_worker *w, int slot, rt_processor *cand, rt_reload_report
                  "event time is tracked only from start: restart eddy to add it");
         goto refused;
     }
+    if (old && !old->removed && rt_reload_verify(w, old, cand, err, sizeof err) < 0)
+        goto refused;
     if (!old) {
         rt_processor **v = realloc(w->procs, (w->nprocs + 1) * sizeof *v);
         if (!v) {

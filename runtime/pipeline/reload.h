@@ -22,6 +22,9 @@ int  rt_reload_now(rt_worker *w, rt_buf *report);
 /* GET /-/processors: every processor with its file hash, load time, routes, counters,
  * quarantine and last reload error; refused new files; rules files. */
 int  rt_reload_describe(rt_worker *w, rt_buf *out);
+/* An event `p` processed without error: kept among its recent ones, which a new version
+ * must run without error before it replaces `p` (reload.verify.events). */
+void rt_reload_note(rt_worker *w, const rt_processor *p, const rt_event *ev);
 void rt_reload_free(rt_worker *w);
 
 #endif

@@ -13,6 +13,8 @@ typedef struct rt_refused {
     uint64_t hash, failures;
 } rt_refused;
 
+typedef struct rt_recent rt_recent;    /* reload_verify.c */
+
 struct rt_reload {
     rt_worker *w;
     struct event *sighup;
@@ -23,7 +25,16 @@ struct rt_reload {
     uint64_t runs;
     rt_refused *refused;
     size_t nrefused;
+    rt_recent *recent;      /* per processor slot: its latest successful events */
+    size_t nrecent;
+    size_t keep;            /* reload.verify.events */
 };
+
+/* reload_verify.c: run `cand`, about to replace `old`, over old's recent successes.
+ * -1 with err set when it fails on one: the reload is refused. */
+int  rt_reload_verify(rt_worker *w, const rt_processor *old, rt_processor *cand, char *err,
+                      size_t errlen);
+void rt_reload_recent_free(rt_reload *r);
 
 /* What one reload did, as JSON: reloaded, added, removed, refused, rules, unchanged. */
 typedef struct rt_reload_report {

@@ -147,6 +147,7 @@ int rt_reload_start(rt_worker *w, char *err, size_t errlen)
     w->reload = r;
     r->w = w;
     r->inotify_fd = -1;
+    r->keep = (size_t)rt_config_int(w->cfg, "reload.verify.events");
     r->sighup = evsignal_new(w->base, SIGHUP, on_sighup, w);
     r->delay_ev = evtimer_new(w->base, on_delay, w);
     if (!r->sighup || !r->delay_ev || evsignal_add(r->sighup, NULL) < 0)
@@ -179,6 +180,7 @@ void rt_reload_free(rt_worker *w)
         free(r->refused[i].error);
     }
     free(r->refused);
+    rt_reload_recent_free(r);
     free(r);
     w->reload = NULL;
 }

@@ -83,6 +83,8 @@ static void complete(rt_worker *w, rt_job *j)
         return;     /* the ticket stays held: its offset must never be stored */
     if (j->state == RT_JOB_DONE && j->p && j->p->nwindows)
         rt_worker_windows_add(w, j);
+    if (j->state == RT_JOB_DONE && j->p)
+        rt_reload_note(w, j->p, &j->ev);
     if (j->state == RT_JOB_DEAD) {
         rt_worker_dead_letter(w, &j->ev, &j->why, j->p ? j->p->name : NULL, j->ticket);
     } else {
