@@ -30,6 +30,9 @@ static const char usage[] =
     "                                          run processor tests (default: every\n"
     "                                          " TEST_GLOB_1 "\n"
     "                                          and " TEST_GLOB_2 ")\n"
+    "  state   [-c FILE] [--set key=value]... PROCESSOR [KEY]\n"
+    "                                          print a processor's keyed state and open\n"
+    "                                          windows from the checkpoints in state.dir\n"
     "  config                                  list every config key with its default\n"
     "  version                                 print the version\n"
     "\n"
@@ -40,7 +43,7 @@ typedef struct cli {
     const char *config;
     char **sets;
     int nsets;
-    char **files;           /* eddy test: test files */
+    char **files;           /* eddy test: test files; eddy state: processor and key */
     int nfiles;
     const char *junit;
 } cli;
@@ -52,7 +55,7 @@ static int parse_options(int argc, char **argv, cli *o)
     o->files = calloc((size_t)argc, sizeof *o->files);
     if (!o->sets || !o->files)
         return -1;
-    int test = !strcmp(argv[1], "test");
+    int test = !strcmp(argv[1], "test"), state = !strcmp(argv[1], "state");
     for (int i = 2; i < argc; i++) {
         if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
             o->config = argv[++i];
@@ -62,7 +65,7 @@ static int parse_options(int argc, char **argv, cli *o)
             o->sets[o->nsets++] = argv[i] + 6;
         } else if (test && strcmp(argv[i], "--junit") == 0 && i + 1 < argc) {
             o->junit = argv[++i];
-        } else if (test && argv[i][0] != '-') {
+        } else if ((test || (state && o->nfiles < 2)) && argv[i][0] != '-') {
             o->files[o->nfiles++] = argv[i];
         } else {
             fprintf(stderr, "eddy: unknown or incomplete option '%s'\n\n%s", argv[i], usage);
@@ -179,6 +182,51 @@ static int cmd_test(const cli *o)
     return rc;
 }
 
+/* eddy state: the worker a run would build, restored from state.dir as a start does,
+ * asked as GET /-/state/<processor> would be, without a limit. */
+static int cmd_state(const cli *o)
+{
+    rt_config cfg;
+    rt_worker w;
+    rt_buf out = { 0 };
+    char err[1024];
+    int rc = EXIT_USAGE;
+    if (o->nfiles < 1) {
+        fprintf(stderr, "eddy state: name a processor\n\n%s", usage);
+        return EXIT_USAGE;
+    }
+    memset(&w, 0, sizeof w);
+    if (rt_config_load(&cfg, o->config, o->sets, o->nsets, err, sizeof err) < 0) {
+        fprintf(stderr, "eddy: %s\n", err);
+        return EXIT_USAGE;
+    }
+    rt_log_set_level(RT_LOG_WARN);
+    const char *dir = rt_config_get(&cfg, "state.dir");
+    if (!dir || !*dir) {
+        fprintf(stderr, "eddy state: state.dir is not set in %s\n", o->config);
+    } else if (rt_worker_init(&w, &cfg, RT_WORKER_TEST, 0, err, sizeof err) < 0) {
+        fprintf(stderr, "eddy: %s\n", err);
+    } else if (rt_worker_restore_dir(&w, dir) < 0) {
+        rc = EXIT_RUNTIME;
+    } else {
+        int code = rt_worker_inspect(&w, o->files[0], o->nfiles > 1 ? o->files[1] : NULL,
+                                     SIZE_MAX, &out);
+        if (code == 404) {
+            fprintf(stderr, "eddy state: no processor named '%s'\n", o->files[0]);
+        } else if (code < 0) {
+            fprintf(stderr, "eddy state: out of memory\n");
+            rc = EXIT_RUNTIME;
+        } else {
+            rc = fwrite(out.data, 1, out.len, stdout) == out.len && fflush(stdout) == 0
+                 ? EXIT_OK : EXIT_RUNTIME;
+        }
+    }
+    rt_buf_free(&out);
+    rt_worker_free(&w);
+    rt_config_free(&cfg);
+    return rc;
+}
+
 /* The soft open-files limit up to the hard one, as servers do: Kafka connections,
  * MySQL pools, sink files and admin clients all take descriptors, and 1024 (a common
  * default) is soon spent. Failing leaves the limit as it was. */
@@ -215,7 +263,8 @@ int main(int argc, char **argv)
         rt_config_print_keys(stdout);
         return EXIT_OK;
     }
-    if (strcmp(cmd, "run") && strcmp(cmd, "check") && strcmp(cmd, "test")) {
+    if (strcmp(cmd, "run") && strcmp(cmd, "check") && strcmp(cmd, "test") &&
+        strcmp(cmd, "state")) {
         fprintf(stderr, "eddy: unknown command '%s'\n\n%s", cmd, usage);
         return EXIT_USAGE;
     }
@@ -229,7 +278,7 @@ int main(int argc, char **argv)
     int rc = EXIT_USAGE;
     if (parse_options(argc, argv, &o) == 0)
         rc = !strcmp(cmd, "run") ? cmd_run(&o) : !strcmp(cmd, "test") ? cmd_test(&o)
-                                                                 : cmd_check(&o);
+           : !strcmp(cmd, "state") ? cmd_state(&o) : cmd_check(&o);
     free(o.sets);
     free(o.files);
     curl_global_cleanup();

@@ -99,6 +99,11 @@ for mode in single supervised; do
   expect_eq "token ($mode): POST without, wrong, short, right token; GET /healthz, /metrics" "$want" "$got"
   check "token ($mode): a 401 says what is needed" \
     bash -c "curl -s -X POST '$u' | grep -q 'Authorization: Bearer <admin.token>'"
+  s="http://127.0.0.1:$port/-/state/echo"
+  got="$(curl -s -o /dev/null -w '%{http_code}' "$s")"
+  got="$got $(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer wrong' "$s")"
+  got="$got $(curl -fsS -H 'Authorization: Bearer t0k3n-s3cr3t' "$s" | jq -c 'if .workers then .workers[0] else . end | .processor')"
+  expect_eq "token ($mode): GET /-/state (data, not counters) needs it too" '401 401 "echo"' "$got"
   check "token ($mode): /-/config masks it" \
     bash -c "curl -s 'http://127.0.0.1:$port/-/config' | jq -e '.keys[] | select(.key == \"admin.token\") | .value == \"***\"'"
   exec 3>&-

@@ -97,8 +97,28 @@ ck_conf A outA "state.dir=$d/stA" "checkpoint.interval.ms=100"
 start_eddy "$d" A
 wait_for done_reading "$d" A $TOTAL
 outs outA > "$d/A.out"
+# Its state from outside: 12,000 events of 20 devices, 600 of d04's (partition 0).
+aport=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$d/A.err" | head -1 | cut -d: -f2)
+live=$(curl -fsS "http://127.0.0.1:$aport/-/state/ck?key=d04")
+check "GET /-/state/<processor>?key=: the key's value and partition" \
+  jq -e '.processor == "ck" and .state == [{"partition": 0, "key": "d04", "value": 600, "expires_ms": null}]' <<<"$live"
+live=$(curl -fsS "http://127.0.0.1:$aport/-/state/ck?key=end1")
+check "GET /-/state/<processor>?key=: the key's open windows (the last event's)" \
+  jq -e '[.windows[] | select(.key == "end1") | .window] | sort == ["sli", "sli", "tum"]' <<<"$live"
+check "GET /-/state/<processor>?limit=: at most that many entries, marked truncated" \
+  jq -e '(.state | length) == 5 and .truncated' <<<"$(curl -fsS "http://127.0.0.1:$aport/-/state/ck?limit=5")"
+expect_eq "GET /-/state/<unknown>: 404" 404 \
+  "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$aport/-/state/nope")"
 stop_eddy A
 expect_eq "checkpoint: the uninterrupted run exits 0" 0 "$STOP_RC"
+# The same offline, from the checkpoint it left.
+check "eddy state: a key's value from the checkpoint directory" \
+  jq -e '.state == [{"partition": 0, "key": "d04", "value": 600, "expires_ms": null}]' \
+  <<<"$("$EDDY" state -c "$d/eddy.conf" ck d04)"
+check "eddy state: every key of every partition without a key" \
+  jq -e '[.state[].key] | length == 22' <<<"$("$EDDY" state -c "$d/eddy.conf" ck)"
+rc=0; "$EDDY" state -c "$d/eddy.conf" nope >/dev/null 2>"$d/state.err" || rc=$?
+expect_eq "eddy state: an unknown processor exits 2" 2 "$rc"
 check "checkpoint: the uninterrupted run wrote every kind of output" \
   test "$(jq -r .kind "$d/A.out" | sort -u | tr '\n' ' ')" = "quiet seen sli tum "
 expect_eq "checkpoint: one 'seen' record per event" "$TOTAL" "$(grep -c '"seen"' "$d/A.out")"

@@ -117,6 +117,9 @@ expect_eq "two workers: GET /-/config on the supervisor shows runtime.workers" "
   "$(curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/-/config" | jq -r '.keys[] | select(.key == "runtime.workers") | .value')"
 check "two workers: GET /-/processors lists both workers" \
   jq -e '.workers | length == 2' <<<"$(curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/-/processors")"
+check "two workers: GET /-/state/<processor> is every worker's answer" \
+  jq -e '.workers | length == 2 and all(.processor == "spin" and .state == [])' \
+  <<<"$(curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/-/state/spin?key=x")"
 check "two workers: POST /-/reload reaches both" \
   jq -e '.workers == 2' <<<"$(curl -fsS -X POST "http://127.0.0.1:$(admin_port "$d/sup.err")/-/reload")"
 stop_eddy sup

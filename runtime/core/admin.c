@@ -39,6 +39,7 @@ typedef struct ask {
     struct ask *next;
     rt_admin *a;
     size_t route;           /* index in a->routes */
+    char *uri;              /* the request's path and query */
     waiter *waiters;        /* NULL once answered (from the cache, or late) */
     struct event *late_ev;  /* on the endpoint's loop: the owner took too long */
     int code;
@@ -117,7 +118,7 @@ static void answer_here(rt_admin *a, const rt_admin_route *r, struct evhttp_requ
 {
     rt_buf out = { 0 };
     const char *type = "text/plain";
-    int code = r->fn(a->arg, req, &out, &type);
+    int code = r->fn(a->arg, req, evhttp_request_get_uri(req), &out, &type);
     if (code < 0)
         rt_admin_reply(req, 500, "text/plain", "error\n", 6);
     else if (code > 0)
@@ -179,6 +180,7 @@ static void free_ask(ask *k)
     if (k->late_ev)
         event_free(k->late_ev);
     rt_buf_free(&k->out);
+    free(k->uri);
     free(k);
 }
 
@@ -195,7 +197,7 @@ static void on_late(evutil_socket_t fd, short what, void *arg)
     if (strcmp(r->method, "POST") == 0) {
         int n = snprintf(msg, sizeof msg, "{\"pending\": true, \"busy\": true}\n");
         reply_all(k, 202, "application/json", msg, (size_t)n, -1);
-    } else if (c->code) {
+    } else if (c->code && !(r->flags & RT_ADMIN_PREFIX)) {
         reply_all(k, c->code, c->type, c->body.data ? c->body.data : "", c->body.len,
                   rt_clock_ms() - c->at_ms);
     } else {
@@ -217,7 +219,8 @@ static void on_answers(evutil_socket_t fd, short what, void *arg)
     for (ask *k = take(a, &a->answered), *next; k; k = next) {
         next = k->next;
         cached *c = &a->cache[k->route];
-        if (k->code > 0 && strcmp(a->routes[k->route].method, "GET") == 0) {
+        if (k->code > 0 && strcmp(a->routes[k->route].method, "GET") == 0 &&
+            !(a->routes[k->route].flags & RT_ADMIN_PREFIX)) {
             c->body.len = 0;
             if (rt_buf_append(&c->body, k->out.data ? k->out.data : "", k->out.len) == 0) {
                 c->code = k->code;
@@ -242,7 +245,8 @@ static void on_asks(evutil_socket_t fd, short what, void *arg)
     ask *l = take(a, &a->asked);
     for (ask *k = l; k; k = k->next) {
         k->type = "text/plain";
-        k->code = a->routes[k->route].fn(a->arg, NULL, &k->out, &k->type);
+        const rt_admin_route *r = &a->routes[k->route];
+        k->code = r->fn(a->arg, NULL, k->uri ? k->uri : r->path, &k->out, &k->type);
         if (k->code == 0)   /* routes that answer later are not for a threaded endpoint */
             k->code = -1;
     }
@@ -271,7 +275,8 @@ static void queue_ask(rt_admin *a, ask *k)
 static int prime(rt_admin *a)
 {
     for (size_t i = 0; i < a->nroutes; i++) {
-        if (strcmp(a->routes[i].method, "GET") || (a->routes[i].flags & RT_ADMIN_ANY_THREAD))
+        if (strcmp(a->routes[i].method, "GET") ||
+            (a->routes[i].flags & (RT_ADMIN_ANY_THREAD | RT_ADMIN_PREFIX)))
             continue;
         ask *k = calloc(1, sizeof *k);
         if (!k)
@@ -292,8 +297,9 @@ static void ask_owner(rt_admin *a, size_t route, struct evhttp_request *req)
         return;
     }
     wt->req = req;
+    int own = a->routes[route].flags & RT_ADMIN_PREFIX;
     pthread_mutex_lock(&a->mu);
-    for (ask *k = a->asked; k; k = k->next)
+    for (ask *k = a->asked; k && !own; k = k->next)
         if (k->route == route && k->waiters) {
             wt->next = k->waiters;
             k->waiters = wt;
@@ -303,10 +309,12 @@ static void ask_owner(rt_admin *a, size_t route, struct evhttp_request *req)
     pthread_mutex_unlock(&a->mu);
     ask *k = calloc(1, sizeof *k);
     static const struct timeval late = { 0, RT_ADMIN_LOOP_WAIT_MS * 1000 };
-    if (!k || !(k->late_ev = evtimer_new(a->base, on_late, k)) ||
-        evtimer_add(k->late_ev, &late) < 0) {
+    if (!k || (own && !(k->uri = strdup(evhttp_request_get_uri(req)))) ||
+        !(k->late_ev = evtimer_new(a->base, on_late, k)) || evtimer_add(k->late_ev, &late) < 0) {
         if (k && k->late_ev)
             event_free(k->late_ev);
+        if (k)
+            free(k->uri);
         free(k);
         free(wt);
         rt_admin_reply(req, 500, "text/plain", "error\n", 6);
@@ -346,12 +354,13 @@ static void on_request(struct evhttp_request *req, void *arg)
                        : cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD ? "GET" : NULL;
     int known = 0;
     for (const rt_admin_route *r = a->routes; path && r->path; r++) {
-        if (strcmp(r->path, path))
+        if ((r->flags & RT_ADMIN_PREFIX) ? strncmp(r->path, path, strlen(r->path))
+                                         : strcmp(r->path, path))
             continue;
         known = 1;
         if (!method || strcmp(r->method, method))
             continue;
-        if (!strcmp(method, "POST") && !authorized(a, req)) {
+        if ((!strcmp(method, "POST") || (r->flags & RT_ADMIN_PRIVATE)) && !authorized(a, req)) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                               "Bearer realm=\"eddy\"");
             rt_admin_reply(req, 401, "text/plain", UNAUTHORIZED, sizeof UNAUTHORIZED - 1);

@@ -18,14 +18,19 @@
 
 typedef struct rt_admin rt_admin;
 
-/* Answer one request: fill `out` and *type and return the HTTP status, or return 0
- * after taking the request over (it is answered later with rt_admin_reply); -1 is a
- * 500. */
-typedef int (*rt_admin_fn)(void *arg, struct evhttp_request *req, rt_buf *out,
-                           const char **type);
+/* Answer one request for `uri` (path and query as sent): fill `out` and *type and
+ * return the HTTP status, or return 0 after taking the request over (it is answered
+ * later with rt_admin_reply); -1 is a 500. */
+typedef int (*rt_admin_fn)(void *arg, struct evhttp_request *req, const char *uri,
+                           rt_buf *out, const char **type);
 
 #define RT_ADMIN_LOOP_WAIT_MS 50
 #define RT_ADMIN_ANY_THREAD 1   /* route flag: safe to run on the endpoint's thread */
+#define RT_ADMIN_PREFIX 2       /* route flag: `path` is a prefix (GET /-/state/<name>);
+                                 * each request is run for its own URI, never joined
+                                 * with another or answered from an earlier answer */
+#define RT_ADMIN_PRIVATE 4      /* route flag: a GET that shows data, not counters: it
+                                 * needs admin.token as POSTs do */
 
 typedef struct rt_admin_route {
     const char *method;     /* "GET" (HEAD too) or "POST" */

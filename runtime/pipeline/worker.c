@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/queue.h>
+
+#include <event2/keyvalq_struct.h>
+
 #include "clock.h"
 #include "dlq.h"
 #include "dlq_log.h"
@@ -459,13 +463,13 @@ static int start_idle_check(rt_worker *w)
     return w->idle_ev && evtimer_add(w->idle_ev, &tv) == 0 ? 0 : -1;
 }
 
-static int get_metrics(void *arg, struct evhttp_request *req, rt_buf *out, const char **type)
+static int get_metrics(void *arg, struct evhttp_request *req, const char *uri, rt_buf *out, const char **type)
 {
     *type = "text/plain; version=0.0.4";
     return rt_worker_metrics(arg, out) < 0 ? -1 : 200;
 }
 
-static int get_processors(void *arg, struct evhttp_request *req, rt_buf *out,
+static int get_processors(void *arg, struct evhttp_request *req, const char *uri, rt_buf *out,
                           const char **type)
 {
     *type = "application/json";
@@ -474,7 +478,7 @@ static int get_processors(void *arg, struct evhttp_request *req, rt_buf *out,
 
 /* POST /-/reload: done at once when no event is in flight (the answer says what
  * changed), else when they are done (202; GET /-/processors tells the outcome). */
-static int post_reload(void *arg, struct evhttp_request *req, rt_buf *out, const char **type)
+static int post_reload(void *arg, struct evhttp_request *req, const char *uri, rt_buf *out, const char **type)
 {
     rt_worker *w = arg;
     *type = "application/json";
@@ -487,7 +491,43 @@ static int post_reload(void *arg, struct evhttp_request *req, rt_buf *out, const
     return rt_reload_now(w, out) < 0 ? -1 : 200;
 }
 
-static int get_config(void *arg, struct evhttp_request *req, rt_buf *out, const char **type)
+/* GET /-/state/<processor>[?key=K][&limit=N]: its keyed state and open windows. */
+static int get_state(void *arg, struct evhttp_request *req, const char *uri, rt_buf *out,
+                     const char **type)
+{
+    struct evhttp_uri *u = evhttp_uri_parse(uri);
+    struct evkeyvalq q;
+    TAILQ_INIT(&q);
+    char *name = NULL;
+    int rc = -1;
+    *type = "text/plain";
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    const char *query = u ? evhttp_uri_get_query(u) : NULL;
+    if (!path || strncmp(path, "/-/state/", 9) ||
+        (query && evhttp_parse_query_str(query, &q) < 0)) {
+        static const char bad[] = "usage: GET /-/state/<processor>?key=<key>&limit=<n>\n";
+        rc = rt_buf_append(out, bad, sizeof bad - 1) < 0 ? -1 : 400;
+        goto out;
+    }
+    if (!(name = evhttp_uridecode(path + 9, 0, NULL)))
+        goto out;
+    const char *key = evhttp_find_header(&q, "key"), *limit = evhttp_find_header(&q, "limit");
+    rc = rt_worker_inspect(arg, name, key, limit ? strtoul(limit, NULL, 10) : 100, out);
+    if (rc == 404) {
+        static const char none[] = "no processor by that name\n";
+        rc = rt_buf_append(out, none, sizeof none - 1) < 0 ? -1 : 404;
+    } else if (rc == 200) {
+        *type = "application/json";
+    }
+out:
+    evhttp_clear_headers(&q);
+    if (u)
+        evhttp_uri_free(u);
+    free(name);
+    return rc;
+}
+
+static int get_config(void *arg, struct evhttp_request *req, const char *uri, rt_buf *out, const char **type)
 {
     rt_worker *w = arg;
     return rt_admin_json_body(out, type, rt_config_json(w->cfg));
@@ -495,7 +535,7 @@ static int get_config(void *arg, struct evhttp_request *req, rt_buf *out, const 
 
 /* On the admin thread: unhealthy when the pipeline has stopped on a failure or a Lua
  * call runs past processor.timeout.ms (the body names the processor and record). */
-static int get_health(void *arg, struct evhttp_request *req, rt_buf *out, const char **type)
+static int get_health(void *arg, struct evhttp_request *req, const char *uri, rt_buf *out, const char **type)
 {
     rt_worker *w = arg;
     char line[512], rec[200];
@@ -545,6 +585,7 @@ static const rt_admin_route worker_routes[] = {
     { "GET", "/metrics", get_metrics, 0 },
     { "GET", "/-/config", get_config, RT_ADMIN_ANY_THREAD },
     { "GET", "/-/processors", get_processors, 0 },
+    { "GET", "/-/state/", get_state, RT_ADMIN_PREFIX | RT_ADMIN_PRIVATE },
     { "POST", "/-/reload", post_reload, 0 },
     { NULL, NULL, NULL, 0 },
 };

@@ -158,6 +158,15 @@ rt_processor *rt_worker_test_processor(rt_worker *w, const char *name);
 /* The sinks (rt_sink_captured) and the lookups (rt_lookup_fixture). */
 const rt_sinks *rt_worker_test_sinks(rt_worker *w);
 rt_lookups *rt_worker_test_lookups(rt_worker *w);
+/* worker_inspect.c: processor `processor`'s keyed state and open windows as one JSON
+ * object (keys of every partition; only `key` unless NULL), at most `limit` entries
+ * ("truncated": true past them). 200, 404 when there is no such processor, -1 when out
+ * of memory. */
+int  rt_worker_inspect(rt_worker *w, const char *processor, const char *key, size_t limit,
+                       rt_buf *out);
+/* eddy state: restore every partition checkpoint in `dir` (as a start does). -1 with
+ * the reason logged. */
+int  rt_worker_restore_dir(rt_worker *w, const char *dir);
 /* Print the route table (`eddy check`). */
 void rt_worker_print_routes(const rt_worker *w, FILE *out);
 /* Release everything. */

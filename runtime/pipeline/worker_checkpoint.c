@@ -7,7 +7,9 @@
  * those offsets neither loses nor double-counts an event in state or windows (outputs
  * after it are written again: at least once). State is kept per partition number, as a
  * Kafka Streams task: partition N of every input topic shares one file. */
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -624,4 +626,45 @@ int rt_worker_checkpoint_metrics(rt_worker *w, rt_buf *out)
            rt_prom_sample(out, "eddy_checkpoint_restored_partitions_total", NULL,
                           (double)w->ckpt_restored)
                ? -1 : 0;
+}
+
+static int ckpt_file(const struct dirent *d)
+{
+    int part, end = 0;
+    return sscanf(d->d_name, "partition-%d.ckpt%n", &part, &end) == 1 && end &&
+           d->d_name[end] == '\0';
+}
+
+int rt_worker_restore_dir(rt_worker *w, const char *dir)
+{
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, ckpt_file, alphasort), rc = -1;
+    if (n < 0) {
+        rt_error("%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    int *parts = calloc((size_t)n + 1, sizeof *parts);
+    const char **topics = calloc((size_t)n + 1, sizeof *topics);
+    long long *from = calloc((size_t)n + 1, sizeof *from);
+    if (!parts || !topics || !from) {
+        rt_error("out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        sscanf(names[i]->d_name, "partition-%d", &parts[i]);
+        topics[i] = "";     /* offsets are not looked at here */
+        from[i] = -1;
+    }
+    const char *was = w->state_dir;
+    w->state_dir = dir;
+    rc = rt_worker_restore(w, (size_t)n, topics, parts, NULL, from);
+    w->state_dir = was;
+out:
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    free(parts);
+    free(topics);
+    free(from);
+    return rc;
 }

@@ -1,6 +1,6 @@
-/* supervisor_admin.c - the supervisor's admin endpoint. /metrics and /-/processors are
- * asked of every running worker's own endpoint (127.0.0.1, a port it chose and wrote
- * to its beat) without blocking the master's loop, then merged. */
+/* supervisor_admin.c - the supervisor's admin endpoint. /metrics, /-/processors and
+ * /-/state/... are asked of every running worker's own endpoint (127.0.0.1, a port it
+ * chose and wrote to its beat) without blocking the master's loop, then merged. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +15,7 @@
 
 #define ASK_TIMEOUT_S 10
 
-enum ask { ASK_METRICS, ASK_PROCESSORS };
+enum ask { ASK_METRICS, ASK_PROCESSORS, ASK_STATE };
 
 typedef struct gather gather;
 typedef struct part {
@@ -27,6 +27,7 @@ struct gather {
     rt_sup *s;
     struct evhttp_request *req;
     enum ask what;
+    char *uri;              /* ASK_STATE: the request's, passed on */
     int pending;
     rt_buf bodies[RT_MAX_WORKERS];
     part parts[RT_MAX_WORKERS];
@@ -61,7 +62,8 @@ static int own_metrics(const rt_sup *s, rt_buf *out)
     return 0;
 }
 
-static int processors_doc(gather *g, rt_buf *out)
+/* {"workers": [each worker's answer, or {"worker": i, "down": true}]} */
+static int workers_doc(gather *g, rt_buf *out)
 {
     if (rt_buf_append(out, "{\"workers\": [\n", 14))
         return -1;
@@ -84,7 +86,7 @@ static void finish(evutil_socket_t fd, short what, void *arg)
     rt_buf out = { 0 };
     int rc = g->what == ASK_METRICS
                  ? (rt_metrics_merge(g->bodies, (size_t)g->s->n, &out) || own_metrics(g->s, &out))
-                 : processors_doc(g, &out);
+                 : workers_doc(g, &out);
     if (rc)
         rt_admin_reply(g->req, 500, "text/plain", "error\n", 6);
     else
@@ -97,6 +99,7 @@ static void finish(evutil_socket_t fd, short what, void *arg)
             evhttp_connection_free(g->conns[i]);
         rt_buf_free(&g->bodies[i]);
     }
+    free(g->uri);
     free(g);
 }
 
@@ -122,11 +125,13 @@ static void on_answer(struct evhttp_request *r, void *arg)
     done_one(p->g);
 }
 
-static int ask_workers(rt_sup *s, struct evhttp_request *req, enum ask what)
+static int ask_workers(rt_sup *s, struct evhttp_request *req, enum ask what, const char *uri)
 {
     gather *g = calloc(1, sizeof *g);
-    if (!g)
+    if (!g || (what == ASK_STATE && !(g->uri = strdup(uri)))) {
+        free(g);
         return -1;
+    }
     g->s = s;
     g->req = req;
     g->what = what;
@@ -147,27 +152,44 @@ static int ask_workers(rt_sup *s, struct evhttp_request *req, enum ask what)
         g->conns[i] = c;
         evhttp_connection_set_timeout(c, ASK_TIMEOUT_S);
         evhttp_add_header(evhttp_request_get_output_headers(r), "Host", "127.0.0.1");
+        /* The workers ask for admin.token where the supervisor did (it checked it). */
+        const char *token = rt_config_get(s->cfg, "admin.token");
+        char auth[600];
+        if (what == ASK_STATE && token && *token &&
+            snprintf(auth, sizeof auth, "Bearer %s", token) < (int)sizeof auth)
+            evhttp_add_header(evhttp_request_get_output_headers(r), "Authorization", auth);
         g->pending++;
-        if (evhttp_make_request(c, r, EVHTTP_REQ_GET,
-                                what == ASK_METRICS ? "/metrics" : "/-/processors") < 0)
+        if (evhttp_make_request(c, r, EVHTTP_REQ_GET, what == ASK_METRICS ? "/metrics"
+                                                      : what == ASK_STATE ? g->uri
+                                                      : "/-/processors") < 0)
             g->pending--;   /* the request was freed by libevent */
     }
     done_one(g);
     return 0;
 }
 
-static int get_metrics(void *arg, struct evhttp_request *req, rt_buf *out, const char **type)
+static int get_metrics(void *arg, struct evhttp_request *req, const char *uri, rt_buf *out,
+                       const char **type)
 {
-    return ask_workers(arg, req, ASK_METRICS);
+    return ask_workers(arg, req, ASK_METRICS, uri);
 }
 
-static int get_processors(void *arg, struct evhttp_request *req, rt_buf *out, const char **type)
+static int get_processors(void *arg, struct evhttp_request *req, const char *uri, rt_buf *out,
+                       const char **type)
 {
-    return ask_workers(arg, req, ASK_PROCESSORS);
+    return ask_workers(arg, req, ASK_PROCESSORS, uri);
+}
+
+/* Each worker holds the state of its own partitions: every worker's answer. */
+static int get_state(void *arg, struct evhttp_request *req, const char *uri, rt_buf *out,
+                     const char **type)
+{
+    return ask_workers(arg, req, ASK_STATE, uri);
 }
 
 /* Each worker reloads on its own (as on SIGHUP); the outcome is in /-/processors. */
-static int post_reload(void *arg, struct evhttp_request *req, rt_buf *out, const char **type)
+static int post_reload(void *arg, struct evhttp_request *req, const char *uri, rt_buf *out,
+                       const char **type)
 {
     rt_sup *s = arg;
     int n = 0;
@@ -182,7 +204,8 @@ static int post_reload(void *arg, struct evhttp_request *req, rt_buf *out, const
 }
 
 /* Up while the supervisor runs (it restarts what dies); the body says which run. */
-static int get_health(void *arg, struct evhttp_request *req, rt_buf *out, const char **type)
+static int get_health(void *arg, struct evhttp_request *req, const char *uri, rt_buf *out,
+                       const char **type)
 {
     rt_sup *s = arg;
     if (rt_buf_append(out, "ok\n", 3))
@@ -198,7 +221,8 @@ static int get_health(void *arg, struct evhttp_request *req, rt_buf *out, const 
     return 200;
 }
 
-static int get_config(void *arg, struct evhttp_request *req, rt_buf *out, const char **type)
+static int get_config(void *arg, struct evhttp_request *req, const char *uri, rt_buf *out,
+                       const char **type)
 {
     rt_sup *s = arg;
     return rt_admin_json_body(out, type, rt_config_json(s->cfg));
@@ -208,6 +232,7 @@ const rt_admin_route rt_supervisor_routes[] = {
     { "GET", "/metrics", get_metrics, 0 },
     { "GET", "/-/config", get_config, 0 },
     { "GET", "/-/processors", get_processors, 0 },
+    { "GET", "/-/state/", get_state, RT_ADMIN_PREFIX | RT_ADMIN_PRIVATE },
     { "POST", "/-/reload", post_reload, 0 },
     { "GET", "/healthz", get_health, 0 },
     { NULL, NULL, NULL, 0 },
