@@ -77,6 +77,12 @@ int  lb_window_fire(rt_processor *p, const rt_window_def *d, const rt_wkey *k,
                     const rt_pane *pane, rt_outbox *out, const rt_origin *call,
                     rt_reject *why);
 
+/* lb_metric.c: read the processor table's `metrics` (at index `spec`) into p's metric
+ * definitions; raises a Lua error on a bad declaration. */
+void lb_metric_read(lua_State *L, rt_processor *p, int spec);
+/* Push the ctx.metric table (inc, set) of processor `p`. */
+void lb_metric_push(lua_State *L, rt_processor *p);
+
 /* lb_timer.c: push the ctx.timer function of processor `p`. */
 void lb_timer_push(lua_State *L, rt_processor *p);
 /* on_timer(key, tag, ctx) for a due timer; emits go to `out`. */

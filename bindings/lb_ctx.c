@@ -236,4 +236,6 @@ void lb_ctx_push(lua_State *L, rt_processor *p)
     lua_setfield(L, -2, "timer");
     lb_geo_open(L);
     lua_setfield(L, -2, "geo");
+    lb_metric_push(L, p);
+    lua_setfield(L, -2, "metric");
 }

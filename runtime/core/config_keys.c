@@ -24,6 +24,8 @@ const rt_conf_key rt_conf_keys[] = {
       "bytes of records one call may emit (C memory until it returns); past it: dead letter `output_too_large`; 0 none" },
     { "processor.max.consecutive.errors", RT_CONF_INT, "100", 0, NULL, 0, 100000000,
       "errors in a row after which a processor is quarantined (events: `quarantined`) until reloaded; 0 never" },
+    { "processor.max.metric.series", RT_CONF_INT, "1000", 0, NULL, 1, 1000000,
+      "series (label combinations) of one processor's ctx.metric metrics; past it ctx.metric returns nil and a message" },
     { "processor.quarantine.fails.run", RT_CONF_BOOL, "true", 0, NULL, 0, 0,
       "a processor quarantined during the run makes eddy run exit 1 when the run ends (the input's end, SIGTERM), saying which; false: exit 0" },
     { "processor.jit", RT_CONF_BOOL, "false", 0, NULL, 0, 0,

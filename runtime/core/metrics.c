@@ -2,6 +2,7 @@
  * text exposition format (checked by `promtool check metrics` in the tests). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "metrics.h"
@@ -106,4 +107,38 @@ int rt_prom_histogram(rt_buf *out, const char *name, const char *labels,
                           name, labels, (unsigned long long)h->total);
     return printf_buf(out, "%s_sum %.9g\n%s_count %llu\n", name, h->sum, name,
                       (unsigned long long)h->total);
+}
+
+double *rt_series_at(rt_series *s, const char *key, size_t len, size_t max)
+{
+    double *v = rt_keymap_get(&s->map, 0, key, len);
+    if (v || s->map.n >= max)
+        return v;
+    void **slot = rt_keymap_put(&s->map, 0, key, len);
+    if (!slot || !(*slot = calloc(1, sizeof(double)))) {
+        if (slot)
+            rt_keymap_del(&s->map, 0, key, len);
+        return NULL;
+    }
+    return *slot;
+}
+
+void rt_series_free(rt_series *s)
+{
+    size_t i = 0;
+    for (rt_keymap_slot *sl; (sl = rt_keymap_next(&s->map, &i));)
+        free(sl->value);
+    rt_keymap_free(&s->map);
+}
+
+void rt_metric_defs_free(rt_metric_def *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].name);
+        free(v[i].help);
+        for (size_t j = 0; j < v[i].nlabels; j++)
+            free(v[i].labels[j]);
+        free(v[i].labels);
+    }
+    free(v);
 }

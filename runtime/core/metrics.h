@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "keymap.h"
 #include "pairmap.h"
 
 /* Labels come from event data (domain, type); past this many series per counter the
@@ -36,6 +37,27 @@ int rt_prom_pairs(rt_buf *out, const char *name, const char *la, const char *lb,
 /* A histogram's _bucket, _sum and _count samples. */
 int rt_prom_histogram(rt_buf *out, const char *name, const char *labels,
                       const rt_histogram *h);
+/* A metric a processor declares in its `metrics` table (ctx.metric). */
+typedef struct rt_metric_def {
+    char *name;             /* exported as eddy_<processor>_<name> */
+    int gauge;              /* else a counter */
+    char *help;
+    char **labels;          /* the labels every sample gives, in this order */
+    size_t nlabels;
+} rt_metric_def;
+
+/* The values of a processor's series, kept by its worker under its name so that they
+ * outlive a reload: "<metric>\0<labels as exposed>" -> value. */
+typedef struct rt_series {
+    rt_keymap map;
+} rt_series;
+
+/* The value of series `key` (created at 0 when new, unless `max` series are held
+ * already); NULL then, or when out of memory. */
+double *rt_series_at(rt_series *s, const char *key, size_t len, size_t max);
+void    rt_series_free(rt_series *s);
+void    rt_metric_defs_free(rt_metric_def *v, size_t n);
+
 /* Write `label="value"` with the value escaped as the text format asks, preceded by
  * a comma unless `out` is empty or ends with '{' (the first label of a sample). */
 int rt_prom_label(rt_buf *out, const char *label, const char *value);

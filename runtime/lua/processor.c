@@ -264,7 +264,7 @@ static int load_protected(lua_State *L)
     int spec = lua_gettop(L);
     static const char *const keys[] = { "name", "routes", "process", "init", "windows",
                                         "on_window", "on_timer", "jit", "state_ttl_ms",
-                                        NULL };
+                                        "metrics", NULL };
     rt_processor_check_keys(L, p, spec, keys, "the processor table");
 
     char stem[256];
@@ -315,6 +315,7 @@ static int load_protected(lua_State *L)
     int jit = lua_toboolean(L, -1);
     lua_pop(L, 1);
     lb_window_read(L, p, spec, job->allowed_lateness_ms);
+    lb_metric_read(L, p, spec);
     lua_getfield(L, spec, "state_ttl_ms");
     if (!lua_isnil(L, -1)) {
         lua_Number ttl = lua_tonumber(L, -1);
@@ -420,6 +421,7 @@ void rt_processor_carry_over(rt_processor *p, const rt_processor *old)
     p->slot = old->slot;
     p->state = old->state;
     p->timers = old->timers;
+    p->series = old->series;
     p->beat = old->beat;
     p->processed = old->processed;
     p->errors = old->errors;
@@ -609,6 +611,7 @@ void rt_processor_free(rt_processor *p)
     }
     free(p->routes);
     rt_window_defs_free(p->window_defs, p->nwindows);
+    rt_metric_defs_free(p->metric_defs, p->nmetric_defs);
     for (size_t i = 0; i < p->nrules_read; i++)
         free(p->rules_read[i]);
     free(p->rules_read);

@@ -41,6 +41,7 @@ typedef struct rt_sandbox_limits {
                              * whose table says jit = true) */
     size_t max_output;      /* bytes of records one call emits; 0 any */
     size_t max_state;       /* bytes of one processor's keyed state; 0 any */
+    size_t max_series;      /* series of its ctx.metric metrics */
 } rt_sandbox_limits;
 
 /* Which limit a call hit (the dead-letter reason), counted per processor. */
@@ -138,6 +139,9 @@ typedef struct rt_processor {
     rt_timers *timers;      /* its timers, kept likewise */
     rt_window_def *window_defs; /* the `windows` table */
     size_t nwindows;
+    rt_metric_def *metric_defs; /* the `metrics` table */
+    size_t nmetric_defs;
+    rt_series *series;      /* their values, kept by the worker under the name */
     int on_window_ref, on_timer_ref;    /* LUA_NOREF when absent */
     int64_t state_ttl_ms;   /* the table's state_ttl_ms: ctx.state.set's default TTL */
     /* sandbox */

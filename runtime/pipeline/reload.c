@@ -51,6 +51,26 @@ static int windows_match(const rt_processor *a, const rt_processor *b)
     return 1;
 }
 
+/* A metric both versions declare keeps its type and labels (its series carry over);
+ * the name of the first that does not, or NULL. */
+static const char *metric_changed(const rt_processor *a, const rt_processor *b)
+{
+    for (size_t i = 0; i < b->nmetric_defs; i++) {
+        const rt_metric_def *n = &b->metric_defs[i];
+        for (size_t j = 0; j < a->nmetric_defs; j++) {
+            const rt_metric_def *o = &a->metric_defs[j];
+            if (strcmp(o->name, n->name))
+                continue;
+            int same = o->gauge == n->gauge && o->nlabels == n->nlabels;
+            for (size_t k = 0; same && k < n->nlabels; k++)
+                same = !strcmp(o->labels[k], n->labels[k]);
+            if (!same)
+                return n->name;
+        }
+    }
+    return NULL;
+}
+
 static int reads_changed(const rt_processor *p, const char *changed)
 {
     for (const char *c = changed; c && *c; c += strlen(c) + 1)
@@ -133,6 +153,12 @@ static void install(rt_worker *w, int slot, rt_processor *cand, rt_reload_report
         snprintf(err, sizeof err, "its windows changed (name, kind, size, slide, gap, key, "
                  "aggregate or field): open windows of the old shape would be mixed into the "
                  "new; restart eddy to change them");
+        goto refused;
+    }
+    const char *metric = old ? metric_changed(old, cand) : NULL;
+    if (metric) {
+        snprintf(err, sizeof err, "metric %s changed its type or labels: its series would "
+                 "mix; give it a new name", metric);
         goto refused;
     }
     if (!old && !w->windowed && (cand->nwindows || cand->on_timer_ref != LUA_NOREF)) {

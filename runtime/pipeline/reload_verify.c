@@ -5,7 +5,7 @@
  * it would dead-letter them until quarantined. So each slot keeps a ring of the raw
  * bytes of its latest successes (copied when the event completes), and a reload runs
  * the candidate's process() on them: outputs discarded, state writes undone, timers
- * set on a scratch set. A call that fails (error, limit) where the running version
+ * and metrics set on scratch ones. A call that fails (error, limit) where the running version
  * succeeded refuses the reload, naming the event and the error; a ctx.reject is a
  * decision, not a failure (a new rule may reject what the old one let through). An
  * event whose lookup is not cached is skipped: nothing may wait here. */
@@ -94,6 +94,7 @@ int rt_reload_verify(rt_worker *w, const rt_processor *old, rt_processor *cand, 
     const rt_recent *ring = r && slot < r->nrecent ? &r->recent[slot] : NULL;
     size_t n = ring ? ring->n : 0, failed = 0;
     rt_timers scratch = { 0 };
+    rt_series scratch_series = { 0 };
     rt_outbox out = { 0 };
     rt_reject why, first = { 0 };
     if (n == 0)
@@ -101,8 +102,10 @@ int rt_reload_verify(rt_worker *w, const rt_processor *old, rt_processor *cand, 
     /* The running version's state, every write undone; timers nobody fires. */
     rt_state *state = cand->state;
     rt_timers *timers = cand->timers;
+    rt_series *series = cand->series;
     cand->state = old->state;
     cand->timers = &scratch;
+    cand->series = &scratch_series;
     cand->dry_run = 1;
     for (size_t i = 0; i < n; i++) {
         /* oldest first, as they came */
@@ -113,8 +116,10 @@ int rt_reload_verify(rt_worker *w, const rt_processor *old, rt_processor *cand, 
     cand->dry_run = 0;
     cand->state = state;
     cand->timers = timers;
+    cand->series = series;
     cand->consecutive_errors = 0;
     rt_timers_free(&scratch);
+    rt_series_free(&scratch_series);
     rt_outbox_free(&out);
     if (failed) {
         snprintf(err, errlen, "the new version fails on %zu of the last %zu events the running "

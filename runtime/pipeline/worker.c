@@ -37,7 +37,8 @@ rt_processor_env rt_worker_processor_env(rt_worker *w)
           (uint32_t)rt_config_int(c, "processor.max.consecutive.errors"),
           (int)rt_config_int(c, "processor.jit"),
           (size_t)rt_config_int(c, "processor.max.output.mb") << 20,
-          (size_t)rt_config_int(c, "state.max.mb") << 20 },
+          (size_t)rt_config_int(c, "state.max.mb") << 20,
+          (size_t)rt_config_int(c, "processor.max.metric.series") },
         w->io == RT_WORKER_CHECK };
 }
 

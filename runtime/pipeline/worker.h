@@ -55,6 +55,7 @@ typedef struct rt_keyed {
     rt_state state;
     rt_windows windows;
     rt_timers timers;
+    rt_series series;       /* ctx.metric values */
 } rt_keyed;
 
 typedef struct rt_worker {

@@ -141,6 +141,7 @@ int rt_worker_keyed_add(rt_worker *w, rt_processor *p)
     w->keyed[w->nkeyed++] = k;
     p->state = &k->state;
     p->timers = &k->timers;
+    p->series = &k->series;
     w->windowed |= p->nwindows > 0 || p->on_timer_ref != LUA_NOREF;
     return 0;
 }
@@ -346,6 +347,7 @@ void rt_worker_keyed_free(rt_worker *w)
         rt_state_free(&w->keyed[i]->state);
         rt_timers_free(&w->keyed[i]->timers);
         rt_windows_free(&w->keyed[i]->windows);
+        rt_series_free(&w->keyed[i]->series);
         free(w->keyed[i]);
     }
     free(w->keyed);

@@ -39,6 +39,42 @@ static const struct {
       memory },
 };
 
+/* What processors declare (ctx.metric): eddy_<processor>_<name>{processor="...", ...}. */
+static int custom_metrics(rt_worker *w, rt_buf *out, rt_buf *labels)
+{
+    rt_buf family = { 0 };
+    int rc = -1;
+    for (size_t i = 0; i < w->nprocs; i++) {
+        const rt_processor *p = w->procs[i];
+        for (size_t m = 0; m < p->nmetric_defs; m++) {
+            const rt_metric_def *d = &p->metric_defs[m];
+            size_t nlen = strlen(d->name), k = 0;
+            family.len = 0;
+            if (rt_buf_append(&family, "eddy_", 5) || rt_buf_append(&family, p->name,
+                                                                   strlen(p->name)) ||
+                rt_buf_putc(&family, '_') || rt_buf_append(&family, d->name, nlen + 1) ||
+                rt_prom_header(out, family.data, d->gauge ? "gauge" : "counter", d->help))
+                goto out;
+            for (rt_keymap_slot *s; p->series && (s = rt_keymap_next(&p->series->map, &k));) {
+                if (s->len <= nlen || memcmp(s->key, d->name, nlen + 1))
+                    continue;
+                labels->len = 0;
+                if (rt_prom_label(labels, "processor", p->name) ||
+                    (s->len > nlen + 1 && (rt_buf_putc(labels, ',') ||
+                                           rt_buf_append(labels, s->key + nlen + 1,
+                                                         s->len - nlen - 1))) ||
+                    rt_buf_putc(labels, '\0') ||
+                    rt_prom_sample(out, family.data, labels->data, *(double *)s->value))
+                    goto out;
+            }
+        }
+    }
+    rc = 0;
+out:
+    rt_buf_free(&family);
+    return rc;
+}
+
 /* The sandbox and reload families: per processor, limits hit, refused files, rules. */
 static int processor_metrics(rt_worker *w, rt_buf *out, rt_buf *labels)
 {
@@ -134,7 +170,7 @@ int rt_worker_metrics(rt_worker *w, rt_buf *out)
             rt_prom_histogram(out, "eddy_processing_duration_seconds", labels.data,
                               &w->procs[i]->latency))
             goto out;
-    if (processor_metrics(w, out, &labels) < 0)
+    if (processor_metrics(w, out, &labels) < 0 || custom_metrics(w, out, &labels) < 0)
         goto out;
     if (rt_prom_header(out, "eddy_events_waiting", "gauge",
                        "Events not finished because they, or events before them, wait for a lookup.") ||
