@@ -8,6 +8,18 @@ local TIME_COLUMN = { order_create = "created_time", order_pay = "paid_time",
                       order_cancel = "cancelled_time" }
 local PAYLOAD = { orderId = "string", userId = "string", amount = "number" }
 
+-- Money stays exact: an amount leaves as a decimal string with two places ("12.50")
+-- for the DECIMAL column, never a binary float that arithmetic could turn into
+-- 12.499999...; an amount with more than two decimals is rejected, not rounded.
+local function money(ctx, amount)
+  local cents = math.floor(amount * 100 + 0.5)
+  if math.abs(amount * 100 - cents) > 1e-6 or math.abs(cents) >= 2^53 then
+    ctx.reject(("payload.amount=%s is not an amount of money with at most 2 decimals"):format(amount))
+  end
+  local a = math.abs(cents)
+  return ("%s%d.%02d"):format(cents < 0 and "-" or "", math.floor(a / 100), a % 100)
+end
+
 return {
   name = "order",
   routes = {
@@ -21,7 +33,7 @@ return {
     if p.amount < 0 then ctx.reject("payload.amount is negative") end
     local user = ctx.lookup("user_dim", p.userId)
     local row = {
-      event_id = ev.eventId, order_id = p.orderId, user_id = p.userId, amount = p.amount,
+      event_id = ev.eventId, order_id = p.orderId, user_id = p.userId, amount = money(ctx, p.amount),
       status = STATUS[ev.type], status_time = ev.timestamp, last_event_id = ev.eventId,
       user_level = user and user.level, user_city = user and user.city,
       user_register_time = user and user.register_time,

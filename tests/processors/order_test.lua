@@ -11,7 +11,7 @@ test("a created order is one row with the user's dimensions", function()
   local r = h:send(order("order_create", { orderId = "o1", userId = "u1", amount = 12.5 }, 1000))
   expect.eq(#r.outputs.order_wide, 1, "rows")
   expect.eq(r.outputs.order_wide[1], {
-    event_id = "order_create-1000", order_id = "o1", user_id = "u1", amount = 12.5,
+    event_id = "order_create-1000", order_id = "o1", user_id = "u1", amount = "12.50",
     status = "created", status_time = 1000, created_time = 1000,
     last_event_id = "order_create-1000",
     user_level = "gold", user_city = "Lyon", user_register_time = "2024-03-01" })
@@ -21,7 +21,7 @@ end)
 test("a user not in user_dim leaves the user columns out", function()
   local r = h:send(order("order_pay", { orderId = "o2", userId = "nobody", amount = 3 }, 2000))
   expect.eq(r.outputs.order_wide[1], {
-    event_id = "order_pay-2000", order_id = "o2", user_id = "nobody", amount = 3,
+    event_id = "order_pay-2000", order_id = "o2", user_id = "nobody", amount = "3.00",
     status = "paid", status_time = 2000, paid_time = 2000, last_event_id = "order_pay-2000" })
 end)
 
@@ -40,6 +40,16 @@ test("a negative amount is dead-lettered as rejected", function()
   expect.eq(#r.outputs.order_wide, 0, "rows")
   expect.has(r.dead[1], { reason = "rejected", processor = "order" })
   assert(r.dead[1].detail:find("negative"), r.dead[1].detail)
+end)
+
+test("amounts leave as exact decimal strings; more than 2 decimals is rejected", function()
+  local r = h:send(order("order_pay", { orderId = "o7", userId = "u1", amount = 0.1 + 0.2 }, 6000))
+  expect.has(r.outputs.order_wide[1], { amount = "0.30" })
+  r = h:send(order("order_pay", { orderId = "o7", userId = "u1", amount = 19.99 }, 6001))
+  expect.has(r.outputs.order_wide[1], { amount = "19.99" })
+  r = h:send(order("order_pay", { orderId = "o8", userId = "u1", amount = 12.345 }, 6002))
+  expect.has(r.dead[1], { reason = "rejected" })
+  assert(r.dead[1].detail:find("at most 2 decimals", 1, true), r.dead[1].detail)
 end)
 
 test("a payload field of the wrong type is dead-lettered, naming the field", function()

@@ -13,7 +13,7 @@ test("a purchase joins the user and the product", function()
                               { eventId = "e1", timestamp = 1000 }))
   expect.eq(r.outputs.user_activity, { {
     event_id = "e1", user_id = "u1", action = "user_purchase", product_id = "p1",
-    amount = 20, event_time = 1000, user_level = "silver", user_city = "Oslo",
+    amount = "20.00", event_time = 1000, user_level = "silver", user_city = "Oslo",
     user_register_time = "2023-05-02", product_category = "books" } })
 end)
 
