@@ -139,8 +139,11 @@ void lb_window_read(lua_State *L, rt_processor *p, int spec, int64_t default_lat
         int k = 0;
         while (kind && kinds[k] && strcmp(kinds[k], kind) != 0)
             k++;
-        if (!kind || !kinds[k])
-            luaL_error(L, "windows.%s: kind must be tumbling, sliding or session", d->name);
+        if (!kind || !kinds[k]) {
+            char where[4200];
+            luaL_error(L, "%s: windows.%s: kind must be tumbling, sliding or session",
+                       rt_processor_where(p, "kind", d->name, where, sizeof where), d->name);
+        }
         d->kind = (enum rt_window_kind)k;
         lua_pop(L, 1);
         if (d->kind == RT_WINDOW_SESSION) {

@@ -89,9 +89,12 @@ refused "check: an unknown key far from every known one is refused without a gue
 printf 'return {\n  routes = { { domain = "order", type = "*" } },\n  process = function() end,\n  on_window = function() end,\n  windows = { w = { kind = "tumbling", size = 5 } },\n}\n' > "$d/processors/p.lua"
 refused "check: an unknown key in a window declaration is refused, with the nearest known one" "$d" \
   "$d/processors/p.lua:5: unknown key 'size' in windows.w; did you mean 'size_ms'?"
+printf 'return {\n  routes = { { domain = "order", type = "*" } },\n  process = function() end,\n  on_window = function() end,\n  window = { w = { kind = "tumbling", size_ms = 5 } },\n}\n' > "$d/processors/p.lua"
+refused "check: window = for windows = is refused, with the nearest known key" "$d" \
+  "$d/processors/p.lua:5: unknown key 'window' in the processor table; did you mean 'windows'?"
 printf 'return {\n  routes = { { domain = "order", type = "*" } },\n  process = function() end,\n  on_window = function() end,\n  windows = { w = { kind = "tumbeling", size_ms = 5 } },\n}\n' > "$d/processors/p.lua"
-refused "check: a window kind error names the file" "$d" \
-  "$d/processors/p.lua: windows.w: kind must be tumbling, sliding or session"
+refused "check: a window kind error names the file and line" "$d" \
+  "$d/processors/p.lua:5: windows.w: kind must be tumbling, sliding or session"
 # ctx.emit to a sink name written in the source that no sink declares: every event
 # would fail and the processor be quarantined, so the load is refused. A commented-out
 # line does not count.

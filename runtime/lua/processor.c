@@ -91,15 +91,15 @@ static const char *file_stem(const char *path, char *buf, size_t len)
     return buf;
 }
 
-/* The line of the first "<key> =" in the source, or 0. */
-static int line_of(const char *src, size_t len, const char *key)
+/* The line of the first "<key> =" in the source on or after line `from`, or 0. */
+static int line_of(const char *src, size_t len, const char *key, int from)
 {
     size_t k = strlen(key);
     int line = 1;
     for (size_t i = 0; src && i + k <= len; i++) {
         if (src[i] == '\n')
             line++;
-        if (memcmp(src + i, key, k) != 0 ||
+        if (line < from || memcmp(src + i, key, k) != 0 ||
             (i && (isalnum((unsigned char)src[i - 1]) || src[i - 1] == '_')))
             continue;
         size_t j = i + k;
@@ -109,6 +109,18 @@ static int line_of(const char *src, size_t len, const char *key)
             return line;
     }
     return 0;
+}
+
+const char *rt_processor_where(const rt_processor *p, const char *key, const char *within,
+                               char *buf, size_t len)
+{
+    int from = within ? line_of(p->load_src, p->load_len, within, 1) : 1;
+    int line = from ? line_of(p->load_src, p->load_len, key, from) : 0;
+    if (line)
+        snprintf(buf, len, "%s:%d", p->path, line);
+    else
+        snprintf(buf, len, "%s", p->path);
+    return buf;
 }
 
 void rt_processor_check_keys(lua_State *L, rt_processor *p, int t,
@@ -132,14 +144,12 @@ void rt_processor_check_keys(lua_State *L, rt_processor *p, int t,
         }
         if (known[i])
             continue;
-        int line = line_of(p->load_src, p->load_len, key);
-        char where[32] = "";
-        if (line)
-            snprintf(where, sizeof where, ":%d", line);
+        char where[4200];
+        rt_processor_where(p, key, NULL, where, sizeof where);
         if (near && best <= 2 && best < strlen(key))
-            luaL_error(L, "%s%s: unknown key '%s' in %s; did you mean '%s'?", p->path, where,
-                       key, what, near);
-        luaL_error(L, "%s%s: unknown key '%s' in %s", p->path, where, key, what);
+            luaL_error(L, "%s: unknown key '%s' in %s; did you mean '%s'?", where, key, what,
+                       near);
+        luaL_error(L, "%s: unknown key '%s' in %s", where, key, what);
     }
 }
 

@@ -185,6 +185,10 @@ int  rt_processor_load(rt_processor *p, const char *path, const rt_processor_env
  * 'routes'?"). `what` names the table. */
 void rt_processor_check_keys(lua_State *L, rt_processor *p, int t,
                              const char *const *known, const char *what);
+/* During a load: "FILE:LINE" of the first "<key> =" in the source after the first
+ * "<within> =" (within NULL: anywhere), or "FILE" when there is none, into buf. */
+const char *rt_processor_where(const rt_processor *p, const char *key, const char *within,
+                               char *buf, size_t len);
 int  rt_processor_load_source(rt_processor *p, const char *path, const char *src,
                               size_t len, const rt_processor_env *env, char *err,
                               size_t errlen);
