@@ -90,92 +90,86 @@ void lb_metric_read(lua_State *L, rt_processor *p, int spec)
     lua_pop(L, 1);
 }
 
-/* The series of the call: metric `name` with the labels at `li`, created if new. */
-static double *series(lua_State *L, rt_processor *p, const rt_metric_def **def, int li)
+/* The declaration of the metric named by argument 1. */
+static const rt_metric_def *def_of(lua_State *L, const rt_processor *p)
 {
     const char *name = luaL_checkstring(L, 1);
-    const rt_metric_def *d = NULL;
-    for (size_t i = 0; i < p->nmetric_defs && !d; i++)
+    for (size_t i = 0; i < p->nmetric_defs; i++)
         if (!strcmp(p->metric_defs[i].name, name))
-            d = &p->metric_defs[i];
-    if (!d)
-        luaL_error(L, "ctx.metric: '%s' is not declared in the processor's metrics table", name);
+            return &p->metric_defs[i];
+    luaL_error(L, "ctx.metric: '%s' is not declared in the processor's metrics table", name);
+    return NULL;
+}
+
+/* The series of metric `d` with the labels at `li`, created if new; NULL when no new
+ * one may be made. */
+static double *series(lua_State *L, rt_processor *p, const rt_metric_def *d, int li)
+{
     if (!lua_isnoneornil(L, li))
         luaL_checktype(L, li, LUA_TTABLE);
     rt_buf *b = &p->scratch;
     b->len = 0;
     /* '{' so that rt_prom_label puts no comma before the first label; dropped below */
-    if (rt_buf_append(b, name, strlen(name) + 1) < 0 || rt_buf_putc(b, '{') < 0)
+    if (rt_buf_append(b, d->name, strlen(d->name) + 1) < 0 || rt_buf_putc(b, '{') < 0)
         luaL_error(L, "out of memory");
     size_t brace = b->len - 1;
-    size_t given = 0;
     for (size_t i = 0; i < d->nlabels; i++) {
-        lua_getfield(L, li, d->labels[i]);
+        if (lua_isnoneornil(L, li))
+            lua_pushnil(L);
+        else
+            lua_getfield(L, li, d->labels[i]);
         int t = lua_type(L, -1);
         if (t != LUA_TSTRING && t != LUA_TNUMBER)
-            luaL_error(L, "ctx.metric: %s needs label '%s' (a string or number)", name,
+            luaL_error(L, "ctx.metric: %s needs label '%s' (a string or number)", d->name,
                        d->labels[i]);
         if (rt_prom_label(b, d->labels[i], lua_tostring(L, -1)) < 0)
             luaL_error(L, "out of memory");
         lua_pop(L, 1);
-        given++;
     }
-    if (!lua_isnoneornil(L, li)) {
-        size_t n = 0;
+    size_t n = 0;
+    if (!lua_isnoneornil(L, li))
         for (lua_pushnil(L); lua_next(L, li); lua_pop(L, 1))
             n++;
-        if (n != given)
-            luaL_error(L, "ctx.metric: %s takes the labels it declares, no others", name);
-    }
+    if (n != d->nlabels)
+        luaL_error(L, "ctx.metric: %s takes the labels it declares, no others", d->name);
     memmove(b->data + brace, b->data + brace + 1, b->len - brace - 1);
     b->len--;
-    *def = d;
     if (!p->series)
         luaL_error(L, "ctx.metric is not available here");
     return rt_series_at(p->series, b->data, b->len, p->limits.max_series);
 }
 
-/* ctx.metric.inc(name [, n] [, labels]): n (default 1) added; a counter only grows. */
-static int metric_inc(lua_State *L)
+/* ctx.metric.inc(name [, n] [, labels]) and ctx.metric.set(name, value [, labels]). */
+static int update(lua_State *L, int set)
 {
     rt_processor *p = self(L);
-    int li = lua_type(L, 2) == LUA_TTABLE ? 2 : 3;
-    lua_Number n = lua_type(L, 2) == LUA_TNUMBER ? lua_tonumber(L, 2) : 1;
-    if (lua_gettop(L) >= 2 && li == 3)
-        luaL_checknumber(L, 2);
-    const rt_metric_def *d;
-    double *v = series(L, p, &d, li);
-    if (!d->gauge && !(n >= 0))
+    int li = !set && lua_type(L, 2) == LUA_TTABLE ? 2 : 3;
+    lua_Number x = li == 2 ? 1 : set ? luaL_checknumber(L, 2) : luaL_optnumber(L, 2, 1);
+    const rt_metric_def *d = def_of(L, p);
+    if (set && !d->gauge)
+        return luaL_error(L, "ctx.metric.set: %s is a counter; use inc", d->name);
+    if (!d->gauge && !(x >= 0))
         return luaL_error(L, "ctx.metric.inc: counter %s cannot go down", d->name);
+    double *v = series(L, p, d, li);
     if (!v) {
         lua_pushnil(L);
         lua_pushfstring(L, "ctx.metric: %s has no room for a new series "
                         "(processor.max.metric.series=%d)", d->name, (int)p->limits.max_series);
         return 2;
     }
-    *v += n;
+    *v = set ? x : *v + x;
     lua_pushboolean(L, 1);
     return 1;
 }
 
-/* ctx.metric.set(name, value [, labels]): gauges only. */
+static int metric_inc(lua_State *L)
+{
+    return update(L, 0);
+}
+
 static int metric_set(lua_State *L)
 {
-    rt_processor *p = self(L);
-    lua_Number x = luaL_checknumber(L, 2);
-    const rt_metric_def *d;
-    double *v = series(L, p, &d, 3);
-    if (!d->gauge)
-        return luaL_error(L, "ctx.metric.set: %s is a counter; use inc", d->name);
-    if (!v) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "ctx.metric: %s has no room for a new series "
-                        "(processor.max.metric.series=%d)", d->name, (int)p->limits.max_series);
-        return 2;
-    }
-    *v = x;
-    lua_pushboolean(L, 1);
-    return 1;
+    return update(L, 1);
 }
 
 void lb_metric_push(lua_State *L, rt_processor *p)
