@@ -155,7 +155,7 @@ int  rt_worker_test_send(rt_worker *w, const char *raw, size_t len, int32_t part
  * (INT64_MIN: leave that one). 0, or -1 when an output failed. */
 int  rt_worker_test_advance(rt_worker *w, int64_t watermark, int64_t now_ms);
 /* The processor called `name` (its state: ->state), or NULL. */
-rt_processor *rt_worker_test_processor(rt_worker *w, const char *name);
+rt_processor *rt_worker_find_processor(rt_worker *w, const char *name);
 /* The sinks (rt_sink_captured) and the lookups (rt_lookup_fixture). */
 const rt_sinks *rt_worker_test_sinks(rt_worker *w);
 rt_lookups *rt_worker_test_lookups(rt_worker *w);

@@ -71,10 +71,7 @@ fail:
 int rt_worker_inspect(rt_worker *w, const char *processor, const char *key, size_t limit,
                       rt_buf *out)
 {
-    rt_processor *p = NULL;
-    for (size_t i = 0; i < w->nprocs && !p; i++)
-        if (!strcmp(w->procs[i]->name, processor))
-            p = w->procs[i];
+    rt_processor *p = rt_worker_find_processor(w, processor);
     if (!p)
         return 404;
     rt_keyed *kd = w->keyed[p->slot];

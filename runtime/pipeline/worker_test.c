@@ -28,7 +28,7 @@ int rt_worker_test_advance(rt_worker *w, int64_t watermark, int64_t now_ms)
     return w->failed ? -1 : rt_worker_flush(w);
 }
 
-rt_processor *rt_worker_test_processor(rt_worker *w, const char *name)
+rt_processor *rt_worker_find_processor(rt_worker *w, const char *name)
 {
     for (size_t i = 0; i < w->nprocs; i++)
         if (!strcmp(w->procs[i]->name, name))

@@ -407,7 +407,7 @@ static int l_state(lua_State *L)
     size_t klen;
     const char *key = luaL_checklstring(L, 3, &klen);
     int32_t partition = (int32_t)luaL_optinteger(L, 4, 0);
-    rt_processor *p = rt_worker_test_processor(&h->w, name);
+    rt_processor *p = rt_worker_find_processor(&h->w, name);
     if (!p)
         return luaL_error(L, "state: no processor named '%s'", name);
     const rt_state_value *v = rt_state_get(p->state, partition, key, klen, rt_epoch_ms());
