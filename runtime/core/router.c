@@ -74,13 +74,15 @@ int rt_router_build(rt_router *r, const rt_route_owner *owners, size_t nowners,
                 goto oom;
         }
     }
-    /* A processor no route reaches would get nothing, silently ("0 routes"): `route =`
-     * for `routes =` once did that. */
+    /* A processor that declares no route and that no route key names would get
+     * nothing, silently ("0 routes"): `route =` for `routes =` once did that. (One
+     * whose declared routes route.* keys all gave to another is the operator's
+     * choice.) */
     for (size_t o = 0; o < nowners; o++) {
         size_t k = 0;
         while (k < r->n && r->v[k].owner != (int)o)
             k++;
-        if (k < r->n || !owners[o].reachable)
+        if (k < r->n || !owners[o].reachable || owners[o].nroutes)
             continue;
         snprintf(err, errlen, "%s: processor '%s' has no route, so no event would reach it: "
                  "declare routes = { { domain = \"...\", type = \"...\" } } or set "
