@@ -64,9 +64,13 @@ return {
     local cents = ev.payload.cents * rate.per_eur
     ctx.state.set(ev.payload.user, (ctx.state.get(ev.payload.user) or 0) + cents)
     ctx.emit("out", { user = ev.payload.user, eur_cents = cents })
+    ctx.timer(ev.payload.user, ctx.now() + 3600000, "remind", "processing")
   end,
   on_window = function(win, ctx)
     ctx.emit("out", { user = win.key, payments = win.result, window_end = win["end"] })
+  end,
+  on_timer = function(key, tag, ctx)
+    ctx.emit("out", { user = key, timer = tag })
   end,
 }
 LUA
@@ -84,6 +88,11 @@ test("converted, summed in state, counted in a window", function()
   local r = h:advance{ watermark = 10000 }
   expect.eq(r.outputs.out, { { user = "ann", payments = 2, window_end = 10000 } })
 end)
+test("processing-time timers fire when the test moves the clock", function()
+  local now = os.time() * 1000
+  expect.eq(h:advance{ clock = now + 60000 }.outputs.out, {}, "an hour not yet passed")
+  expect.eq(h:advance{ clock = now + 2 * 3600000 }.outputs.out, { { user = "ann", timer = "remind" } })
+end)
 test("a currency with no rate is a dead letter with the reason", function()
   local r = h:send(pay("bob", 1, "GBP", 3000))
   expect.has(r.dead[1], { reason = "rejected", detail = "no rate for GBP", processor = "pay" })
@@ -95,9 +104,10 @@ LUA
 rc=0; got=$(CONF=$d/eddy.conf "$EDDY" test --junit "$d/j.xml" "$d/processors/pay_test.lua" 2>&1) || rc=$?
 expect_eq "own test: one deliberate failure exits 1" 1 "$rc"
 check "own test: fixtures, state and the window pass" grep -q "^ok 1 - .*pay_test.lua: converted, summed in state, counted in a window" <<<"$got"
-check "own test: the dead letter's reason passes" grep -q "^ok 2 - .*a currency with no rate" <<<"$got"
+check "own test: processing-time timers fire by the test's clock" grep -q "^ok 2 - .*processing-time timers fire" <<<"$got"
+check "own test: the dead letter's reason passes" grep -q "^ok 3 - .*a currency with no rate" <<<"$got"
 check "own test: the failure names file, line and the nested field" \
-  grep -q "^  # .*pay_test.lua:19: nested: differs at a.b\[2\].c$" <<<"$got"
+  grep -q "^  # .*pay_test.lua:24: nested: differs at a.b\[2\].c$" <<<"$got"
 check "own test: expected and actual values are shown" bash -c \
   "grep -q '^  #     expected: \"y\"' <<<'$got' && grep -q '^  #     actual:   \"x\"' <<<'$got'"
 check "own test: JUnit XML has the failure with its message" python3 -c "
