@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "stopsig.h"
 #include "supervisor.h"
 #include "testkit.h"
 #include "worker.h"
@@ -142,6 +143,11 @@ static int cmd_run(const cli *o)
     rt_config cfg;
     rt_worker w;
     char err[1024];
+    /* Until the loop handles them (rt_worker_run, rt_supervisor_run). */
+    if (rt_stop_signals_hold() < 0) {
+        fprintf(stderr, "eddy: cannot hold SIGTERM and SIGINT\n");
+        return EXIT_RUNTIME;
+    }
     if (rt_config_load(&cfg, o->config, o->sets, o->nsets, err, sizeof err) < 0) {
         fprintf(stderr, "eddy: %s\n", err);
         return EXIT_USAGE;

@@ -17,6 +17,7 @@
 #include "dlq_log.h"
 #include "log.h"
 #include "reload.h"
+#include "stopsig.h"
 #include "worker_int.h"
 
 int rt_lua_file(const struct dirent *d)
@@ -609,7 +610,7 @@ int rt_worker_run(rt_worker *w)
         return -1;
     }
     if (!w->sigterm || !w->sigint || evsignal_add(w->sigterm, NULL) < 0 ||
-        evsignal_add(w->sigint, NULL) < 0) {
+        evsignal_add(w->sigint, NULL) < 0 || rt_stop_signals_release() < 0) {
         rt_error("cannot install signal handlers");
         return -1;
     }

@@ -20,6 +20,7 @@
 #include "admin.h"
 #include "beat.h"
 #include "log.h"
+#include "stopsig.h"
 #include "supervisor_int.h"
 #include "worker.h"
 
@@ -84,6 +85,9 @@ static void run_child(rt_sup *s, int i, int input_fd, long long input_line)
     rt_worker w;
     /* Die with the master, so that a SIGKILLed master leaves no orphans consuming. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
+        _exit(1);
+    /* A SIGTERM of the master while this worker loads waits for its loop (stopsig.h). */
+    if (rt_stop_signals_hold() < 0)
         _exit(1);
     /* The epoll instance is shared with the master after fork: give the child its own
      * before freeing, or the frees would unregister the master's events. */
@@ -285,6 +289,10 @@ int rt_supervisor_run(const rt_config *cfg)
             rt_error("supervisor: cannot install signal handlers");
             goto out;
         }
+    if (rt_stop_signals_release() < 0) {
+        rt_error("supervisor: cannot install signal handlers");
+        goto out;
+    }
     struct timeval every = { 0, WATCH_EVERY_MS * 1000 };
     if (!(s->watch_ev = event_new(s->base, -1, EV_PERSIST, on_watch, s)) ||
         event_add(s->watch_ev, &every) < 0) {
