@@ -4,8 +4,11 @@
 --    points outside all of the device's allowed fences and inside each forbidden one;
 --    when the share reaches `min_share` an alert is raised, once per (device, fence,
 --    type) until the device is back (a `resolved` record), and not again within
---    `cooldown_ms` of event time. Alerts and resolutions go to the rules' `sink` and to
---    the log; their `id` is deterministic, so a replay rewrites the same documents.
+--    `cooldown_ms` of event time. Alerts and resolutions go to the rules' `sink`; their
+--    `id` is deterministic, so a replay rewrites the same documents. They are counted
+--    in the metric eddy_geofence_alerts_total{type,status} and summarised in the log
+--    at most once a minute (each one is logged at debug level): a fleet raises
+--    thousands, and a line each would bury the log and cost the loop its writes.
 -- The device's fence group comes from the device lookup in process(); the window's
 -- add() reads it back from keyed state (a lookup cannot wait there).
 local PAYLOAD = { deviceId = "string", lat = "number", lon = "number",
@@ -17,6 +20,21 @@ local RANGES = {
 
 local R             -- the rules, read in init
 local BY_GROUP = {} -- group -> { allowed = {fence...}, forbidden = {fence...} }
+local SUMMARY_MS = 60000
+local counts, summarised = { alert = 0, resolved = 0, suppressed = 0 }, nil
+
+-- Count an outcome and, at most once every SUMMARY_MS, log what was counted since.
+local function tally(ctx, kind, status)
+  ctx.metric.inc("alerts_total", 1, { type = kind, status = status })
+  counts[status] = counts[status] + 1
+  local now = ctx.now()
+  summarised = summarised or now
+  if now - summarised >= SUMMARY_MS then
+    ctx.log("info", ("geofence: %d alerts, %d resolved, %d suppressed by the cool-down in the last %d s")
+      :format(counts.alert, counts.resolved, counts.suppressed, math.floor((now - summarised) / 1000)))
+    counts, summarised = { alert = 0, resolved = 0, suppressed = 0 }, now
+  end
+end
 
 local function inside(ctx, f, lat, lon)
   if f.circle then
@@ -54,22 +72,24 @@ local function judge(win, ctx, fence, kind, hits, points)
                 points = points, window_start = win.start, window_end = win["end"] }
   if share >= R.min_share and not st.active then
     if st.last and win["end"] - st.last < R.cooldown_ms then
-      ctx.log("info", ("geofence: %s %s %s suppressed by the cool-down"):format(win.key, kind, fence))
+      ctx.log("debug", ("geofence: %s %s %s suppressed by the cool-down"):format(win.key, kind, fence))
+      tally(ctx, kind, "suppressed")
       return
     end
     rec.status, rec.id = "alert", alert_id(win.key, fence, kind, win["end"], "alert")
     st.active, st.last = true, win["end"]
-    ctx.log("warn", ("geofence alert %s: device %s %s %s (%d of %d points)"):format(
+    ctx.log("debug", ("geofence alert %s: device %s %s %s (%d of %d points)"):format(
       rec.id, win.key, kind == "outside" and "outside the allowed fences of" or "inside", fence,
       hits, points))
   elseif share < R.min_share and st.active then
     rec.status, rec.id = "resolved", alert_id(win.key, fence, kind, win["end"], "resolved")
     st.active = false
-    ctx.log("info", ("geofence resolved %s: device %s back from %s"):format(rec.id, win.key, fence))
+    ctx.log("debug", ("geofence resolved %s: device %s back from %s"):format(rec.id, win.key, fence))
   else
     return
   end
   ctx.state.set(key, st)
+  tally(ctx, kind, rec.status)
   ctx.emit(R.sink, rec)
 end
 
@@ -79,6 +99,10 @@ return {
   -- 6% (make bench's geofence part, JIT on against off). A compiled loop escapes
   -- processor.timeout.ms in one process; the container runs it under the supervisor.
   jit = true,
+  metrics = {
+    alerts_total = { type = "counter", labels = { "type", "status" },
+                     help = "Geofence alerts raised, resolved and suppressed by the cool-down." },
+  },
   routes = { { domain = "geofence", type = "*" } },
   init = load_rules,
 

@@ -11,7 +11,8 @@ sql "REPLACE INTO device_metadata (device_id, name, type, owner, fence_group) VA
      ('gf-1', 'route', 'tracker', 'test', 'fence-1'), ('gf-free', 'free', 'tracker', 'test', NULL)"
 lookup_conf "$d" "rules.dir=$ROOT/conf/rules" $(grep -E '^lookup\.device_meta\.' conf/eddy.conf) \
   "sink.device_locations.type=file" "sink.device_locations.path=$d/locations.ndjson" \
-  "sink.geofence_alerts.type=file" "sink.geofence_alerts.path=$d/alerts.ndjson"
+  "sink.geofence_alerts.type=file" "sink.geofence_alerts.path=$d/alerts.ndjson" \
+  "log.level=debug"
 cp processors/geofence.lua "$d/processors/"
 
 # Positions: the depot's centre; 2990 m and 3010 m due north of it (the fence's edge is
@@ -56,7 +57,8 @@ gf-1|hz-airport|forbidden|1700000555000|resolved resolved forbidden hz-airport 5
   "$(jq -r '"\(.id) \(.status) \(.type) \(.fence) \((.window_end - 1700000000000) / 1000) \(.share * .points + 0.5 | floor)"' "$d/alerts.ndjson")"
 expect_eq "geofence: cool-down suppressions, one per window (255..375 and 500..550)" \
   "36" "$(grep -c 'gf-1 outside fence-1 suppressed by the cool-down' "$d/err")"
-expect_eq "geofence: alerts are logged too" 3 "$(grep -c 'warn .*geofence alert gf-1|' "$d/err")"
+expect_eq "geofence: each alert is logged at debug level, none at warn" "3 0" \
+  "$(grep -c 'debug .*geofence alert gf-1|' "$d/err") $(grep -c 'warn .*geofence' "$d/err")"
 expect_eq "geofence: nothing was dead-lettered" "" "$(jq -r '"\(.reason) \(.detail)"' "$d/dlq.ndjson" | sort | uniq -c)"
 
 # A broken fences file stops the processor from loading, naming the fence.
