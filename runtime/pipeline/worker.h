@@ -123,6 +123,8 @@ typedef struct rt_worker {
                                                  * commit */
     uint64_t txns, txn_aborts;
     int64_t txn_ms;             /* duration of the last commit (quiet point included) */
+    int64_t txn_blocked_ms;     /* summed time of the commit calls, which wait for the
+                                 * broker on the loop (librdkafka's are synchronous) */
     rt_kafka_embedded embedded;     /* kafka.embedded=true */
     rt_event_limits limits;
     size_t dlq_max_raw;     /* dlq.max.raw.bytes */

@@ -120,9 +120,11 @@ static int commit_now(rt_worker *w)
                  "without committing");
         goto out;
     }
+    int64_t t1 = rt_clock_ms();
     int got = rt_kafka_txn_commit(&w->sinks, o, n, gm,
                                   (int)rt_config_int(w->cfg, "shutdown.timeout.ms"), why,
                                   sizeof why);
+    w->txn_blocked_ms += rt_clock_ms() - t1;
     if (got == 0) {
         w->txns++;
         w->txn_records = w->records;
@@ -253,7 +255,12 @@ int rt_worker_txn_metrics(rt_worker *w, rt_buf *out)
            rt_prom_header(out, "eddy_transaction_commit_seconds", "gauge",
                           "Time the last commit took, from holding the source to committed.") ||
            rt_prom_sample(out, "eddy_transaction_commit_seconds", NULL,
-                          (double)w->txn_ms / 1000)
+                          (double)w->txn_ms / 1000) ||
+           rt_prom_header(out, "eddy_transaction_commit_seconds_total", "counter",
+                          "Time spent in commit calls, during which the worker's loop waits "
+                          "for the broker.") ||
+           rt_prom_sample(out, "eddy_transaction_commit_seconds_total", NULL,
+                          (double)w->txn_blocked_ms / 1000)
                ? -1 : 0;
 }
 
