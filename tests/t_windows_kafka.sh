@@ -3,7 +3,7 @@
 . tests/kafka_lib.sh
 
 d=$(newdir)
-start_mock "$d" 1 2 events,events2,out,dlq
+start_mock "$d" 1 2 events,events2,keyed,unkeyed,out,dlq
 mkdir -p "$d/processors"
 cat > "$d/processors/w.lua" <<'LUA'
 return {
@@ -72,4 +72,41 @@ a 20000 1
 b 0 1" "$(windows_out)"
 stop_eddy idle
 expect_eq "idle partition: exits 0" "0" "$STOP_RC"
+
+# State and windows are per input partition: a key whose events arrive on two partitions
+# has its values split, and eddy says so (eddy_state_keys_split_total, one log line).
+# Five merchants, eight payments each, keyed by merchant (merchant i on partition i % 2)
+# and then round robin (every merchant on both partitions).
+cat > "$d/processors/w.lua" <<'LUA'
+return {
+  routes = { { domain = "pay", type = "*" } },
+  windows = { per_merchant = { kind = "tumbling", size_ms = 10000, key = "payload.m", agg = "count" } },
+  process = function(ev, ctx)
+    ctx.state.set("total|" .. ev.payload.m, (ctx.state.get("total|" .. ev.payload.m) or 0) + 1)
+  end,
+  on_window = function(win, ctx) end,
+}
+LUA
+pay() {  # pay TOPIC keyed|unkeyed
+  local i j p
+  for j in $(seq 0 7); do for i in $(seq 0 4); do
+    p=$((i % 2)); [ "$2" = unkeyed ] && p=$(((j + i) % 2))
+    printf '{"domain":"pay","type":"p","timestamp":%d,"eventId":"p%d-%d","payload":{"m":"m%d"}}\n' \
+      $((1000 + j)) "$i" "$j" "$i" | kcat -b "$BOOT" -P -t "$1" -p "$p"
+  done; done
+}
+split_of() { metric "$d" "$1" 'eddy_state_keys_split_total{processor="w"}'; }
+for input in keyed unkeyed; do
+  idle_conf "split-$input" 0 "$input"
+  pay "$input" "$input"
+  start_eddy "$d" "$input"
+  wait_for done_reading "$d" "$input" 40
+done
+expect_eq "split keys: input keyed by merchant splits no key, and says nothing" "0 0" \
+  "$(split_of keyed) $(grep -c 'is kept in input partitions' "$d/keyed.err")"
+expect_eq "split keys: round-robin input splits each merchant's state and window key" 10 \
+  "$(split_of unkeyed)"
+expect_eq "split keys: ... and the log says so once for the state and once for the window, naming a key and both partitions" "1 1" \
+  "$(grep -cE "processor w: key 'total\|m[0-4]' is kept in input partitions [01] and [01]" "$d/unkeyed.err") $(grep -cE "window per_merchant: key 'm[0-4]' is kept in input partitions [01] and [01]" "$d/unkeyed.err")"
+stop_eddy keyed; stop_eddy unkeyed
 stop_mock

@@ -71,6 +71,32 @@ static int rehash(rt_keymap *m)
     return 0;
 }
 
+/* Count a key in or out of its partition's entry; -1 when out of memory. */
+static int count_part(rt_keymap *m, int32_t partition, int add)
+{
+    size_t i = 0;
+    while (i < m->nparts && m->parts[i].partition != partition)
+        i++;
+    if (i == m->nparts) {
+        if (!add)
+            return 0;
+        if (m->nparts == m->capparts) {
+            size_t cap = m->capparts ? 2 * m->capparts : 4;
+            rt_keymap_part *p = realloc(m->parts, cap * sizeof *p);
+            if (!p)
+                return -1;
+            m->parts = p;
+            m->capparts = cap;
+        }
+        m->parts[m->nparts++] = (rt_keymap_part){ partition, 0 };
+    }
+    if (add)
+        m->parts[i].n++;
+    else if (--m->parts[i].n == 0)
+        m->parts[i] = m->parts[--m->nparts];
+    return 0;
+}
+
 void **rt_keymap_put(rt_keymap *m, int32_t partition, const char *key, size_t len)
 {
     uint64_t h = hash_key(partition, key, len);
@@ -80,8 +106,10 @@ void **rt_keymap_put(rt_keymap *m, int32_t partition, const char *key, size_t le
     if ((m->used + 1) * 4 > m->cap * 3 && rehash(m) < 0)
         return NULL;
     char *copy = malloc(len ? len : 1);
-    if (!copy)
+    if (!copy || count_part(m, partition, 1) < 0) {
+        free(copy);
         return NULL;
+    }
     memcpy(copy, key, len);
     size_t mask = m->cap - 1, i = h & mask;
     while (m->slots[i].key && m->slots[i].key != TOMB)
@@ -104,7 +132,21 @@ void *rt_keymap_del(rt_keymap *m, int32_t partition, const char *key, size_t len
     s->key = TOMB;
     s->value = NULL;
     m->n--;
+    count_part(m, partition, 0);
     return v;
+}
+
+int rt_keymap_elsewhere(const rt_keymap *m, int32_t partition, const char *key, size_t len,
+                        int32_t *other)
+{
+    for (size_t i = 0; i < m->nparts; i++) {
+        int32_t p = m->parts[i].partition;
+        if (p != partition && find(m, p, key, len, hash_key(p, key, len))) {
+            *other = p;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 rt_keymap_slot *rt_keymap_next(const rt_keymap *m, size_t *i)
@@ -123,5 +165,6 @@ void rt_keymap_free(rt_keymap *m)
         if (m->slots[i].key && m->slots[i].key != TOMB)
             free(m->slots[i].key);
     free(m->slots);
+    free(m->parts);
     memset(m, 0, sizeof *m);
 }

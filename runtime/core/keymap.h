@@ -14,9 +14,16 @@ typedef struct rt_keymap_slot {
     void *value;
 } rt_keymap_slot;
 
+typedef struct rt_keymap_part {
+    int32_t partition;
+    size_t n;               /* live keys of it */
+} rt_keymap_part;
+
 typedef struct rt_keymap {
     rt_keymap_slot *slots;
     size_t cap, n, used;    /* used: live slots plus tombstones */
+    rt_keymap_part *parts;  /* the partitions holding live keys (a worker holds few) */
+    size_t nparts, capparts;
 } rt_keymap;
 
 /* The value of (partition, key), or NULL. */
@@ -26,6 +33,10 @@ void *rt_keymap_get(const rt_keymap *m, int32_t partition, const char *key, size
 void **rt_keymap_put(rt_keymap *m, int32_t partition, const char *key, size_t len);
 /* Remove (partition, key); its value, or NULL when absent (the caller frees it). */
 void *rt_keymap_del(rt_keymap *m, int32_t partition, const char *key, size_t len);
+/* Whether a partition other than `partition` holds `key`: 1 with *other set, else 0.
+ * (State is kept per input partition; a key in two is a key whose values are split.) */
+int rt_keymap_elsewhere(const rt_keymap *m, int32_t partition, const char *key, size_t len,
+                        int32_t *other);
 /* Iterate: start with *i = 0; the next live slot, or NULL at the end. Deleting the
  * returned slot's key during the walk is allowed. */
 rt_keymap_slot *rt_keymap_next(const rt_keymap *m, size_t *i);

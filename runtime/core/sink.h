@@ -177,6 +177,10 @@ typedef struct rt_txn_offset {
 #define RT_TXN_ABORTED (-1)     /* rolled back: the input must be read again from the
                                  * last committed offsets */
 #define RT_TXN_FATAL (-2)       /* the producer is fenced or broken: stop the worker */
+#define RT_TXN_MIGRATED (-3)    /* rolled back because the group moved on without this
+                                 * member (a rebalance it missed): the partitions' new
+                                 * owners read those events again (Kafka Streams'
+                                 * TaskMigrated) */
 /* Make sure the producer exists (one is made when no Kafka sink did), register its
  * transactional.id with the coordinator and begin the first transaction. Blocks up to
  * timeout_ms (start-up, before the loop runs). -1 with err set. */
@@ -184,7 +188,7 @@ int  rt_kafka_txn_open(rt_sinks *ss, const rt_config *c, int timeout_ms, char *e
                        size_t errlen);
 /* Send the offsets (with the consumer's group metadata, rd_kafka_consumer_group_metadata)
  * into the transaction, commit it and begin the next. Called at a quiet point: nothing
- * in flight. 0, RT_TXN_ABORTED or RT_TXN_FATAL with `why` set. */
+ * in flight. 0, RT_TXN_ABORTED, RT_TXN_MIGRATED or RT_TXN_FATAL with `why` set. */
 int  rt_kafka_txn_commit(rt_sinks *ss, const rt_txn_offset *o, size_t n, void *group_metadata,
                          int timeout_ms, char *why, size_t whylen);
 

@@ -311,6 +311,9 @@ int rt_worker_keyed_metrics(rt_worker *w, rt_buf *out)
           "Events past the allowed lateness of all their windows (late side output)." },
         { "eddy_timers", "gauge", "Timers set, by processor." },
         { "eddy_timers_fired_total", "counter", "on_timer calls, by processor." },
+        { "eddy_state_keys_split_total", "counter",
+          "New state and window keys that another input partition already held: their "
+          "values are split (the input is not keyed by them)." },
     };
     rt_buf lb = { 0 };
     int rc = -1;
@@ -323,7 +326,7 @@ int rt_worker_keyed_metrics(rt_worker *w, rt_buf *out)
             const rt_timers *ts = &w->keyed[i]->timers;
             double v[] = { (double)rt_state_count(st), (double)st->bytes, (double)ws->panes,
                            (double)ws->fired, (double)ws->late, (double)rt_timers_count(ts),
-                           (double)ts->fired };
+                           (double)ts->fired, (double)(st->keys_split + ws->keys_split) };
             lb.len = 0;
             if (rt_prom_label(&lb, "processor", w->procs[i]->name) || rt_buf_putc(&lb, '\0') ||
                 rt_prom_sample(out, m[k].name, lb.data, v[k]))

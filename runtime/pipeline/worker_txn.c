@@ -134,7 +134,15 @@ static int commit_now(rt_worker *w)
         rc = 0;
         goto out;
     }
-    if (got == RT_TXN_ABORTED) {
+    if (got == RT_TXN_MIGRATED && w->ending) {
+        /* Stopping anyway: nothing is lost, so this is not a failed run. */
+        w->txn_aborts++;
+        rt_warn("transaction aborted on the way out (%s): the group rebalanced without this "
+                "member, and the partitions' new owners read its last events again", why);
+        rc = 0;
+        goto out;
+    }
+    if (got == RT_TXN_ABORTED || got == RT_TXN_MIGRATED) {
         w->txn_aborts++;
         rt_error("transaction aborted (%s); stopping, so that the input is read again from "
                  "the last committed offsets", why);

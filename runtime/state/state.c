@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "state.h"
 
 int rt_state_init(rt_state *st, const char *name)
@@ -83,6 +84,9 @@ int rt_state_set(rt_state *st, rt_buf *undo, int32_t partition, const char *key,
         free(v);
         return -1;
     }
+    if (!*slot)
+        rt_state_split_check(&st->map, &st->keys_split, "processor", st->name, partition, key,
+                             klen);
     log_old(st, undo, *slot, klen);
     *slot = v;
     st->bytes += vlen + klen;
@@ -172,4 +176,17 @@ void rt_state_free(rt_state *st)
     rt_keymap_free(&st->map);
     free(st->name);
     memset(st, 0, sizeof *st);
+}
+
+void rt_state_split_check(const rt_keymap *map, uint64_t *split, const char *what,
+                          const char *name, int32_t partition, const char *key, size_t klen)
+{
+    int32_t other;
+    if (!rt_keymap_elsewhere(map, partition, key, klen, &other))
+        return;
+    if ((*split)++ == 0)
+        rt_warn("%s %s: key '%.*s' is kept in input partitions %d and %d: state and windows "
+                "are per partition, so this key's values and counts are split between them "
+                "(key the input topic by it; eddy_state_keys_split_total counts such keys)",
+                what, name, (int)(klen > 200 ? 200 : klen), key, (int)other, (int)partition);
 }

@@ -22,6 +22,7 @@ typedef struct rt_state {
     size_t bytes;           /* keys and values held */
     size_t undo_bytes;      /* replaced values kept by the undo logs of calls running */
     uint64_t expired;       /* values dropped by their TTL */
+    uint64_t keys_split;    /* new keys another input partition already held */
 } rt_state;
 
 /* An empty store for processor `name`; -1 when out of memory. */
@@ -51,5 +52,11 @@ void rt_state_drop_partition(rt_state *st, int32_t partition);
 size_t rt_state_count(const rt_state *st);
 /* Release everything. */
 void rt_state_free(rt_state *st);
+
+/* A new (partition, key) of `map`: when another partition holds the key too, count it in
+ * *split and, the first time, say so in the log (`what` and `name` say whose key). State
+ * and windows are per input partition, so such a key's values and counts are split. */
+void rt_state_split_check(const rt_keymap *map, uint64_t *split, const char *what,
+                          const char *name, int32_t partition, const char *key, size_t klen);
 
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 
+#include "state.h"
 #include "window.h"
 
 int rt_windows_init(rt_windows *ws, rt_window_def *defs, size_t ndefs)
@@ -181,6 +182,8 @@ static rt_wkey *key_get(rt_windows *ws, size_t def, int32_t partition, const cha
     k->partition = partition;
     k->def = def;
     *slot = k;
+    rt_state_split_check(&ws->keys[def], &ws->keys_split, "window", ws->defs[def].name,
+                         partition, key, klen);
     return k;
 }
 

@@ -72,6 +72,7 @@ typedef struct rt_windows {
     /* usage counters */
     size_t panes;
     uint64_t fired, late, refired;
+    uint64_t keys_split;    /* new keys another input partition already held */
 } rt_windows;
 
 #define RT_WATERMARK_MIN INT64_MIN

@@ -77,6 +77,25 @@ int main(void)
     unit_check(seen == live && wrong == 0 && km.n == 0, "keymap: a deleting walk visits each "
                "of the %zu keys once and leaves the map empty (%zu seen, %zu unknown)",
                live, seen, wrong);
+    unit_check(km.nparts == 0, "keymap: no partition is counted once every key is gone "
+               "(%zu left)", km.nparts);
     rt_keymap_free(&km);
+
+    /* A key in two partitions is found from either; one in a single partition is not. */
+    rt_keymap two = { 0 };
+    int32_t other = -1;
+    int ok = rt_keymap_put(&two, 3, "m1", 2) && rt_keymap_put(&two, 3, "m2", 2) &&
+             rt_keymap_put(&two, 5, "m1", 2);
+    unit_check(ok && rt_keymap_elsewhere(&two, 3, "m1", 2, &other) && other == 5 &&
+                   rt_keymap_elsewhere(&two, 5, "m1", 2, &other) && other == 3,
+               "keymap: a key held by partitions 3 and 5 is found elsewhere from each");
+    unit_check(!rt_keymap_elsewhere(&two, 3, "m2", 2, &other) &&
+                   !rt_keymap_elsewhere(&two, 7, "m3", 2, &other),
+               "keymap: a key of one partition, or of none, is not found elsewhere");
+    unit_check(two.nparts == 2, "keymap: two partitions counted (%zu)", two.nparts);
+    rt_keymap_del(&two, 5, "m1", 2);
+    unit_check(two.nparts == 1 && !rt_keymap_elsewhere(&two, 3, "m1", 2, &other),
+               "keymap: deleting partition 5's only key forgets the partition and the split");
+    rt_keymap_free(&two);
     return unit_exit();
 }

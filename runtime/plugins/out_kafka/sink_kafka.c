@@ -267,6 +267,15 @@ static int abort_txn(struct rt_kafka_producer *kp, int timeout_ms, char *why, si
     return RT_TXN_FATAL;
 }
 
+/* The offsets were refused because this member's generation of the group is over. */
+static int migrated(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+           err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+           err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+           err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+}
+
 int rt_kafka_txn_commit(rt_sinks *ss, const rt_txn_offset *o, size_t n, void *group_metadata,
                         int timeout_ms, char *why, size_t whylen)
 {
@@ -288,8 +297,11 @@ int rt_kafka_txn_commit(rt_sinks *ss, const rt_txn_offset *o, size_t n, void *gr
     if ((n && (e = rd_kafka_send_offsets_to_transaction(kp->rk, l, group_metadata, timeout_ms))) ||
         (!e && (e = rd_kafka_commit_transaction(kp->rk, timeout_ms)))) {
         txn_why(e, n ? "commit" : "commit (no offsets)", why, whylen);
-        if (rd_kafka_error_txn_requires_abort(e))
+        if (rd_kafka_error_txn_requires_abort(e)) {
             rc = abort_txn(kp, timeout_ms, why, whylen);
+            if (rc == RT_TXN_ABORTED && migrated(rd_kafka_error_code(e)))
+                rc = RT_TXN_MIGRATED;
+        }
         goto out;
     }
     if ((e = rd_kafka_begin_transaction(kp->rk))) {
