@@ -99,7 +99,7 @@ stop_eddy() {
   for i in $(seq 600); do
     if ! kill -0 "$pid" 2>/dev/null; then
       STOP_RC=0; wait "$pid" || STOP_RC=$?
-      [ "$STOP_RC" = 0 ] || [ "${2:-TERM}" = KILL ] || tail -5 "$MOCK_DIR/$1.err" | sed 's/^/    eddy: /'
+      [ "$STOP_RC" = 0 ] || [ "${2:-TERM}" = KILL ] || tail -15 "$MOCK_DIR/$1.err" | sed 's/^/    eddy: /'
       return
     fi
     sleep 0.1

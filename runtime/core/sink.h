@@ -191,6 +191,17 @@ int  rt_kafka_txn_open(rt_sinks *ss, const rt_config *c, int timeout_ms, char *e
  * in flight. 0, RT_TXN_ABORTED, RT_TXN_MIGRATED or RT_TXN_FATAL with `why` set. */
 int  rt_kafka_txn_commit(rt_sinks *ss, const rt_txn_offset *o, size_t n, void *group_metadata,
                          int timeout_ms, char *why, size_t whylen);
+/* The same without waiting on the loop: the calls run on a thread while the loop goes
+ * on, and what the sinks write meanwhile is held, then produced into the next
+ * transaction. `done` is called on the loop with the outcome (0 or an RT_TXN_* code, and
+ * why). 0 once started; -1 with `why` set when it could not start. The group metadata
+ * is the callee's either way. One at a time; rt_kafka_txn_commit first waits for it. */
+typedef void (*rt_txn_done)(void *arg, int got, const char *why);
+int  rt_kafka_txn_commit_start(rt_sinks *ss, const rt_txn_offset *o, size_t n,
+                               void *group_metadata, int timeout_ms, rt_txn_done done,
+                               void *arg, char *why, size_t whylen);
+/* Wait for the commit started so, if one is; its `done` runs before this returns. */
+void rt_kafka_txn_commit_wait(rt_sinks *ss);
 
 /* The Kafka sinks' shared producer (sink_kafka.c): wait up to timeout_ms for its
  * deliveries (-1 if some are left); free it. */

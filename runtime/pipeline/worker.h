@@ -118,6 +118,8 @@ typedef struct rt_worker {
     struct event *txn_ev;       /* every commit.interval.ms: a commit is due */
     struct event *txn_wait_ev;  /* looks again whether the quiet point is reached */
     int txn_draining;           /* the source holds still until nothing is in flight */
+    int txn_committing;         /* a periodic commit runs on the producer's thread */
+    int64_t txn_begun;          /* when that commit was due */
     int64_t txn_started, txn_until;
     uint64_t txn_records, txn_out, txn_dead;    /* at the last commit: nothing new, no
                                                  * commit */

@@ -6,9 +6,13 @@
  * delivers the whole transaction or aborts it. Events complete in arrival order and
  * write nothing before they complete, so when every completed event is also finished
  * (no other sink still owes an acknowledgement), the offsets after the finished events
- * cover exactly the events whose outputs the transaction holds, and it commits at once,
- * on the loop. Otherwise (a MySQL or Elasticsearch sink still writing) the source holds
- * still until that is so. After a crash, read_committed consumers see each output
+ * cover exactly the events whose outputs the transaction holds, and it commits at once.
+ * Otherwise (a MySQL or Elasticsearch sink still writing) the source holds still until
+ * that is so. The commit's calls wait for the coordinators on a thread of the producer
+ * (rt_kafka_txn_commit_start) while the loop goes on: what it writes meanwhile is held
+ * for the next transaction, so those events finish, and their offsets count, only
+ * then. Revocations and the end of the run commit and wait (rt_kafka_txn_commit), after
+ * the commit in progress. After a crash, read_committed consumers see each output
  * once. A transaction that fails is aborted and the worker stops (exit 1): a restart
  * reads again from the last committed offsets (a supervisor restarts it at once).
  *
@@ -93,54 +97,57 @@ static void end_wait(rt_worker *w)
     rt_source_pause(&w->source, 0);
 }
 
-/* The offsets after the finished events of every partition this worker holds. */
-static int commit_now(rt_worker *w)
+/* The offsets after the finished events of every partition this worker holds, the
+ * group metadata (NULL when there are no offsets) and the checkpoint they stand for. */
+static int prepare(rt_worker *w, rt_txn_offset **offsets, size_t *count, void **gm)
 {
-    char why[1024];
     size_t n = 0, cap = 0;
     rt_txn_offset *o = NULL;
-    void *gm = NULL;
-    int rc = -1;
-    int64_t t0 = w->txn_draining ? w->txn_started : rt_clock_ms();
+    *gm = NULL;
     for (rt_track_part *p = w->tracker.parts; p; p = p->link)
         cap += p->stored >= 0;
     if (cap && !(o = malloc(cap * sizeof *o))) {
         rt_error("transaction: out of memory");
-        goto out;
+        goto fail;
     }
     for (rt_track_part *p = w->tracker.parts; p; p = p->link)
         if (p->stored >= 0)
             o[n++] = (rt_txn_offset){ p->topic, (int)p->partition, p->stored };
-    if (n && !(gm = rt_source_group_metadata(&w->source))) {
+    if (n && !(*gm = rt_source_group_metadata(&w->source))) {
         rt_error("transaction: no consumer group metadata");
-        goto out;
+        goto fail;
     }
     if (rt_worker_txn_checkpoint(w) < 0) {
         rt_error("transaction: the checkpoint of its state could not be written; stopping "
                  "without committing");
-        goto out;
+        goto fail;
     }
-    int64_t t1 = rt_clock_ms();
-    int got = rt_kafka_txn_commit(&w->sinks, o, n, gm,
-                                  (int)rt_config_int(w->cfg, "shutdown.timeout.ms"), why,
-                                  sizeof why);
-    w->txn_blocked_ms += rt_clock_ms() - t1;
+    *offsets = o;
+    *count = n;
+    return 0;
+fail:
+    if (*gm)
+        rd_kafka_consumer_group_metadata_destroy(*gm);
+    *gm = NULL;
+    free(o);
+    return -1;
+}
+
+/* The outcome of a commit begun at t0 and whose calls took `blocked_ms` on the loop. */
+static int finished(rt_worker *w, int got, const char *why, int64_t t0, int64_t blocked_ms)
+{
+    w->txn_blocked_ms += blocked_ms;
     if (got == 0) {
         w->txns++;
-        w->txn_records = w->records;
-        w->txn_out = w->out;
-        w->txn_dead = w->dead;
         w->txn_ms = rt_clock_ms() - t0;
-        rc = 0;
-        goto out;
+        return 0;
     }
     if (got == RT_TXN_MIGRATED && w->ending) {
         /* Stopping anyway: nothing is lost, so this is not a failed run. */
         w->txn_aborts++;
         rt_warn("transaction aborted on the way out (%s): the group rebalanced without this "
                 "member, and the partitions' new owners read its last events again", why);
-        rc = 0;
-        goto out;
+        return 0;
     }
     if (got == RT_TXN_ABORTED || got == RT_TXN_MIGRATED) {
         w->txn_aborts++;
@@ -149,11 +156,39 @@ static int commit_now(rt_worker *w)
     } else {
         rt_error("transaction failed (%s); stopping", why);
     }
-out:
+    return -1;
+}
+
+/* What is finished so far, from now on the next transaction's. */
+static void mark(rt_worker *w)
+{
+    w->txn_records = w->records;
+    w->txn_out = w->out;
+    w->txn_dead = w->dead;
+}
+
+/* Commit and wait for it (revocations, the end of the run). */
+static int commit_now(rt_worker *w)
+{
+    char why[1024];
+    size_t n;
+    rt_txn_offset *o = NULL;
+    void *gm;
+    int64_t t0 = w->txn_draining ? w->txn_started : rt_clock_ms();
+    rt_kafka_txn_commit_wait(&w->sinks);
+    if (w->failed)
+        return -1;      /* the commit that was running failed */
+    if (prepare(w, &o, &n, &gm) < 0)
+        return -1;
+    mark(w);
+    int64_t t1 = rt_clock_ms();
+    int got = rt_kafka_txn_commit(&w->sinks, o, n, gm,
+                                  (int)rt_config_int(w->cfg, "shutdown.timeout.ms"), why,
+                                  sizeof why);
     if (gm)
         rd_kafka_consumer_group_metadata_destroy(gm);
     free(o);
-    return rc;
+    return finished(w, got, why, t0, rt_clock_ms() - t1);
 }
 
 /* A failed commit ends the run: the restart reads from the committed offsets, and
@@ -173,6 +208,40 @@ static int commit_or_stop(rt_worker *w)
     return commit_now(w) == 0 ? 0 : stop_run(w);
 }
 
+static void on_committed(void *arg, int got, const char *why)
+{
+    rt_worker *w = arg;
+    w->txn_committing = 0;
+    if (finished(w, got, why, w->txn_begun, 0) < 0)
+        stop_run(w);
+}
+
+/* A periodic commit: its calls run on the producer's commit thread while the loop
+ * goes on reading and processing; outputs written meanwhile belong to the next one. */
+static void commit_async(rt_worker *w)
+{
+    char why[1024];
+    size_t n;
+    rt_txn_offset *o = NULL;
+    void *gm;
+    int64_t t0 = w->txn_draining ? w->txn_started : rt_clock_ms();
+    if (prepare(w, &o, &n, &gm) < 0) {
+        stop_run(w);
+        return;
+    }
+    mark(w);
+    w->txn_begun = t0;
+    w->txn_committing = 1;
+    if (rt_kafka_txn_commit_start(&w->sinks, o, n, gm,
+                                  (int)rt_config_int(w->cfg, "shutdown.timeout.ms"),
+                                  on_committed, w, why, sizeof why) < 0) {
+        w->txn_committing = 0;
+        rt_error("transaction: %s; stopping", why);
+        stop_run(w);
+    }
+    free(o);
+}
+
 static void wait_check(rt_worker *w)
 {
     if (!settled(w)) {
@@ -184,7 +253,7 @@ static void wait_check(rt_worker *w)
         end_wait(w);
         return;
     }
-    commit_or_stop(w);
+    commit_async(w);
     end_wait(w);
 }
 
@@ -197,13 +266,13 @@ static void on_txn_timer(evutil_socket_t fd, short what, void *arg)
 {
     rt_worker *w = arg;
     /* Nothing read, written or dead-lettered since the last commit: nothing to commit. */
-    if (w->txn_draining || w->signalled || w->failed ||
+    if (w->txn_draining || w->txn_committing || w->signalled || w->failed ||
         (w->records == w->txn_records && w->out == w->txn_out && w->dead == w->txn_dead &&
          !w->tracker.inflight))
         return;
     rt_worker_flush(w);
     if (settled(w)) {
-        commit_or_stop(w);
+        commit_async(w);
         return;
     }
     w->txn_draining = 1;

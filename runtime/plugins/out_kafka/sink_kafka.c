@@ -5,10 +5,22 @@
  *
  * Under processing.guarantee=exactly_once the producer is transactional: the worker
  * commits its outputs, dead letters and consumed offsets together (rt_kafka_txn_*). A
- * delivery that fails then fails the transaction instead of being dead-lettered. */
+ * delivery that fails then fails the transaction instead of being dead-lettered.
+ *
+ * A periodic commit does not wait on the loop (rt_kafka_txn_commit_start): its calls,
+ * which wait for the coordinators, run on a thread of their own, and what the loop
+ * writes meanwhile is held and produced into the next transaction once that has begun
+ * (a transactional producer takes no records while it commits). Delivery reports may
+ * then be served on that thread too: in a transaction they only record a failure, under
+ * the producer's mutex. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "kafka.h"
 #include "log.h"
@@ -23,8 +35,31 @@ struct rt_kafka_producer {
     unsigned long long failed;      /* deliveries that failed for good */
     size_t max_record;      /* message.max.bytes less room for key and headers */
     int transactional;      /* processing.guarantee=exactly_once */
+    pthread_mutex_t mu;     /* failed and txn_error (delivery reports on the commit thread) */
     char txn_error[256];    /* a delivery failed in the open transaction: it must abort */
+    /* the commit in progress (rt_kafka_txn_commit_start) */
+    int committing;
+    pthread_t thread;
+    int wake[2];            /* the thread's "done" to the loop */
+    struct event *done_ev;
+    rd_kafka_topic_partition_list_t *offsets;
+    void *group_metadata;
+    int timeout_ms, got;
+    char why[1024];
+    rt_txn_done done;
+    void *done_arg;
+    struct held *held;      /* records written meanwhile, in order */
+    size_t nheld, capheld;
 };
+
+/* A record written while a commit is in progress. */
+typedef struct held {
+    rt_sink *s;
+    char *rec, *key;
+    size_t len, key_len;
+    rd_kafka_headers_t *hdrs;
+    rt_ticket *ticket;
+} held;
 
 /* Key and headers of the largest kind eddy writes (a dead letter's) fit in this. */
 #define KEY_AND_HEADERS_ROOM 4096
@@ -35,10 +70,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     rt_sink *s = rd_kafka_topic_opaque(m->rkt);
     rt_ticket *ticket = m->_private;
     if (m->err && kp->transactional) {
+        pthread_mutex_lock(&kp->mu);
         kp->failed++;
         if (!kp->txn_error[0])
             snprintf(kp->txn_error, sizeof kp->txn_error, "sink %s: delivery to %s failed: %s",
                      s->name, rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        pthread_mutex_unlock(&kp->mu);
     } else if (m->err) {
         kp->failed++;
         rt_error("sink %s: delivery to %s failed: %s", s->name, rd_kafka_topic_name(m->rkt),
@@ -97,6 +134,8 @@ static struct rt_kafka_producer *producer(rt_sinks *ss, const rt_config *c, char
     }
     kp->ss = ss;
     kp->transactional = rt_kafka_exactly_once(c);
+    kp->wake[0] = kp->wake[1] = -1;
+    pthread_mutex_init(&kp->mu, NULL);
     /* Idempotence: the broker drops the duplicates that producer retries would make. */
     if (rt_kafka_conf_put(conf, "enable.idempotence", "true", err, errlen) < 0 ||
         (kp->transactional && transactional_conf(conf, c, ss->env.worker, err, errlen) < 0)) {
@@ -129,32 +168,20 @@ static struct rt_kafka_producer *producer(rt_sinks *ss, const rt_config *c, char
     return kp;
 }
 
-static int kafka_write(rt_sink *s, const char *rec, size_t len, const rt_out *out)
+/* Produce one record (`hdrs` taken). */
+static int produce(rt_sink *s, const char *rec, size_t len, const char *key, size_t key_len,
+                   rd_kafka_headers_t *hdrs, rt_ticket *ticket)
 {
     rd_kafka_topic_t *rkt = s->impl;
     struct rt_kafka_producer *kp = s->producer;
-    rd_kafka_headers_t *hdrs = NULL;
-    if (out->nheaders) {
-        hdrs = rd_kafka_headers_new(out->nheaders);
-        for (size_t i = 0; hdrs && i < out->nheaders; i++)
-            if (rd_kafka_header_add(hdrs, out->headers[i].name, -1, out->headers[i].value,
-                                    (ssize_t)out->headers[i].len)) {
-                rd_kafka_headers_destroy(hdrs);
-                hdrs = NULL;
-            }
-        if (!hdrs) {
-            rt_error("sink %s: cannot build message headers", s->name);
-            return -1;
-        }
-    }
     rd_kafka_resp_err_t err;
     int waited = 0;
     for (;;) {
         err = rd_kafka_producev(kp->rk, RD_KAFKA_V_RKT(rkt),
                                 RD_KAFKA_V_VALUE((void *)rec, len),
-                                RD_KAFKA_V_KEY((void *)out->key, out->key ? out->key_len : 0),
+                                RD_KAFKA_V_KEY((void *)key, key ? key_len : 0),
                                 RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_OPAQUE(kp->transactional ? NULL : out->ticket),
+                                RD_KAFKA_V_OPAQUE(kp->transactional ? NULL : ticket),
                                 RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             break;
@@ -173,8 +200,66 @@ static int kafka_write(rt_sink *s, const char *rec, size_t len, const rt_out *ou
     /* In a transaction the record is done once produced: the commit delivers all of the
      * transaction or aborts all of it, so its event's offset may join the next commit. */
     if (kp->transactional)
-        rt_sink_ack(s, out->ticket);
+        rt_sink_ack(s, ticket);
     return 0;
+}
+
+static void held_free(held *h)
+{
+    free(h->rec);
+    free(h->key);
+    if (h->hdrs)
+        rd_kafka_headers_destroy(h->hdrs);
+}
+
+/* Keep a record written during a commit (`hdrs` taken). */
+static int hold(rt_sink *s, const char *rec, size_t len, const rt_out *out,
+                rd_kafka_headers_t *hdrs)
+{
+    struct rt_kafka_producer *kp = s->producer;
+    held h = { s, malloc(len ? len : 1), out->key ? malloc(out->key_len ? out->key_len : 1)
+                                                  : NULL,
+               len, out->key_len, hdrs, out->ticket };
+    if (kp->nheld == kp->capheld) {
+        size_t cap = kp->capheld ? 2 * kp->capheld : 256;
+        held *v = realloc(kp->held, cap * sizeof *v);
+        if (v) {
+            kp->held = v;
+            kp->capheld = cap;
+        }
+    }
+    if (!h.rec || (out->key && !h.key) || kp->nheld == kp->capheld) {
+        held_free(&h);
+        rt_error("sink %s: out of memory holding a record during a commit", s->name);
+        return -1;
+    }
+    memcpy(h.rec, rec, len);
+    if (h.key)
+        memcpy(h.key, out->key, out->key_len);
+    kp->held[kp->nheld++] = h;
+    return 0;
+}
+
+static int kafka_write(rt_sink *s, const char *rec, size_t len, const rt_out *out)
+{
+    struct rt_kafka_producer *kp = s->producer;
+    rd_kafka_headers_t *hdrs = NULL;
+    if (out->nheaders) {
+        hdrs = rd_kafka_headers_new(out->nheaders);
+        for (size_t i = 0; hdrs && i < out->nheaders; i++)
+            if (rd_kafka_header_add(hdrs, out->headers[i].name, -1, out->headers[i].value,
+                                    (ssize_t)out->headers[i].len)) {
+                rd_kafka_headers_destroy(hdrs);
+                hdrs = NULL;
+            }
+        if (!hdrs) {
+            rt_error("sink %s: cannot build message headers", s->name);
+            return -1;
+        }
+    }
+    if (kp->committing)
+        return hold(s, rec, len, out, hdrs);
+    return produce(s, rec, len, out->key, out->key_len, hdrs, out->ticket);
 }
 
 static int kafka_flush(rt_sink *s)
@@ -258,7 +343,9 @@ static int abort_txn(struct rt_kafka_producer *kp, int timeout_ms, char *why, si
     rd_kafka_error_t *e = rd_kafka_abort_transaction(kp->rk, timeout_ms);
     if (!e)
         e = rd_kafka_begin_transaction(kp->rk);
+    pthread_mutex_lock(&kp->mu);
     kp->txn_error[0] = '\0';
+    pthread_mutex_unlock(&kp->mu);
     if (!e)
         return RT_TXN_ABORTED;
     size_t n = strlen(why);
@@ -276,27 +363,22 @@ static int migrated(rd_kafka_resp_err_t err)
            err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
 }
 
-int rt_kafka_txn_commit(rt_sinks *ss, const rt_txn_offset *o, size_t n, void *group_metadata,
-                        int timeout_ms, char *why, size_t whylen)
+/* Offsets into the transaction, commit, begin the next: the calls that wait for the
+ * coordinators, on the loop or on the commit thread. */
+static int commit_list(struct rt_kafka_producer *kp, const rd_kafka_topic_partition_list_t *l,
+                       const void *group_metadata, int timeout_ms, char *why, size_t whylen)
 {
-    struct rt_kafka_producer *kp = ss->kafka;
     rd_kafka_error_t *e = NULL;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
     int rc = RT_TXN_FATAL;
-    if (!l) {
-        snprintf(why, whylen, "out of memory");
-        return RT_TXN_FATAL;
-    }
-    for (size_t i = 0; i < n; i++)
-        rd_kafka_topic_partition_list_add(l, o[i].topic, o[i].partition)->offset = o[i].next;
-    if (kp->txn_error[0]) {
-        snprintf(why, whylen, "%s", kp->txn_error);
-        rc = abort_txn(kp, timeout_ms, why, whylen);
-        goto out;
-    }
-    if ((n && (e = rd_kafka_send_offsets_to_transaction(kp->rk, l, group_metadata, timeout_ms))) ||
+    pthread_mutex_lock(&kp->mu);
+    snprintf(why, whylen, "%s", kp->txn_error);
+    pthread_mutex_unlock(&kp->mu);
+    if (why[0])
+        return abort_txn(kp, timeout_ms, why, whylen);
+    if ((l->cnt && (e = rd_kafka_send_offsets_to_transaction(kp->rk, l, group_metadata,
+                                                              timeout_ms))) ||
         (!e && (e = rd_kafka_commit_transaction(kp->rk, timeout_ms)))) {
-        txn_why(e, n ? "commit" : "commit (no offsets)", why, whylen);
+        txn_why(e, l->cnt ? "commit" : "commit (no offsets)", why, whylen);
         if (rd_kafka_error_txn_requires_abort(e)) {
             rc = abort_txn(kp, timeout_ms, why, whylen);
             if (rc == RT_TXN_ABORTED && migrated(rd_kafka_error_code(e)))
@@ -312,12 +394,131 @@ int rt_kafka_txn_commit(rt_sinks *ss, const rt_txn_offset *o, size_t n, void *gr
 out:
     if (e)
         rd_kafka_error_destroy(e);
+    return rc;
+}
+
+static rd_kafka_topic_partition_list_t *offset_list(const rt_txn_offset *o, size_t n)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+    for (size_t i = 0; l && i < n; i++)
+        rd_kafka_topic_partition_list_add(l, o[i].topic, o[i].partition)->offset = o[i].next;
+    return l;
+}
+
+int rt_kafka_txn_commit(rt_sinks *ss, const rt_txn_offset *o, size_t n, void *group_metadata,
+                        int timeout_ms, char *why, size_t whylen)
+{
+    struct rt_kafka_producer *kp = ss->kafka;
+    rt_kafka_txn_commit_wait(ss);
+    rd_kafka_topic_partition_list_t *l = offset_list(o, n);
+    if (!l) {
+        snprintf(why, whylen, "out of memory");
+        return RT_TXN_FATAL;
+    }
+    int rc = commit_list(kp, l, group_metadata, timeout_ms, why, whylen);
     rd_kafka_topic_partition_list_destroy(l);
     return rc;
 }
 
+static void *commit_thread(void *arg)
+{
+    struct rt_kafka_producer *kp = arg;
+    kp->got = commit_list(kp, kp->offsets, kp->group_metadata, kp->timeout_ms, kp->why,
+                          sizeof kp->why);
+    ssize_t w;
+    do
+        w = write(kp->wake[1], "x", 1);
+    while (w < 0 && errno == EINTR);
+    return NULL;
+}
+
+/* The commit thread is done (on the loop): produce what was held into the transaction
+ * begun, or drop it when the commit failed (its events are not finished, so a restart
+ * reads them again), then tell the worker. */
+static void commit_finish(struct rt_kafka_producer *kp)
+{
+    char drain[16];
+    pthread_join(kp->thread, NULL);
+    while (read(kp->wake[0], drain, sizeof drain) > 0)
+        ;
+    kp->committing = 0;
+    rd_kafka_topic_partition_list_destroy(kp->offsets);
+    rd_kafka_consumer_group_metadata_destroy(kp->group_metadata);
+    kp->offsets = NULL;
+    kp->group_metadata = NULL;
+    int got = kp->got;
+    for (size_t i = 0; i < kp->nheld; i++) {
+        held *h = &kp->held[i];
+        if (got == 0 && produce(h->s, h->rec, h->len, h->key, h->key_len, h->hdrs,
+                                h->ticket) < 0) {
+            snprintf(kp->why, sizeof kp->why, "a record held during the commit could not "
+                     "be produced into the next transaction");
+            got = RT_TXN_FATAL;
+        } else if (got == 0) {
+            h->hdrs = NULL;     /* produce took them */
+        }
+        held_free(h);
+    }
+    kp->nheld = 0;
+    kp->done(kp->done_arg, got, kp->why);
+}
+
+static void on_commit_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct rt_kafka_producer *kp = arg;
+    if (kp->committing)
+        commit_finish(kp);
+}
+
+int rt_kafka_txn_commit_start(rt_sinks *ss, const rt_txn_offset *o, size_t n,
+                              void *group_metadata, int timeout_ms, rt_txn_done done,
+                              void *arg, char *why, size_t whylen)
+{
+    struct rt_kafka_producer *kp = ss->kafka;
+    if (kp->wake[0] < 0) {
+        if (pipe(kp->wake) < 0 || fcntl(kp->wake[0], F_SETFL, O_NONBLOCK) < 0 ||
+            !(kp->done_ev = event_new(ss->env.base, kp->wake[0], EV_READ | EV_PERSIST,
+                                      on_commit_done, kp)) ||
+            event_add(kp->done_ev, NULL) < 0) {
+            snprintf(why, whylen, "cannot set up the commit thread's wake-up: %s",
+                     strerror(errno));
+            goto fail;
+        }
+    }
+    if (!(kp->offsets = offset_list(o, n))) {
+        snprintf(why, whylen, "out of memory");
+        goto fail;
+    }
+    kp->group_metadata = group_metadata;
+    kp->timeout_ms = timeout_ms;
+    kp->done = done;
+    kp->done_arg = arg;
+    kp->why[0] = '\0';
+    kp->committing = 1;
+    if (pthread_create(&kp->thread, NULL, commit_thread, kp) != 0) {
+        kp->committing = 0;
+        rd_kafka_topic_partition_list_destroy(kp->offsets);
+        kp->offsets = NULL;
+        kp->group_metadata = NULL;
+        snprintf(why, whylen, "cannot start the commit thread");
+        goto fail;
+    }
+    return 0;
+fail:
+    if (group_metadata && !kp->group_metadata)
+        rd_kafka_consumer_group_metadata_destroy(group_metadata);
+    return -1;
+}
+
+void rt_kafka_txn_commit_wait(rt_sinks *ss)
+{
+    if (ss->kafka && ss->kafka->committing)
+        commit_finish(ss->kafka);
+}
+
 int rt_kafka_producer_drain(struct rt_kafka_producer *kp, int timeout_ms)
 {
+    rt_kafka_txn_commit_wait(kp->ss);
     rd_kafka_resp_err_t err = rd_kafka_flush(kp->rk, timeout_ms);
     if (err) {
         rt_error("kafka producer: %d records still unacknowledged after %d ms",
@@ -331,7 +532,8 @@ static int producer_metrics(struct rt_kafka_producer *kp, rt_buf *out)
 {
     return rt_prom_header(out, "eddy_kafka_produce_failures_total", "counter",
                           "Records Kafka gave up delivering (dead-lettered).") ||
-           rt_prom_sample(out, "eddy_kafka_produce_failures_total", NULL, (double)kp->failed) ||
+           rt_prom_sample(out, "eddy_kafka_produce_failures_total", NULL,
+                          (double)__atomic_load_n(&kp->failed, __ATOMIC_RELAXED)) ||
            rt_prom_header(out, "eddy_kafka_producer_queue", "gauge",
                           "Records queued in the producer, not yet acknowledged.") ||
            rt_prom_sample(out, "eddy_kafka_producer_queue", NULL, rd_kafka_outq_len(kp->rk))
@@ -340,6 +542,21 @@ static int producer_metrics(struct rt_kafka_producer *kp, rt_buf *out)
 
 void rt_kafka_producer_free(struct rt_kafka_producer *kp)
 {
+    if (kp->committing) {
+        pthread_join(kp->thread, NULL);
+        kp->committing = 0;
+        rd_kafka_topic_partition_list_destroy(kp->offsets);
+        rd_kafka_consumer_group_metadata_destroy(kp->group_metadata);
+    }
+    for (size_t i = 0; i < kp->nheld; i++)
+        held_free(&kp->held[i]);
+    free(kp->held);
+    if (kp->done_ev)
+        event_free(kp->done_ev);
+    for (int i = 0; i < 2; i++)
+        if (kp->wake[i] >= 0)
+            close(kp->wake[i]);
+    pthread_mutex_destroy(&kp->mu);
     rt_kafka_waker_stop(&kp->waker);
     if (kp->queue)
         rd_kafka_queue_destroy(kp->queue);
