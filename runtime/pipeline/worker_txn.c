@@ -334,8 +334,8 @@ int rt_worker_txn_metrics(rt_worker *w, rt_buf *out)
            rt_prom_sample(out, "eddy_transaction_commit_seconds", NULL,
                           (double)w->txn_ms / 1000) ||
            rt_prom_header(out, "eddy_transaction_commit_seconds_total", "counter",
-                          "Time spent in commit calls, during which the worker's loop waits "
-                          "for the broker.") ||
+                          "Time the worker's loop waited in commit calls (revocations, the "
+                          "end of the run; periodic commits run on a thread).") ||
            rt_prom_sample(out, "eddy_transaction_commit_seconds_total", NULL,
                           (double)w->txn_blocked_ms / 1000)
                ? -1 : 0;
