@@ -98,7 +98,8 @@ static void end_wait(rt_worker *w)
 }
 
 /* The offsets after the finished events of every partition this worker holds, the
- * group metadata (NULL when there are no offsets) and the checkpoint they stand for. */
+ * group metadata (NULL when there are no offsets) and the checkpoint they stand for;
+ * what is finished so far is the next commit's no more. */
 static int prepare(rt_worker *w, rt_txn_offset **offsets, size_t *count, void **gm)
 {
     size_t n = 0, cap = 0;
@@ -124,6 +125,9 @@ static int prepare(rt_worker *w, rt_txn_offset **offsets, size_t *count, void **
     }
     *offsets = o;
     *count = n;
+    w->txn_records = w->records;
+    w->txn_out = w->out;
+    w->txn_dead = w->dead;
     return 0;
 fail:
     if (*gm)
@@ -159,14 +163,6 @@ static int finished(rt_worker *w, int got, const char *why, int64_t t0, int64_t 
     return -1;
 }
 
-/* What is finished so far, from now on the next transaction's. */
-static void mark(rt_worker *w)
-{
-    w->txn_records = w->records;
-    w->txn_out = w->out;
-    w->txn_dead = w->dead;
-}
-
 /* Commit and wait for it (revocations, the end of the run). */
 static int commit_now(rt_worker *w)
 {
@@ -180,7 +176,6 @@ static int commit_now(rt_worker *w)
         return -1;      /* the commit that was running failed */
     if (prepare(w, &o, &n, &gm) < 0)
         return -1;
-    mark(w);
     int64_t t1 = rt_clock_ms();
     int got = rt_kafka_txn_commit(&w->sinks, o, n, gm,
                                   (int)rt_config_int(w->cfg, "shutdown.timeout.ms"), why,
@@ -229,7 +224,6 @@ static void commit_async(rt_worker *w)
         stop_run(w);
         return;
     }
-    mark(w);
     w->txn_begun = t0;
     w->txn_committing = 1;
     if (rt_kafka_txn_commit_start(&w->sinks, o, n, gm,
