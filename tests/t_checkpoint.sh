@@ -198,4 +198,26 @@ check "checkpoint: checkpoints are still taken with the slow broker" wait_for ta
 mock_cmd "rtt 2 0"
 stop_eddy A
 expect_eq "checkpoint: eddy stops cleanly after checkpoints with a slow broker" 0 "$STOP_RC"
+
+# The periodic checkpoint is written by a forked child. One it cannot write (partition
+# 0's temporary file is a directory) is reported by the worker with the child's reason
+# and counted; the worker goes on, its other partition's file is written, and the next
+# checkpoints are tried again.
+mkdir -p "$d/badst/partition-0.ckpt.tmp"
+kafka_out_conf "$d" badck out "state.dir=$d/badst" checkpoint.interval.ms=300
+start_eddy "$d" B
+wait_for grep -q "partitions assigned" "$d/B.err"
+for p in 0 1; do
+  printf '{"domain":"d","type":"t","timestamp":1,"eventId":"bad%s","payload":{}}\n' $p |
+    kcat -b "$BOOT" -P -t events -p $p
+done
+failed_twice() { [ "$(metric "$d" B eddy_checkpoint_failures_total)" -ge 2 ] 2>/dev/null; }
+check "checkpoint: a checkpoint the child cannot write is counted as failed, and tried again" \
+  wait_for failed_twice
+check "checkpoint: ... the worker logs the child's reason, naming the partition and file" \
+  grep -q "error checkpoint of partition 0: .*partition-0.ckpt.tmp: Is a directory" "$d/B.err"
+check "checkpoint: ... and the other partition's file is written" test -s "$d/badst/partition-1.ckpt"
+check "checkpoint: ... while the loop answers /metrics" test -n "$(metric "$d" B eddy_checkpoint_pause_seconds)"
+stop_eddy B
+expect_eq "checkpoint: eddy stops cleanly with a checkpoint it cannot write" 0 "$STOP_RC"
 stop_mock

@@ -700,10 +700,7 @@ void rt_worker_free(rt_worker *w)
     rt_worker_progress_free(w);
     if (w->ptimer_ev)
         event_free(w->ptimer_ev);
-    if (w->ckpt_ev)
-        event_free(w->ckpt_ev);
-    if (w->ckpt_drain_ev)
-        event_free(w->ckpt_drain_ev);
+    rt_worker_checkpoint_stop(w);
     rt_worker_txn_free(w);
     for (size_t i = 0; i < w->nprocs; i++) {
         rt_processor_free(w->procs[i]);

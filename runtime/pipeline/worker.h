@@ -4,6 +4,7 @@
 #define RT_WORKER_H
 
 #include <pthread.h>
+#include <sys/types.h>
 
 #include <event2/event.h>
 
@@ -113,6 +114,10 @@ typedef struct rt_worker {
     uint64_t ckpts, ckpt_failures, ckpt_restored;
     int64_t ckpt_ms;        /* duration of the last one */
     size_t ckpt_bytes;      /* its size */
+    int64_t ckpt_pause_ms;  /* how long it stopped the loop */
+    pid_t ckpt_child;       /* writing the periodic one from a snapshot (fork), or 0 */
+    int ckpt_report_fd;     /* the child's report */
+    struct event *ckpt_child_ev;
     /* processing.guarantee=exactly_once (worker_txn.c) */
     int txn_on;
     struct event *txn_ev;       /* every commit.interval.ms: a commit is due */

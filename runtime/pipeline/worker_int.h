@@ -62,13 +62,16 @@ void rt_worker_keyed_free(rt_worker *w);
 /* worker_checkpoint.c: with state.dir and a Kafka source, take a checkpoint every
  * checkpoint.interval.ms. -1 with err set. */
 int  rt_worker_checkpoint_start(rt_worker *w, char *err, size_t errlen);
-/* Take the checkpoint that is due, if no event is half-processed now. */
+/* Take the checkpoint that is due, if no event is half-processed now and the one
+ * before is written. */
 void rt_worker_checkpoint_maybe(rt_worker *w);
 /* Drain the sinks and write every partition's checkpoint now; -1 when not taken. */
 int  rt_worker_checkpoint(rt_worker *w);
 /* Exactly once: write every partition's checkpoint for the transaction about to
  * commit, keeping the previous one. 0 also without state.dir; -1 when not written. */
 int  rt_worker_txn_checkpoint(rt_worker *w);
+/* Wait for a checkpoint still being written and release the checkpoint timers. */
+void rt_worker_checkpoint_stop(rt_worker *w);
 /* Newly assigned partitions: restore their checkpoints and set from[i] to the offsets
  * they stand for; under exactly_once (`committed` the group's offsets) the checkpoint
  * that stands for the committed offsets, else none. -1 when one is damaged, or
