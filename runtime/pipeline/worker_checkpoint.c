@@ -335,8 +335,8 @@ static int fork_checkpoint(rt_worker *w)
 
 /* The periodic checkpoint waits for its outputs on the loop: the source holds still
  * (rt_source_pause), the sinks go on being acknowledged, timers and the admin endpoint
- * are served, and the files are written once nothing is in flight. Only encoding and
- * writing them stops the loop. */
+ * are served, and once nothing is in flight the child that writes the files is forked.
+ * Only the fork stops the loop (the writing itself when it cannot fork). */
 static void drain_check(rt_worker *w)
 {
     if (w->tracker.inflight || w->head) {
