@@ -143,14 +143,17 @@ stop_broker
 # Partitions (and their state, through the checkpoints) move by
 # revocations that commit first, and by A's session timing out: its open transaction
 # is aborted by the broker (transaction.timeout.ms), so none of its uncommitted
-# outputs become visible.
+# outputs become visible. They run under the supervisor, as the container does: a
+# commit that a rebalance overtakes (ILLEGAL_GENERATION) is aborted and its worker
+# restarted from the committed offsets, and the instance must still stop cleanly.
 eos_group() {
   local strategy=$1
   eos_case 30000
   for m in a b c; do
     mkdir -p "$d/$m"; ln -s "$d/processors" "$d/$m/processors"
     eos_conf "$d/$m" "group-$strategy" "kafka.transactional.id=eos-$strategy-$m" \
-      "kafka.partition.assignment.strategy=$strategy" "state.dir=$d/state"
+      "kafka.partition.assignment.strategy=$strategy" "state.dir=$d/state" \
+      runtime.supervisor=true
     sed -i "s|^processors.dir=.*|processors.dir=$d/processors|" "$d/$m/eddy.conf"
   done
   MOCK_DIR=$d
