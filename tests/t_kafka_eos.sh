@@ -40,6 +40,8 @@ eos_conf() {   # eos_conf DIR GROUP [key=value...]
 committed() { kcat -b "$BOOT" -C -t "$1" -e -q -X isolation.level=read_committed -f '%s\n'; }
 uncommitted() { kcat -b "$BOOT" -C -t "$1" -e -q -X isolation.level=read_uncommitted -f '%s\n'; }
 outputs_in() { [ "$(committed out | grep -c '"id"')" -ge "$1" ]; }
+# same_lines WANT GOT: whether two files are equal; the first differences are shown.
+same_lines() { diff "$1" "$2" > "$2.diff" && return 0; head -8 "$2.diff"; return 1; }
 # check_exactly_once WHAT COUNT [windows]: read_committed, every output once with the
 # count an uninterrupted run gives, every dead letter once, and with `windows` every
 # window that closed once with its count.
@@ -52,11 +54,11 @@ check_exactly_once() {
   awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) if (i % 100) print "e" i, "k" i % 50, ++c[i % 50] }' |
     sort > "$d/want"
   check "$what: read_committed sees each output exactly once, with the state's count" \
-    diff -q "$d/want" "$d/got"
+    same_lines "$d/want" "$d/got"
   committed dlq | jq -r .eventId 2>/dev/null | sort > "$d/got-dlq"
   [ -s "$d/got-dlq" ] || committed dlq | grep -o '"eventId":"e[0-9]*"' | cut -d'"' -f4 | sort > "$d/got-dlq"
   awk -v n="$n" 'BEGIN { for (i = 100; i <= n; i += 100) print "e" i }' | sort > "$d/want-dlq"
-  check "$what: ... and each dead letter exactly once" diff -q "$d/want-dlq" "$d/got-dlq"
+  check "$what: ... and each dead letter exactly once" same_lines "$d/want-dlq" "$d/got-dlq"
   [ "${3:-}" = windows ] || return 0
   jq -r 'select(.win != null) | "\(.win) \(.k) \(.n)"' "$d/got-all" | sort > "$d/got-win"
   awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) if (i % 100) w[int(i / 1000) * 1000 " k" i % 50]++

@@ -124,6 +124,7 @@ typedef struct rt_worker {
     struct event *txn_wait_ev;  /* looks again whether the quiet point is reached */
     int txn_draining;           /* the source holds still until nothing is in flight */
     int txn_committing;         /* a periodic commit runs on the producer's thread */
+    int txn_over;               /* a commit on the way out was aborted: no more commits */
     int64_t txn_begun;          /* when that commit was due */
     int64_t txn_started, txn_until;
     uint64_t txn_records, txn_out, txn_dead;    /* at the last commit: nothing new, no

@@ -147,8 +147,11 @@ static int finished(rt_worker *w, int got, const char *why, int64_t t0, int64_t 
         return 0;
     }
     if (got == RT_TXN_MIGRATED && w->ending) {
-        /* Stopping anyway: nothing is lost, so this is not a failed run. */
+        /* Stopping anyway: nothing is lost, so this is not a failed run. But the events
+         * of the aborted transaction count as finished, so no later commit of this run
+         * may carry offsets past them. */
         w->txn_aborts++;
+        w->txn_over = 1;
         rt_warn("transaction aborted on the way out (%s): the group rebalanced without this "
                 "member, and the partitions' new owners read its last events again", why);
         return 0;
@@ -174,6 +177,8 @@ static int commit_now(rt_worker *w)
     rt_kafka_txn_commit_wait(&w->sinks);
     if (w->failed)
         return -1;      /* the commit that was running failed */
+    if (w->txn_over)
+        return 0;
     if (prepare(w, &o, &n, &gm) < 0)
         return -1;
     int64_t t1 = rt_clock_ms();
@@ -220,6 +225,8 @@ static void commit_async(rt_worker *w)
     rt_txn_offset *o = NULL;
     void *gm;
     int64_t t0 = w->txn_draining ? w->txn_started : rt_clock_ms();
+    if (w->txn_over)
+        return;
     if (prepare(w, &o, &n, &gm) < 0) {
         stop_run(w);
         return;
@@ -260,7 +267,7 @@ static void on_txn_timer(evutil_socket_t fd, short what, void *arg)
 {
     rt_worker *w = arg;
     /* Nothing read, written or dead-lettered since the last commit: nothing to commit. */
-    if (w->txn_draining || w->txn_committing || w->signalled || w->failed ||
+    if (w->txn_draining || w->txn_committing || w->txn_over || w->signalled || w->failed ||
         (w->records == w->txn_records && w->out == w->txn_out && w->dead == w->txn_dead &&
          !w->tracker.inflight))
         return;
@@ -279,6 +286,8 @@ static void on_txn_timer(evutil_socket_t fd, short what, void *arg)
 int rt_worker_txn_commit(void *arg, int force)
 {
     rt_worker *w = arg;
+    if (w->txn_over)
+        return 0;   /* aborted on the way out: nothing more commits */
     rt_worker_flush(w);
     if (!force && !settled(w))
         return 1;
