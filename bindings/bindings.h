@@ -66,9 +66,11 @@ double lb_geo_haversine(double lat1, double lon1, double lat2, double lon2);
 /* lb_window.c: read the processor table's `windows` (at index `spec`) into p's window
  * definitions, sorted by name; raises a Lua error on a bad declaration. */
 void lb_window_read(lua_State *L, rt_processor *p, int spec, int64_t default_lateness);
-/* A window's add(acc, ev, ctx): the returned value becomes the pane's accumulator. */
+/* A window's add(acc, ev, ctx) for each of the n panes an event joins, in one call
+ * with one ev: the returned values become the panes' accumulators, all of them or
+ * (on an error) none. */
 int  lb_window_add(rt_processor *p, const rt_window_def *d, const rt_event *ev,
-                   rt_pane *pane, int32_t partition, rt_reject *why);
+                   rt_pane *const *panes, size_t n, int32_t partition, rt_reject *why);
 /* A session window's merge(a, b) into `into`. */
 int  lb_window_merge(rt_processor *p, const rt_window_def *d, rt_pane *into,
                      const rt_pane *from, int32_t partition, rt_reject *why);

@@ -182,6 +182,8 @@ typedef struct call {
     const rt_wkey *k;
     rt_pane *pane;
     const rt_pane *from;
+    rt_pane *const *panes;  /* add: the panes the event joins */
+    size_t n;
 } call;
 
 static void push_acc(lua_State *L, const rt_pane *pane)
@@ -192,37 +194,73 @@ static void push_acc(lua_State *L, const rt_pane *pane)
         luaL_error(L, "window accumulator is corrupt");
 }
 
-/* The value the function left on top becomes the pane's accumulator. */
-static void store_acc(lua_State *L, rt_processor *p, rt_pane *pane, const char *what)
+/* The value at `idx`, serialized into a malloc'd copy. */
+static char *dump_acc(lua_State *L, rt_processor *p, int idx, const char *what, size_t *len)
 {
     rt_buf *b = &p->scratch;
     b->len = 0;
-    lb_value_dump(L, -1, b, what);
+    lb_value_dump(L, idx, b, what);
     char *acc = malloc(b->len ? b->len : 1);
     if (!acc)
         luaL_error(L, "out of memory");
     memcpy(acc, b->data, b->len);
-    free(pane->acc);
-    pane->acc = acc;
-    pane->acc_len = b->len;
+    *len = b->len;
+    return acc;
 }
 
+static void set_acc(rt_pane *pane, char *acc, size_t len)
+{
+    free(pane->acc);
+    pane->acc = acc;
+    pane->acc_len = len;
+}
+
+/* add(acc, ev, ctx) for every pane, with one ev (its payload converted once). The
+ * results stay on the stack until every call returned; they are serialized one after
+ * another into the scratch buffer, copied out, and only then swapped in, so an error
+ * anywhere leaves every pane as it was. */
 static int add_body(lua_State *L, void *arg)
 {
     call *c = arg;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->d->add_ref);
-    push_acc(L, c->pane);
+    if (!lua_checkstack(L, (int)c->n + 8))
+        luaL_error(L, "window add: too many windows for one event (%d)", (int)c->n);
     c->ev_handle = lb_event_push(L, c->ev, c->p->event_mt_ref);
+    int ev = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->ctx_ref);
-    lua_call(L, 3, 1);
-    store_acc(L, c->p, c->pane, "window add");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->d->add_ref);
+    for (size_t i = 0; i < c->n; i++) {
+        lua_pushvalue(L, ev + 2);
+        push_acc(L, c->panes[i]);
+        lua_pushvalue(L, ev);
+        lua_pushvalue(L, ev + 1);
+        lua_call(L, 3, 1);
+    }
+    rt_buf *b = &c->p->scratch;
+    size_t *ends = lua_newuserdata(L, c->n * sizeof *ends);
+    char **accs = lua_newuserdata(L, c->n * sizeof *accs);
+    b->len = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        lb_value_dump(L, ev + 3 + (int)i, b, "window add");
+        ends[i] = b->len;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        size_t from = i ? ends[i - 1] : 0;
+        if (!(accs[i] = malloc(ends[i] > from ? ends[i] - from : 1))) {
+            while (i--)
+                free(accs[i]);
+            luaL_error(L, "out of memory");
+        }
+        memcpy(accs[i], b->data + from, ends[i] - from);
+    }
+    for (size_t i = 0; i < c->n; i++)
+        set_acc(c->panes[i], accs[i], ends[i] - (i ? ends[i - 1] : 0));
     return 0;
 }
 
-int lb_window_add(rt_processor *p, const rt_window_def *d, const rt_event *ev, rt_pane *pane,
-                  int32_t partition, rt_reject *why)
+int lb_window_add(rt_processor *p, const rt_window_def *d, const rt_event *ev,
+                  rt_pane *const *panes, size_t n, int32_t partition, rt_reject *why)
 {
-    call c = { .p = p, .d = d, .ev = ev, .pane = pane };
+    call c = { .p = p, .d = d, .ev = ev, .panes = panes, .n = n };
     int rc = rt_processor_invoke(p, RT_CALL_ADD, add_body, &c, NULL, partition, NULL, why);
     if (c.ev_handle)
         lb_event_detach(c.ev_handle);
@@ -236,7 +274,9 @@ static int merge_body(lua_State *L, void *arg)
     push_acc(L, c->pane);
     push_acc(L, c->from);
     lua_call(L, 2, 1);
-    store_acc(L, c->p, c->pane, "window merge");
+    size_t len;
+    char *acc = dump_acc(L, c->p, -1, "window merge", &len);
+    set_acc(c->pane, acc, len);
     return 0;
 }
 

@@ -135,6 +135,44 @@ expect_eq "lua aggregation: a session joining two others merges their accumulato
 "ids x 1 23 a,c,d
 ids x 25 35 b" "$(jq -r '[.w, .k, .s, .e, .r] | map(tostring) | join(" ")' "$d2/out.ndjson" | sort)"
 
+# ---- a sliding window's add runs once for every window of the event, all or none ----
+# Size 10, slide 5: each event joins two windows, so add runs twice for it; for events
+# with payload.boom the second run raises. e2 (time 7) must then count in neither
+# [0,10) nor [5,15), and e3 (time 12) must leave no [10,20) behind: the window its
+# first add opened goes again.
+d=$(newdir)
+write_conf "$d" window.out.of.orderness.ms=100
+cat > "$d/processors/w.lua" <<'LUA'
+local runs = {}
+return {
+  routes = { { domain = "iot", type = "*" } },
+  windows = {
+    sli = { kind = "sliding", size_ms = 10, slide_ms = 5,
+            add = function(acc, ev)
+              runs[ev.eventId] = (runs[ev.eventId] or 0) + 1
+              if ev.payload.boom and runs[ev.eventId] == 2 then error("boom on the second window") end
+              acc = acc or {}; acc[#acc + 1] = ev.eventId; return acc
+            end,
+            result = function(acc) return table.concat(acc, ",") end },
+  },
+  process = function(ev, ctx) end,
+  on_window = function(win, ctx)
+    ctx.emit("out", { s = win.start, e = win["end"], r = win.result, n = win.count })
+  end,
+}
+LUA
+boom() { printf '{"domain":"iot","type":"r","timestamp":%s,"eventId":"%s","payload":{"d":"x","boom":true}}\n' "$@"; }
+{ ev 6 e1 x 1; boom 7 e2; boom 12 e3; ev 31 e4 x 1; } > "$d/in.ndjson"
+check "lua aggregation: a failing add run exits 0" "$EDDY" run -c "$d/eddy.conf"
+expect_eq "lua aggregation: an add failing on one window changes no window of the event" \
+"0 10 e1 1
+25 35 e4 1
+30 40 e4 1
+5 15 e1 1" "$(jq -r '[.s, .e, .r, .n] | map(tostring) | join(" ")' "$d/out.ndjson" | sort)"
+expect_eq "lua aggregation: ... and the event is dead-lettered with the error" \
+"e2 processor_error
+e3 processor_error" "$(jq -r '"\(.eventId) \(.reason)"' "$d/dlq.ndjson" | sort)"
+
 # ---- state TTL: gone after its time to live ----
 d=$(newdir)
 mkfifo "$d/in.fifo"

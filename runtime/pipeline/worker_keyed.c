@@ -56,10 +56,11 @@ static void dead_fired(rt_worker *w, rt_processor *p, const rt_reject *why, json
     free(text);
 }
 
-static int on_add(void *arg, const rt_window_def *d, const rt_event *ev, rt_pane *pane)
+static int on_add(void *arg, const rt_window_def *d, const rt_event *ev, rt_pane *const *panes,
+                  size_t n)
 {
     calls_arg *a = arg;
-    return lb_window_add(a->p, d, ev, pane, a->partition, &a->why);
+    return lb_window_add(a->p, d, ev, panes, n, a->partition, &a->why);
 }
 
 static int on_merge(void *arg, const rt_window_def *d, rt_pane *into, const rt_pane *from)

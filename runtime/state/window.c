@@ -212,15 +212,20 @@ static int fire(rt_windows *ws, const rt_window_def *d, rt_wkey *k, rt_pane *p,
     return calls->fire(calls->arg, d, k, p);
 }
 
-/* The event goes into pane p of key k: aggregate, and fire again if already fired. */
-static int add_to(rt_windows *ws, const rt_window_def *d, rt_wkey *k, rt_pane *p,
-                  const rt_event *ev, const rt_window_calls *calls)
+/* The event joins panes[0..n) of key k: the Lua aggregation first, for all of them in
+ * one call (all or none), then the counts; a pane the watermark already passed fires
+ * again (allowed lateness). -1 only when the aggregation failed, before any change: a
+ * failing on_window is the callback's to report, as in rt_windows_advance. */
+static int add_to(rt_windows *ws, const rt_window_def *d, rt_wkey *k, rt_pane *const *panes,
+                  size_t n, const rt_event *ev, const rt_window_calls *calls)
 {
-    accumulate(p, ev, d->field);
-    if (d->agg == RT_AGG_LUA && calls->add(calls->arg, d, ev, p) < 0)
+    if (d->agg == RT_AGG_LUA && calls->add(calls->arg, d, ev, panes, n) < 0)
         return -1;
-    if (ws->watermark >= p->end)
-        return fire(ws, d, k, p, calls);
+    for (size_t i = 0; i < n; i++)
+        accumulate(panes[i], ev, d->field);
+    for (size_t i = 0; i < n; i++)
+        if (ws->watermark >= panes[i]->end)
+            fire(ws, d, k, panes[i], calls);
     return 0;
 }
 
@@ -270,7 +275,7 @@ static int add_session(rt_windows *ws, const rt_window_def *d, rt_wkey *k, int64
     }
     *joined = 1;
     into->due = ws->watermark >= into->end ? into->end + d->lateness : into->end;
-    if (add_to(ws, d, k, into, ev, calls) < 0)
+    if (add_to(ws, d, k, &into, 1, ev, calls) < 0)
         return -1;
     /* The session's heap entry still holds unless it moved (its start or due time
      * changed): then the old entry goes stale and a new one is queued. */
@@ -285,10 +290,64 @@ static int64_t align(int64_t t, int64_t step)
     return t - (r < 0 ? r + step : r);
 }
 
+/* Tumbling and sliding: the event joins every window [start, start + size) that holds
+ * its time and is not past its lateness. The panes it opens are dropped again when the
+ * aggregation fails, so a dead-lettered event leaves no trace. -1 when the aggregation
+ * failed, -2 when out of memory. */
+static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const rt_event *ev,
+                       const rt_window_calls *calls, int *joined)
+{
+    int64_t ts = ev->timestamp;
+    int64_t slide = d->kind == RT_WINDOW_SLIDING ? d->slide : d->size;
+    int64_t first = align(ts, slide);
+    size_t had = k->n, n = 0;
+    int rc = -2;
+    for (int64_t start = first; start > ts - d->size; start -= slide) {
+        int64_t end = start + d->size;
+        if (ws->watermark >= end + d->lateness)
+            continue;       /* past its lateness: this window is gone */
+        n++;
+        if (pane_find(k, start))
+            continue;
+        rt_pane *p = pane_new(ws, k, start, end);
+        if (!p)
+            goto undo;
+        if (ws->watermark >= end)
+            p->due = end + d->lateness;
+        if (heap_push(ws, k, p) < 0) {
+            pane_drop(ws, k, p);
+            goto undo;
+        }
+    }
+    if (!n)
+        return 0;
+    if (n > ws->capjoins) {
+        rt_pane **v = realloc(ws->joins, n * sizeof *v);
+        if (!v)
+            goto undo;
+        ws->joins = v;
+        ws->capjoins = n;
+    }
+    /* Found after every pane_new, which may move k->panes. */
+    size_t i = 0;
+    for (int64_t start = first; start > ts - d->size; start -= slide)
+        if (ws->watermark < start + d->size + d->lateness)
+            ws->joins[i++] = pane_find(k, start);
+    *joined = 1;
+    if (add_to(ws, d, k, ws->joins, n, ev, calls) == 0)
+        return 0;
+    rc = -1;
+undo:
+    /* The panes opened here are the last ones, and still empty. */
+    while (k->n > had)
+        pane_drop(ws, k, &k->panes[k->n - 1]);
+    return rc;
+}
+
 int rt_windows_add(rt_windows *ws, const rt_event *ev, int32_t partition,
                    const rt_window_calls *calls, int *late, char *err, size_t errlen)
 {
-    int joined_any = 0;
+    int joined_any = 0, rc;
     *late = 0;
     for (size_t di = 0; di < ws->ndefs; di++) {
         const rt_window_def *d = &ws->defs[di];
@@ -307,27 +366,11 @@ int rt_windows_add(rt_windows *ws, const rt_event *ev, int32_t partition,
         if (d->kind == RT_WINDOW_SESSION) {
             if (add_session(ws, d, k, ts, ev, calls, &joined) < 0)
                 goto fail;
-        } else {
-            int64_t slide = d->kind == RT_WINDOW_SLIDING ? d->slide : d->size;
-            for (int64_t start = align(ts, slide); start > ts - d->size; start -= slide) {
-                int64_t end = start + d->size;
-                if (ws->watermark >= end + d->lateness)
-                    continue;       /* past its lateness: this window is gone */
-                rt_pane *p = pane_find(k, start);
-                if (!p) {
-                    if (!(p = pane_new(ws, k, start, end)))
-                        goto oom;
-                    if (ws->watermark >= end)
-                        p->due = end + d->lateness;
-                    if (heap_push(ws, k, p) < 0) {
-                        pane_drop(ws, k, p);
-                        goto oom;
-                    }
-                }
-                joined = 1;
-                if (add_to(ws, d, k, p, ev, calls) < 0)
-                    goto fail;
-            }
+        } else if ((rc = add_sliding(ws, d, k, ev, calls, &joined)) < 0) {
+            key_maybe_free(ws, k);
+            if (rc == -2)
+                goto oom;
+            goto fail;
         }
         key_maybe_free(ws, k);
         joined_any |= joined;
@@ -423,6 +466,7 @@ void rt_windows_free(rt_windows *ws)
     }
     free(ws->keys);
     free(ws->heap);
+    free(ws->joins);
     memset(ws, 0, sizeof *ws);
 }
 

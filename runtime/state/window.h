@@ -54,8 +54,10 @@ typedef struct rt_wdue {
 /* What firing and the Lua aggregation need from the processor (processor.c). */
 typedef struct rt_window_calls {
     void *arg;
-    /* acc = add(acc, ev): acc bytes in/out (`*acc` is replaced, malloc'd). */
-    int (*add)(void *arg, const rt_window_def *d, const rt_event *ev, rt_pane *p);
+    /* acc = add(acc, ev) for each of the n panes an event joins, in one call: every
+     * pane's accumulator bytes are replaced (malloc'd), or none when it fails. */
+    int (*add)(void *arg, const rt_window_def *d, const rt_event *ev, rt_pane *const *panes,
+               size_t n);
     /* acc = merge(a, b) into `into` (sessions). */
     int (*merge)(void *arg, const rt_window_def *d, rt_pane *into, const rt_pane *from);
     /* on_window(win, ctx) for a pane that is due. */
@@ -68,6 +70,8 @@ typedef struct rt_windows {
     rt_keymap *keys;        /* per definition: (partition, key) -> rt_wkey */
     rt_wdue *heap;
     size_t nheap, capheap;
+    rt_pane **joins;        /* scratch: the panes one event joins */
+    size_t capjoins;
     int64_t watermark;      /* the last one applied */
     /* usage counters */
     size_t panes;
