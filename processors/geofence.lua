@@ -19,6 +19,7 @@ local RANGES = {
 }
 
 local R             -- the rules, read in init
+local last_ev, last_group   -- the window add's group of the event it last saw
 local BY_GROUP = {} -- group -> { allowed = {fence...}, forbidden = {fence...} }
 local SUMMARY_MS = 60000
 local counts, summarised = { alert = 0, resolved = 0, suppressed = 0 }, nil
@@ -116,7 +117,12 @@ return {
         --         f = { [forbidden fence id] = points inside }, g = group }
         add = function(acc, ev, ctx)
           local p = ev.payload
-          local g = BY_GROUP[ctx.state.get("g|" .. p.deviceId) or false]
+          -- add runs for each of the event's 6 windows with the same ev: read the
+          -- device's group once.
+          if ev ~= last_ev then
+            last_ev, last_group = ev, BY_GROUP[ctx.state.get("g|" .. p.deviceId) or false]
+          end
+          local g = last_group
           acc = acc or { n = 0, out = 0, f = {} }
           if not g then return acc end
           acc.n, acc.g = acc.n + 1, g.group
