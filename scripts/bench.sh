@@ -2,8 +2,9 @@
 # make bench: events/s of file -> decode -> route -> Lua -> file sink, and of
 # decode-only over the same events, in one run, and their ratio; then Kafka ->
 # processors -> Kafka on an embedded cluster and on a real broker (at least once and
-# exactly once): events/s and end-to-end latency; then lookups, the MySQL sink, the
-# ClickHouse sink and the geofence job. The processors' lookups read a throwaway
+# exactly once): events/s and end-to-end latency; then lookups, the per-event costs of
+# the order processor step by step, the MySQL sink, the ClickHouse sink and the geofence
+# job. The processors' lookups read a throwaway
 # MariaDB started here (scripts/mariadb-local.sh), shared with the later parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,8 @@ done
 BENCH_KAFKA_BROKER=127.0.0.1:$KAFKA_PORT bin/eddy-bench conf/bench.conf "$ROUNDS" conf/bench-kafka.conf
 echo
 scripts/bench-lookup.sh
+echo
+scripts/bench-costs.sh
 echo
 scripts/bench-mysql.sh
 echo
