@@ -54,7 +54,7 @@ checkpoint.interval.ms=3000
 admin.listen=127.0.0.1:$PORT
 log.level=warn
 CONF
-bin/eddy run -c "$G/eddy.conf" 2> "$G/eddy.err" &
+${EDDY:-bin/eddy} run -c "$G/eddy.conf" 2> "$G/eddy.err" &
 EDDY=$!
 m() { curl -fsS "http://127.0.0.1:$PORT/metrics" 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }'; }
 read_n() { local v; v=$(m eddy_records_read_total); echo "${v:-0}"; }

@@ -8,10 +8,10 @@
 static char tombstone;
 #define TOMB (&tombstone)
 
-static uint64_t hash_key(int32_t partition, const char *key, size_t len)
+/* The partition is left out: see keymap.h. */
+static uint64_t hash_key(const char *key, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL ^ (uint32_t)partition;
-    h *= 1099511628211ULL;
+    uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < len; i++)
         h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
     return h;
@@ -42,7 +42,7 @@ static rt_keymap_slot *find(const rt_keymap *m, int32_t partition, const char *k
 
 void *rt_keymap_get(const rt_keymap *m, int32_t partition, const char *key, size_t len)
 {
-    rt_keymap_slot *s = find(m, partition, key, len, hash_key(partition, key, len));
+    rt_keymap_slot *s = find(m, partition, key, len, hash_key(key, len));
     return s ? s->value : NULL;
 }
 
@@ -71,45 +71,17 @@ static int rehash(rt_keymap *m)
     return 0;
 }
 
-/* Count a key in or out of its partition's entry; -1 when out of memory. */
-static int count_part(rt_keymap *m, int32_t partition, int add)
-{
-    size_t i = 0;
-    while (i < m->nparts && m->parts[i].partition != partition)
-        i++;
-    if (i == m->nparts) {
-        if (!add)
-            return 0;
-        if (m->nparts == m->capparts) {
-            size_t cap = m->capparts ? 2 * m->capparts : 4;
-            rt_keymap_part *p = realloc(m->parts, cap * sizeof *p);
-            if (!p)
-                return -1;
-            m->parts = p;
-            m->capparts = cap;
-        }
-        m->parts[m->nparts++] = (rt_keymap_part){ partition, 0 };
-    }
-    if (add)
-        m->parts[i].n++;
-    else if (--m->parts[i].n == 0)
-        m->parts[i] = m->parts[--m->nparts];
-    return 0;
-}
-
 void **rt_keymap_put(rt_keymap *m, int32_t partition, const char *key, size_t len)
 {
-    uint64_t h = hash_key(partition, key, len);
+    uint64_t h = hash_key(key, len);
     rt_keymap_slot *s = find(m, partition, key, len, h);
     if (s)
         return &s->value;
     if ((m->used + 1) * 4 > m->cap * 3 && rehash(m) < 0)
         return NULL;
     char *copy = malloc(len ? len : 1);
-    if (!copy || count_part(m, partition, 1) < 0) {
-        free(copy);
+    if (!copy)
         return NULL;
-    }
     memcpy(copy, key, len);
     size_t mask = m->cap - 1, i = h & mask;
     while (m->slots[i].key && m->slots[i].key != TOMB)
@@ -124,7 +96,7 @@ void **rt_keymap_put(rt_keymap *m, int32_t partition, const char *key, size_t le
 
 void *rt_keymap_del(rt_keymap *m, int32_t partition, const char *key, size_t len)
 {
-    rt_keymap_slot *s = find(m, partition, key, len, hash_key(partition, key, len));
+    rt_keymap_slot *s = find(m, partition, key, len, hash_key(key, len));
     if (!s)
         return NULL;
     void *v = s->value;
@@ -132,17 +104,21 @@ void *rt_keymap_del(rt_keymap *m, int32_t partition, const char *key, size_t len
     s->key = TOMB;
     s->value = NULL;
     m->n--;
-    count_part(m, partition, 0);
     return v;
 }
 
 int rt_keymap_elsewhere(const rt_keymap *m, int32_t partition, const char *key, size_t len,
                         int32_t *other)
 {
-    for (size_t i = 0; i < m->nparts; i++) {
-        int32_t p = m->parts[i].partition;
-        if (p != partition && find(m, p, key, len, hash_key(p, key, len))) {
-            *other = p;
+    if (!m->cap)
+        return 0;
+    uint64_t h = hash_key(key, len);
+    size_t mask = m->cap - 1;
+    for (size_t i = h & mask; m->slots[i].key; i = (i + 1) & mask) {
+        const rt_keymap_slot *s = &m->slots[i];
+        if (s->key != TOMB && s->hash == h && s->partition != partition && s->len == len &&
+            memcmp(s->key, key, len) == 0) {
+            *other = s->partition;
             return 1;
         }
     }
@@ -165,6 +141,5 @@ void rt_keymap_free(rt_keymap *m)
         if (m->slots[i].key && m->slots[i].key != TOMB)
             free(m->slots[i].key);
     free(m->slots);
-    free(m->parts);
     memset(m, 0, sizeof *m);
 }

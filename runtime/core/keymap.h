@@ -1,5 +1,7 @@
 /* keymap.h - open-addressing hash map from (partition, key bytes) to a pointer: the
- * index of keyed state and of window keys, which live per input partition. */
+ * index of keyed state and of window keys, which live per input partition. The hash is
+ * of the key bytes alone, so the entries of one key in several partitions sit in one
+ * probe run, where rt_keymap_elsewhere finds them with the lookup's own reads. */
 #ifndef RT_KEYMAP_H
 #define RT_KEYMAP_H
 
@@ -14,16 +16,9 @@ typedef struct rt_keymap_slot {
     void *value;
 } rt_keymap_slot;
 
-typedef struct rt_keymap_part {
-    int32_t partition;
-    size_t n;               /* live keys of it */
-} rt_keymap_part;
-
 typedef struct rt_keymap {
     rt_keymap_slot *slots;
     size_t cap, n, used;    /* used: live slots plus tombstones */
-    rt_keymap_part *parts;  /* the partitions holding live keys (a worker holds few) */
-    size_t nparts, capparts;
 } rt_keymap;
 
 /* The value of (partition, key), or NULL. */
