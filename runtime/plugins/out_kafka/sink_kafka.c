@@ -443,7 +443,9 @@ static void commit_finish(struct rt_kafka_producer *kp)
         ;
     kp->committing = 0;
     rd_kafka_topic_partition_list_destroy(kp->offsets);
-    rd_kafka_consumer_group_metadata_destroy(kp->group_metadata);
+    /* NULL when no partition had a finished event yet (a commit of outputs only). */
+    if (kp->group_metadata)
+        rd_kafka_consumer_group_metadata_destroy(kp->group_metadata);
     kp->offsets = NULL;
     kp->group_metadata = NULL;
     int got = kp->got;
@@ -546,7 +548,8 @@ void rt_kafka_producer_free(struct rt_kafka_producer *kp)
         pthread_join(kp->thread, NULL);
         kp->committing = 0;
         rd_kafka_topic_partition_list_destroy(kp->offsets);
-        rd_kafka_consumer_group_metadata_destroy(kp->group_metadata);
+        if (kp->group_metadata)
+            rd_kafka_consumer_group_metadata_destroy(kp->group_metadata);
     }
     for (size_t i = 0; i < kp->nheld; i++)
         held_free(&kp->held[i]);
