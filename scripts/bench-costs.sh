@@ -8,10 +8,11 @@
 # (every user's first event waits for MariaDB). Rounds alternate the steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 EVENTS=${BENCH_COST_EVENTS:-100000}
 ROUNDS=${BENCH_ROUNDS:-3}
 dir=$(mktemp -d /tmp/eddy-bench-costs.XXXXXX)
-port=${MYSQL_PORT:?run from scripts/bench.sh}
+: "${MYSQL_PORT:?run from scripts/bench.sh}"
 trap 'rm -rf "$dir"' EXIT
 
 # The steps, cumulative: each line is what its step adds to process(ev, ctx).
@@ -55,21 +56,8 @@ events() {
 events 100 > "$dir/warm.ndjson"
 events 5000 > "$dir/cold.ndjson"
 conf() {  # conf NAME PROCESSORS INPUT
-  cat > "$dir/$1.conf" <<CONF
-processors.dir=$dir/$2
-source.file.path=$dir/$3
-sink.order_wide.type=file
-sink.order_wide.path=$dir/out.ndjson
-sink.dlq.type=file
-sink.dlq.path=$dir/dlq.ndjson
-dlq.sink=dlq
-admin.listen=
-log.level=warn
-mysql.url=mysql://eddy:$MYSQL_PASSWORD@127.0.0.1:$port/eddy
-lookup.user_dim.table=user_dim
-lookup.user_dim.key=user_id
-lookup.user_dim.columns=level,city,register_time
-CONF
+  bench_conf "$dir/$1.conf" "$dir/$2" "$dir/$3" order_wide lookup.user_dim.table=user_dim \
+    lookup.user_dim.key=user_id lookup.user_dim.columns=level,city,register_time
 }
 runs=("${steps[@]}" full cold)
 for s in "${steps[@]}" full; do conf "$s" "$s" warm.ndjson; done

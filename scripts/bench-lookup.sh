@@ -6,10 +6,11 @@
 # their ratio to no-lookup are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 EVENTS=${BENCH_LOOKUP_EVENTS:-200000}
 ROUNDS=${BENCH_ROUNDS:-3}
 dir=$(mktemp -d /tmp/eddy-bench-lookup.XXXXXX)
-port=${MYSQL_PORT:?run from scripts/bench.sh}
+: "${MYSQL_PORT:?run from scripts/bench.sh}"
 trap 'rm -rf "$dir"' EXIT
 scripts/mariadb-local.sh sql "${BENCH_DB_DIR:?}" eddy -e "
   CREATE TABLE bench_dim (k VARCHAR(32) NOT NULL PRIMARY KEY, name VARCHAR(64), level INT,
@@ -44,22 +45,8 @@ events $((EVENTS / 100)) > "$dir/hit99.ndjson"
 events $((EVENTS / 10)) > "$dir/hit90.ndjson"
 events "$EVENTS" > "$dir/hit0.ndjson"
 conf() {  # conf NAME PROCESSORS INPUT
-  cat > "$dir/$1.conf" <<CONF
-processors.dir=$dir/$2
-source.file.path=$dir/$3
-sink.out.type=file
-sink.out.path=$dir/out.ndjson
-sink.dlq.type=file
-sink.dlq.path=$dir/dlq.ndjson
-dlq.sink=dlq
-admin.listen=
-log.level=warn
-mysql.url=mysql://eddy:$MYSQL_PASSWORD@127.0.0.1:$port/eddy
-lookup.dim.table=bench_dim
-lookup.dim.key=k
-lookup.dim.columns=name,level,city
-lookup.dim.max.rows=$EVENTS
-CONF
+  bench_conf "$dir/$1.conf" "$dir/$2" "$dir/$3" out lookup.dim.table=bench_dim \
+    lookup.dim.key=k lookup.dim.columns=name,level,city "lookup.dim.max.rows=$EVENTS"
 }
 conf none plain hit99.ndjson
 conf hit99 lookup hit99.ndjson
