@@ -216,31 +216,35 @@ static void set_acc(rt_pane *pane, char *acc, size_t len)
 }
 
 /* add(acc, ev, ctx) for every pane, with one ev (its payload converted once). The
- * results stay on the stack until every call returned; they are serialized one after
- * another into the scratch buffer, copied out, and only then swapped in, so an error
- * anywhere leaves every pane as it was. */
+ * results are kept in a table until every call returned (a day's window sliding by
+ * seconds is thousands of them: more than the stack takes); they are serialized one
+ * after another into the scratch buffer, copied out, and only then swapped in, so an
+ * error anywhere leaves every pane as it was. */
 static int add_body(lua_State *L, void *arg)
 {
     call *c = arg;
-    if (!lua_checkstack(L, (int)c->n + 8))
-        luaL_error(L, "window add: too many windows for one event (%d)", (int)c->n);
     c->ev_handle = lb_event_push(L, c->ev, c->p->event_mt_ref);
     int ev = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->ctx_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->d->add_ref);
+    lua_createtable(L, (int)c->n, 0);
+    int results = ev + 3;
     for (size_t i = 0; i < c->n; i++) {
         lua_pushvalue(L, ev + 2);
         push_acc(L, c->panes[i]);
         lua_pushvalue(L, ev);
         lua_pushvalue(L, ev + 1);
         lua_call(L, 3, 1);
+        lua_rawseti(L, results, (int)i + 1);
     }
     rt_buf *b = &c->p->scratch;
     size_t *ends = lua_newuserdata(L, c->n * sizeof *ends);
     char **accs = lua_newuserdata(L, c->n * sizeof *accs);
     b->len = 0;
     for (size_t i = 0; i < c->n; i++) {
-        lb_value_dump(L, ev + 3 + (int)i, b, "window add");
+        lua_rawgeti(L, results, (int)i + 1);
+        lb_value_dump(L, -1, b, "window add");
+        lua_pop(L, 1);
         ends[i] = b->len;
     }
     for (size_t i = 0; i < c->n; i++) {

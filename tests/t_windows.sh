@@ -172,6 +172,22 @@ expect_eq "lua aggregation: an add failing on one window changes no window of th
 expect_eq "lua aggregation: ... and the event is dead-lettered with the error" \
 "e2 processor_error
 e3 processor_error" "$(jq -r '"\(.eventId) \(.reason)"' "$d/dlq.ndjson" | sort)"
+# A day sliding by 10 s: one event joins 8,640 windows, more than a Lua stack holds.
+d=$(newdir)
+write_conf "$d"
+cat > "$d/processors/w.lua" <<'LUA'
+return {
+  routes = { { domain = "iot", type = "*" } },
+  windows = { day = { kind = "sliding", size_ms = 86400000, slide_ms = 10000,
+                      add = function(acc, ev) return (acc or 0) + ev.payload.v end } },
+  process = function(ev, ctx) end,
+  on_window = function(win, ctx) ctx.emit("out", { r = win.result }) end,
+}
+LUA
+ev 5 d1 x 3 > "$d/in.ndjson"
+check "lua aggregation: a day sliding by 10 s runs" "$EDDY" run -c "$d/eddy.conf"
+expect_eq "lua aggregation: ... its event is in each of its 8,640 windows" "8640 3" \
+  "$(jq -r .r "$d/out.ndjson" | sort | uniq -c | awk '{ print $1, $2 }')"
 
 # ---- state TTL: gone after its time to live ----
 d=$(newdir)
