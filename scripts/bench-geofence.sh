@@ -3,7 +3,8 @@
 # fence group fence-1), each reporting every 5 s, from a Kafka mock cluster with
 # checkpoints on. Prints events/s, keyed state and window memory per device, and the
 # time and size of a checkpoint of all of it. Needs BENCH_DIR, BENCH_DB_DIR and
-# MYSQL_PORT/MYSQL_PASSWORD from scripts/bench.sh.
+# MYSQL_PORT/MYSQL_PASSWORD from scripts/bench.sh; BENCH_EDDY runs another eddy binary
+# (A/B comparisons).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICES=${BENCH_DEVICES:-100000}
@@ -54,7 +55,7 @@ checkpoint.interval.ms=3000
 admin.listen=127.0.0.1:$PORT
 log.level=warn
 CONF
-${EDDY:-bin/eddy} run -c "$G/eddy.conf" 2> "$G/eddy.err" &
+${BENCH_EDDY:-bin/eddy} run -c "$G/eddy.conf" 2> "$G/eddy.err" &
 EDDY=$!
 m() { curl -fsS "http://127.0.0.1:$PORT/metrics" 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }'; }
 read_n() { local v; v=$(m eddy_records_read_total); echo "${v:-0}"; }

@@ -290,6 +290,12 @@ static int64_t align(int64_t t, int64_t step)
     return t - (r < 0 ? r + step : r);
 }
 
+/* Whether the window [start, start + size) still takes events: not past its lateness. */
+static int window_open(const rt_windows *ws, const rt_window_def *d, int64_t start)
+{
+    return ws->watermark < start + d->size + d->lateness;
+}
+
 /* Tumbling and sliding: the event joins every window [start, start + size) that holds
  * its time and is not past its lateness. The panes it opens are dropped again when the
  * aggregation fails, so a dead-lettered event leaves no trace. -1 when the aggregation
@@ -304,7 +310,7 @@ static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const
     int rc = -2;
     for (int64_t start = first; start > ts - d->size; start -= slide) {
         int64_t end = start + d->size;
-        if (ws->watermark >= end + d->lateness)
+        if (!window_open(ws, d, start))
             continue;       /* past its lateness: this window is gone */
         n++;
         if (pane_find(k, start))
@@ -331,7 +337,7 @@ static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const
     /* Found after every pane_new, which may move k->panes. */
     size_t i = 0;
     for (int64_t start = first; start > ts - d->size; start -= slide)
-        if (ws->watermark < start + d->size + d->lateness)
+        if (window_open(ws, d, start))
             ws->joins[i++] = pane_find(k, start);
     *joined = 1;
     if (add_to(ws, d, k, ws->joins, n, ev, calls) == 0)

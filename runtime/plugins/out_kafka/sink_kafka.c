@@ -432,22 +432,29 @@ static void *commit_thread(void *arg)
     return NULL;
 }
 
+/* Wait for the commit thread, then free what the commit was given: the offsets, and the
+ * group metadata (NULL when no partition had a finished event yet: a commit of outputs
+ * only). */
+static void commit_join(struct rt_kafka_producer *kp)
+{
+    pthread_join(kp->thread, NULL);
+    kp->committing = 0;
+    rd_kafka_topic_partition_list_destroy(kp->offsets);
+    if (kp->group_metadata)
+        rd_kafka_consumer_group_metadata_destroy(kp->group_metadata);
+    kp->offsets = NULL;
+    kp->group_metadata = NULL;
+}
+
 /* The commit thread is done (on the loop): produce what was held into the transaction
  * begun, or drop it when the commit failed (its events are not finished, so a restart
  * reads them again), then tell the worker. */
 static void commit_finish(struct rt_kafka_producer *kp)
 {
     char drain[16];
-    pthread_join(kp->thread, NULL);
+    commit_join(kp);
     while (read(kp->wake[0], drain, sizeof drain) > 0)
         ;
-    kp->committing = 0;
-    rd_kafka_topic_partition_list_destroy(kp->offsets);
-    /* NULL when no partition had a finished event yet (a commit of outputs only). */
-    if (kp->group_metadata)
-        rd_kafka_consumer_group_metadata_destroy(kp->group_metadata);
-    kp->offsets = NULL;
-    kp->group_metadata = NULL;
     int got = kp->got;
     for (size_t i = 0; i < kp->nheld; i++) {
         held *h = &kp->held[i];
@@ -544,13 +551,8 @@ static int producer_metrics(struct rt_kafka_producer *kp, rt_buf *out)
 
 void rt_kafka_producer_free(struct rt_kafka_producer *kp)
 {
-    if (kp->committing) {
-        pthread_join(kp->thread, NULL);
-        kp->committing = 0;
-        rd_kafka_topic_partition_list_destroy(kp->offsets);
-        if (kp->group_metadata)
-            rd_kafka_consumer_group_metadata_destroy(kp->group_metadata);
-    }
+    if (kp->committing)
+        commit_join(kp);
     for (size_t i = 0; i < kp->nheld; i++)
         held_free(&kp->held[i]);
     free(kp->held);
