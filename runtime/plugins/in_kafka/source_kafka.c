@@ -605,14 +605,20 @@ static int leave_group(rt_source_kafka *s)
                 e ? rd_kafka_error_string(e) : "out of memory");
         goto out;
     }
-    /* The revoke arrives on q; serving it runs on_rebalance (drain and commit). */
-    for (uint64_t waited = 0; !rd_kafka_consumer_closed(s->rk); waited += 100) {
-        if (waited >= s->revoke_ms) {
+    /* The revoke arrives on q; serving it runs on_rebalance (drain and commit). Records
+     * of an assignment that a cooperative rebalance was still completing arrive there
+     * too: they are consumed and dropped (the next owner reads them), since serving q
+     * for callbacks only aborts on them (librdkafka asserts an op nobody handled). */
+    int64_t until = rt_clock_ms() + (int64_t)s->revoke_ms;
+    while (!rd_kafka_consumer_closed(s->rk)) {
+        if (rt_clock_ms() >= until) {
             rt_warn("kafka source: leaving the group took over %llu ms; giving up (the "
                     "group will notice by the session timeout)", (unsigned long long)s->revoke_ms);
             return -1;     /* q stays: the close in progress still uses it */
         }
-        rd_kafka_queue_poll_callback(q, 100);
+        rd_kafka_message_t *m = rd_kafka_consume_queue(q, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
     }
 out:
     if (e)
