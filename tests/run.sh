@@ -4,14 +4,15 @@
 # variables, file descriptors, traps and an `exit` stay inside it; a MariaDB,
 # ClickHouse or Kafka server it started is stopped when it ends. A file that dies before its
 # end, or runs past TEST_FILE_TIMEOUT seconds (default 1200), counts as one failure.
-# Closing line: "N passed, N failed". Exit status 1 when anything failed.
+# Closing line: "N passed, N failed". Exit status 1 when anything failed. KEEP=1 keeps
+# the temporary directories (logs, configs, data) and says where.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 EDDY=${EDDY:-$ROOT/bin/eddy}
 case $EDDY in /*) ;; *) EDDY=$ROOT/$EDDY ;; esac
 SUITE=$(mktemp -d "${TMPDIR:-/tmp}/eddy-test.XXXXXX")
-trap 'rm -rf "$SUITE"' EXIT
+if [ -n "${KEEP:-}" ]; then trap 'echo "kept: $SUITE"' EXIT; else trap 'rm -rf "$SUITE"' EXIT; fi
 export EDDY ROOT
 
 # run_file FILE RESULT: the file in its own shell; its totals ("passed failed") go to

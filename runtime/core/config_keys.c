@@ -149,6 +149,11 @@ const rt_conf_key rt_conf_keys[] = {
       "past max.wait.ms: keep waiting, answer nil, or dead-letter the event (lookup_failed)" },
     { "state.dir", RT_CONF_STRING, "", 0, NULL, 0, 0,
       "directory of checkpoints (one file per input partition); empty: no checkpoints" },
+    { "state.changelog", RT_CONF_BOOL, "false", 0, NULL, 0, 0,
+      "write keyed state, windows and timers to a compacted Kafka topic and restore a "
+      "partition from it when assigned (no shared disk needed)" },
+    { "state.changelog.topic", RT_CONF_STRING, "", 0, NULL, 0, 0,
+      "the changelog topic; empty: <kafka.group.id>-changelog" },
     { "state.max.mb", RT_CONF_INT, "512", 0, NULL, 0, 1048576,
       "keys and values one processor's ctx.state may hold; a set past it: dead letter `memory`; 0 none" },
     { "checkpoint.interval.ms", RT_CONF_INT, "5000", 0, NULL, 10, 86400000LL,

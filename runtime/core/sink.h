@@ -3,6 +3,7 @@
 #define RT_SINK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "config.h"
@@ -24,6 +25,7 @@ typedef struct rt_out {
     size_t key_len;
     const rt_header *headers;
     size_t nheaders;
+    const int32_t *partition;   /* Kafka: the partition to write to; NULL: by key */
 } rt_out;
 
 typedef struct rt_sink_ops {
@@ -202,6 +204,21 @@ int  rt_kafka_txn_commit_start(rt_sinks *ss, const rt_txn_offset *o, size_t n,
                                void *arg, char *why, size_t whylen);
 /* Wait for the commit started so, if one is; its `done` runs before this returns. */
 void rt_kafka_txn_commit_wait(rt_sinks *ss);
+
+/* state.changelog (sink_kafka.c): a Kafka sink of eddy's own on the worker's shared
+ * producer (in its transactions under exactly_once), writing to `topic`, not listed
+ * among the configured sinks. Records go to the partition out->partition names; a
+ * NULL record is a tombstone. NULL with err set. */
+rt_sink *rt_kafka_internal_sink(rt_sinks *ss, const rt_config *c, const char *name,
+                                const char *topic, char *err, size_t errlen);
+/* Create `topic` with `partitions` and cleanup.policy=compact through the shared
+ * producer's connection, or check the one there: as many partitions, compacted. Waits
+ * up to timeout_ms (start-up, before the loop). -1 with err set. */
+int rt_kafka_compacted_topic(rt_sinks *ss, const char *topic, int partitions, int timeout_ms,
+                             char *err, size_t errlen);
+/* The number of partitions of `topic`, as the brokers say; -1 with err set. */
+int rt_kafka_topic_partitions(rt_sinks *ss, const char *topic, int timeout_ms, char *err,
+                              size_t errlen);
 
 /* The Kafka sinks' shared producer (sink_kafka.c): wait up to timeout_ms for its
  * deliveries (-1 if some are left); free it. */

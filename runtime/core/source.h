@@ -43,6 +43,10 @@ typedef struct rt_source_cb {
      * with `force` (stopping, after a drain) it commits what is done. 0 committed, -1
      * failed (the worker stops). */
     int  (*commit_txn)(void *arg, int force);
+    /* Optional: runs on a thread of the source's while an assignment waits, before
+     * `assigned` (which then finds what it read): read what the partitions' state needs
+     * (the changelog). -1 when it could not; `assigned` says so. */
+    int  (*load)(void *arg, size_t n, const char *const *topics, const int *partitions);
     void *arg;
 } rt_source_cb;
 

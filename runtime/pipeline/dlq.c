@@ -113,7 +113,7 @@ static int write_raw(rt_sink *s, const rt_event *ev, const rt_reject *why,
         snprintf(total, sizeof total, "%zu", ev->raw_len);
         h[n++] = (rt_header){ "eddy.raw.truncated", total, strlen(total) };
     }
-    rt_out out = { ticket, ev->event_id, ev->event_id ? strlen(ev->event_id) : 0, h, n };
+    rt_out out = { ticket, ev->event_id, ev->event_id ? strlen(ev->event_id) : 0, h, n, NULL };
     return rt_sink_write(s, ev->raw, kept, &out);
 }
 
@@ -148,7 +148,7 @@ int rt_dlq_write(rt_sink *s, const rt_event *ev, const rt_reject *why, const cha
     text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!text)
         goto out;
-    rt_out out = { ticket, ev->event_id, ev->event_id ? strlen(ev->event_id) : 0, NULL, 0 };
+    rt_out out = { ticket, ev->event_id, ev->event_id ? strlen(ev->event_id) : 0, NULL, 0, NULL };
     rc = rt_sink_write(s, text, strlen(text), &out);
 out:
     if (rc < 0) {

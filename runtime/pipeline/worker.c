@@ -304,6 +304,9 @@ void rt_worker_dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *wh
 
 int rt_worker_flush(rt_worker *w)
 {
+    /* Changes made outside an event: processing-time timers, the idle watermark. */
+    if (rt_worker_changelog_flush(w, NULL) < 0)
+        return -1;
     if (rt_sinks_flush(&w->sinks) < 0) {
         w->failed = 1;
         return -1;
@@ -431,6 +434,7 @@ static int open_source(rt_worker *w, char *err, size_t errlen)
         .input_line = w->input_line, .max_record = w->limits.max_bytes,
         .cb = { .record = on_record, .batch_end = on_batch_end, .end = on_end,
                 .drain = on_kafka_drain, .assigned = on_kafka_assigned,
+                .load = w->changelog ? rt_worker_changelog_load : NULL,
                 .commit_txn = w->txn_on ? rt_worker_txn_commit : NULL, .arg = w },
     };
     rt_track_init(&w->tracker, input_done, w);      /* a Kafka source sets its own */
@@ -633,7 +637,8 @@ int rt_worker_run(rt_worker *w)
         rt_error("%s", err);
         return -1;
     }
-    if (rt_worker_txn_start(w, err, sizeof err) < 0 || open_source(w, err, sizeof err) < 0 ||
+    if (rt_worker_changelog_start(w, err, sizeof err) < 0 ||
+        rt_worker_txn_start(w, err, sizeof err) < 0 || open_source(w, err, sizeof err) < 0 ||
         rt_worker_checkpoint_start(w, err, sizeof err) < 0) {
         rt_error("%s", err);
         return -1;
@@ -702,6 +707,7 @@ void rt_worker_free(rt_worker *w)
         event_free(w->ptimer_ev);
     rt_worker_checkpoint_stop(w);
     rt_worker_txn_free(w);
+    rt_worker_changelog_free(w);
     for (size_t i = 0; i < w->nprocs; i++) {
         rt_processor_free(w->procs[i]);
         free(w->procs[i]);

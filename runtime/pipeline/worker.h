@@ -57,7 +57,10 @@ typedef struct rt_keyed {
     rt_windows windows;
     rt_timers timers;
     rt_series series;       /* ctx.metric values */
+    rt_changes changes;     /* state.changelog: what changed since the last write */
 } rt_keyed;
+
+typedef struct rt_changelog rt_changelog;
 
 typedef struct rt_worker {
     const rt_config *cfg;
@@ -118,6 +121,7 @@ typedef struct rt_worker {
     pid_t ckpt_child;       /* writing the periodic one from a snapshot (fork), or 0 */
     int ckpt_report_fd;     /* the child's report */
     struct event *ckpt_child_ev;
+    rt_changelog *changelog;    /* state.changelog=true (worker_changelog.c), or NULL */
     /* processing.guarantee=exactly_once (worker_txn.c) */
     int txn_on;
     struct event *txn_ev;       /* every commit.interval.ms: a commit is due */

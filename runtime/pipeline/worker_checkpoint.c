@@ -85,15 +85,6 @@ static int put_state(rt_state *st, rt_buf *b, int32_t partition)
     return 0;
 }
 
-static int put_pane(rt_buf *b, const rt_pane *p)
-{
-    return rt_ckpt_put_i64(b, p->start) || rt_ckpt_put_i64(b, p->end) ||
-           rt_ckpt_put_i64(b, p->due) || rt_ckpt_put_u64(b, (uint64_t)p->fired) ||
-           rt_ckpt_put_u64(b, p->count) || rt_ckpt_put_u64(b, p->n) ||
-           rt_ckpt_put_f64(b, p->sum) || rt_ckpt_put_f64(b, p->min) ||
-           rt_ckpt_put_f64(b, p->max) || rt_ckpt_put_bytes(b, p->acc, p->acc_len) ? -1 : 0;
-}
-
 /* Per definition its name and shape (panes of a changed definition are not restored),
  * then its keys with their panes. */
 static int put_windows(rt_windows *ws, rt_buf *b, int32_t partition)
@@ -119,7 +110,7 @@ static int put_windows(rt_windows *ws, rt_buf *b, int32_t partition)
             if (rt_ckpt_put_bytes(b, k->key, k->klen) < 0 || rt_ckpt_put_u64(b, k->n) < 0)
                 return -1;
             for (size_t j = 0; j < k->n; j++)
-                if (put_pane(b, &k->panes[j]) < 0)
+                if (rt_ckpt_put_pane(b, &k->panes[j]) < 0)
                     return -1;
             n++;
         }
@@ -501,27 +492,6 @@ static int def_index(const rt_windows *ws, const char *name, size_t len, uint64_
     return -1;
 }
 
-static int get_pane(rt_ckpt_reader *r, rt_pane *p)
-{
-    memset(p, 0, sizeof *p);
-    p->start = rt_ckpt_get_i64(r);
-    p->end = rt_ckpt_get_i64(r);
-    p->due = rt_ckpt_get_i64(r);
-    p->fired = (int)rt_ckpt_get_u64(r);
-    p->count = rt_ckpt_get_u64(r);
-    p->n = rt_ckpt_get_u64(r);
-    p->sum = rt_ckpt_get_f64(r);
-    p->min = rt_ckpt_get_f64(r);
-    p->max = rt_ckpt_get_f64(r);
-    const char *acc = rt_ckpt_get_bytes(r, &p->acc_len);
-    if (r->bad || !p->acc_len)
-        return 0;
-    if (!(p->acc = malloc(p->acc_len)))
-        return -1;
-    memcpy(p->acc, acc, p->acc_len);
-    return 0;
-}
-
 static int get_windows(rt_ckpt_reader *r, rt_windows *ws, int32_t partition)
 {
     uint64_t ndefs = rt_ckpt_get_u64(r);
@@ -538,7 +508,7 @@ static int get_windows(rt_ckpt_reader *r, rt_windows *ws, int32_t partition)
             uint64_t npanes = rt_ckpt_get_u64(r);
             for (uint64_t j = 0; j < npanes && !r->bad; j++) {
                 rt_pane p;
-                if (get_pane(r, &p) < 0)
+                if (rt_ckpt_get_pane(r, &p) < 0)
                     return -1;
                 if (r->bad || di < 0)
                     free(p.acc);
@@ -593,8 +563,7 @@ static int get_offsets(rt_worker *w, rt_ckpt_reader *r, int32_t partition, size_
     return 0;
 }
 
-/* Forget the partition's keyed state, windows and timers in every processor. */
-static void drop_partition(rt_worker *w, int32_t partition)
+void rt_worker_drop_partition(rt_worker *w, int32_t partition)
 {
     for (size_t i = 0; i < w->nkeyed; i++) {
         rt_state_drop_partition(&w->keyed[i]->state, partition);
@@ -612,7 +581,7 @@ static int restore_body(rt_worker *w, rt_ckpt_reader *r, int32_t partition, size
     rt_ckpt_get_i64(r);     /* when it was taken */
     if (get_offsets(w, r, partition, n, topics, partitions, from) < 0)
         return -1;
-    drop_partition(w, partition);
+    rt_worker_drop_partition(w, partition);
     uint64_t nprocs = rt_ckpt_get_u64(r);
     for (uint64_t p = 0; p < nprocs && !r->bad; p++) {
         size_t len;
@@ -705,6 +674,8 @@ int rt_worker_restore(rt_worker *w, size_t n, const char *const *topics,
     rt_buf body = { 0 };
     char err[512];
     int rc = 0;
+    if (w->changelog)
+        return rt_worker_changelog_restore(w, n, partitions);
     if (w->state_dir && w->txn_on && n && !committed) {
         rt_error("checkpoint: the group's committed offsets are needed to restore state "
                  "under exactly_once; stopping");
@@ -720,7 +691,7 @@ int rt_worker_restore(rt_worker *w, size_t n, const char *const *topics,
         if (committed) {
             got = read_committed_gen(w, part, n, topics, partitions, committed, &body);
             if (!got)   /* whatever an earlier owner of it left here is stale */
-                drop_partition(w, part);
+                rt_worker_drop_partition(w, part);
         } else if ((got = rt_ckpt_read(w->state_dir, part, &body, err, sizeof err)) < 0) {
             rt_error("checkpoint: %s; stopping (move the file away to start partition %d "
                      "with empty state from the group's offsets)", err, (int)part);

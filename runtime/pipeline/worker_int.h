@@ -79,6 +79,25 @@ void rt_worker_checkpoint_stop(rt_worker *w);
 int  rt_worker_restore(rt_worker *w, size_t n, const char *const *topics,
                        const int *partitions, const long long *committed, long long *from);
 int  rt_worker_checkpoint_metrics(rt_worker *w, rt_buf *out);
+/* Forget the partition's keyed state, windows and timers in every processor. */
+void rt_worker_drop_partition(rt_worker *w, int32_t partition);
+/* worker_changelog.c: with state.changelog=true, check or create the changelog topic
+ * and note every keyed store's changes (before the transactions start). -1 with err. */
+int  rt_worker_changelog_start(rt_worker *w, char *err, size_t errlen);
+/* A processor's stores added since: their changes are noted too. */
+void rt_worker_changelog_attach(rt_worker *w, rt_keyed *k);
+/* Write every change noted so far, each holding `ticket` (the event that made it, or
+ * NULL). -1 (the worker fails) when one cannot be written. */
+int  rt_worker_changelog_flush(rt_worker *w, rt_ticket *ticket);
+/* rt_source_cb.load: on the source's thread, read the changelog of the partitions
+ * being assigned. The loop touches nothing of it until rt_worker_changelog_restore. */
+int  rt_worker_changelog_load(void *arg, size_t n, const char *const *topics,
+                              const int *partitions);
+/* On the loop: the partitions' stores become what was loaded. -1 (logged) when it
+ * could not be read or put back: the worker must stop. */
+int  rt_worker_changelog_restore(rt_worker *w, size_t n, const int *partitions);
+int  rt_worker_changelog_metrics(rt_worker *w, rt_buf *out);
+void rt_worker_changelog_free(rt_worker *w);
 /* worker_txn.c: under processing.guarantee=exactly_once, refuse what cannot be part of
  * a transaction and begin the first one (before the loop runs). -1 with err set. */
 int  rt_worker_txn_check(rt_worker *w, char *err, size_t errlen);

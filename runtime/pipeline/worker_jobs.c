@@ -92,7 +92,7 @@ static void complete(rt_worker *w, rt_job *j)
         for (size_t i = 0; i < j->out.n; i++) {
             const rt_emit *e = &j->out.v[i];
             rt_out out = { j->ticket, e->key_len ? base + e->key_off : NULL, e->key_len,
-                           NULL, 0 };
+                           NULL, 0, NULL };
             if (rt_sink_write(e->sink, base + e->off, e->len, &out) < 0) {
                 rt_worker_fail(w, &j->ev.origin);
                 return;
@@ -101,6 +101,9 @@ static void complete(rt_worker *w, rt_job *j)
         }
         rt_worker_event_time(w, j);
     }
+    /* Its state changes (and those of the windows and timers it fired) hold its offset
+     * back too. */
+    rt_worker_changelog_flush(w, j->ticket);
     if (!w->failed)
         rt_track_release(&w->tracker, j->ticket);
 }

@@ -32,7 +32,7 @@ static int write_fired(rt_worker *w, const char *what)
     for (size_t i = 0; i < out->n; i++) {
         const rt_emit *e = &out->v[i];
         rt_out o = { w->fire_ticket, e->key_len ? base + e->key_off : NULL, e->key_len,
-                     NULL, 0 };
+                     NULL, 0, NULL };
         if (rt_sink_write(e->sink, base + e->off, e->len, &o) < 0) {
             rt_origin origin = { .file = what };
             rt_worker_fail(w, &origin);
@@ -140,6 +140,7 @@ int rt_worker_keyed_add(rt_worker *w, rt_processor *p)
         return -1;
     }
     w->keyed[w->nkeyed++] = k;
+    rt_worker_changelog_attach(w, k);
     p->state = &k->state;
     p->timers = &k->timers;
     p->series = &k->series;
@@ -351,6 +352,7 @@ void rt_worker_keyed_free(rt_worker *w)
         rt_state_free(&w->keyed[i]->state);
         rt_timers_free(&w->keyed[i]->timers);
         rt_windows_free(&w->keyed[i]->windows);
+        rt_changes_free(&w->keyed[i]->changes);
         rt_series_free(&w->keyed[i]->series);
         free(w->keyed[i]);
     }

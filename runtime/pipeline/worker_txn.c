@@ -85,7 +85,7 @@ int rt_worker_txn_check(rt_worker *w, char *err, size_t errlen)
  * state checkpointed, none may be waiting either: its state changes are already made. */
 static int settled(const rt_worker *w)
 {
-    return w->tracker.inflight <= w->queued && (!w->state_dir || !w->head);
+    return w->tracker.inflight <= w->queued && ((!w->state_dir && !w->changelog) || !w->head);
 }
 
 static void end_wait(rt_worker *w)
@@ -114,6 +114,8 @@ static int prepare(rt_worker *w, rt_txn_offset **offsets, size_t *count, void **
     for (rt_track_part *p = w->tracker.parts; p; p = p->link)
         if (p->stored >= 0)
             o[n++] = (rt_txn_offset){ p->topic, (int)p->partition, p->stored };
+    if (rt_worker_changelog_flush(w, NULL) < 0)
+        goto fail;
     if (n && !(*gm = rt_source_group_metadata(&w->source))) {
         rt_error("transaction: no consumer group metadata");
         goto fail;

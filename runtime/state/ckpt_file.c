@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -254,4 +255,36 @@ int rt_ckpt_read_prev(const char *dir, int32_t partition, rt_buf *body, char *er
                       size_t errlen)
 {
     return read_gen(dir, partition, 1, body, err, errlen);
+}
+
+/* ---- window panes ---- */
+
+int rt_ckpt_put_pane(rt_buf *b, const rt_pane *p)
+{
+    return rt_ckpt_put_i64(b, p->start) || rt_ckpt_put_i64(b, p->end) ||
+           rt_ckpt_put_i64(b, p->due) || rt_ckpt_put_u64(b, (uint64_t)p->fired) ||
+           rt_ckpt_put_u64(b, p->count) || rt_ckpt_put_u64(b, p->n) ||
+           rt_ckpt_put_f64(b, p->sum) || rt_ckpt_put_f64(b, p->min) ||
+           rt_ckpt_put_f64(b, p->max) || rt_ckpt_put_bytes(b, p->acc, p->acc_len) ? -1 : 0;
+}
+
+int rt_ckpt_get_pane(rt_ckpt_reader *r, rt_pane *p)
+{
+    memset(p, 0, sizeof *p);
+    p->start = rt_ckpt_get_i64(r);
+    p->end = rt_ckpt_get_i64(r);
+    p->due = rt_ckpt_get_i64(r);
+    p->fired = (int)rt_ckpt_get_u64(r);
+    p->count = rt_ckpt_get_u64(r);
+    p->n = rt_ckpt_get_u64(r);
+    p->sum = rt_ckpt_get_f64(r);
+    p->min = rt_ckpt_get_f64(r);
+    p->max = rt_ckpt_get_f64(r);
+    const char *acc = rt_ckpt_get_bytes(r, &p->acc_len);
+    if (r->bad || !p->acc_len)
+        return 0;
+    if (!(p->acc = malloc(p->acc_len)))
+        return -1;
+    memcpy(p->acc, acc, p->acc_len);
+    return 0;
 }

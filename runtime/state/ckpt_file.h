@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "window.h"
 
 /* Append fields; 0 or -1 when out of memory. Bytes go as a u32 length, then bytes. */
 int rt_ckpt_put_u64(rt_buf *b, uint64_t v);
@@ -27,6 +28,11 @@ int64_t     rt_ckpt_get_i64(rt_ckpt_reader *r);
 double      rt_ckpt_get_f64(rt_ckpt_reader *r);
 /* Bytes in place (not NUL-terminated); *n gets their length. */
 const char *rt_ckpt_get_bytes(rt_ckpt_reader *r, size_t *n);
+
+/* One window pane's fields. put: 0 or -1 when out of memory. get: -1 when out of
+ * memory; the accumulator is malloc'd into p->acc (NULL when empty). */
+int rt_ckpt_put_pane(rt_buf *b, const rt_pane *p);
+int rt_ckpt_get_pane(rt_ckpt_reader *r, rt_pane *p);
 
 /* "<dir>/partition-<n>.ckpt" into path; -1 when it does not fit. */
 int rt_ckpt_path(char *path, size_t len, const char *dir, int32_t partition);

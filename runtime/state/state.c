@@ -27,6 +27,7 @@ const rt_state_value *rt_state_get(rt_state *st, int32_t partition, const char *
     rt_state_value *v = rt_keymap_get(&st->map, partition, key, klen);
     if (v && v->expires_ms && v->expires_ms <= now_ms) {
         drop(st, rt_keymap_del(&st->map, partition, key, klen), klen);
+        rt_changes_note(st->changes, RT_CHANGE_STATE, 0, partition, key, klen);
         st->expired++;
         return NULL;
     }
@@ -90,6 +91,7 @@ int rt_state_set(rt_state *st, rt_buf *undo, int32_t partition, const char *key,
     log_old(st, undo, *slot, klen);
     *slot = v;
     st->bytes += vlen + klen;
+    rt_changes_note(st->changes, RT_CHANGE_STATE, 0, partition, key, klen);
     return 0;
 }
 
@@ -101,6 +103,7 @@ int rt_state_del(rt_state *st, rt_buf *undo, int32_t partition, const char *key,
     if (undo && log_write(undo, partition, key, klen) < 0)
         return -1;
     log_old(st, undo, rt_keymap_del(&st->map, partition, key, klen), klen);
+    rt_changes_note(st->changes, RT_CHANGE_STATE, 0, partition, key, klen);
     return 1;
 }
 
@@ -143,6 +146,7 @@ size_t rt_state_expire(rt_state *st, int64_t now_ms)
         rt_state_value *v = s->value;
         if (v->expires_ms && v->expires_ms <= now_ms) {
             size_t klen = s->len;
+            rt_changes_note(st->changes, RT_CHANGE_STATE, 0, s->partition, s->key, klen);
             drop(st, rt_keymap_del(&st->map, s->partition, s->key, klen), klen);
             n++;
         }

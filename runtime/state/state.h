@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "changes.h"
 #include "keymap.h"
 
 typedef struct rt_state_value {
@@ -18,6 +19,7 @@ typedef struct rt_state_value {
 typedef struct rt_state {
     char *name;             /* the processor's name: state outlives a reload */
     rt_keymap map;
+    rt_changes *changes;    /* state.changelog: every change is noted here; or NULL */
     /* usage counters */
     size_t bytes;           /* keys and values held */
     size_t undo_bytes;      /* replaced values kept by the undo logs of calls running */

@@ -89,6 +89,7 @@ int rt_timers_set(rt_timers *ts, int32_t partition, const char *key, size_t klen
     if (*slot)
         ((rt_timer *)*slot)->at = INT64_MIN;    /* replaced: its entry goes stale */
     *slot = t;
+    rt_changes_note(ts->changes, RT_CHANGE_TIMER, 0, partition, id, idlen);
     return 0;
 }
 
@@ -99,6 +100,8 @@ int rt_timers_cancel(rt_timers *ts, int32_t partition, const char *key, size_t k
     if (!id)
         return 0;
     rt_timer *t = rt_keymap_del(&ts->map, partition, id, klen + 1 + taglen);
+    if (t)
+        rt_changes_note(ts->changes, RT_CHANGE_TIMER, 0, partition, id, klen + 1 + taglen);
     free(id);
     if (!t)
         return 0;
@@ -115,6 +118,7 @@ rt_timer *rt_timers_pop_due(rt_timers *ts, enum rt_time_domain domain, int64_t n
             continue;
         }
         rt_keymap_del(&ts->map, e.t->partition, e.t->id, e.t->idlen);
+        rt_changes_note(ts->changes, RT_CHANGE_TIMER, 0, e.t->partition, e.t->id, e.t->idlen);
         ts->fired++;
         return e.t;
     }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "changes.h"
 #include "keymap.h"
 
 enum rt_time_domain { RT_EVENT_TIME, RT_PROCESSING_TIME };
@@ -29,6 +30,7 @@ typedef struct rt_timers {
     rt_timer_due *heap[2];  /* per domain, stale entries skipped on pop */
     size_t nheap[2], capheap[2];
     uint64_t seq;
+    rt_changes *changes;    /* state.changelog: every change is noted here; or NULL */
     /* usage counters */
     uint64_t fired;
 } rt_timers;

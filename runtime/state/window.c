@@ -149,6 +149,12 @@ static void pane_drop(rt_windows *ws, rt_wkey *k, rt_pane *p)
     ws->panes--;
 }
 
+static void note(rt_windows *ws, const rt_wkey *k)
+{
+    rt_changes_note(ws->changes, RT_CHANGE_WINDOW, (uint32_t)k->def, k->partition, k->key,
+                    k->klen);
+}
+
 /* A key with no panes and no heap entry left is forgotten. */
 static void key_maybe_free(rt_windows *ws, rt_wkey *k)
 {
@@ -370,14 +376,18 @@ int rt_windows_add(rt_windows *ws, const rt_event *ev, int32_t partition,
         int64_t ts = ev->timestamp;
         int joined = 0;
         if (d->kind == RT_WINDOW_SESSION) {
-            if (add_session(ws, d, k, ts, ev, calls, &joined) < 0)
+            if (add_session(ws, d, k, ts, ev, calls, &joined) < 0) {
+                note(ws, k);    /* a failed merge may have dropped sessions already */
                 goto fail;
+            }
         } else if ((rc = add_sliding(ws, d, k, ev, calls, &joined)) < 0) {
             key_maybe_free(ws, k);
             if (rc == -2)
                 goto oom;
             goto fail;
         }
+        if (joined)
+            note(ws, k);
         key_maybe_free(ws, k);
         joined_any |= joined;
     }
@@ -414,6 +424,7 @@ void rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls
             }
             if (p)
                 pane_drop(ws, k, p);
+            note(ws, k);
         }
         key_maybe_free(ws, k);
     }

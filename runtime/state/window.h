@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "event.h"
+#include "changes.h"
 #include "keymap.h"
 
 enum rt_window_kind { RT_WINDOW_TUMBLING, RT_WINDOW_SLIDING, RT_WINDOW_SESSION };
@@ -73,6 +74,7 @@ typedef struct rt_windows {
     rt_pane **joins;        /* scratch: the panes one event joins */
     size_t capjoins;
     int64_t watermark;      /* the last one applied */
+    rt_changes *changes;    /* state.changelog: every key changed is noted here; or NULL */
     /* usage counters */
     size_t panes;
     uint64_t fired, late, refired;

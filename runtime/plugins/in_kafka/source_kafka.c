@@ -111,6 +111,7 @@ typedef struct assigning {
     const char **topics;        /* of parts, for the worker */
     int *partitions;
     long long *stored, *from;   /* per partition, from the worker (cb.assigned) */
+    int late;                   /* cb.load reads first: cb.assigned only once it has */
     pthread_t thread;
     int threaded;
     int pipe[2];                /* the thread's "done" to the loop */
@@ -191,7 +192,10 @@ static void finish_assign(rt_source_kafka *s)
         pthread_join(a->thread, NULL);
     if (s->txn)
         tell_worker(s, a);
-    else if (a->err)
+    else if (a->late)
+        s->cb.assigned(s->cb.arg, (size_t)parts->cnt, a->topics, a->partitions, NULL,
+                       a->stored, a->from);
+    if (!s->txn && a->err)
         rt_warn("kafka source: cannot read committed offsets (%s); the sinks' stored "
                 "offsets decide", rd_kafka_err2str(a->err));
     for (int i = 0; i < parts->cnt; i++) {
@@ -217,7 +221,10 @@ static void finish_assign(rt_source_kafka *s)
 static void *read_committed(void *arg)
 {
     assigning *a = arg;
+    rt_source_cb *cb = &a->s->cb;
     a->err = rd_kafka_committed(a->s->rk, a->committed, 10000);
+    if (a->late || (cb->load && a->parts->cnt))
+        cb->load(cb->arg, (size_t)a->parts->cnt, a->topics, a->partitions);
     if (a->threaded) {
         ssize_t n;
         do
@@ -263,11 +270,15 @@ static void begin_assign(rt_source_kafka *s, rd_kafka_topic_partition_list_t *pa
         a->partitions[i] = (int)a->parts->elems[i].partition;
         a->stored[i] = a->from[i] = -1;
     }
-    if (!s->txn)
+    /* State read from elsewhere (cb.load) is read on the thread, before the worker is
+     * told; the group's offsets are read alongside. */
+    int load = s->cb.load && n > 0;
+    a->late = load && !s->txn;
+    if (!s->txn && !a->late)
         s->cb.assigned(s->cb.arg, n, a->topics, a->partitions, NULL, a->stored, a->from);
     for (size_t i = 0; i < n; i++)
         need_committed |= a->from[i] < 0 && a->stored[i] >= 0;
-    if (!need_committed) {
+    if (!need_committed && !load) {
         finish_assign(s);
         return;
     }

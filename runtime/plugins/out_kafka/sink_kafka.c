@@ -22,6 +22,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
@@ -50,13 +51,16 @@ struct rt_kafka_producer {
     void *done_arg;
     struct held *held;      /* records written meanwhile, in order */
     size_t nheld, capheld;
+    rt_sink *internal;      /* eddy's own sinks (rt_kafka_internal_sink), freed here */
+    size_t ninternal;
 };
 
 /* A record written while a commit is in progress. */
 typedef struct held {
     rt_sink *s;
-    char *rec, *key;
+    char *rec, *key;        /* rec NULL: a tombstone */
     size_t len, key_len;
+    int32_t partition;
     rd_kafka_headers_t *hdrs;
     rt_ticket *ticket;
 } held;
@@ -168,17 +172,17 @@ static struct rt_kafka_producer *producer(rt_sinks *ss, const rt_config *c, char
     return kp;
 }
 
-/* Produce one record (`hdrs` taken). */
+/* Produce one record (`hdrs` taken) to `partition` (RD_KAFKA_PARTITION_UA: by key). */
 static int produce(rt_sink *s, const char *rec, size_t len, const char *key, size_t key_len,
-                   rd_kafka_headers_t *hdrs, rt_ticket *ticket)
+                   int32_t partition, rd_kafka_headers_t *hdrs, rt_ticket *ticket)
 {
     rd_kafka_topic_t *rkt = s->impl;
     struct rt_kafka_producer *kp = s->producer;
     rd_kafka_resp_err_t err;
     int waited = 0;
     for (;;) {
-        err = rd_kafka_producev(kp->rk, RD_KAFKA_V_RKT(rkt),
-                                RD_KAFKA_V_VALUE((void *)rec, len),
+        err = rd_kafka_producev(kp->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+                                RD_KAFKA_V_VALUE((void *)rec, rec ? len : 0),
                                 RD_KAFKA_V_KEY((void *)key, key ? key_len : 0),
                                 RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                 RD_KAFKA_V_OPAQUE(kp->transactional ? NULL : ticket),
@@ -212,14 +216,19 @@ static void held_free(held *h)
         rd_kafka_headers_destroy(h->hdrs);
 }
 
+static int32_t partition_of(const rt_out *out)
+{
+    return out->partition ? *out->partition : RD_KAFKA_PARTITION_UA;
+}
+
 /* Keep a record written during a commit (`hdrs` taken). */
 static int hold(rt_sink *s, const char *rec, size_t len, const rt_out *out,
                 rd_kafka_headers_t *hdrs)
 {
     struct rt_kafka_producer *kp = s->producer;
-    held h = { s, malloc(len ? len : 1), out->key ? malloc(out->key_len ? out->key_len : 1)
-                                                  : NULL,
-               len, out->key_len, hdrs, out->ticket };
+    held h = { s, rec ? malloc(len ? len : 1) : NULL,
+               out->key ? malloc(out->key_len ? out->key_len : 1) : NULL, len, out->key_len,
+               partition_of(out), hdrs, out->ticket };
     if (kp->nheld == kp->capheld) {
         size_t cap = kp->capheld ? 2 * kp->capheld : 256;
         held *v = realloc(kp->held, cap * sizeof *v);
@@ -228,12 +237,13 @@ static int hold(rt_sink *s, const char *rec, size_t len, const rt_out *out,
             kp->capheld = cap;
         }
     }
-    if (!h.rec || (out->key && !h.key) || kp->nheld == kp->capheld) {
+    if ((rec && !h.rec) || (out->key && !h.key) || kp->nheld == kp->capheld) {
         held_free(&h);
         rt_error("sink %s: out of memory holding a record during a commit", s->name);
         return -1;
     }
-    memcpy(h.rec, rec, len);
+    if (h.rec)
+        memcpy(h.rec, rec, len);
     if (h.key)
         memcpy(h.key, out->key, out->key_len);
     kp->held[kp->nheld++] = h;
@@ -259,7 +269,7 @@ static int kafka_write(rt_sink *s, const char *rec, size_t len, const rt_out *ou
     }
     if (kp->committing)
         return hold(s, rec, len, out, hdrs);
-    return produce(s, rec, len, out->key, out->key_len, hdrs, out->ticket);
+    return produce(s, rec, len, out->key, out->key_len, partition_of(out), hdrs, out->ticket);
 }
 
 static int kafka_flush(rt_sink *s)
@@ -309,6 +319,206 @@ static int kafka_open(rt_sinks *ss, rt_sink *s, const rt_config *c, char *err, s
 out:
     if (rc < 0)
         snprintf(err, errlen, "sink %s: %s", s->name, why);
+    return rc;
+}
+
+/* ---- eddy's own topics (state.changelog) ---- */
+
+rt_sink *rt_kafka_internal_sink(rt_sinks *ss, const rt_config *c, const char *name,
+                                const char *topic, char *err, size_t errlen)
+{
+    char why[600];
+    struct rt_kafka_producer *kp = producer(ss, c, why, sizeof why);
+    rd_kafka_topic_conf_t *tconf = NULL;
+    rt_sink *s = NULL;
+    if (!kp)
+        goto fail;
+    /* One at a time and never moved: Kafka keeps each one as its topic's opaque. The
+     * few a worker has are made at start-up. */
+    if (kp->ninternal) {
+        snprintf(why, sizeof why, "one internal sink per worker");
+        goto fail;
+    }
+    if (!(kp->internal = calloc(1, sizeof *kp->internal)) || !(tconf = rd_kafka_topic_conf_new())) {
+        snprintf(why, sizeof why, "out of memory");
+        goto fail;
+    }
+    s = &kp->internal[0];
+    if (!(s->name = strdup(name))) {
+        snprintf(why, sizeof why, "out of memory");
+        goto fail;
+    }
+    rd_kafka_topic_conf_set_opaque(tconf, s);
+    if (!(s->impl = rd_kafka_topic_new(kp->rk, topic, tconf))) {
+        tconf = NULL;   /* taken even on failure */
+        snprintf(why, sizeof why, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+        goto fail;
+    }
+    s->type = "kafka";
+    s->kind = &rt_sink_kind_kafka;
+    s->tracker = ss->env.tracker;
+    s->producer = kp;
+    s->max_record = kp->max_record;
+    s->ops = &kafka_ops;
+    kp->ninternal = 1;
+    return s;
+fail:
+    if (tconf)
+        rd_kafka_topic_conf_destroy(tconf);
+    if (s)
+        free(s->name);
+    if (kp && !kp->ninternal) {
+        free(kp->internal);
+        kp->internal = NULL;
+    }
+    snprintf(err, errlen, "%s: %s", name, why);
+    return NULL;
+}
+
+int rt_kafka_topic_partitions(rt_sinks *ss, const char *topic, int timeout_ms, char *err,
+                              size_t errlen)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    int n = -1;
+    if (!ss->kafka) {
+        snprintf(err, errlen, "topic %s: no producer to ask with", topic);
+        return -1;
+    }
+    /* Every topic, not this one: asking for one may make a broker create it (with
+     * auto.create.topics.enable), which must not happen to a changelog. */
+    rd_kafka_resp_err_t e = rd_kafka_metadata(ss->kafka->rk, 1, NULL, &md, timeout_ms);
+    if (e) {
+        snprintf(err, errlen, "topic %s: metadata: %s", topic, rd_kafka_err2str(e));
+        return -1;
+    }
+    snprintf(err, errlen, "topic %s: %s", topic, rd_kafka_err2str(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (!strcmp(md->topics[i].topic, topic)) {
+            if (md->topics[i].err)
+                snprintf(err, errlen, "topic %s: %s", topic, rd_kafka_err2str(md->topics[i].err));
+            else
+                n = md->topics[i].partition_cnt;
+        }
+    rd_kafka_metadata_destroy(md);
+    return n;
+}
+
+/* One admin request's result event from `q`, or NULL after timeout_ms. */
+static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int timeout_ms)
+{
+    int64_t until = rt_clock_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = until - rt_clock_ms();
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left > 0 ? (int)left : 0);
+        if (ev || left <= 0)
+            return ev;
+    }
+}
+
+/* cleanup.policy of `topic`: "compact" into policy; -1 with err set. */
+static int topic_policy(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *topic,
+                        int timeout_ms, char *policy, size_t len, char *err, size_t errlen)
+{
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    rd_kafka_event_t *ev = NULL;
+    int rc = -1;
+    if (!res) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rd_kafka_DescribeConfigs(rk, &res, 1, NULL, q);
+    if (!(ev = admin_wait(q, timeout_ms))) {
+        snprintf(err, errlen, "topic %s: no answer describing it", topic);
+        goto out;
+    }
+    const rd_kafka_DescribeConfigs_result_t *r = rd_kafka_event_DescribeConfigs_result(ev);
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t **rs = r ? rd_kafka_DescribeConfigs_result_resources(r, &n)
+                                             : NULL;
+    if (rd_kafka_event_error(ev) || n != 1 || rd_kafka_ConfigResource_error(rs[0])) {
+        snprintf(err, errlen, "topic %s: describing it: %s", topic,
+                 rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev)
+                 : n == 1 ? rd_kafka_ConfigResource_error_string(rs[0]) : "no answer");
+        goto out;
+    }
+    size_t nc = 0;
+    const rd_kafka_ConfigEntry_t **cs = rd_kafka_ConfigResource_configs(rs[0], &nc);
+    snprintf(policy, len, "delete");
+    for (size_t i = 0; i < nc; i++)
+        if (!strcmp(rd_kafka_ConfigEntry_name(cs[i]), "cleanup.policy") &&
+            rd_kafka_ConfigEntry_value(cs[i]))
+            snprintf(policy, len, "%s", rd_kafka_ConfigEntry_value(cs[i]));
+    rc = 0;
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_ConfigResource_destroy(res);
+    return rc;
+}
+
+int rt_kafka_compacted_topic(rt_sinks *ss, const char *topic, int partitions, int timeout_ms,
+                             char *err, size_t errlen)
+{
+    char why[512], policy[128];
+    rd_kafka_t *rk = ss->kafka ? ss->kafka->rk : NULL;
+    rd_kafka_queue_t *q = rk ? rd_kafka_queue_new(rk) : NULL;
+    rd_kafka_NewTopic_t *nt = NULL;
+    rd_kafka_event_t *ev = NULL;
+    int rc = -1;
+    if (!q) {
+        snprintf(err, errlen, "topic %s: no producer to create it with", topic);
+        return -1;
+    }
+    int have = rt_kafka_topic_partitions(ss, topic, timeout_ms, why, sizeof why);
+    if (have < 0) {
+        if (!(nt = rd_kafka_NewTopic_new(topic, partitions, -1, why, sizeof why)) ||
+            rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact")) {
+            snprintf(err, errlen, "topic %s: %s", topic, nt ? "cannot set its config" : why);
+            goto out;
+        }
+        rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+        if (!(ev = admin_wait(q, timeout_ms))) {
+            snprintf(err, errlen, "topic %s: no answer creating it", topic);
+            goto out;
+        }
+        const rd_kafka_CreateTopics_result_t *r = rd_kafka_event_CreateTopics_result(ev);
+        size_t n = 0;
+        const rd_kafka_topic_result_t **tr = r ? rd_kafka_CreateTopics_result_topics(r, &n)
+                                               : NULL;
+        rd_kafka_resp_err_t e = rd_kafka_event_error(ev) ? rd_kafka_event_error(ev)
+                                : n == 1 ? rd_kafka_topic_result_error(tr[0])
+                                         : RD_KAFKA_RESP_ERR__FAIL;
+        if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            snprintf(err, errlen, "topic %s: cannot create it: %s", topic,
+                     n == 1 && rd_kafka_topic_result_error_string(tr[0])
+                         ? rd_kafka_topic_result_error_string(tr[0]) : rd_kafka_err2str(e));
+            goto out;
+        }
+        if (!e)
+            rt_info("topic %s created: %d partitions, cleanup.policy=compact", topic,
+                    partitions);
+        have = partitions;  /* or made by another worker the same way */
+    }
+    if (have != partitions) {
+        snprintf(err, errlen, "topic %s has %d partitions; it must have %d, as the input "
+                 "(delete it, or create it with %d)", topic, have, partitions, partitions);
+        goto out;
+    }
+    if (topic_policy(rk, q, topic, timeout_ms, policy, sizeof policy, err, errlen) < 0)
+        goto out;
+    if (!strstr(policy, "compact")) {
+        snprintf(err, errlen, "topic %s has cleanup.policy=%s; a changelog must be "
+                 "compacted (kafka-configs --alter --add-config cleanup.policy=compact)",
+                 topic, policy);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    if (nt)
+        rd_kafka_NewTopic_destroy(nt);
+    rd_kafka_queue_destroy(q);
     return rc;
 }
 
@@ -458,7 +668,7 @@ static void commit_finish(struct rt_kafka_producer *kp)
     int got = kp->got;
     for (size_t i = 0; i < kp->nheld; i++) {
         held *h = &kp->held[i];
-        if (got == 0 && produce(h->s, h->rec, h->len, h->key, h->key_len, h->hdrs,
+        if (got == 0 && produce(h->s, h->rec, h->len, h->key, h->key_len, h->partition, h->hdrs,
                                 h->ticket) < 0) {
             snprintf(kp->why, sizeof kp->why, "a record held during the commit could not "
                      "be produced into the next transaction");
@@ -553,6 +763,8 @@ void rt_kafka_producer_free(struct rt_kafka_producer *kp)
 {
     if (kp->committing)
         commit_join(kp);
+    for (size_t i = 0; i < kp->ninternal; i++)
+        kafka_close(&kp->internal[i]);
     for (size_t i = 0; i < kp->nheld; i++)
         held_free(&kp->held[i]);
     free(kp->held);
@@ -567,6 +779,10 @@ void rt_kafka_producer_free(struct rt_kafka_producer *kp)
         rd_kafka_queue_destroy(kp->queue);
     if (kp->rk)
         rd_kafka_destroy(kp->rk);
+    /* After the destroy: its last delivery reports still acknowledge through these. */
+    for (size_t i = 0; i < kp->ninternal; i++)
+        free(kp->internal[i].name);
+    free(kp->internal);
     free(kp);
 }
 

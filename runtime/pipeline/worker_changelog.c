@@ -1,0 +1,548 @@
+/* worker_changelog.c - state.changelog=true: keyed state, windows and timers reach a
+ * partition's next owner through Kafka, as Kafka Streams' changelog topics, so no
+ * shared disk is needed.
+ *
+ * Writing: the keyed stores note every key they change (state/changes.h). When an event
+ * is done (complete(), after its windows and the firings it caused), the worker writes
+ * each noted entry as it is now to the compacted topic `<kafka.group.id>-changelog`,
+ * partition = the input partition, key = processor, store and key, so compaction keeps
+ * each entry's latest value; an entry gone is a tombstone. The writes hold the event's
+ * ticket: under at_least_once its offset is stored only once they are acknowledged, so
+ * the changelog is never behind the committed offsets (it may be ahead: the events
+ * after them count again after a crash, as in Kafka Streams' at_least_once). Under
+ * exactly_once they are in the worker's transaction with the outputs and the offsets,
+ * and a read_committed restore gives exactly the state of the committed offsets.
+ *
+ * Restoring: when partitions are assigned, the source reads the group's offsets on a
+ * thread of its own; the same thread reads their changelog partitions from the start to
+ * their end (rt_worker_changelog_load), keeping the latest value of every key. The
+ * partitions are taken (and read) only after that, on the loop, where the partition's
+ * old entries are dropped and the loaded ones put in (rt_worker_changelog_restore). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt_file.h"
+#include "clock.h"
+#include "kafka.h"
+#include "log.h"
+#include "worker_int.h"
+
+#define LOAD_TIMEOUT_MS (10 * 60 * 1000)    /* a restore that reads nothing this long fails */
+#define POLL_MS 200
+
+/* One loaded entry: the latest value of a record key. */
+typedef struct loaded {
+    size_t len;
+    char data[];
+} loaded;
+
+struct rt_changelog {
+    char *topic;
+    rt_sink *sink;          /* eddy's own Kafka sink for it (rt_kafka_internal_sink) */
+    rt_buf key, val;        /* scratch */
+    /* the assignment being restored: filled on the source's thread, read on the loop */
+    rt_keymap loaded;       /* (partition, record key) -> loaded */
+    int load_rc;
+    char load_err[512];
+    uint64_t load_records;
+    int64_t load_ms;
+    /* metrics */
+    uint64_t written, tombstones, restores, restored_records;
+    int64_t restore_ms;
+};
+
+/* ---- record keys: processor '\0' store [window name] '\0' key ---- */
+
+static int record_key(rt_buf *b, const char *proc, char store, const char *window,
+                      const char *key, size_t len)
+{
+    b->len = 0;
+    return rt_buf_append(b, proc, strlen(proc) + 1) || rt_buf_putc(b, store) ||
+           (window && rt_buf_append(b, window, strlen(window))) || rt_buf_putc(b, '\0') ||
+           rt_buf_append(b, key, len) ? -1 : 0;
+}
+
+/* The value of a noted entry as it is now into b; 1 written, 0 gone (a tombstone). */
+static int entry_value(rt_keyed *k, const rt_change *c, rt_buf *b)
+{
+    b->len = 0;
+    if (c->store == RT_CHANGE_STATE) {
+        const rt_state_value *v = rt_keymap_get(&k->state.map, c->partition, c->key, c->len);
+        if (!v)
+            return 0;
+        return rt_ckpt_put_i64(b, v->expires_ms) || rt_ckpt_put_bytes(b, v->data, v->len)
+                   ? -1 : 1;
+    }
+    if (c->store == RT_CHANGE_TIMER) {
+        const rt_timer *t = rt_keymap_get(&k->timers.map, c->partition, c->key, c->len);
+        if (!t)
+            return 0;
+        return rt_ckpt_put_u64(b, t->klen) || rt_ckpt_put_u64(b, t->domain) ||
+               rt_ckpt_put_i64(b, t->at) ? -1 : 1;
+    }
+    const rt_window_def *d = &k->windows.defs[c->def];
+    const rt_wkey *wk = rt_keymap_get(&k->windows.keys[c->def], c->partition, c->key, c->len);
+    if (!wk || !wk->n)
+        return 0;
+    if (rt_ckpt_put_u64(b, d->kind) || rt_ckpt_put_i64(b, d->size) ||
+        rt_ckpt_put_i64(b, d->slide) || rt_ckpt_put_i64(b, d->gap) ||
+        rt_ckpt_put_u64(b, wk->n))
+        return -1;
+    for (size_t i = 0; i < wk->n; i++)
+        if (rt_ckpt_put_pane(b, &wk->panes[i]) < 0)
+            return -1;
+    return 1;
+}
+
+static int write_entry(rt_worker *w, rt_keyed *k, const char *proc, const rt_change *c,
+                       rt_ticket *ticket)
+{
+    rt_changelog *cl = w->changelog;
+    static const char stores[] = { 's', 't', 'w' };
+    const char *window = c->store == RT_CHANGE_WINDOW ? k->windows.defs[c->def].name : NULL;
+    if (record_key(&cl->key, proc, stores[c->store], window, c->key, c->len) < 0)
+        return -1;
+    int have = entry_value(k, c, &cl->val);
+    if (have < 0)
+        return -1;
+    rt_out out = { ticket, cl->key.data, cl->key.len, NULL, 0, &c->partition };
+    if (rt_sink_write(cl->sink, have ? cl->val.data : NULL, have ? cl->val.len : 0, &out) < 0)
+        return -1;
+    cl->written++;
+    cl->tombstones += !have;
+    return 0;
+}
+
+int rt_worker_changelog_flush(rt_worker *w, rt_ticket *ticket)
+{
+    rt_origin origin = { .file = "(changelog)" };
+    if (!w->changelog)
+        return 0;
+    for (size_t i = 0; i < w->nkeyed && !w->failed; i++) {
+        rt_keyed *k = w->keyed[i];
+        rt_change c;
+        size_t pos = 0;
+        if (k->changes.lost) {
+            rt_error("changelog: out of memory noting the changes of processor %s; stopping "
+                     "(its changelog would miss them)", w->procs[i]->name);
+            rt_worker_fail(w, &origin);
+            return -1;
+        }
+        while (rt_changes_next(&k->changes, &pos, &c))
+            if (write_entry(w, k, w->procs[i]->name, &c, ticket) < 0) {
+                rt_error("changelog: cannot write a change of processor %s to %s; stopping",
+                         w->procs[i]->name, w->changelog->topic);
+                rt_worker_fail(w, &origin);
+                return -1;
+            }
+        rt_changes_clear(&k->changes);
+    }
+    return 0;
+}
+
+void rt_worker_changelog_attach(rt_worker *w, rt_keyed *k)
+{
+    if (!w->changelog)
+        return;
+    k->state.changes = k->timers.changes = k->windows.changes = &k->changes;
+}
+
+/* ---- start-up ---- */
+
+/* The input's partition count: the largest of source.topics (co-partitioned topics have
+ * the same). -1 with err set. */
+static int input_partitions(rt_worker *w, char *err, size_t errlen)
+{
+    const char *topics = rt_config_get(w->cfg, "source.topics");
+    int most = -1;
+    char *copy = strdup(topics ? topics : ""), *save = NULL;
+    if (!copy) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        int n = rt_kafka_topic_partitions(&w->sinks, t, 10000, err, errlen);
+        if (n < 0) {
+            most = -1;
+            break;
+        }
+        most = n > most ? n : most;
+    }
+    free(copy);
+    return most;
+}
+
+int rt_worker_changelog_start(rt_worker *w, char *err, size_t errlen)
+{
+    char where[300], why[600];
+    const rt_config *c = w->cfg;
+    if (!rt_config_int(c, "state.changelog"))
+        return 0;
+    if (!rt_source_kind_has(c, RT_SOURCE_COMMITS)) {
+        snprintf(err, errlen, "%s: state.changelog: needs a Kafka source (source.type=kafka)",
+                 rt_config_where(c, "state.changelog", where, sizeof where));
+        return -1;
+    }
+    const char *dir = rt_config_get(c, "state.dir");
+    if (dir && *dir) {
+        snprintf(err, errlen, "%s: state.dir: with state.changelog=true the changelog holds "
+                 "the state; local checkpoint files beside it are not built yet (unset one)",
+                 rt_config_where(c, "state.dir", where, sizeof where));
+        return -1;
+    }
+    rt_changelog *cl = calloc(1, sizeof *cl);
+    const char *group = rt_config_get(c, "kafka.group.id");
+    const char *topic = rt_config_get(c, "state.changelog.topic");
+    int parts;
+    if (cl && topic && *topic)
+        cl->topic = strdup(topic);
+    else if (cl && (cl->topic = malloc(strlen(group ? group : "eddy") + sizeof "-changelog")))
+        sprintf(cl->topic, "%s-changelog", group ? group : "eddy");
+    if (!cl || !cl->topic) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (!(cl->sink = rt_kafka_internal_sink(&w->sinks, c, "changelog", cl->topic, why,
+                                            sizeof why)) ||
+        (parts = input_partitions(w, why, sizeof why)) < 0 ||
+        rt_kafka_compacted_topic(&w->sinks, cl->topic, parts, 10000, why, sizeof why) < 0) {
+        snprintf(err, errlen, "state.changelog: %s", why);
+        goto fail;
+    }
+    cl->load_rc = -1;
+    w->changelog = cl;
+    for (size_t i = 0; i < w->nkeyed; i++)
+        rt_worker_changelog_attach(w, w->keyed[i]);
+    rt_info("state.changelog: keyed state, windows and timers are written to %s "
+            "(%d partitions) and restored from it on assignment", cl->topic, parts);
+    return 0;
+fail:
+    if (cl)
+        free(cl->topic);
+    free(cl);
+    return -1;
+}
+
+/* ---- restoring ---- */
+
+static void loaded_clear(rt_changelog *cl)
+{
+    size_t i = 0;
+    rt_keymap_slot *s;
+    while ((s = rt_keymap_next(&cl->loaded, &i)))
+        free(s->value);
+    rt_keymap_free(&cl->loaded);
+    memset(&cl->loaded, 0, sizeof cl->loaded);
+}
+
+/* Keep the latest value of the record's key; a tombstone forgets it. */
+static int load_record(rt_changelog *cl, const rd_kafka_message_t *m)
+{
+    if (!m->key || !m->key_len)
+        return 0;   /* not eddy's */
+    if (!m->payload) {
+        free(rt_keymap_del(&cl->loaded, m->partition, m->key, m->key_len));
+        return 0;
+    }
+    loaded *v = malloc(sizeof *v + m->len);
+    void **slot = v ? rt_keymap_put(&cl->loaded, m->partition, m->key, m->key_len) : NULL;
+    if (!slot) {
+        free(v);
+        return -1;
+    }
+    v->len = m->len;
+    memcpy(v->data, m->payload, m->len);
+    free(*slot);
+    *slot = v;
+    return 0;
+}
+
+/* A consumer of our own, outside the group, reading only committed records. */
+static rd_kafka_t *load_consumer(rt_worker *w, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rt_kafka_conf(w->cfg, w->embedded.bootstraps, err, errlen);
+    char why[512];
+    if (!conf)
+        return NULL;
+    if (rt_kafka_conf_put(conf, "enable.auto.commit", "false", err, errlen) < 0 ||
+        rt_kafka_conf_put(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
+        rt_kafka_conf_put(conf, "enable.partition.eof", "true", err, errlen) < 0 ||
+        rt_kafka_conf_put(conf, "isolation.level", "read_committed", err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    if (!rk) {
+        snprintf(err, errlen, "%s", why);
+        rd_kafka_conf_destroy(conf);
+    }
+    return rk;
+}
+
+int rt_worker_changelog_load(void *arg, size_t n, const char *const *topics,
+                             const int *partitions)
+{
+    rt_worker *w = arg;
+    rt_changelog *cl = w->changelog;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    rd_kafka_t *rk = NULL;
+    int64_t t0 = rt_clock_ms(), last = t0;
+    int left = 0;
+    cl->load_rc = -1;
+    cl->load_err[0] = '\0';
+    cl->load_records = 0;
+    loaded_clear(cl);
+    if (!(l = rd_kafka_topic_partition_list_new((int)n + 1))) {
+        snprintf(cl->load_err, sizeof cl->load_err, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!rd_kafka_topic_partition_list_find(l, cl->topic, partitions[i])) {
+            rd_kafka_topic_partition_list_add(l, cl->topic, partitions[i])->offset =
+                RD_KAFKA_OFFSET_BEGINNING;
+            left++;
+        }
+    if (!left) {
+        cl->load_rc = 0;
+        goto out;
+    }
+    if (!(rk = load_consumer(w, cl->load_err, sizeof cl->load_err)))
+        goto out;
+    rd_kafka_resp_err_t e = rd_kafka_assign(rk, l);
+    if (e) {
+        snprintf(cl->load_err, sizeof cl->load_err, "assign: %s", rd_kafka_err2str(e));
+        goto out;
+    }
+    while (left > 0) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, POLL_MS);
+        if (!m) {
+            if (rt_clock_ms() - last > LOAD_TIMEOUT_MS) {
+                snprintf(cl->load_err, sizeof cl->load_err, "nothing read for %d s",
+                         LOAD_TIMEOUT_MS / 1000);
+                goto out;
+            }
+            continue;
+        }
+        last = rt_clock_ms();
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            rd_kafka_topic_partition_t *p =
+                rd_kafka_topic_partition_list_find(l, cl->topic, m->partition);
+            if (p && p->err == 0) {
+                p->err = RD_KAFKA_RESP_ERR__PARTITION_EOF;  /* counted once */
+                left--;
+            }
+        } else if (m->err) {
+            /* Passing trouble (a broker away) is retried by librdkafka; these are not. */
+            int fatal = m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                        m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+                        m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+                        m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            if (fatal) {
+                snprintf(cl->load_err, sizeof cl->load_err, "%s",
+                         rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+                goto out;
+            }
+        } else if (load_record(cl, m) < 0) {
+            snprintf(cl->load_err, sizeof cl->load_err, "out of memory");
+            rd_kafka_message_destroy(m);
+            goto out;
+        } else {
+            cl->load_records++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    cl->load_rc = 0;
+out:
+    cl->load_ms = rt_clock_ms() - t0;
+    if (rk) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+    }
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+    return cl->load_rc;
+}
+
+/* The processor slot whose name is `name`, or -1. */
+static int keyed_slot(rt_worker *w, const char *name)
+{
+    for (size_t i = 0; i < w->nkeyed; i++)
+        if (!strcmp(w->procs[i]->name, name))
+            return (int)i;
+    return -1;
+}
+
+static int restore_window(rt_windows *ws, int32_t partition, const char *window,
+                          const char *key, size_t klen, rt_ckpt_reader *r)
+{
+    uint64_t kind = rt_ckpt_get_u64(r);
+    int64_t size = rt_ckpt_get_i64(r), slide = rt_ckpt_get_i64(r), gap = rt_ckpt_get_i64(r);
+    uint64_t npanes = rt_ckpt_get_u64(r);
+    size_t d = 0;
+    while (d < ws->ndefs && strcmp(ws->defs[d].name, window))
+        d++;
+    int same = d < ws->ndefs && ws->defs[d].kind == kind && ws->defs[d].size == size &&
+               ws->defs[d].slide == slide && ws->defs[d].gap == gap;
+    for (uint64_t j = 0; j < npanes && !r->bad; j++) {
+        rt_pane p;
+        if (rt_ckpt_get_pane(r, &p) < 0)
+            return -1;
+        if (r->bad || !same)
+            free(p.acc);    /* a window gone or changed starts empty */
+        else if (rt_windows_restore(ws, d, partition, key, klen, &p) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Put one loaded entry back. -1 out of memory; r->bad when it does not parse. */
+static int restore_entry(rt_worker *w, int32_t partition, const rt_keymap_slot *s,
+                         int64_t now, rt_ckpt_reader *r)
+{
+    const char *k = s->key, *end = s->key + s->len;
+    const char *nul = memchr(k, '\0', s->len);
+    if (!nul || end - nul < 3) {
+        r->bad = 1;
+        return 0;
+    }
+    int slot = keyed_slot(w, k);
+    char store = nul[1];
+    const char *name = nul + 2, *nul2 = memchr(name, '\0', (size_t)(end - name));
+    if (!nul2) {
+        r->bad = 1;
+        return 0;
+    }
+    const char *key = nul2 + 1;
+    size_t klen = (size_t)(end - key);
+    if (slot < 0)
+        return 0;   /* a processor gone: its entries are dropped */
+    rt_keyed *kd = w->keyed[slot];
+    if (store == 's') {
+        int64_t expires = rt_ckpt_get_i64(r);
+        size_t vlen;
+        const char *val = rt_ckpt_get_bytes(r, &vlen);
+        if (!r->bad && (!expires || expires > now))
+            return rt_state_set(&kd->state, NULL, partition, key, klen, val, vlen, expires);
+        return 0;
+    }
+    if (store == 't') {
+        uint64_t tklen = rt_ckpt_get_u64(r), domain = rt_ckpt_get_u64(r);
+        int64_t at = rt_ckpt_get_i64(r);
+        if (r->bad || tklen >= klen || domain > RT_PROCESSING_TIME) {
+            r->bad = 1;
+            return 0;
+        }
+        return rt_timers_set(&kd->timers, partition, key, (size_t)tklen, key + tklen + 1,
+                             klen - (size_t)tklen - 1, at, (enum rt_time_domain)domain);
+    }
+    if (store == 'w') {
+        char window[256];
+        size_t wlen = (size_t)(nul2 - name);
+        if (wlen >= sizeof window) {
+            r->bad = 1;
+            return 0;
+        }
+        memcpy(window, name, wlen);
+        window[wlen] = '\0';
+        return restore_window(&kd->windows, partition, window, key, klen, r);
+    }
+    r->bad = 1;
+    return 0;
+}
+
+int rt_worker_changelog_restore(rt_worker *w, size_t n, const int *partitions)
+{
+    rt_changelog *cl = w->changelog;
+    int64_t now = rt_epoch_ms(), t0 = rt_clock_ms();
+    uint64_t entries = 0, bad = 0;
+    int rc = -1;
+    if (!n)
+        return 0;   /* a cooperative rebalance that only took partitions away */
+    if (cl->load_rc < 0) {
+        rt_error("changelog: cannot restore the assigned partitions from %s: %s; stopping",
+                 cl->topic, cl->load_err[0] ? cl->load_err : "not read");
+        goto out;
+    }
+    /* Changes still noted belong to the partitions held before: out first. */
+    if (rt_worker_changelog_flush(w, NULL) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        int seen = 0;
+        for (size_t j = 0; j < i; j++)
+            seen |= partitions[j] == partitions[i];
+        if (!seen)
+            rt_worker_drop_partition(w, partitions[i]);
+    }
+    size_t it = 0;
+    rt_keymap_slot *s;
+    while ((s = rt_keymap_next(&cl->loaded, &it))) {
+        const loaded *v = s->value;
+        rt_ckpt_reader r = { (const unsigned char *)v->data, v->len, 0, 0 };
+        if (restore_entry(w, s->partition, s, now, &r) < 0) {
+            rt_error("changelog: out of memory restoring partition %d; stopping",
+                     (int)s->partition);
+            goto out;
+        }
+        bad += r.bad;
+        entries++;
+    }
+    /* Restoring is not a change: nothing of it is written back. */
+    for (size_t i = 0; i < w->nkeyed; i++)
+        rt_changes_clear(&w->keyed[i]->changes);
+    if (bad)
+        rt_warn("changelog: %llu entries of %s could not be read (written by another "
+                "version of eddy?) and were skipped", (unsigned long long)bad, cl->topic);
+    cl->restores += n;
+    cl->restored_records += cl->load_records;
+    cl->restore_ms = cl->load_ms + (rt_clock_ms() - t0);
+    rt_info("changelog: %zu partitions restored from %s: %llu records read, %llu entries, "
+            "%.3f s", n, cl->topic, (unsigned long long)cl->load_records,
+            (unsigned long long)entries, (double)cl->restore_ms / 1000);
+    rc = 0;
+out:
+    loaded_clear(cl);
+    cl->load_rc = -1;   /* the next assignment must be read again */
+    return rc;
+}
+
+int rt_worker_changelog_metrics(rt_worker *w, rt_buf *out)
+{
+    rt_changelog *cl = w->changelog;
+    if (!cl)
+        return 0;
+    return rt_prom_header(out, "eddy_changelog_records_total", "counter",
+                          "State changes written to the changelog topic (tombstones "
+                          "included).") ||
+           rt_prom_sample(out, "eddy_changelog_records_total", NULL, (double)cl->written) ||
+           rt_prom_header(out, "eddy_changelog_tombstones_total", "counter",
+                          "Changelog records that delete an entry.") ||
+           rt_prom_sample(out, "eddy_changelog_tombstones_total", NULL,
+                          (double)cl->tombstones) ||
+           rt_prom_header(out, "eddy_changelog_restored_partitions_total", "counter",
+                          "Partitions restored from the changelog on assignment.") ||
+           rt_prom_sample(out, "eddy_changelog_restored_partitions_total", NULL,
+                          (double)cl->restores) ||
+           rt_prom_header(out, "eddy_changelog_restored_records_total", "counter",
+                          "Changelog records read by restores.") ||
+           rt_prom_sample(out, "eddy_changelog_restored_records_total", NULL,
+                          (double)cl->restored_records) ||
+           rt_prom_header(out, "eddy_changelog_restore_seconds", "gauge",
+                          "Time the last restore took, reading and putting back.") ||
+           rt_prom_sample(out, "eddy_changelog_restore_seconds", NULL,
+                          (double)cl->restore_ms / 1000)
+               ? -1 : 0;
+}
+
+void rt_worker_changelog_free(rt_worker *w)
+{
+    rt_changelog *cl = w->changelog;
+    if (!cl)
+        return;
+    loaded_clear(cl);
+    rt_buf_free(&cl->key);
+    rt_buf_free(&cl->val);
+    free(cl->topic);
+    free(cl);
+    w->changelog = NULL;
+}
