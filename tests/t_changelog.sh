@@ -42,6 +42,12 @@ check "changelog: D read the changelog of its partitions ($restored records)" \
   test "${restored:-0}" -gt 0
 written=$(metric "$d" d eddy_changelog_records_total)
 check "changelog: D wrote its changes ($written records)" test "${written:-0}" -gt 0
+port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$d/d.err" | cut -d: -f2)
+curl -fsS "http://127.0.0.1:$port/-/state" > "$d/d-state.json"
+check "changelog: GET /-/state lists D's partitions, each restored from the changelog" \
+  jq -e '(.partitions | length) > 0 and all(.partitions[]; .changelog.restore == "done" and .changelog.topic == "cl-changelog")' "$d/d-state.json"
+check "changelog: ... with the state keys they hold" \
+  jq -e '[.partitions[].state_keys] | add > 0' "$d/d-state.json"
 stop_eddy b; expect_eq "changelog: B stops cleanly" 0 "$STOP_RC"
 stop_eddy d; expect_eq "changelog: D stops cleanly" 0 "$STOP_RC"
 

@@ -533,6 +533,14 @@ out:
     return rc;
 }
 
+/* GET /-/state: the partitions this worker holds, their keys, bytes and changelog. */
+static int get_partitions(void *arg, struct evhttp_request *req, const char *uri, rt_buf *out,
+                          const char **type)
+{
+    *type = "application/json";
+    return rt_worker_partitions(arg, out);
+}
+
 static int get_config(void *arg, struct evhttp_request *req, const char *uri, rt_buf *out, const char **type)
 {
     rt_worker *w = arg;
@@ -592,6 +600,7 @@ static const rt_admin_route worker_routes[] = {
     { "GET", "/-/config", get_config, RT_ADMIN_ANY_THREAD },
     { "GET", "/-/processors", get_processors, 0 },
     { "GET", "/-/state/", get_state, RT_ADMIN_PREFIX | RT_ADMIN_PRIVATE },
+    { "GET", "/-/state", get_partitions, 0 },
     { "POST", "/-/reload", post_reload, 0 },
     { NULL, NULL, NULL, 0 },
 };

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "ckpt_file.h"
 #include "clock.h"
 #include "kafka.h"
@@ -36,6 +38,14 @@ typedef struct loaded {
     char data[];
 } loaded;
 
+/* What the changelog did for one partition number (GET /-/state). */
+typedef struct cl_part {
+    int restored;           /* restored at its last assignment */
+    uint64_t restored_records;  /* records that restore read */
+    int64_t restored_to;    /* the changelog offset it read to */
+    uint64_t written;       /* records written since */
+} cl_part;
+
 struct rt_changelog {
     char *topic;
     rt_sink *sink;          /* eddy's own Kafka sink for it (rt_kafka_internal_sink) */
@@ -46,6 +56,10 @@ struct rt_changelog {
     char load_err[512];
     uint64_t load_records;
     int64_t load_ms;
+    cl_part *load_parts;    /* by partition number: what the load read */
+    size_t nload_parts;
+    cl_part *parts;         /* by partition number, on the loop */
+    size_t nparts;
     /* metrics */
     uint64_t written, tombstones, restores, restored_records;
     int64_t restore_ms;
@@ -110,6 +124,22 @@ static int write_entry(rt_worker *w, rt_keyed *k, const char *proc, const rt_cha
         return -1;
     cl->written++;
     cl->tombstones += !have;
+    if ((size_t)c->partition < cl->nparts)
+        cl->parts[c->partition].written++;
+    return 0;
+}
+
+/* Room for partition numbers below n in *v (zeroed); -1 when out of memory. */
+static int parts_reserve(cl_part **v, size_t *have, size_t n)
+{
+    if (n <= *have)
+        return 0;
+    cl_part *nv = realloc(*v, n * sizeof *nv);
+    if (!nv)
+        return -1;
+    memset(nv + *have, 0, (n - *have) * sizeof *nv);
+    *v = nv;
+    *have = n;
     return 0;
 }
 
@@ -244,6 +274,9 @@ static int load_record(rt_changelog *cl, const rd_kafka_message_t *m)
         free(rt_keymap_del(&cl->loaded, m->partition, m->key, m->key_len));
         return 0;
     }
+    if (parts_reserve(&cl->load_parts, &cl->nload_parts, (size_t)m->partition + 1) < 0)
+        return -1;
+    cl->load_parts[m->partition].restored_records++;
     loaded *v = malloc(sizeof *v + m->len);
     void **slot = v ? rt_keymap_put(&cl->loaded, m->partition, m->key, m->key_len) : NULL;
     if (!slot) {
@@ -292,6 +325,9 @@ int rt_worker_changelog_load(void *arg, size_t n, const char *const *topics,
     cl->load_err[0] = '\0';
     cl->load_records = 0;
     loaded_clear(cl);
+    free(cl->load_parts);
+    cl->load_parts = NULL;
+    cl->nload_parts = 0;
     if (!(l = rd_kafka_topic_partition_list_new((int)n + 1))) {
         snprintf(cl->load_err, sizeof cl->load_err, "out of memory");
         goto out;
@@ -330,6 +366,9 @@ int rt_worker_changelog_load(void *arg, size_t n, const char *const *topics,
             if (p && p->err == 0) {
                 p->err = RD_KAFKA_RESP_ERR__PARTITION_EOF;  /* counted once */
                 left--;
+                if (parts_reserve(&cl->load_parts, &cl->nload_parts,
+                                  (size_t)m->partition + 1) == 0)
+                    cl->load_parts[m->partition].restored_to = m->offset;
             }
         } else if (m->err) {
             /* Passing trouble (a broker away) is retried by librdkafka; these are not. */
@@ -493,6 +532,14 @@ int rt_worker_changelog_restore(rt_worker *w, size_t n, const int *partitions)
     if (bad)
         rt_warn("changelog: %llu entries of %s could not be read (written by another "
                 "version of eddy?) and were skipped", (unsigned long long)bad, cl->topic);
+    for (size_t i = 0; i < n; i++) {
+        size_t part = (size_t)partitions[i];
+        if (parts_reserve(&cl->parts, &cl->nparts, part + 1) < 0)
+            break;  /* only GET /-/state misses it */
+        cl->parts[part] = part < cl->nload_parts ? cl->load_parts[part] : (cl_part){ 0 };
+        cl->parts[part].restored = 1;
+        cl->parts[part].written = 0;
+    }
     cl->restores += n;
     cl->restored_records += cl->load_records;
     cl->restore_ms = cl->load_ms + (rt_clock_ms() - t0);
@@ -534,12 +581,29 @@ int rt_worker_changelog_metrics(rt_worker *w, rt_buf *out)
                ? -1 : 0;
 }
 
+json_t *rt_worker_changelog_describe(rt_worker *w, int32_t partition)
+{
+    rt_changelog *cl = w->changelog;
+    if (!cl)
+        return NULL;
+    const cl_part *p = (size_t)partition < cl->nparts ? &cl->parts[partition] : NULL;
+    if (!p || !p->restored)
+        return json_pack("{s:s, s:s, s:I}", "topic", cl->topic, "restore", "none yet",
+                         "written", (json_int_t)(p ? p->written : 0));
+    return json_pack("{s:s, s:s, s:I, s:I, s:I}", "topic", cl->topic, "restore", "done",
+                     "restored_records", (json_int_t)p->restored_records,
+                     "restored_to_offset", (json_int_t)p->restored_to,
+                     "written", (json_int_t)p->written);
+}
+
 void rt_worker_changelog_free(rt_worker *w)
 {
     rt_changelog *cl = w->changelog;
     if (!cl)
         return;
     loaded_clear(cl);
+    free(cl->load_parts);
+    free(cl->parts);
     rt_buf_free(&cl->key);
     rt_buf_free(&cl->val);
     free(cl->topic);

@@ -127,3 +127,78 @@ out:
     rt_buf_free(&scratch);
     return rc;
 }
+
+/* Per-partition tallies of one processor's stores, added into the partition's object. */
+typedef struct tally {
+    int32_t partition;
+    json_int_t state_keys, state_bytes, window_keys, timers;
+} tally;
+
+static tally *tally_of(tally *v, size_t n, int32_t partition)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].partition == partition)
+            return &v[i];
+    return NULL;
+}
+
+int rt_worker_partitions(rt_worker *w, rt_buf *out)
+{
+    size_t n = 0;
+    tally *v = NULL;
+    json_t *doc = json_pack("{s:i, s:[]}", "worker", w->index, "partitions");
+    json_t *parts = doc ? json_object_get(doc, "partitions") : NULL;
+    int rc = -1;
+    for (rt_track_part *p = w->tracker.parts; p; p = p->link)
+        n++;
+    if (!parts || !(v = calloc(n ? n : 1, sizeof *v)))
+        goto out;
+    n = 0;
+    for (rt_track_part *p = w->tracker.parts; p; p = p->link)
+        if (!tally_of(v, n, p->partition))
+            v[n++].partition = p->partition;
+    /* One walk over every store; a key of a partition no longer read is not counted. */
+    for (size_t k = 0; k < w->nkeyed; k++) {
+        rt_keyed *kd = w->keyed[k];
+        rt_keymap_slot *s;
+        tally *t;
+        size_t i = 0;
+        while ((s = rt_keymap_next(&kd->state.map, &i)))
+            if ((t = tally_of(v, n, s->partition))) {
+                t->state_keys++;
+                t->state_bytes += (json_int_t)(s->len + ((rt_state_value *)s->value)->len);
+            }
+        for (size_t d = 0; d < kd->windows.ndefs; d++)
+            for (i = 0; (s = rt_keymap_next(&kd->windows.keys[d], &i));)
+                if ((t = tally_of(v, n, s->partition)))
+                    t->window_keys++;
+        for (i = 0; (s = rt_keymap_next(&kd->timers.map, &i));)
+            if ((t = tally_of(v, n, s->partition)))
+                t->timers++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *topics = json_array(), *o;
+        for (rt_track_part *p = w->tracker.parts; topics && p; p = p->link)
+            if (p->partition == v[i].partition &&
+                json_array_append_new(topics, json_pack("{s:s, s:I}", "topic", p->topic,
+                                                        "committable_offset",
+                                                        (json_int_t)p->stored)) < 0)
+                break;
+        o = json_pack("{s:i, s:o, s:I, s:I, s:I, s:I}", "partition", (int)v[i].partition,
+                      "topics", topics, "state_keys", v[i].state_keys, "state_bytes",
+                      v[i].state_bytes, "window_keys", v[i].window_keys, "timers",
+                      v[i].timers);
+        json_t *cl = rt_worker_changelog_describe(w, v[i].partition);
+        if (!o || (cl && json_object_set_new(o, "changelog", cl) < 0) ||
+            json_array_append_new(parts, o) < 0)
+            goto out;
+    }
+    char *text = json_dumps(doc, JSON_COMPACT);
+    rc = text && rt_buf_append(out, text, strlen(text)) == 0 && rt_buf_putc(out, '\n') == 0
+         ? 200 : -1;
+    free(text);
+out:
+    free(v);
+    json_decref(doc);
+    return rc;
+}

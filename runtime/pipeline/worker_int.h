@@ -5,6 +5,8 @@
 
 #include <dirent.h>
 
+#include <jansson.h>
+
 #include "worker.h"
 
 /* Put one raw record through decode, route, processor and sinks. `ticket` (NULL for
@@ -97,6 +99,12 @@ int  rt_worker_changelog_load(void *arg, size_t n, const char *const *topics,
  * could not be read or put back: the worker must stop. */
 int  rt_worker_changelog_restore(rt_worker *w, size_t n, const int *partitions);
 int  rt_worker_changelog_metrics(rt_worker *w, rt_buf *out);
+/* GET /-/state: the changelog's side of one partition (a new reference), or NULL
+ * without a changelog (or out of memory). */
+json_t *rt_worker_changelog_describe(rt_worker *w, int32_t partition);
+/* worker_inspect.c: GET /-/state: every partition this worker has read since it was
+ * assigned, with its keys, bytes and changelog. 200, or -1 when out of memory. */
+int  rt_worker_partitions(rt_worker *w, rt_buf *out);
 void rt_worker_changelog_free(rt_worker *w);
 /* worker_txn.c: under processing.guarantee=exactly_once, refuse what cannot be part of
  * a transaction and begin the first one (before the loop runs). -1 with err set. */

@@ -233,6 +233,7 @@ const rt_admin_route rt_supervisor_routes[] = {
     { "GET", "/-/config", get_config, 0 },
     { "GET", "/-/processors", get_processors, 0 },
     { "GET", "/-/state/", get_state, RT_ADMIN_PREFIX | RT_ADMIN_PRIVATE },
+    { "GET", "/-/state", get_state, 0 },
     { "POST", "/-/reload", post_reload, 0 },
     { "GET", "/healthz", get_health, 0 },
     { NULL, NULL, NULL, 0 },
