@@ -212,10 +212,11 @@ void rt_kafka_txn_commit_wait(rt_sinks *ss);
 rt_sink *rt_kafka_internal_sink(rt_sinks *ss, const rt_config *c, const char *name,
                                 const char *topic, char *err, size_t errlen);
 /* Create `topic` with `partitions` and cleanup.policy=compact through the shared
- * producer's connection, or check the one there: as many partitions, compacted. Waits
- * up to timeout_ms (start-up, before the loop). -1 with err set. */
-int rt_kafka_compacted_topic(rt_sinks *ss, const char *topic, int partitions, int timeout_ms,
-                             char *err, size_t errlen);
+ * producer's connection, or check the one there: as many partitions, and compacted
+ * unless `any_policy` (librdkafka's mock cluster neither compacts nor describes
+ * configs). Waits up to timeout_ms (start-up, before the loop). -1 with err set. */
+int rt_kafka_compacted_topic(rt_sinks *ss, const char *topic, int partitions, int any_policy,
+                             int timeout_ms, char *err, size_t errlen);
 /* The number of partitions of `topic`, as the brokers say; -1 with err set. */
 int rt_kafka_topic_partitions(rt_sinks *ss, const char *topic, int timeout_ms, char *err,
                               size_t errlen);

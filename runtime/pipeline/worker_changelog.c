@@ -235,7 +235,8 @@ int rt_worker_changelog_start(rt_worker *w, char *err, size_t errlen)
     if (!(cl->sink = rt_kafka_internal_sink(&w->sinks, c, "changelog", cl->topic, why,
                                             sizeof why)) ||
         (parts = input_partitions(w, why, sizeof why)) < 0 ||
-        rt_kafka_compacted_topic(&w->sinks, cl->topic, parts, 10000, why, sizeof why) < 0) {
+        rt_kafka_compacted_topic(&w->sinks, cl->topic, parts, w->embedded.bootstraps != NULL,
+                                 10000, why, sizeof why) < 0) {
         snprintf(err, errlen, "state.changelog: %s", why);
         goto fail;
     }

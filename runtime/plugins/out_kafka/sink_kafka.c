@@ -456,8 +456,8 @@ out:
     return rc;
 }
 
-int rt_kafka_compacted_topic(rt_sinks *ss, const char *topic, int partitions, int timeout_ms,
-                             char *err, size_t errlen)
+int rt_kafka_compacted_topic(rt_sinks *ss, const char *topic, int partitions, int any_policy,
+                             int timeout_ms, char *err, size_t errlen)
 {
     char why[512], policy[128];
     rd_kafka_t *rk = ss->kafka ? ss->kafka->rk : NULL;
@@ -504,9 +504,10 @@ int rt_kafka_compacted_topic(rt_sinks *ss, const char *topic, int partitions, in
                  "(delete it, or create it with %d)", topic, have, partitions, partitions);
         goto out;
     }
-    if (topic_policy(rk, q, topic, timeout_ms, policy, sizeof policy, err, errlen) < 0)
+    if (!any_policy &&
+        topic_policy(rk, q, topic, timeout_ms, policy, sizeof policy, err, errlen) < 0)
         goto out;
-    if (!strstr(policy, "compact")) {
+    if (!any_policy && !strstr(policy, "compact")) {
         snprintf(err, errlen, "topic %s has cleanup.policy=%s; a changelog must be "
                  "compacted (kafka-configs --alter --add-config cleanup.policy=compact)",
                  topic, policy);
