@@ -44,6 +44,9 @@ check "changelog: D read the changelog of its partitions ($restored records)" \
   test "${restored:-0}" -gt 0
 written=$(metric "$d" d eddy_changelog_records_total)
 check "changelog: D wrote its changes ($written records)" test "${written:-0}" -gt 0
+read=$(metric "$d" d eddy_records_read_total)
+check "changelog: ... a key changed by many events of a commit written once ($written records for $read events)" \
+  test "${written:-0}" -lt "$(( ${read:-0} / 10 ))"
 port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$d/d.err" | cut -d: -f2)
 curl -fsS "http://127.0.0.1:$port/-/state" > "$d/d-state.json"
 check "changelog: GET /-/state lists D's partitions, each restored from the changelog" \

@@ -304,8 +304,9 @@ void rt_worker_dead_letter(rt_worker *w, const rt_event *ev, const rt_reject *wh
 
 int rt_worker_flush(rt_worker *w)
 {
-    /* Changes made outside an event: processing-time timers, the idle watermark. */
-    if (rt_worker_changelog_flush(w, NULL) < 0)
+    /* Changes made outside an event: processing-time timers, the idle watermark (under
+     * exactly_once every change waits for the commit). */
+    if (!w->txn_on && rt_worker_changelog_flush(w, NULL) < 0)
         return -1;
     if (rt_sinks_flush(&w->sinks) < 0) {
         w->failed = 1;

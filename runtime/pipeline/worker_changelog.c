@@ -2,16 +2,18 @@
  * partition's next owner through Kafka, as Kafka Streams' changelog topics, so no
  * shared disk is needed.
  *
- * Writing: the keyed stores note every key they change (state/changes.h). When an event
- * is done (complete(), after its windows and the firings it caused), the worker writes
- * each noted entry as it is now to the compacted topic `<kafka.group.id>-changelog`,
+ * Writing: the keyed stores note every key they change (state/changes.h). The worker
+ * writes each noted entry as it is now to the compacted topic `<kafka.group.id>-changelog`,
  * partition = the input partition, key = processor, store and key, so compaction keeps
- * each entry's latest value; an entry gone is a tombstone. The writes hold the event's
- * ticket: under at_least_once its offset is stored only once they are acknowledged, so
+ * each entry's latest value; an entry gone is a tombstone. Under at_least_once that is
+ * when an event is done (complete(), after its windows and the firings it caused), and
+ * the writes hold its ticket: its offset is stored only once they are acknowledged, so
  * the changelog is never behind the committed offsets (it may be ahead: the events
  * after them count again after a crash, as in Kafka Streams' at_least_once). Under
- * exactly_once they are in the worker's transaction with the outputs and the offsets,
- * and a read_committed restore gives exactly the state of the committed offsets.
+ * exactly_once it is when the transaction's offsets are taken (Kafka Streams' cache
+ * flushed on commit): a key changed by many events of a commit interval is written
+ * once, in the transaction with the outputs and the offsets, and a read_committed
+ * restore gives exactly the state of the committed offsets.
  *
  * Restoring: when partitions are assigned, the source reads the group's offsets on a
  * thread of its own; the same thread reads their changelog partitions from the start to
@@ -49,7 +51,7 @@ typedef struct cl_part {
 struct rt_changelog {
     char *topic;
     rt_sink *sink;          /* eddy's own Kafka sink for it (rt_kafka_internal_sink) */
-    rt_buf key, val;        /* scratch */
+    rt_buf key, val, seen_key;  /* scratch */
     /* the assignment being restored: filled on the source's thread, read on the loop */
     rt_keymap loaded;       /* (partition, record key) -> loaded */
     int load_rc;
@@ -143,10 +145,33 @@ static int parts_reserve(cl_part **v, size_t *have, size_t n)
     return 0;
 }
 
+/* Whether the entry was already written by this flush (`seen` notes it if not); -1
+ * when out of memory. */
+static int written_before(rt_keymap *seen, rt_buf *scratch, const rt_change *c)
+{
+    uint32_t def = c->def;
+    scratch->len = 0;
+    if (rt_buf_putc(scratch, (char)c->store) < 0 || rt_buf_append(scratch, &def, sizeof def) < 0 ||
+        rt_buf_append(scratch, c->key, c->len) < 0)
+        return -1;
+    void **slot = rt_keymap_put(seen, c->partition, scratch->data, scratch->len);
+    if (!slot)
+        return -1;
+    if (*slot)
+        return 1;
+    *slot = seen;   /* any non-NULL mark */
+    return 0;
+}
+
 int rt_worker_changelog_flush(rt_worker *w, rt_ticket *ticket)
 {
     rt_origin origin = { .file = "(changelog)" };
-    if (!w->changelog)
+    rt_changelog *cl = w->changelog;
+    /* Not held on an event's ticket: changes of many events (a commit interval's under
+     * exactly_once), where a hot key is noted many times and written once. */
+    rt_keymap seen = { 0 };
+    int rc = -1;
+    if (!cl)
         return 0;
     for (size_t i = 0; i < w->nkeyed && !w->failed; i++) {
         rt_keyed *k = w->keyed[i];
@@ -155,19 +180,30 @@ int rt_worker_changelog_flush(rt_worker *w, rt_ticket *ticket)
         if (k->changes.lost) {
             rt_error("changelog: out of memory noting the changes of processor %s; stopping "
                      "(its changelog would miss them)", w->procs[i]->name);
-            rt_worker_fail(w, &origin);
-            return -1;
+            goto fail;
         }
-        while (rt_changes_next(&k->changes, &pos, &c))
-            if (write_entry(w, k, w->procs[i]->name, &c, ticket) < 0) {
-                rt_error("changelog: cannot write a change of processor %s to %s; stopping",
-                         w->procs[i]->name, w->changelog->topic);
-                rt_worker_fail(w, &origin);
-                return -1;
+        while (rt_changes_next(&k->changes, &pos, &c)) {
+            int dup = ticket ? 0 : written_before(&seen, &cl->seen_key, &c);
+            if (dup < 0) {
+                rt_error("changelog: out of memory; stopping");
+                goto fail;
             }
+            if (!dup && write_entry(w, k, w->procs[i]->name, &c, ticket) < 0) {
+                rt_error("changelog: cannot write a change of processor %s to %s; stopping",
+                         w->procs[i]->name, cl->topic);
+                goto fail;
+            }
+        }
         rt_changes_clear(&k->changes);
+        rt_keymap_free(&seen);
+        memset(&seen, 0, sizeof seen);
     }
-    return 0;
+    rc = 0;
+fail:
+    rt_keymap_free(&seen);
+    if (rc < 0)
+        rt_worker_fail(w, &origin);
+    return rc;
 }
 
 void rt_worker_changelog_attach(rt_worker *w, rt_keyed *k)
@@ -607,6 +643,7 @@ void rt_worker_changelog_free(rt_worker *w)
     free(cl->parts);
     rt_buf_free(&cl->key);
     rt_buf_free(&cl->val);
+    rt_buf_free(&cl->seen_key);
     free(cl->topic);
     free(cl);
     w->changelog = NULL;

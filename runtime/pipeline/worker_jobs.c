@@ -102,8 +102,9 @@ static void complete(rt_worker *w, rt_job *j)
         rt_worker_event_time(w, j);
     }
     /* Its state changes (and those of the windows and timers it fired) hold its offset
-     * back too. */
-    rt_worker_changelog_flush(w, j->ticket);
+     * back too; under exactly_once they wait for the commit (worker_txn.c). */
+    if (!w->txn_on)
+        rt_worker_changelog_flush(w, j->ticket);
     if (!w->failed)
         rt_track_release(&w->tracker, j->ticket);
 }
