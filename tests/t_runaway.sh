@@ -215,10 +215,12 @@ check "fds: with the hard limit at 64 the warning was written" grep -q 'accept f
 d=$(newdir)
 start_mock "$d" 1 4 events,out,dlq
 esport=$(free_port)
-# An Elasticsearch stand-in that takes 5 s over every _bulk request: 40 requests of 50
+# An Elasticsearch stand-in that takes 20 s over every _bulk request: 40 requests of 50
 # documents are still being sent when the rebalance comes, so its drain takes longer
-# than the questions below.
-python3 tests/es_slow.py "$esport" 5 7>&- &
+# than the questions below. (The mock cluster's rebalance comes about 65 s after the
+# second member starts; at 5 s a request, a clean-clone CI run found the revoked
+# partitions' events all written by then.)
+python3 tests/es_slow.py "$esport" 20 7>&- &
 SLOW=$!
 mkdir -p "$d/processors"
 cat > "$d/processors/es.lua" <<'LUA'
