@@ -41,6 +41,16 @@ static json_t *value_json(lua_State *L, rt_buf *scratch, const char *data, size_
     return v ? v : json_string("(not readable as JSON)");
 }
 
+/* The document as one line of `out`: 200, or -1 when out of memory. */
+static int reply_json(const json_t *doc, rt_buf *out)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    int rc = text && rt_buf_append(out, text, strlen(text)) == 0 && rt_buf_putc(out, '\n') == 0
+             ? 200 : -1;
+    free(text);
+    return rc;
+}
+
 /* Every key when `key` is NULL, else only that one. */
 static int wanted(const char *key, const char *k, size_t len)
 {
@@ -116,10 +126,7 @@ int rt_worker_inspect(rt_worker *w, const char *processor, const char *key, size
     }
     if (n > limit && json_object_set_new(doc, "truncated", json_true()) < 0)
         goto out;
-    char *text = json_dumps(doc, JSON_COMPACT);
-    rc = text && rt_buf_append(out, text, strlen(text)) == 0 && rt_buf_putc(out, '\n') == 0
-         ? 200 : -1;
-    free(text);
+    rc = reply_json(doc, out);
 out:
     if (L)
         lua_close(L);
@@ -188,15 +195,14 @@ int rt_worker_partitions(rt_worker *w, rt_buf *out)
                       "topics", topics, "state_keys", v[i].state_keys, "state_bytes",
                       v[i].state_bytes, "window_keys", v[i].window_keys, "timers",
                       v[i].timers);
+        /* Both calls take their value's reference even when they fail. */
+        if (!o || json_array_append_new(parts, o) < 0)
+            goto out;
         json_t *cl = rt_worker_changelog_describe(w, v[i].partition);
-        if (!o || (cl && json_object_set_new(o, "changelog", cl) < 0) ||
-            json_array_append_new(parts, o) < 0)
+        if (cl && json_object_set_new(o, "changelog", cl) < 0)
             goto out;
     }
-    char *text = json_dumps(doc, JSON_COMPACT);
-    rc = text && rt_buf_append(out, text, strlen(text)) == 0 && rt_buf_putc(out, '\n') == 0
-         ? 200 : -1;
-    free(text);
+    rc = reply_json(doc, out);
 out:
     free(v);
     json_decref(doc);
