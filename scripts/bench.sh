@@ -3,8 +3,8 @@
 # decode-only over the same events, in one run, and their ratio; then Kafka ->
 # processors -> Kafka on an embedded cluster and on a real broker (at least once and
 # exactly once): events/s and end-to-end latency; then lookups, the per-event costs of
-# the order processor step by step, the MySQL sink, the ClickHouse sink and the geofence
-# job. The processors' lookups read a throwaway MariaDB started here
+# the order processor step by step, the MySQL sink, the ClickHouse sink, the geofence
+# job, and restores from a changelog. The processors' lookups read a throwaway MariaDB started here
 # (scripts/mariadb-local.sh), shared with the later parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,7 @@ cat conf/sql/dimensions.sql conf/sql/sample-data.sql | scripts/mariadb-local.sh 
 KAFKA_PORT=$(scripts/free-port.sh 2)    # and the next one, for the controller
 trap 'scripts/kafka-local.sh kill "$BENCH_DIR/kafka"; scripts/mariadb-local.sh stop "$BENCH_DB_DIR"; rm -rf "$BENCH_DIR"' EXIT
 scripts/kafka-local.sh start "$BENCH_DIR/kafka" "$KAFKA_PORT"
+export BENCH_KAFKA=127.0.0.1:$KAFKA_PORT BENCH_KAFKA_DIR=$BENCH_DIR/kafka
 for t in bench-dlq {alos,eos}-{bench-in,bench-out,lat2-in,lat2-out,lat4-in,lat4-out}; do
   scripts/kafka-local.sh topic "$BENCH_DIR/kafka" "$t" 4
 done
@@ -39,3 +40,5 @@ echo
 scripts/bench-clickhouse.sh
 echo
 scripts/bench-geofence.sh
+echo
+scripts/bench-restore.sh

@@ -42,6 +42,8 @@ check "changelog: partitions that moved were restored from the changelog" \
 restored=$(metric "$d" d eddy_changelog_restored_records_total)
 check "changelog: D read the changelog of its partitions ($restored records)" \
   test "${restored:-0}" -gt 0
+expect_eq "changelog: ... and has nothing left to restore (eddy_changelog_restore_lag_records)" 0 \
+  "$(metric "$d" d eddy_changelog_restore_lag_records)"
 written=$(metric "$d" d eddy_changelog_records_total)
 check "changelog: D wrote its changes ($written records)" test "${written:-0}" -gt 0
 read=$(metric "$d" d eddy_records_read_total)
@@ -125,6 +127,54 @@ check "changelog at least once: ... and every key counted all its events at leas
 stop_eddy b; expect_eq "changelog at least once: B stops cleanly" 0 "$STOP_RC"
 stop_broker
 
+# state.dir beside the changelog is a cache of it (Kafka Streams' checkpoint file): A
+# stops cleanly and writes its files; B, with no state.dir, takes the partitions and
+# changes three keys; A, back with its old files, reads only the changelog after them
+# (B's changes) and goes on from every key's count.
+eos_case 20000
+member a "state.dir=$d/a/state"; member b
+MOCK_DIR=$d
+produce_keyed "$d/events.ndjson"
+run_member a
+check "changelog cache: A processes every event" wait_for outputs_in 19800
+stop_eddy a; expect_eq "changelog cache: A stops cleanly" 0 "$STOP_RC"
+check "changelog cache: ... writing its files after the last commit" \
+  grep -q "checkpoint taken on the way out" "$d/a.err"
+cp "$d/a.err" "$d/a.err.1"
+run_member b
+wait_for grep -q "partitions restored from cl-changelog" "$d/b.err"
+full=$(grep -o 'restored from cl-changelog: [0-9]* records read' "$d/b.err" | tail -1 | grep -o '[0-9]* records' | cut -d' ' -f1)
+key_events() {  # key_events PREFIX: one event for each of k0, k1, k2
+  for k in 0 1 2; do
+    printf 'k%s\t{"domain":"t","type":"x","timestamp":300000000,"eventId":"%s%s","payload":{"k":"k%s"}}\n' \
+      "$k" "$1" "$k" "$k"
+  done | kcat -b "$BOOT" -P -t events -K '	'
+}
+ids_out() { [ "$(committed out | grep -c "\"id\":\"$1")" -ge 3 ]; }
+key_events z
+check "changelog cache: B restored all of it from the changelog ($full records) and processes" \
+  wait_for ids_out z
+stop_eddy b; expect_eq "changelog cache: B stops cleanly" 0 "$STOP_RC"
+run_member a
+key_events y
+check "changelog cache: A, back, processes" wait_for ids_out y
+line=$(grep -o 'partitions restored from cl-changelog: [0-9]* records read.*' "$d/a.err" | tail -1)
+check "changelog cache: A restored its partitions from its files and the changelog after them ($line)" \
+  grep -q "(4 from a state.dir file" <<<"$line"
+tail_read=$(grep -o 'cl-changelog: [0-9]* records' <<<"$line" | grep -o '[0-9]*')
+check "changelog cache: ... reading $tail_read changelog records (B's) instead of $full" \
+  test "${tail_read:-99999}" -le 10 -a "${tail_read:-99999}" -lt "${full:-0}"
+want=$(awk 'BEGIN { for (i = 1; i <= 20000; i++) if (i % 100 && i % 50 < 3) c[i % 50]++
+                    printf "y0 k0 %d y1 k1 %d y2 k2 %d", c[0] + 2, c[1] + 2, c[2] + 2 }')
+expect_eq "changelog cache: ... and every key goes on from its count, B's changes included" "$want" \
+  "$(committed out | jq -r 'select(.id and (.id | startswith("y"))) | "\(.id) \(.k) \(.c)"' | sort | tr '\n' ' ' | sed 's/ $//')"
+port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$d/a.err" | tail -1 | cut -d: -f2)
+check "changelog cache: GET /-/state says which partitions came from state.dir" \
+  jq -e '[.workers[].partitions[].changelog.from_state_dir] | length > 0 and all' \
+  <<<"$(curl -fsS "http://127.0.0.1:$port/-/state")"
+stop_eddy a; expect_eq "changelog cache: A stops cleanly again" 0 "$STOP_RC"
+stop_broker
+
 # The embedded mock cluster (make demo) describes no topic config and compacts
 # nothing: the changelog is made there without the policy check, and works.
 d=$(newdir); mkdir -p "$d/processors"
@@ -142,10 +192,6 @@ expect_eq "changelog on the embedded cluster: eddy stops cleanly" 0 "$rc"
 d=$(newdir); mkdir -p "$d/processors"
 write_echo_processor "$d" echo t
 BOOT=127.0.0.1:9
-kafka_out_conf "$d" refuse out state.changelog=true "state.dir=$d/state"
-out=$("$EDDY" run -c "$d/eddy.conf" 2>&1)
-check "changelog refuses state.dir beside it" \
-  grep -q "eddy.conf:[0-9]*: state.dir: with state.changelog=true the changelog holds the state" <<<"$out"
 write_conf "$d" state.changelog=true
 out=$("$EDDY" run -c "$d/eddy.conf" 2>&1)
 check "changelog refuses a file source" \

@@ -57,6 +57,11 @@ write_echo_processor "$d" same order; cp "$d/processors/same.lua" "$d/processors
 refused "check: two processors with one name are refused" "$d" \
   "$d/processors/same.lua and $d/processors/same2.lua both name their processor 'same'"
 
+d=$(newdir); write_conf "$d"
+echo 'return { name = "k", key = { "payload" }, process = function() end }' > "$d/processors/k.lua"
+refused "check: a processor key that is not a record path is refused" "$d" \
+  "$d/processors/k.lua: key must be a record path such as \"payload.merchantId\""
+
 # A mistyped key in a processor table or a window declaration stops the load, naming
 # file, line and the key it was probably meant to be, instead of passing silently.
 d=$(newdir); write_conf "$d"

@@ -154,6 +154,9 @@ const rt_conf_key rt_conf_keys[] = {
       "partition from it when assigned (no shared disk needed)" },
     { "state.changelog.topic", RT_CONF_STRING, "", 0, NULL, 0, 0,
       "the changelog topic; empty: <kafka.group.id>-changelog" },
+    { "state.cache.max.age.ms", RT_CONF_INT, "43200000", 0, NULL, 0, 86400000LL * 365,
+      "with state.changelog and state.dir: a partition's file older than this is not used "
+      "(a full restore instead; keep it below the changelog's delete.retention.ms)" },
     { "state.max.mb", RT_CONF_INT, "512", 0, NULL, 0, 1048576,
       "keys and values one processor's ctx.state may hold; a set past it: dead letter `memory`; 0 none" },
     { "checkpoint.interval.ms", RT_CONF_INT, "5000", 0, NULL, 10, 86400000LL,

@@ -204,6 +204,33 @@ int rt_event_decode(rt_event *ev, const char *raw, size_t len, const rt_event_li
     return validate(ev, lim, why);
 }
 
+const char *rt_event_key(const rt_event *ev, const char *path, char *buf, size_t len,
+                         size_t *klen)
+{
+    const rt_jtape *t = &ev->tape;
+    long v = ev->decoded ? rt_jtape_at(t, 0, path) : -1;
+    int n;
+    switch (v >= 0 ? (enum rt_jtype)t->v[v].type : RT_JNULL) {
+    case RT_JSTRING:
+        *klen = t->v[v].len;
+        return rt_jtape_str(t, (uint32_t)v);
+    case RT_JINT:
+        n = snprintf(buf, len, "%lld", t->v[v].num.i);
+        break;
+    case RT_JREAL:
+        n = snprintf(buf, len, "%.17g", t->v[v].num.d);
+        break;
+    case RT_JTRUE:
+    case RT_JFALSE:
+        n = snprintf(buf, len, "%s", t->v[v].type == RT_JTRUE ? "true" : "false");
+        break;
+    default:
+        return NULL;
+    }
+    *klen = (size_t)n;
+    return buf;
+}
+
 void rt_event_clear(rt_event *ev)
 {
     rt_jtape_reset(&ev->tape);

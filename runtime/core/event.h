@@ -71,6 +71,11 @@ typedef struct rt_event_limits {
     long long timestamp_max;    /* epoch ms */
 } rt_event_limits;
 
+/* The value at a record path ("payload.merchantId") of a decoded event as key text
+ * (a number's digits, true/false), in the tape or in buf[len]; *klen its length. NULL
+ * when absent, null, an object or an array. */
+const char *rt_event_key(const rt_event *ev, const char *path, char *buf, size_t len,
+                         size_t *klen);
 /* Decode and validate `raw` (ev zeroed the first time, or cleared since). 0 and a
  * filled event, or -1 and `why` filled; the fields decoded before the failure stay
  * readable. Call rt_event_clear either way. */

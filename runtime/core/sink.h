@@ -205,18 +205,27 @@ int  rt_kafka_txn_commit_start(rt_sinks *ss, const rt_txn_offset *o, size_t n,
 /* Wait for the commit started so, if one is; its `done` runs before this returns. */
 void rt_kafka_txn_commit_wait(rt_sinks *ss);
 
-/* state.changelog (sink_kafka.c): a Kafka sink of eddy's own on the worker's shared
- * producer (in its transactions under exactly_once), writing to `topic`, not listed
- * among the configured sinks. Records go to the partition out->partition names; a
- * NULL record is a tombstone. NULL with err set. */
+/* The changelog and repartition topics (sink_kafka.c): a Kafka sink of eddy's own on
+ * the worker's shared producer (in its transactions under exactly_once), writing to
+ * `topic`, not listed among the configured sinks. Records go to the partition
+ * out->partition names (NULL: by the key, with the producer's partitioner); a NULL
+ * record is a tombstone. NULL with err set. */
 rt_sink *rt_kafka_internal_sink(rt_sinks *ss, const rt_config *c, const char *name,
                                 const char *topic, char *err, size_t errlen);
-/* Create `topic` with `partitions` and cleanup.policy=compact through the shared
- * producer's connection, or check the one there: as many partitions, and compacted
- * unless `any_policy` (librdkafka's mock cluster neither compacts nor describes
- * configs). Waits up to timeout_ms (start-up, before the loop). -1 with err set. */
-int rt_kafka_compacted_topic(rt_sinks *ss, const char *topic, int partitions, int any_policy,
-                             int timeout_ms, char *err, size_t errlen);
+/* Create `topic` with `partitions` through the shared producer's connection, or check
+ * the one there has as many. `compact`: created with cleanup.policy=compact (a
+ * changelog), and an existing one must be compacted unless `any_policy` (librdkafka's
+ * mock cluster neither compacts nor describes configs); else the broker's default
+ * policy (a repartition topic). Waits up to timeout_ms (start-up, before the loop). -1
+ * with err set. */
+int rt_kafka_internal_topic(rt_sinks *ss, const char *topic, int partitions, int compact,
+                            int any_policy, int timeout_ms, char *err, size_t errlen);
+/* Keep, for internal sink `s` (one per producer) whose topic has `partitions`, the
+ * offset after the last record acknowledged in each partition; -1 when out of memory
+ * or already kept. */
+int rt_kafka_track_acked(rt_sink *s, int partitions);
+/* That offset for `partition`: -1 before any acknowledgement (or not kept). */
+int64_t rt_kafka_acked_next(const rt_sink *s, int32_t partition);
 /* The number of partitions of `topic`, as the brokers say; -1 with err set. */
 int rt_kafka_topic_partitions(rt_sinks *ss, const char *topic, int timeout_ms, char *err,
                               size_t errlen);

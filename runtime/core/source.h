@@ -59,6 +59,9 @@ typedef struct rt_source_env {
     int input_fd;               /* > 0: the input relayed by a supervisor (a pipe) */
     long long input_line;       /* lines of it done before the first one sent */
     size_t max_record;          /* event.max.bytes */
+    /* Kafka: eddy's repartition topics (comma list), read beside source.topics and
+     * assigned with the same partition numbers (the range assignor), or NULL. */
+    const char *repartition_topics;
     rt_source_cb cb;
 } rt_source_env;
 

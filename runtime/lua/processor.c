@@ -274,7 +274,7 @@ static int load_protected(lua_State *L)
     int spec = lua_gettop(L);
     static const char *const keys[] = { "name", "routes", "process", "init", "windows",
                                         "on_window", "on_timer", "jit", "state_ttl_ms",
-                                        "metrics", NULL };
+                                        "metrics", "key", NULL };
     rt_processor_check_keys(L, p, spec, keys, "the processor table");
 
     char stem[256];
@@ -295,6 +295,17 @@ static int load_protected(lua_State *L)
     lua_pop(L, 1);
 
     read_routes(L, p, spec);
+
+    lua_getfield(L, spec, "key");
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING || !lua_objlen(L, -1) ||
+            strlen(lua_tostring(L, -1)) != lua_objlen(L, -1))
+            luaL_error(L, "%s: key must be a record path such as \"payload.merchantId\"",
+                       p->path);
+        if (!(p->key = strdup(lua_tostring(L, -1))))
+            luaL_error(L, "out of memory");
+    }
+    lua_pop(L, 1);
 
     lua_getfield(L, spec, "process");
     if (!lua_isfunction(L, -1))
@@ -626,6 +637,7 @@ void rt_processor_free(rt_processor *p)
         free(p->rules_read[i]);
     free(p->rules_read);
     free(p->last_error);
+    free(p->key);
     free(p->name);
     free(p->path);
     rt_buf_free(&p->scratch);

@@ -144,6 +144,8 @@ typedef struct rt_processor {
     rt_series *series;      /* their values, kept by the worker under the name */
     int on_window_ref, on_timer_ref;    /* LUA_NOREF when absent */
     int64_t state_ttl_ms;   /* the table's state_ttl_ms: ctx.state.set's default TTL */
+    char *key;              /* the table's `key`: the record path its state is keyed by
+                             * (the worker repartitions by it), or NULL */
     /* sandbox */
     rt_sandbox_limits limits;
     const char *load_src;   /* the source while it loads (error lines), else NULL */

@@ -155,6 +155,8 @@ static void install(rt_worker *w, int slot, rt_processor *cand, rt_reload_report
                  "new; restart eddy to change them");
         goto refused;
     }
+    if (rt_worker_repartition_check(w, old, cand, err, sizeof err) < 0)
+        goto refused;
     const char *metric = old ? metric_changed(old, cand) : NULL;
     if (metric) {
         snprintf(err, sizeof err, "metric %s changed its type or labels: its series would "

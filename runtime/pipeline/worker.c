@@ -232,7 +232,7 @@ int rt_worker_init(rt_worker *w, const rt_config *cfg, enum rt_worker_io io, int
     if (load_processors(w, err, errlen) < 0)
         return -1;
     if (add_forwards(w, err, errlen) < 0 || rt_worker_keyed_init(w, err, errlen) < 0 ||
-        rt_worker_txn_check(w, err, errlen) < 0)
+        rt_worker_txn_check(w, err, errlen) < 0 || rt_worker_repartition_init(w, err, errlen) < 0)
         return -1;
     return rt_worker_build_routes(w, &w->router, &w->owners, err, errlen);
 }
@@ -429,10 +429,16 @@ static void on_kafka_assigned(void *arg, size_t n, const char *const *topics,
 
 static int open_source(rt_worker *w, char *err, size_t errlen)
 {
+    rt_buf more = { 0 };
+    if (rt_worker_repartition_topics(w, &more) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     rt_source_env env = {
         .base = w->base, .cfg = w->cfg, .tracker = &w->tracker,
         .kafka_bootstrap = w->embedded.bootstraps, .input_fd = w->input_fd,
         .input_line = w->input_line, .max_record = w->limits.max_bytes,
+        .repartition_topics = w->nrekey ? more.data : NULL,
         .cb = { .record = on_record, .batch_end = on_batch_end, .end = on_end,
                 .drain = on_kafka_drain, .assigned = on_kafka_assigned,
                 .load = w->changelog ? rt_worker_changelog_load : NULL,
@@ -443,6 +449,7 @@ static int open_source(rt_worker *w, char *err, size_t errlen)
     pthread_mutex_lock(&w->source_mu);
     int rc = rt_source_open(&w->source, &env, err, errlen);
     pthread_mutex_unlock(&w->source_mu);
+    rt_buf_free(&more);
     return rc;
 }
 
@@ -647,7 +654,8 @@ int rt_worker_run(rt_worker *w)
         rt_error("%s", err);
         return -1;
     }
-    if (rt_worker_changelog_start(w, err, sizeof err) < 0 ||
+    if (rt_worker_repartition_start(w, err, sizeof err) < 0 ||
+        rt_worker_changelog_start(w, err, sizeof err) < 0 ||
         rt_worker_txn_start(w, err, sizeof err) < 0 || open_source(w, err, sizeof err) < 0 ||
         rt_worker_checkpoint_start(w, err, sizeof err) < 0) {
         rt_error("%s", err);
@@ -672,6 +680,11 @@ int rt_worker_run(rt_worker *w)
     /* The last transaction: what is done commits before the group is left. */
     if (w->txn_on && !w->failed && rt_worker_txn_commit(w, 1) < 0)
         w->failed = 1;
+    /* exactly_once with a changelog: the state.dir files (its cache) are written only
+     * now, after that commit, so they hold committed state. */
+    if (w->state_dir && w->txn_on && w->changelog && !w->txn_over && !w->failed &&
+        !w->head && rt_worker_checkpoint(w) == 0)
+        rt_info("checkpoint taken on the way out");
     pthread_mutex_lock(&w->source_mu);
     if (rt_source_has(&w->source, RT_SOURCE_COMMITS) && rt_source_close(&w->source) < 0)
         w->failed = 1;
@@ -718,6 +731,7 @@ void rt_worker_free(rt_worker *w)
     rt_worker_checkpoint_stop(w);
     rt_worker_txn_free(w);
     rt_worker_changelog_free(w);
+    rt_worker_repartition_free(w);
     for (size_t i = 0; i < w->nprocs; i++) {
         rt_processor_free(w->procs[i]);
         free(w->procs[i]);

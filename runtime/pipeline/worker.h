@@ -61,6 +61,7 @@ typedef struct rt_keyed {
 } rt_keyed;
 
 typedef struct rt_changelog rt_changelog;
+typedef struct rt_rekey rt_rekey;
 
 typedef struct rt_worker {
     const rt_config *cfg;
@@ -122,6 +123,9 @@ typedef struct rt_worker {
     int ckpt_report_fd;     /* the child's report */
     struct event *ckpt_child_ev;
     rt_changelog *changelog;    /* state.changelog=true (worker_changelog.c), or NULL */
+    rt_rekey *rekey;        /* processors whose events are repartitioned by their key
+                             * (worker_repartition.c) */
+    size_t nrekey;
     /* processing.guarantee=exactly_once (worker_txn.c) */
     int txn_on;
     struct event *txn_ev;       /* every commit.interval.ms: a commit is due */

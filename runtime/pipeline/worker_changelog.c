@@ -33,10 +33,13 @@
 
 #define LOAD_TIMEOUT_MS (10 * 60 * 1000)    /* a restore that reads nothing this long fails */
 #define POLL_MS 200
+#define PROGRESS_MS 5000    /* a long restore says how far it is this often */
 
-/* One loaded entry: the latest value of a record key. */
+/* One loaded entry: the latest value of a record key, or (over a cached partition) that
+ * it is gone. */
 typedef struct loaded {
     size_t len;
+    int gone;
     char data[];
 } loaded;
 
@@ -45,6 +48,7 @@ typedef struct cl_part {
     int restored;           /* restored at its last assignment */
     uint64_t restored_records;  /* records that restore read */
     int64_t restored_to;    /* the changelog offset it read to */
+    int from_cache;         /* it read only the changelog after a state.dir file */
     uint64_t written;       /* records written since */
 } cl_part;
 
@@ -58,10 +62,16 @@ struct rt_changelog {
     char load_err[512];
     uint64_t load_records;
     int64_t load_ms;
+    int64_t load_lag;       /* records still to read (the source's thread writes it,
+                             * the loop reads it: atomic), 0 when no restore runs */
     cl_part *load_parts;    /* by partition number: what the load read */
     size_t nload_parts;
     cl_part *parts;         /* by partition number, on the loop */
     size_t nparts;
+    rt_buf *cache;          /* by partition number: the state.dir file the load starts
+                             * from (len 0: none) */
+    size_t ncache;
+    int64_t cache_max_age_ms;   /* state.cache.max.age.ms */
     /* metrics */
     uint64_t written, tombstones, restores, restored_records;
     int64_t restore_ms;
@@ -215,9 +225,8 @@ void rt_worker_changelog_attach(rt_worker *w, rt_keyed *k)
 
 /* ---- start-up ---- */
 
-/* The input's partition count: the largest of source.topics (co-partitioned topics have
- * the same). -1 with err set. */
-static int input_partitions(rt_worker *w, char *err, size_t errlen)
+/* Co-partitioned topics have the same count; the largest is taken. */
+int rt_worker_input_partitions(rt_worker *w, char *err, size_t errlen)
 {
     const char *topics = rt_config_get(w->cfg, "source.topics");
     int most = -1;
@@ -249,13 +258,6 @@ int rt_worker_changelog_start(rt_worker *w, char *err, size_t errlen)
                  rt_config_where(c, "state.changelog", where, sizeof where));
         return -1;
     }
-    const char *dir = rt_config_get(c, "state.dir");
-    if (dir && *dir) {
-        snprintf(err, errlen, "%s: state.dir: with state.changelog=true the changelog holds "
-                 "the state; local checkpoint files beside it are not built yet (unset one)",
-                 rt_config_where(c, "state.dir", where, sizeof where));
-        return -1;
-    }
     rt_changelog *cl = calloc(1, sizeof *cl);
     const char *group = rt_config_get(c, "kafka.group.id");
     const char *topic = rt_config_get(c, "state.changelog.topic");
@@ -270,18 +272,24 @@ int rt_worker_changelog_start(rt_worker *w, char *err, size_t errlen)
     }
     if (!(cl->sink = rt_kafka_internal_sink(&w->sinks, c, "changelog", cl->topic, why,
                                             sizeof why)) ||
-        (parts = input_partitions(w, why, sizeof why)) < 0 ||
-        rt_kafka_compacted_topic(&w->sinks, cl->topic, parts, w->embedded.bootstraps != NULL,
-                                 10000, why, sizeof why) < 0) {
+        (parts = rt_worker_input_partitions(w, why, sizeof why)) < 0 ||
+        rt_kafka_internal_topic(&w->sinks, cl->topic, parts, 1,
+                                w->embedded.bootstraps != NULL, 10000, why, sizeof why) < 0 ||
+        (rt_kafka_track_acked(cl->sink, parts) < 0 &&
+         snprintf(why, sizeof why, "out of memory") > 0)) {
         snprintf(err, errlen, "state.changelog: %s", why);
         goto fail;
     }
     cl->load_rc = -1;
+    cl->cache_max_age_ms = rt_config_int(c, "state.cache.max.age.ms");
     w->changelog = cl;
     for (size_t i = 0; i < w->nkeyed; i++)
         rt_worker_changelog_attach(w, w->keyed[i]);
+    const char *dir = rt_config_get(c, "state.dir");
     rt_info("state.changelog: keyed state, windows and timers are written to %s "
-            "(%d partitions) and restored from it on assignment", cl->topic, parts);
+            "(%d partitions) and restored from it on assignment%s%s", cl->topic, parts,
+            dir && *dir ? "; the files in state.dir are a cache: only the changelog after "
+                          "them is read, " : "", dir && *dir ? dir : "");
     return 0;
 fail:
     if (cl)
@@ -300,28 +308,41 @@ static void loaded_clear(rt_changelog *cl)
         free(s->value);
     rt_keymap_free(&cl->loaded);
     memset(&cl->loaded, 0, sizeof cl->loaded);
+    for (size_t p = 0; p < cl->ncache; p++)
+        rt_buf_free(&cl->cache[p]);
+    free(cl->cache);
+    cl->cache = NULL;
+    cl->ncache = 0;
 }
 
-/* Keep the latest value of the record's key; a tombstone forgets it. */
+static int cached(const rt_changelog *cl, int32_t partition)
+{
+    return (size_t)partition < cl->ncache && cl->cache[partition].len;
+}
+
+/* Keep the latest value of the record's key; a tombstone forgets it, or, over a
+ * cached partition, is kept: the file's entry must go too. */
 static int load_record(rt_changelog *cl, const rd_kafka_message_t *m)
 {
     if (!m->key || !m->key_len)
         return 0;   /* not eddy's */
-    if (!m->payload) {
+    if (!m->payload && !cached(cl, m->partition)) {
         free(rt_keymap_del(&cl->loaded, m->partition, m->key, m->key_len));
         return 0;
     }
     if (parts_reserve(&cl->load_parts, &cl->nload_parts, (size_t)m->partition + 1) < 0)
         return -1;
     cl->load_parts[m->partition].restored_records++;
-    loaded *v = malloc(sizeof *v + m->len);
+    loaded *v = malloc(sizeof *v + (m->payload ? m->len : 0));
     void **slot = v ? rt_keymap_put(&cl->loaded, m->partition, m->key, m->key_len) : NULL;
     if (!slot) {
         free(v);
         return -1;
     }
-    v->len = m->len;
-    memcpy(v->data, m->payload, m->len);
+    v->gone = !m->payload;
+    v->len = m->payload ? m->len : 0;
+    if (v->len)
+        memcpy(v->data, m->payload, m->len);
     free(*slot);
     *slot = v;
     return 0;
@@ -337,7 +358,9 @@ static rd_kafka_t *load_consumer(rt_worker *w, char *err, size_t errlen)
     if (rt_kafka_conf_put(conf, "enable.auto.commit", "false", err, errlen) < 0 ||
         rt_kafka_conf_put(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
         rt_kafka_conf_put(conf, "enable.partition.eof", "true", err, errlen) < 0 ||
-        rt_kafka_conf_put(conf, "isolation.level", "read_committed", err, errlen) < 0) {
+        rt_kafka_conf_put(conf, "isolation.level", "read_committed", err, errlen) < 0 ||
+        /* a cache's position the topic no longer has: said, not skipped (from_start) */
+        rt_kafka_conf_put(conf, "auto.offset.reset", "error", err, errlen) < 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -349,6 +372,68 @@ static rd_kafka_t *load_consumer(rt_worker *w, char *err, size_t errlen)
     return rk;
 }
 
+/* Where the load of `partition` starts: after the state.dir file's position when there
+ * is a usable one (kept in cl->cache), else at the beginning. */
+static int64_t load_from(rt_worker *w, rt_changelog *cl, int32_t partition)
+{
+    char err[512];
+    int64_t when, position;
+    if (!w->state_dir || (size_t)partition >= cl->ncache)
+        return RD_KAFKA_OFFSET_BEGINNING;
+    rt_buf *b = &cl->cache[partition];
+    int got = rt_ckpt_read(w->state_dir, partition, b, err, sizeof err);
+    if (got < 0)
+        rt_warn("changelog: %s; partition %d is restored from the whole changelog", err,
+                (int)partition);
+    if (got > 0 && rt_worker_cache_position(b, partition, &when, &position) == 0 &&
+        rt_epoch_ms() - when <= cl->cache_max_age_ms)
+        return position;
+    if (got > 0)
+        rt_info("changelog: the state.dir file of partition %d is %s; it is restored from "
+                "the whole changelog", (int)partition,
+                rt_worker_cache_position(b, partition, &when, &position) < 0
+                    ? "not a changelog cache" : "older than state.cache.max.age.ms");
+    b->len = 0;
+    return RD_KAFKA_OFFSET_BEGINNING;
+}
+
+/* A cached partition whose position the changelog does not have (the topic was made
+ * again, or compacted past it): the file is dropped and the partition read from the
+ * start. -1 when it cannot be. */
+static int from_start(rt_changelog *cl, rd_kafka_t *rk, int32_t partition)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    if (!l)
+        return -1;
+    rt_warn("changelog: partition %d does not have the offset its state.dir file was taken "
+            "at; it is restored from the whole changelog", (int)partition);
+    cl->cache[partition].len = 0;
+    rd_kafka_topic_partition_list_add(l, cl->topic, partition)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(rk, l, 10000);
+    int rc = e || l->elems[0].err ? -1 : 0;
+    if (e)
+        rd_kafka_error_destroy(e);
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+/* The records of l's partitions not read yet, by the high watermarks the fetches
+ * brought (no request of its own). */
+static int64_t load_lag(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l,
+                        const int64_t *next)
+{
+    int64_t lag = 0, lo, hi;
+    for (int i = 0; i < l->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &l->elems[i];
+        if (p->err == 0 &&
+            rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) == 0 &&
+            hi > next[i])
+            lag += hi - (next[i] > lo ? next[i] : lo);
+    }
+    return lag;
+}
+
 int rt_worker_changelog_load(void *arg, size_t n, const char *const *topics,
                              const int *partitions)
 {
@@ -356,7 +441,7 @@ int rt_worker_changelog_load(void *arg, size_t n, const char *const *topics,
     rt_changelog *cl = w->changelog;
     rd_kafka_topic_partition_list_t *l = NULL;
     rd_kafka_t *rk = NULL;
-    int64_t t0 = rt_clock_ms(), last = t0;
+    int64_t t0 = rt_clock_ms(), last = t0, said = t0, *next = NULL;
     int left = 0;
     cl->load_rc = -1;
     cl->load_err[0] = '\0';
@@ -365,14 +450,21 @@ int rt_worker_changelog_load(void *arg, size_t n, const char *const *topics,
     free(cl->load_parts);
     cl->load_parts = NULL;
     cl->nload_parts = 0;
-    if (!(l = rd_kafka_topic_partition_list_new((int)n + 1))) {
+    size_t most = 0;
+    for (size_t i = 0; i < n; i++)
+        most = (size_t)partitions[i] + 1 > most ? (size_t)partitions[i] + 1 : most;
+    if (!(l = rd_kafka_topic_partition_list_new((int)n + 1)) ||
+        !(next = calloc(n + 1, sizeof *next)) ||
+        (w->state_dir && !(cl->cache = calloc(most + 1, sizeof *cl->cache)))) {
         snprintf(cl->load_err, sizeof cl->load_err, "out of memory");
         goto out;
     }
+    cl->ncache = w->state_dir ? most : 0;
     for (size_t i = 0; i < n; i++)
         if (!rd_kafka_topic_partition_list_find(l, cl->topic, partitions[i])) {
-            rd_kafka_topic_partition_list_add(l, cl->topic, partitions[i])->offset =
-                RD_KAFKA_OFFSET_BEGINNING;
+            int64_t from = load_from(w, cl, partitions[i]);
+            rd_kafka_topic_partition_list_add(l, cl->topic, partitions[i])->offset = from;
+            next[l->cnt - 1] = from < 0 ? 0 : from;
             left++;
         }
     if (!left) {
@@ -388,6 +480,15 @@ int rt_worker_changelog_load(void *arg, size_t n, const char *const *topics,
     }
     while (left > 0) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, POLL_MS);
+        if (rt_clock_ms() - said >= PROGRESS_MS) {
+            int64_t lag = load_lag(rk, l, next);
+            __atomic_store_n(&cl->load_lag, lag, __ATOMIC_RELAXED);
+            rt_info("changelog: restoring %d partitions from %s: %llu records read, %lld "
+                    "to go, %.0f s so far", l->cnt, cl->topic,
+                    (unsigned long long)cl->load_records, (long long)lag,
+                    (double)(rt_clock_ms() - t0) / 1000);
+            said = rt_clock_ms();
+        }
         if (!m) {
             if (rt_clock_ms() - last > LOAD_TIMEOUT_MS) {
                 snprintf(cl->load_err, sizeof cl->load_err, "nothing read for %d s",
@@ -406,6 +507,15 @@ int rt_worker_changelog_load(void *arg, size_t n, const char *const *topics,
                 if (parts_reserve(&cl->load_parts, &cl->nload_parts,
                                   (size_t)m->partition + 1) == 0)
                     cl->load_parts[m->partition].restored_to = m->offset;
+                if ((size_t)m->partition < cl->nload_parts)
+                    cl->load_parts[m->partition].from_cache = cached(cl, m->partition);
+            }
+        } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && cached(cl, m->partition)) {
+            if (from_start(cl, rk, m->partition) < 0) {
+                snprintf(cl->load_err, sizeof cl->load_err, "cannot read partition %d "
+                         "from its start", (int)m->partition);
+                rd_kafka_message_destroy(m);
+                goto out;
             }
         } else if (m->err) {
             /* Passing trouble (a broker away) is retried by librdkafka; these are not. */
@@ -425,12 +535,18 @@ int rt_worker_changelog_load(void *arg, size_t n, const char *const *topics,
             goto out;
         } else {
             cl->load_records++;
+            rd_kafka_topic_partition_t *p =
+                rd_kafka_topic_partition_list_find(l, cl->topic, m->partition);
+            if (p)
+                next[p - l->elems] = m->offset + 1;
         }
         rd_kafka_message_destroy(m);
     }
     cl->load_rc = 0;
 out:
     cl->load_ms = rt_clock_ms() - t0;
+    __atomic_store_n(&cl->load_lag, 0, __ATOMIC_RELAXED);
+    free(next);
     if (rk) {
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
@@ -450,14 +566,18 @@ static int keyed_slot(rt_worker *w, const char *name)
 }
 
 static int restore_window(rt_windows *ws, int32_t partition, const char *window,
-                          const char *key, size_t klen, rt_ckpt_reader *r)
+                          const char *key, size_t klen, int gone, rt_ckpt_reader *r)
 {
-    uint64_t kind = rt_ckpt_get_u64(r);
-    int64_t size = rt_ckpt_get_i64(r), slide = rt_ckpt_get_i64(r), gap = rt_ckpt_get_i64(r);
-    uint64_t npanes = rt_ckpt_get_u64(r);
     size_t d = 0;
     while (d < ws->ndefs && strcmp(ws->defs[d].name, window))
         d++;
+    if (d < ws->ndefs)
+        rt_windows_forget(ws, d, partition, key, klen);     /* a cached copy */
+    if (gone)
+        return 0;
+    uint64_t kind = rt_ckpt_get_u64(r);
+    int64_t size = rt_ckpt_get_i64(r), slide = rt_ckpt_get_i64(r), gap = rt_ckpt_get_i64(r);
+    uint64_t npanes = rt_ckpt_get_u64(r);
     int same = d < ws->ndefs && ws->defs[d].kind == kind && ws->defs[d].size == size &&
                ws->defs[d].slide == slide && ws->defs[d].gap == gap;
     for (uint64_t j = 0; j < npanes && !r->bad; j++) {
@@ -472,8 +592,9 @@ static int restore_window(rt_windows *ws, int32_t partition, const char *window,
     return 0;
 }
 
-/* Put one loaded entry back. -1 out of memory; r->bad when it does not parse. */
-static int restore_entry(rt_worker *w, int32_t partition, const rt_keymap_slot *s,
+/* Put one loaded entry back, in place of what a state.dir file put there (`gone`: only
+ * remove that). -1 out of memory; r->bad when it does not parse. */
+static int restore_entry(rt_worker *w, int32_t partition, const rt_keymap_slot *s, int gone,
                          int64_t now, rt_ckpt_reader *r)
 {
     const char *k = s->key, *end = s->key + s->len;
@@ -494,14 +615,23 @@ static int restore_entry(rt_worker *w, int32_t partition, const rt_keymap_slot *
     if (slot < 0)
         return 0;   /* a processor gone: its entries are dropped */
     rt_keyed *kd = w->keyed[slot];
+    if (store == 's' && gone)
+        return rt_state_del(&kd->state, NULL, partition, key, klen) < 0 ? -1 : 0;
     if (store == 's') {
         int64_t expires = rt_ckpt_get_i64(r);
         size_t vlen;
         const char *val = rt_ckpt_get_bytes(r, &vlen);
         if (!r->bad && (!expires || expires > now))
             return rt_state_set(&kd->state, NULL, partition, key, klen, val, vlen, expires);
-        return 0;
+        return rt_state_del(&kd->state, NULL, partition, key, klen) < 0 ? -1 : 0;
     }
+    const rt_timer *t = store == 't' ? rt_keymap_get(&kd->timers.map, partition, key, klen)
+                                     : NULL;
+    if (t)      /* a cached copy */
+        rt_timers_cancel(&kd->timers, partition, key, t->klen, key + t->klen + 1,
+                         klen - t->klen - 1);
+    if (store == 't' && gone)
+        return 0;
     if (store == 't') {
         uint64_t tklen = rt_ckpt_get_u64(r), domain = rt_ckpt_get_u64(r);
         int64_t at = rt_ckpt_get_i64(r);
@@ -521,7 +651,7 @@ static int restore_entry(rt_worker *w, int32_t partition, const rt_keymap_slot *
         }
         memcpy(window, name, wlen);
         window[wlen] = '\0';
-        return restore_window(&kd->windows, partition, window, key, klen, r);
+        return restore_window(&kd->windows, partition, window, key, klen, gone, r);
     }
     r->bad = 1;
     return 0;
@@ -532,6 +662,7 @@ int rt_worker_changelog_restore(rt_worker *w, size_t n, const int *partitions)
     rt_changelog *cl = w->changelog;
     int64_t now = rt_epoch_ms(), t0 = rt_clock_ms();
     uint64_t entries = 0, bad = 0;
+    size_t cached_parts = 0;
     int rc = -1;
     if (!n)
         return 0;   /* a cooperative rebalance that only took partitions away */
@@ -544,18 +675,28 @@ int rt_worker_changelog_restore(rt_worker *w, size_t n, const int *partitions)
     if (rt_worker_changelog_flush(w, NULL) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        int seen = 0;
+        int seen = 0, part = partitions[i];
         for (size_t j = 0; j < i; j++)
-            seen |= partitions[j] == partitions[i];
-        if (!seen)
-            rt_worker_drop_partition(w, partitions[i]);
+            seen |= partitions[j] == part;
+        if (seen)
+            continue;
+        rt_worker_drop_partition(w, part);
+        int got = cached(cl, part) ? rt_worker_restore_cache(w, part, &cl->cache[part]) : 0;
+        if (got != 0) {
+            rt_error("changelog: %s partition %d from %s/partition-%d.ckpt; stopping (move "
+                     "the file away to restore it from the whole changelog)",
+                     got < 0 ? "out of memory restoring" : "cannot read", part,
+                     w->state_dir, part);
+            goto out;
+        }
+        cached_parts += cached(cl, part);
     }
     size_t it = 0;
     rt_keymap_slot *s;
     while ((s = rt_keymap_next(&cl->loaded, &it))) {
         const loaded *v = s->value;
         rt_ckpt_reader r = { (const unsigned char *)v->data, v->len, 0, 0 };
-        if (restore_entry(w, s->partition, s, now, &r) < 0) {
+        if (restore_entry(w, s->partition, s, v->gone, now, &r) < 0) {
             rt_error("changelog: out of memory restoring partition %d; stopping",
                      (int)s->partition);
             goto out;
@@ -581,8 +722,9 @@ int rt_worker_changelog_restore(rt_worker *w, size_t n, const int *partitions)
     cl->restored_records += cl->load_records;
     cl->restore_ms = cl->load_ms + (rt_clock_ms() - t0);
     rt_info("changelog: %zu partitions restored from %s: %llu records read, %llu entries, "
-            "%.3f s", n, cl->topic, (unsigned long long)cl->load_records,
-            (unsigned long long)entries, (double)cl->restore_ms / 1000);
+            "%.3f s (%zu from a state.dir file and the changelog after it)", n, cl->topic,
+            (unsigned long long)cl->load_records, (unsigned long long)entries,
+            (double)cl->restore_ms / 1000, cached_parts);
     rc = 0;
 out:
     loaded_clear(cl);
@@ -614,8 +756,24 @@ int rt_worker_changelog_metrics(rt_worker *w, rt_buf *out)
            rt_prom_header(out, "eddy_changelog_restore_seconds", "gauge",
                           "Time the last restore took, reading and putting back.") ||
            rt_prom_sample(out, "eddy_changelog_restore_seconds", NULL,
-                          (double)cl->restore_ms / 1000)
+                          (double)cl->restore_ms / 1000) ||
+           rt_prom_header(out, "eddy_changelog_restore_lag_records", "gauge",
+                          "Changelog records a restore running now has still to read "
+                          "(updated every 5 s; 0 when none runs).") ||
+           rt_prom_sample(out, "eddy_changelog_restore_lag_records", NULL,
+                          (double)__atomic_load_n(&cl->load_lag, __ATOMIC_RELAXED))
                ? -1 : 0;
+}
+
+int64_t rt_worker_changelog_position(rt_worker *w, int32_t partition)
+{
+    rt_changelog *cl = w->changelog;
+    if (!cl || partition < 0)
+        return -1;
+    int64_t acked = rt_kafka_acked_next(cl->sink, partition);
+    const cl_part *p = (size_t)partition < cl->nparts ? &cl->parts[partition] : NULL;
+    int64_t read = p && p->restored ? p->restored_to : -1;
+    return acked > read ? acked : read;
 }
 
 json_t *rt_worker_changelog_describe(rt_worker *w, int32_t partition)
@@ -627,7 +785,8 @@ json_t *rt_worker_changelog_describe(rt_worker *w, int32_t partition)
     if (!p || !p->restored)
         return json_pack("{s:s, s:s, s:I}", "topic", cl->topic, "restore", "none yet",
                          "written", (json_int_t)(p ? p->written : 0));
-    return json_pack("{s:s, s:s, s:I, s:I, s:I}", "topic", cl->topic, "restore", "done",
+    return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "topic", cl->topic, "restore", "done",
+                     "from_state_dir", p->from_cache,
                      "restored_records", (json_int_t)p->restored_records,
                      "restored_to_offset", (json_int_t)p->restored_to,
                      "written", (json_int_t)p->written);

@@ -30,7 +30,8 @@
 #include "log.h"
 #include "worker_int.h"
 
-#define CKPT_VERSION 1
+/* 2 added the changelog position; files of version 1 are still read. */
+#define CKPT_VERSION 2
 
 static void patch_u64(rt_buf *b, size_t at, uint64_t v)
 {
@@ -142,7 +143,9 @@ static int put_timers(rt_timers *ts, rt_buf *b, int32_t partition)
 static int encode(rt_worker *w, rt_buf *b, int32_t partition)
 {
     if (rt_ckpt_put_u64(b, CKPT_VERSION) < 0 || rt_ckpt_put_i64(b, partition) < 0 ||
-        rt_ckpt_put_i64(b, rt_epoch_ms()) < 0 || put_offsets(w, b, partition) < 0 ||
+        rt_ckpt_put_i64(b, rt_epoch_ms()) < 0 ||
+        rt_ckpt_put_i64(b, rt_worker_changelog_position(w, partition)) < 0 ||
+        put_offsets(w, b, partition) < 0 ||
         rt_ckpt_put_u64(b, w->nkeyed) < 0)
         return -1;
     for (size_t i = 0; i < w->nkeyed; i++) {
@@ -363,8 +366,11 @@ int rt_worker_checkpoint(rt_worker *w)
     int64_t t0 = rt_clock_ms();
     w->ckpt_due = 0;
     /* Outputs of the events before the checkpoint must be acknowledged, or a crash
-     * after it would lose them: the restart resumes behind them. */
-    if (rt_sinks_drain(&w->sinks, (int)rt_config_int(w->cfg, "shutdown.timeout.ms")) < 0 ||
+     * after it would lose them: the restart resumes behind them. With a changelog, so
+     * must every change the file holds (timers and expiries noted since the last
+     * event): the file stands for the changelog up to its position. */
+    if ((w->changelog && !w->txn_on && rt_worker_changelog_flush(w, NULL) < 0) ||
+        rt_sinks_drain(&w->sinks, (int)rt_config_int(w->cfg, "shutdown.timeout.ms")) < 0 ||
         w->tracker.inflight) {
         rt_warn("checkpoint skipped: outputs not acknowledged in time");
         w->ckpt_failures++;
@@ -379,7 +385,10 @@ int rt_worker_checkpoint(rt_worker *w)
 
 int rt_worker_txn_checkpoint(rt_worker *w)
 {
-    if (!w->state_dir)
+    /* With a changelog the files are a cache, written once on the way out (after the
+     * last commit): a crash restores from the changelog, as Kafka Streams' exactly-once
+     * does. */
+    if (!w->state_dir || w->changelog)
         return 0;
     int64_t t0 = rt_clock_ms();
     int rc = write_all_partitions(w, 1);
@@ -409,6 +418,8 @@ void rt_worker_checkpoint_maybe(rt_worker *w)
     w->ckpt_until = w->ckpt_started + rt_config_int(w->cfg, "shutdown.timeout.ms");
     rt_source_pause(&w->source, 1);
     rt_worker_flush(w);
+    if (w->changelog && rt_worker_changelog_flush(w, NULL) < 0)
+        return;     /* the worker fails */
     drain_check(w);
 }
 
@@ -451,6 +462,23 @@ int rt_worker_checkpoint_start(rt_worker *w, char *err, size_t errlen)
 }
 
 /* ---- restoring ---- */
+
+/* The header: 0, or -1 (r->bad) when it is not partition `partition`'s checkpoint of
+ * a version read here. *when and *position (-1: none) may be NULL. */
+static int get_header(rt_ckpt_reader *r, int32_t partition, int64_t *when, int64_t *position)
+{
+    uint64_t version = rt_ckpt_get_u64(r);
+    if ((version != 1 && version != CKPT_VERSION) || rt_ckpt_get_i64(r) != partition) {
+        r->bad = 1;
+        return -1;
+    }
+    int64_t t = rt_ckpt_get_i64(r), pos = version >= 2 ? rt_ckpt_get_i64(r) : -1;
+    if (when)
+        *when = t;
+    if (position)
+        *position = pos;
+    return r->bad ? -1 : 0;
+}
 
 static int keyed_index(rt_worker *w, const char *name, size_t len)
 {
@@ -572,15 +600,10 @@ void rt_worker_drop_partition(rt_worker *w, int32_t partition)
     }
 }
 
-static int restore_body(rt_worker *w, rt_ckpt_reader *r, int32_t partition, size_t n,
-                        const char *const *topics, const int *partitions, long long *from)
+/* After the offsets: every processor's state, windows and timers. */
+static int restore_stores(rt_worker *w, rt_ckpt_reader *r, int32_t partition)
 {
     int64_t now = rt_epoch_ms();
-    if (rt_ckpt_get_u64(r) != CKPT_VERSION || rt_ckpt_get_i64(r) != partition)
-        return r->bad = 1, 0;
-    rt_ckpt_get_i64(r);     /* when it was taken */
-    if (get_offsets(w, r, partition, n, topics, partitions, from) < 0)
-        return -1;
     rt_worker_drop_partition(w, partition);
     uint64_t nprocs = rt_ckpt_get_u64(r);
     for (uint64_t p = 0; p < nprocs && !r->bad; p++) {
@@ -599,6 +622,36 @@ static int restore_body(rt_worker *w, rt_ckpt_reader *r, int32_t partition, size
     return 0;
 }
 
+static int restore_body(rt_worker *w, rt_ckpt_reader *r, int32_t partition, size_t n,
+                        const char *const *topics, const int *partitions, long long *from)
+{
+    if (get_header(r, partition, NULL, NULL) < 0)
+        return 0;
+    if (get_offsets(w, r, partition, n, topics, partitions, from) < 0)
+        return -1;
+    return restore_stores(w, r, partition);
+}
+
+int rt_worker_cache_position(const rt_buf *body, int32_t partition, int64_t *when,
+                             int64_t *position)
+{
+    rt_ckpt_reader r = { (const unsigned char *)body->data, body->len, 0, 0 };
+    return get_header(&r, partition, when, position) < 0 || *position < 0 ? -1 : 0;
+}
+
+int rt_worker_restore_cache(rt_worker *w, int32_t partition, const rt_buf *body)
+{
+    rt_ckpt_reader r = { (const unsigned char *)body->data, body->len, 0, 0 };
+    /* The group's offsets, not the file's, say where the input resumes: the changelog
+     * after the file brings the state to them. */
+    if (get_header(&r, partition, NULL, NULL) < 0 ||
+        get_offsets(w, &r, partition, 0, NULL, NULL, NULL) < 0)
+        return r.bad ? 1 : -1;
+    if (restore_stores(w, &r, partition) < 0)
+        return -1;
+    return r.bad || r.pos != r.n ? 1 : 0;
+}
+
 /* Exactly once: the checkpoint stands for the committed offsets when, for every
  * assigned topic of this partition number, its offset is the group's committed one
  * (both none counts). */
@@ -607,9 +660,8 @@ static int stands_for(const rt_buf *body, int32_t partition, size_t n,
                       const long long *committed)
 {
     rt_ckpt_reader r = { (const unsigned char *)body->data, body->len, 0, 0 };
-    if (rt_ckpt_get_u64(&r) != CKPT_VERSION || rt_ckpt_get_i64(&r) != partition)
+    if (get_header(&r, partition, NULL, NULL) < 0)
         return 0;
-    rt_ckpt_get_i64(&r);     /* when it was taken */
     uint64_t count = rt_ckpt_get_u64(&r);
     size_t start = r.pos;
     for (size_t i = 0; i < n; i++) {

@@ -81,6 +81,14 @@ void rt_worker_checkpoint_stop(rt_worker *w);
 int  rt_worker_restore(rt_worker *w, size_t n, const char *const *topics,
                        const int *partitions, const long long *committed, long long *from);
 int  rt_worker_checkpoint_metrics(rt_worker *w, rt_buf *out);
+/* state.dir beside state.changelog (a cache of the changelog): when the checkpoint
+ * `body` of `partition` was taken and the changelog offset it holds everything before;
+ * -1 when it is not one that says. */
+int  rt_worker_cache_position(const rt_buf *body, int32_t partition, int64_t *when,
+                              int64_t *position);
+/* Its stores replace the partition's (input offsets are left to the group's). 0, 1
+ * when it cannot be read (the partition is left empty), -1 when out of memory. */
+int  rt_worker_restore_cache(rt_worker *w, int32_t partition, const rt_buf *body);
 /* Forget the partition's keyed state, windows and timers in every processor. */
 void rt_worker_drop_partition(rt_worker *w, int32_t partition);
 /* worker_changelog.c: with state.changelog=true, check or create the changelog topic
@@ -99,6 +107,10 @@ int  rt_worker_changelog_load(void *arg, size_t n, const char *const *topics,
  * could not be read or put back: the worker must stop. */
 int  rt_worker_changelog_restore(rt_worker *w, size_t n, const int *partitions);
 int  rt_worker_changelog_metrics(rt_worker *w, rt_buf *out);
+/* The changelog offset a checkpoint of `partition` taken now holds everything before
+ * (the offset after this worker's last acknowledged write there, else where its restore
+ * read to); -1 without a changelog or when unknown. */
+int64_t rt_worker_changelog_position(rt_worker *w, int32_t partition);
 /* GET /-/state: the changelog's side of one partition (a new reference), or NULL
  * without a changelog (or out of memory). */
 json_t *rt_worker_changelog_describe(rt_worker *w, int32_t partition);
@@ -106,6 +118,29 @@ json_t *rt_worker_changelog_describe(rt_worker *w, int32_t partition);
  * assigned, with its keys, bytes and changelog. 200, or -1 when out of memory. */
 int  rt_worker_partitions(rt_worker *w, rt_buf *out);
 void rt_worker_changelog_free(rt_worker *w);
+/* The input's partition count: the largest of source.topics'. -1 with err set. */
+int  rt_worker_input_partitions(rt_worker *w, char *err, size_t errlen);
+/* worker_repartition.c: refuse an assignment strategy that cannot co-partition the
+ * repartition topics with the input (a config error). -1 with err set. */
+int  rt_worker_repartition_init(rt_worker *w, char *err, size_t errlen);
+/* For every processor that declares a key the input is not keyed by, check or create
+ * its repartition topic (before the transactions start). -1 with err set. */
+int  rt_worker_repartition_start(rt_worker *w, char *err, size_t errlen);
+/* The repartition topics as a comma list into out ('\0'-terminated, empty for none);
+ * -1 when out of memory. */
+int  rt_worker_repartition_topics(rt_worker *w, rt_buf *out);
+/* The repartition the events of processor `slot` read from `topic` take first, or NULL
+ * when they are processed here (no repartition, or read from its topic). */
+rt_rekey *rt_worker_rekey_for(rt_worker *w, size_t slot, const char *topic);
+/* The job's event becomes its output to the repartition topic, keyed by the key's
+ * value: 0, or -1 with j->why set (no key there, out of memory). */
+int  rt_worker_rekey(rt_rekey *r, rt_job *j);
+/* Reload: -1 with err set when `cand` (replacing `old`, NULL for a new processor)
+ * changes or adds a key the repartitioning set up at start cannot follow. */
+int  rt_worker_repartition_check(rt_worker *w, const rt_processor *old,
+                                 const rt_processor *cand, char *err, size_t errlen);
+int  rt_worker_repartition_metrics(rt_worker *w, rt_buf *out);
+void rt_worker_repartition_free(rt_worker *w);
 /* worker_txn.c: under processing.guarantee=exactly_once, refuse what cannot be part of
  * a transaction and begin the first one (before the loop runs). -1 with err set. */
 int  rt_worker_txn_check(rt_worker *w, char *err, size_t errlen);

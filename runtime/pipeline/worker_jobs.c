@@ -6,6 +6,8 @@
  *     -> on_record (worker.c)
  *     -> rt_worker_handle (here)        decode: rt_event_decode
  *                                       route:  rt_router_lookup
+ *                                       (repartition: rt_worker_rekey, the event's
+ *                                        output; read back from that topic, it goes on)
  *                                       call:   rt_processor_start (lua/processor.c)
  *          ... a lookup miss: the job waits; advance() resumes it (rt_processor_resume)
  *     -> complete (here, in arrival order)
@@ -220,6 +222,7 @@ void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin
         return;     /* the ticket stays held: its offset must never be stored */
     w->records++;
     rt_job *j = job_get(w);
+    rt_rekey *rekey;
     if (!j) {
         rt_error("out of memory");
         rt_worker_fail(w, origin);
@@ -245,6 +248,8 @@ void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin
             j->state = RT_JOB_DEAD;
         } else if (w->shared && poisoned(w, j, w->procs[owner])) {
             j->state = RT_JOB_DEAD;
+        } else if (w->nrekey && (rekey = rt_worker_rekey_for(w, (size_t)owner, origin->topic))) {
+            set_state(j, rt_worker_rekey(rekey, j));   /* processed when read back */
         } else {
             j->p = w->procs[owner];
             j->wait.wake = on_wake;

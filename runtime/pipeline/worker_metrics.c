@@ -181,7 +181,8 @@ int rt_worker_metrics(rt_worker *w, rt_buf *out)
         goto out;
     if (rt_sinks_metrics(&w->sinks, out) < 0 || rt_worker_keyed_metrics(w, out) < 0 ||
         rt_worker_checkpoint_metrics(w, out) < 0 ||
-        rt_worker_changelog_metrics(w, out) < 0 || rt_worker_txn_metrics(w, out) < 0)
+        rt_worker_changelog_metrics(w, out) < 0 ||
+        rt_worker_repartition_metrics(w, out) < 0 || rt_worker_txn_metrics(w, out) < 0)
         goto out;
     rc = 0;
 out:

@@ -191,6 +191,7 @@ void rt_state_split_check(const rt_keymap *map, uint64_t *split, const char *wha
     if ((*split)++ == 0)
         rt_warn("%s %s: key '%.*s' is kept in input partitions %d and %d: state and windows "
                 "are per partition, so this key's values and counts are split between them "
-                "(key the input topic by it; eddy_state_keys_split_total counts such keys)",
+                "(declare the processor's key, e.g. key = \"payload.id\", and eddy repartitions "
+                "by it; eddy_state_keys_split_total counts such keys)",
                 what, name, (int)(klen > 200 ? 200 : klen), key, (int)other, (int)partition);
 }

@@ -26,34 +26,6 @@ int rt_windows_init(rt_windows *ws, rt_window_def *defs, size_t ndefs)
     return ws->keys ? 0 : -1;
 }
 
-/* The value at a record path as the window key's text; NULL when absent. */
-static const char *key_of(const rt_event *ev, const char *path, char *buf, size_t len,
-                             size_t *klen)
-{
-    const rt_jtape *t = &ev->tape;
-    long v = ev->decoded ? rt_jtape_at(t, 0, path) : -1;
-    int n;
-    switch (v >= 0 ? (enum rt_jtype)t->v[v].type : RT_JNULL) {
-    case RT_JSTRING:
-        *klen = t->v[v].len;
-        return rt_jtape_str(t, (uint32_t)v);
-    case RT_JINT:
-        n = snprintf(buf, len, "%lld", t->v[v].num.i);
-        break;
-    case RT_JREAL:
-        n = snprintf(buf, len, "%.17g", t->v[v].num.d);
-        break;
-    case RT_JTRUE:
-    case RT_JFALSE:
-        n = snprintf(buf, len, "%s", t->v[v].type == RT_JTRUE ? "true" : "false");
-        break;
-    default:
-        return NULL;
-    }
-    *klen = (size_t)n;
-    return buf;
-}
-
 /* ---- the heap of due panes ---- */
 
 static int before(const rt_wdue *a, const rt_wdue *b)
@@ -366,7 +338,7 @@ int rt_windows_add(rt_windows *ws, const rt_event *ev, int32_t partition,
         char buf[64];
         size_t klen = 0;
         const char *key = "";
-        if (d->key && !(key = key_of(ev, d->key, buf, sizeof buf, &klen))) {
+        if (d->key && !(key = rt_event_key(ev, d->key, buf, sizeof buf, &klen))) {
             snprintf(err, errlen, "window %s: the event has no key at %s", d->name, d->key);
             return -2;
         }
@@ -444,6 +416,17 @@ void rt_windows_drop_partition(rt_windows *ws, int32_t partition)
             key_maybe_free(ws, k);  /* or later, when its heap entries are popped */
         }
     }
+}
+
+void rt_windows_forget(rt_windows *ws, size_t def, int32_t partition, const char *key,
+                       size_t klen)
+{
+    rt_wkey *k = rt_keymap_get(&ws->keys[def], partition, key, klen);
+    if (!k)
+        return;
+    while (k->n)
+        pane_drop(ws, k, &k->panes[0]);
+    key_maybe_free(ws, k);
 }
 
 int rt_windows_restore(rt_windows *ws, size_t def, int32_t partition, const char *key,

@@ -97,6 +97,9 @@ int  rt_windows_add(rt_windows *ws, const rt_event *ev, int32_t partition,
 void rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls *calls);
 /* Forget every window of `partition` (before its checkpoint is restored). */
 void rt_windows_drop_partition(rt_windows *ws, int32_t partition);
+/* Forget the panes of one key of definition `def` (a newer copy of them follows). */
+void rt_windows_forget(rt_windows *ws, size_t def, int32_t partition, const char *key,
+                       size_t klen);
 /* Put back a pane of definition `def` read from a checkpoint: a copy of `p` whose
  * accumulator is taken over. -1 when out of memory (the accumulator is freed). */
 int  rt_windows_restore(rt_windows *ws, size_t def, int32_t partition, const char *key,

@@ -478,11 +478,13 @@ static void on_more(evutil_socket_t fd, short what, void *arg)
 
 /* The user's kafka.partition.assignment.strategy, else incremental rebalancing:
  * surviving members keep their partitions (and their unfinished events) when another
- * member joins or leaves. */
-static const char *assignment_strategy(const rt_config *c)
+ * member joins or leaves. With repartition topics, range: it gives a member the same
+ * partition numbers of every topic, and state is kept by partition number (the worker
+ * refuses another strategy set by the user). */
+static const char *assignment_strategy(const rt_config *c, const char *repartition_topics)
 {
     const char *set = rt_config_get(c, "kafka.partition.assignment.strategy");
-    return set ? set : "cooperative-sticky";
+    return set ? set : repartition_topics ? "range" : "cooperative-sticky";
 }
 
 static int kafka_close(rt_source *src);
@@ -499,12 +501,17 @@ static int kafka_open(rt_source *src, const rt_source_env *env, char *err, size_
         snprintf(err, errlen, "%s: source.topics: required for source.type=kafka", c->path);
         return -1;
     }
+    const char *more = env->repartition_topics;
     rt_source_kafka *s = calloc(1, sizeof *s);
-    if (!s || !(s->topics = strdup(topics))) {
+    if (s && (s->topics = malloc(strlen(topics) + (more ? strlen(more) + 1 : 0) + 1)))
+        sprintf(s->topics, "%s%s%s", topics, more ? "," : "", more ? more : "");
+    if (!s || !s->topics) {
         free(s);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    topics = s->topics;
+    const char *strategy = assignment_strategy(c, more);
     src->impl = s;
     s->base = base;
     s->tracker = tracker;
@@ -513,14 +520,13 @@ static int kafka_open(rt_source *src, const rt_source_env *env, char *err, size_
     s->revoke_ms = (uint64_t)rt_config_int(c, "shutdown.timeout.ms");
     s->txn = rt_kafka_exactly_once(c) && env->cb.commit_txn;
     s->early_close_aborts = rd_kafka_version() < COOPERATIVE_FIXED_VERSION &&
-                            strcmp(assignment_strategy(c), "cooperative-sticky") == 0;
+                            strcmp(strategy, "cooperative-sticky") == 0;
     rt_track_init(tracker, store_offset, s);
     rd_kafka_conf_t *conf = rt_kafka_conf(c, bootstrap, err, errlen);
     if (!conf)
         goto fail;
     if ((!rt_config_entry(c, "kafka.partition.assignment.strategy") &&
-         rt_kafka_conf_put(conf, "partition.assignment.strategy", assignment_strategy(c), err,
-                           errlen) < 0) ||
+         rt_kafka_conf_put(conf, "partition.assignment.strategy", strategy, err, errlen) < 0) ||
         rt_kafka_conf_put(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
         (s->txn && (rt_kafka_conf_put(conf, "enable.auto.commit", "false", err, errlen) < 0 ||
                     rt_kafka_conf_put(conf, "isolation.level", "read_committed", err,
@@ -565,7 +571,7 @@ static int kafka_open(rt_source *src, const rt_source_env *env, char *err, size_
         goto fail;
     }
     rt_info("kafka source: subscribed to %s (partition.assignment.strategy=%s, librdkafka %s)",
-            topics, assignment_strategy(c), rd_kafka_version_str());
+            topics, strategy, rd_kafka_version_str());
     return 0;
 fail:
     return -1;      /* rt_source_open closes it */
@@ -784,6 +790,9 @@ static void kafka_where(rt_source *src, char *buf, size_t len)
 static const rt_conf_key kafka_keys[] = {
     { "source.topics", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
       "Kafka topics to consume (comma list) for source.type=kafka" },
+    { "source.keyed.by", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
+      "the record path the input's message keys are (\"payload.merchantId\"): processors "
+      "declaring that key read the input directly, without the repartition topic" },
     { NULL, 0, NULL, 0, NULL, 0, 0, NULL },
 };
 

@@ -51,8 +51,13 @@ struct rt_kafka_producer {
     void *done_arg;
     struct held *held;      /* records written meanwhile, in order */
     size_t nheld, capheld;
-    rt_sink *internal;      /* eddy's own sinks (rt_kafka_internal_sink), freed here */
+    rt_sink **internal;     /* eddy's own sinks (rt_kafka_internal_sink), freed here */
     size_t ninternal;
+    /* rt_kafka_track_acked: per partition of that sink's topic, the offset after its
+     * last acknowledged record (delivery reports may come on the commit thread) */
+    const rt_sink *acked_sink;
+    int64_t *acked;
+    int nacked;
 };
 
 /* A record written while a commit is in progress. */
@@ -87,6 +92,14 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         if (kp->ss->env.undeliverable)
             kp->ss->env.undeliverable(kp->ss->env.arg, s, m->payload, m->len, ticket,
                                       rd_kafka_err2str(m->err));
+    } else if (s == kp->acked_sink && m->partition >= 0 && m->partition < kp->nacked &&
+               m->offset >= 0) {
+        int64_t next = m->offset + 1, *at = &kp->acked[m->partition];
+        int64_t was = __atomic_load_n(at, __ATOMIC_RELAXED);
+        while (was < next &&
+               !__atomic_compare_exchange_n(at, &was, next, 0, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED))
+            ;
     }
     rt_sink_ack(s, ticket);
 }
@@ -322,7 +335,7 @@ out:
     return rc;
 }
 
-/* ---- eddy's own topics (state.changelog) ---- */
+/* ---- eddy's own topics (changelog, repartition) ---- */
 
 rt_sink *rt_kafka_internal_sink(rt_sinks *ss, const rt_config *c, const char *name,
                                 const char *topic, char *err, size_t errlen)
@@ -333,21 +346,16 @@ rt_sink *rt_kafka_internal_sink(rt_sinks *ss, const rt_config *c, const char *na
     rt_sink *s = NULL;
     if (!kp)
         goto fail;
-    /* One at a time and never moved: Kafka keeps each one as its topic's opaque. The
-     * few a worker has are made at start-up. */
-    if (kp->ninternal) {
-        snprintf(why, sizeof why, "one internal sink per worker");
-        goto fail;
-    }
-    if (!(kp->internal = calloc(1, sizeof *kp->internal)) || !(tconf = rd_kafka_topic_conf_new())) {
+    /* Each its own allocation, never moved: Kafka keeps it as its topic's opaque. */
+    rt_sink **v = realloc(kp->internal, (kp->ninternal + 1) * sizeof *v);
+    if (!v || !(s = calloc(1, sizeof *s)) || !(tconf = rd_kafka_topic_conf_new()) ||
+        !(s->name = strdup(name))) {
+        if (v)
+            kp->internal = v;
         snprintf(why, sizeof why, "out of memory");
         goto fail;
     }
-    s = &kp->internal[0];
-    if (!(s->name = strdup(name))) {
-        snprintf(why, sizeof why, "out of memory");
-        goto fail;
-    }
+    kp->internal = v;
     rd_kafka_topic_conf_set_opaque(tconf, s);
     if (!(s->impl = rd_kafka_topic_new(kp->rk, topic, tconf))) {
         tconf = NULL;   /* taken even on failure */
@@ -360,19 +368,37 @@ rt_sink *rt_kafka_internal_sink(rt_sinks *ss, const rt_config *c, const char *na
     s->producer = kp;
     s->max_record = kp->max_record;
     s->ops = &kafka_ops;
-    kp->ninternal = 1;
+    kp->internal[kp->ninternal++] = s;
     return s;
 fail:
     if (tconf)
         rd_kafka_topic_conf_destroy(tconf);
     if (s)
         free(s->name);
-    if (kp && !kp->ninternal) {
-        free(kp->internal);
-        kp->internal = NULL;
-    }
+    free(s);
     snprintf(err, errlen, "%s: %s", name, why);
     return NULL;
+}
+
+int rt_kafka_track_acked(rt_sink *s, int partitions)
+{
+    struct rt_kafka_producer *kp = s->producer;
+    if (kp->acked_sink || partitions <= 0 || !(kp->acked = calloc((size_t)partitions,
+                                                                  sizeof *kp->acked)))
+        return -1;
+    for (int i = 0; i < partitions; i++)
+        kp->acked[i] = -1;
+    kp->nacked = partitions;
+    kp->acked_sink = s;
+    return 0;
+}
+
+int64_t rt_kafka_acked_next(const rt_sink *s, int32_t partition)
+{
+    const struct rt_kafka_producer *kp = s->producer;
+    if (s != kp->acked_sink || partition < 0 || partition >= kp->nacked)
+        return -1;
+    return __atomic_load_n(&kp->acked[partition], __ATOMIC_RELAXED);
 }
 
 int rt_kafka_topic_partitions(rt_sinks *ss, const char *topic, int timeout_ms, char *err,
@@ -415,27 +441,39 @@ static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int timeout_ms)
     }
 }
 
-/* cleanup.policy of `topic`: "compact" into policy; -1 with err set. */
+/* cleanup.policy of `topic`: "compact" into policy; -1 with err set. A topic created
+ * just now may be unknown to the broker that answers for a moment: asked again. */
 static int topic_policy(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *topic,
                         int timeout_ms, char *policy, size_t len, char *err, size_t errlen)
 {
     rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
     rd_kafka_event_t *ev = NULL;
+    int64_t until = rt_clock_ms() + timeout_ms;
     int rc = -1;
     if (!res) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    rd_kafka_DescribeConfigs(rk, &res, 1, NULL, q);
-    if (!(ev = admin_wait(q, timeout_ms))) {
-        snprintf(err, errlen, "topic %s: no answer describing it", topic);
-        goto out;
-    }
-    const rd_kafka_DescribeConfigs_result_t *r = rd_kafka_event_DescribeConfigs_result(ev);
-    size_t n = 0;
-    const rd_kafka_ConfigResource_t **rs = r ? rd_kafka_DescribeConfigs_result_resources(r, &n)
-                                             : NULL;
-    if (rd_kafka_event_error(ev) || n != 1 || rd_kafka_ConfigResource_error(rs[0])) {
+    const rd_kafka_ConfigResource_t **rs = NULL;
+    for (;;) {
+        rd_kafka_DescribeConfigs(rk, &res, 1, NULL, q);
+        if (!(ev = admin_wait(q, (int)(until - rt_clock_ms())))) {
+            snprintf(err, errlen, "topic %s: no answer describing it", topic);
+            goto out;
+        }
+        const rd_kafka_DescribeConfigs_result_t *r = rd_kafka_event_DescribeConfigs_result(ev);
+        size_t n = 0;
+        rs = r ? rd_kafka_DescribeConfigs_result_resources(r, &n) : NULL;
+        if (!rd_kafka_event_error(ev) && n == 1 && !rd_kafka_ConfigResource_error(rs[0]))
+            break;
+        if (!rd_kafka_event_error(ev) && n == 1 &&
+            rd_kafka_ConfigResource_error(rs[0]) == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
+            rt_clock_ms() + 100 < until) {
+            rd_kafka_event_destroy(ev);
+            ev = NULL;
+            usleep(100 * 1000);     /* start-up, before the loop runs */
+            continue;
+        }
         snprintf(err, errlen, "topic %s: describing it: %s", topic,
                  rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev)
                  : n == 1 ? rd_kafka_ConfigResource_error_string(rs[0]) : "no answer");
@@ -456,8 +494,8 @@ out:
     return rc;
 }
 
-int rt_kafka_compacted_topic(rt_sinks *ss, const char *topic, int partitions, int any_policy,
-                             int timeout_ms, char *err, size_t errlen)
+int rt_kafka_internal_topic(rt_sinks *ss, const char *topic, int partitions, int compact,
+                            int any_policy, int timeout_ms, char *err, size_t errlen)
 {
     char why[512], policy[128];
     rd_kafka_t *rk = ss->kafka ? ss->kafka->rk : NULL;
@@ -472,7 +510,7 @@ int rt_kafka_compacted_topic(rt_sinks *ss, const char *topic, int partitions, in
     int have = rt_kafka_topic_partitions(ss, topic, timeout_ms, why, sizeof why);
     if (have < 0) {
         if (!(nt = rd_kafka_NewTopic_new(topic, partitions, -1, why, sizeof why)) ||
-            rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact")) {
+            (compact && rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact"))) {
             snprintf(err, errlen, "topic %s: %s", topic, nt ? "cannot set its config" : why);
             goto out;
         }
@@ -495,8 +533,8 @@ int rt_kafka_compacted_topic(rt_sinks *ss, const char *topic, int partitions, in
             goto out;
         }
         if (!e)
-            rt_info("topic %s created: %d partitions, cleanup.policy=compact", topic,
-                    partitions);
+            rt_info("topic %s created: %d partitions%s", topic, partitions,
+                    compact ? ", cleanup.policy=compact" : "");
         have = partitions;  /* or made by another worker the same way */
     }
     if (have != partitions) {
@@ -504,10 +542,10 @@ int rt_kafka_compacted_topic(rt_sinks *ss, const char *topic, int partitions, in
                  "(delete it, or create it with %d)", topic, have, partitions, partitions);
         goto out;
     }
-    if (!any_policy &&
+    if (compact && !any_policy &&
         topic_policy(rk, q, topic, timeout_ms, policy, sizeof policy, err, errlen) < 0)
         goto out;
-    if (!any_policy && !strstr(policy, "compact")) {
+    if (compact && !any_policy && !strstr(policy, "compact")) {
         snprintf(err, errlen, "topic %s has cleanup.policy=%s; a changelog must be "
                  "compacted (kafka-configs --alter --add-config cleanup.policy=compact)",
                  topic, policy);
@@ -765,7 +803,7 @@ void rt_kafka_producer_free(struct rt_kafka_producer *kp)
     if (kp->committing)
         commit_join(kp);
     for (size_t i = 0; i < kp->ninternal; i++)
-        kafka_close(&kp->internal[i]);
+        kafka_close(kp->internal[i]);
     for (size_t i = 0; i < kp->nheld; i++)
         held_free(&kp->held[i]);
     free(kp->held);
@@ -781,9 +819,12 @@ void rt_kafka_producer_free(struct rt_kafka_producer *kp)
     if (kp->rk)
         rd_kafka_destroy(kp->rk);
     /* After the destroy: its last delivery reports still acknowledge through these. */
-    for (size_t i = 0; i < kp->ninternal; i++)
-        free(kp->internal[i].name);
+    for (size_t i = 0; i < kp->ninternal; i++) {
+        free(kp->internal[i]->name);
+        free(kp->internal[i]);
+    }
     free(kp->internal);
+    free(kp->acked);
     free(kp);
 }
 
