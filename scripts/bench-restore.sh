@@ -52,7 +52,7 @@ restored() {
   for i in $(seq 3000); do grep -q "partitions restored" "$R/$1/$2.err" && break; sleep 0.1; done
   kill -TERM $pid; wait $pid || true
   grep -o 'restored from [^:]*: [0-9]* records read, [0-9]* entries, [0-9.]* s' "$R/$1/$2.err" |
-    tail -1 | cut -d: -f2-
+    tail -1 | cut -d: -f2- || true
 }
 for c in keys geo; do
   scripts/kafka-local.sh topic "$BENCH_KAFKA_DIR" "restore-$c" 4 >/dev/null
@@ -66,10 +66,11 @@ for c in keys geo; do
   port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$R/$c/a-first.err" | cut -d: -f2)
   for _ in $(seq 6000); do
     got=$(curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null |
-          awk '$1 == "eddy_records_read_total" { print $2 }')
+          awk '$1 == "eddy_records_read_total" { print $2 }' || true)
     [ "${got:-0}" -ge "$n" ] && break; sleep 0.1
   done
-  written=$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '$1 == "eddy_changelog_records_total" { print $2 }')
+  written=$(curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null |
+            awk '$1 == "eddy_changelog_records_total" { print $2 }' || true)
   kill -TERM $pid; wait $pid || true
   empty=$(restored "$c" b)
   warm=$(restored "$c" a)

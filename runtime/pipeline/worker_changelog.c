@@ -20,6 +20,7 @@
  * their end (rt_worker_changelog_load), keeping the latest value of every key. The
  * partitions are taken (and read) only after that, on the loop, where the partition's
  * old entries are dropped and the loaded ones put in (rt_worker_changelog_restore). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -287,9 +288,9 @@ int rt_worker_changelog_start(rt_worker *w, char *err, size_t errlen)
         rt_worker_changelog_attach(w, w->keyed[i]);
     const char *dir = rt_config_get(c, "state.dir");
     rt_info("state.changelog: keyed state, windows and timers are written to %s "
-            "(%d partitions) and restored from it on assignment%s%s", cl->topic, parts,
-            dir && *dir ? "; the files in state.dir are a cache: only the changelog after "
-                          "them is read, " : "", dir && *dir ? dir : "");
+            "(%d partitions) and restored from it on assignment%s%s%s", cl->topic, parts,
+            dir && *dir ? " (the files in " : "", dir && *dir ? dir : "",
+            dir && *dir ? " are a cache: only the changelog after them is read)" : "");
     return 0;
 fail:
     if (cl)
@@ -377,6 +378,7 @@ static rd_kafka_t *load_consumer(rt_worker *w, char *err, size_t errlen)
 static int64_t load_from(rt_worker *w, rt_changelog *cl, int32_t partition)
 {
     char err[512];
+    const char *unused = NULL;
     int64_t when, position;
     if (!w->state_dir || (size_t)partition >= cl->ncache)
         return RD_KAFKA_OFFSET_BEGINNING;
@@ -385,14 +387,15 @@ static int64_t load_from(rt_worker *w, rt_changelog *cl, int32_t partition)
     if (got < 0)
         rt_warn("changelog: %s; partition %d is restored from the whole changelog", err,
                 (int)partition);
-    if (got > 0 && rt_worker_cache_position(b, partition, &when, &position) == 0 &&
-        rt_epoch_ms() - when <= cl->cache_max_age_ms)
+    else if (got > 0 && rt_worker_cache_position(b, partition, &when, &position) < 0)
+        unused = "holds no changelog offset (written without state.changelog)";
+    else if (got > 0 && rt_epoch_ms() - when > cl->cache_max_age_ms)
+        unused = "older than state.cache.max.age.ms";
+    else if (got > 0)
         return position;
-    if (got > 0)
-        rt_info("changelog: the state.dir file of partition %d is %s; it is restored from "
-                "the whole changelog", (int)partition,
-                rt_worker_cache_position(b, partition, &when, &position) < 0
-                    ? "not a changelog cache" : "older than state.cache.max.age.ms");
+    if (unused)
+        rt_info("changelog: the state.dir file of partition %d %s; the partition is "
+                "restored from the whole changelog", (int)partition, unused);
     b->len = 0;
     return RD_KAFKA_OFFSET_BEGINNING;
 }
@@ -682,11 +685,21 @@ int rt_worker_changelog_restore(rt_worker *w, size_t n, const int *partitions)
             continue;
         rt_worker_drop_partition(w, part);
         int got = cached(cl, part) ? rt_worker_restore_cache(w, part, &cl->cache[part]) : 0;
-        if (got != 0) {
-            rt_error("changelog: %s partition %d from %s/partition-%d.ckpt; stopping (move "
-                     "the file away to restore it from the whole changelog)",
-                     got < 0 ? "out of memory restoring" : "cannot read", part,
-                     w->state_dir, part);
+        if (got < 0) {
+            rt_error("changelog: out of memory restoring partition %d; stopping", part);
+            goto out;
+        }
+        if (got > 0) {
+            /* Only the changelog after it was read: moved away, a restart reads all. */
+            char path[600], aside[620];
+            int moved =
+                rt_ckpt_path(path, sizeof path, w->state_dir, part) == 0 &&
+                snprintf(aside, sizeof aside, "%s.unreadable", path) < (int)sizeof aside &&
+                rename(path, aside) == 0;
+            rt_error("changelog: the state.dir file of partition %d cannot be read (another "
+                     "version of eddy?); %s%s; stopping, so that the restart restores it from "
+                     "the whole changelog", part, moved ? "moved to " : "move it away",
+                     moved ? aside : "");
             goto out;
         }
         cached_parts += cached(cl, part);

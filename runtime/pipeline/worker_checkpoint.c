@@ -418,7 +418,7 @@ void rt_worker_checkpoint_maybe(rt_worker *w)
     w->ckpt_until = w->ckpt_started + rt_config_int(w->cfg, "shutdown.timeout.ms");
     rt_source_pause(&w->source, 1);
     rt_worker_flush(w);
-    if (w->changelog && rt_worker_changelog_flush(w, NULL) < 0)
+    if (w->changelog && !w->txn_on && rt_worker_changelog_flush(w, NULL) < 0)
         return;     /* the worker fails */
     drain_check(w);
 }
