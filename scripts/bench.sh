@@ -4,8 +4,9 @@
 # processors -> Kafka on an embedded cluster and on a real broker (at least once and
 # exactly once): events/s and end-to-end latency; then lookups, the per-event costs of
 # the order processor step by step, the MySQL sink, the ClickHouse sink, the geofence
-# job, and restores from a changelog (real broker). The processors' lookups read a throwaway MariaDB started here
-# (scripts/mariadb-local.sh), shared with the later parts.
+# job, and restores from a changelog (real broker). The processors' lookups read a
+# throwaway MariaDB started here (scripts/mariadb-local.sh), shared with the later
+# parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${BENCH_EVENTS:-200000}
