@@ -1,6 +1,7 @@
 # state.changelog=true against a real Apache Kafka broker: keyed state and windows move
 # with their partitions through a compacted changelog topic, so instances with no
-# shared disk (no state.dir at all) hand a partition's state to its next owner. Each
+# shared disk (each its own state.dir, or none) hand a partition's state to its next
+# owner. Each
 # output carries its key's count, a per-key sequence number: under exactly_once
 # every key's sequence arrives once, 1..n without a gap or a repeat, through members
 # killed, added and removed.
@@ -21,10 +22,10 @@ member() {
 }
 run_member() { "$EDDY" run -c "$d/$1/eddy.conf" >/dev/null 2>"$d/$1.err" & eval "EDDY_PID_$1=$!"; }
 
-# 200,000 events on 12 partitions, three instances. A is SIGKILLed, D joins, C leaves
-# (SIGTERM), B is SIGKILLed and started again.
+# 200,000 events on 12 partitions, three instances, each with a state.dir of its own.
+# A is SIGKILLed, D joins, C leaves (SIGTERM), B is SIGKILLed and started again.
 eos_case 200000 "" 12
-for m in a b c d; do member "$m"; done
+for m in a b c d; do member "$m" "state.dir=$d/$m/state"; done   # no shared disk
 MOCK_DIR=$d
 run_member a; run_member b; run_member c
 for m in a b c; do wait_for grep -q "partitions assigned" "$d/$m.err"; done

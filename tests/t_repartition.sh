@@ -97,6 +97,9 @@ expect_eq "repartition: the payments without a merchant are dead letters, once" 
 n=$(metric "$d" b 'eddy_repartition_records_total{processor="merchants"}')
 check "repartition: B counts its repartitioned events ($n)" test "${n:-0}" -gt 0
 expect_eq "repartition: no key is split" 0 "$(metric "$d" b 'eddy_state_keys_split_total{processor="merchants"}')"
+check "repartition: GET /-/processors shows the processor's key" \
+  jq -e '.processors[] | select(.name == "merchants") | .key == "payload.m"' \
+  <<<"$(curl -fsS "http://127.0.0.1:$(grep -o 'listening on 127.0.0.1:[0-9]*' "$d/b.err" | cut -d: -f2)/-/processors")"
 # The key cannot change by a reload: the running version stays.
 cp "$d/processors/merchants.lua" "$d/merchants.lua.kept"
 merchants 'key = "payload.a",' > "$d/processors/merchants.lua"

@@ -60,9 +60,9 @@ static json_t *describe_one(const rt_worker *w, const rt_processor *p)
     }
     for (int l = RT_LIMIT_NONE + 1; limits && l < RT_NLIMITS; l++)
         json_object_set_new(limits, rt_limit_names[l], json_integer((json_int_t)p->limit_hits[l]));
-    return json_pack("{s:s, s:s, s:s, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:s?, s:b, s:b, s:I, "
-                     "s:o}",
-                     "name", p->name, "file", p->path, "hash", hash,
+    return json_pack("{s:s, s:s, s:s, s:s?, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:s?, s:b, s:b, "
+                     "s:I, s:o}",
+                     "name", p->name, "file", p->path, "hash", hash, "key", p->key,
                      "loaded_at_ms", (json_int_t)p->loaded_at, "routes", routes,
                      "events", (json_int_t)p->processed, "errors", (json_int_t)p->errors,
                      "reloads", (json_int_t)p->reloads,

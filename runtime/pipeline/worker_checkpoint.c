@@ -16,6 +16,7 @@
  * every transaction are written on the loop: what follows needs them done. */
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,11 +291,27 @@ static void on_child_report(evutil_socket_t fd, short what, void *arg)
     read_report(arg);
 }
 
-/* Wait for the child writing a checkpoint, if one is. */
+/* Wait for the child writing a checkpoint, if one is, up to shutdown.timeout.ms. A
+ * child that never reports (stuck on a lock another thread of the worker held at the
+ * fork) is killed and its checkpoint counted as failed: stopping stays bounded, and the
+ * caller writes on the loop instead. */
 static void wait_child(rt_worker *w)
 {
-    if (w->ckpt_child)
-        read_report(w);
+    if (!w->ckpt_child)
+        return;
+    int timeout = (int)rt_config_int(w->cfg, "shutdown.timeout.ms"), n;
+    struct pollfd p = { .fd = w->ckpt_report_fd, .events = POLLIN };
+    do
+        n = poll(&p, 1, timeout);
+    while (n < 0 && errno == EINTR);
+    if (n == 0) {
+        rt_error("checkpoint: the process writing it (pid %d) gave no report in %d ms; "
+                 "killed", (int)w->ckpt_child, timeout);
+        if (kill(w->ckpt_child, SIGKILL) < 0)
+            rt_error("checkpoint: cannot kill pid %d: %s", (int)w->ckpt_child,
+                     strerror(errno));
+    }
+    read_report(w);     /* the report, or the end of the pipe when it died */
 }
 
 /* Fork the child that writes this checkpoint; -1 with errno set when it cannot be
