@@ -232,7 +232,8 @@ int rt_worker_init(rt_worker *w, const rt_config *cfg, enum rt_worker_io io, int
     if (load_processors(w, err, errlen) < 0)
         return -1;
     if (add_forwards(w, err, errlen) < 0 || rt_worker_keyed_init(w, err, errlen) < 0 ||
-        rt_worker_txn_check(w, err, errlen) < 0 || rt_worker_repartition_init(w, err, errlen) < 0)
+        rt_worker_txn_check(w, err, errlen) < 0 ||
+        rt_worker_repartition_init(w, err, errlen) < 0)
         return -1;
     return rt_worker_build_routes(w, &w->router, &w->owners, err, errlen);
 }
