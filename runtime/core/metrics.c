@@ -72,6 +72,14 @@ int rt_prom_label(rt_buf *out, const char *label, const char *value)
     return rt_buf_putc(out, '"');
 }
 
+int rt_prom_sample1(rt_buf *out, rt_buf *scratch, const char *name, const char *label,
+                    const char *value, double v)
+{
+    scratch->len = 0;
+    return rt_prom_label(scratch, label, value) < 0 || rt_buf_putc(scratch, '\0') < 0 ||
+           rt_prom_sample(out, name, scratch->data, v) < 0 ? -1 : 0;
+}
+
 int rt_prom_pairs(rt_buf *out, const char *name, const char *la, const char *lb,
                   const rt_pairmap *m)
 {

@@ -61,5 +61,9 @@ void    rt_metric_defs_free(rt_metric_def *v, size_t n);
 /* Write `label="value"` with the value escaped as the text format asks, preceded by
  * a comma unless `out` is empty or ends with '{' (the first label of a sample). */
 int rt_prom_label(rt_buf *out, const char *label, const char *value);
+/* One sample with one label, name{label="value"} v; `scratch` holds the label text
+ * (reused across calls, freed by the caller). */
+int rt_prom_sample1(rt_buf *out, rt_buf *scratch, const char *name, const char *label,
+                    const char *value, double v);
 
 #endif

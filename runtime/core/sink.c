@@ -274,9 +274,7 @@ int rt_sink_kind_metrics(const rt_sinks *ss, const rt_sink_ops *ops, const rt_si
         for (size_t i = 0; i < ss->n; i++) {
             if (ss->v[i].ops != ops)
                 continue;
-            lb.len = 0;
-            if (rt_prom_label(&lb, "sink", ss->v[i].name) || rt_buf_putc(&lb, '\0') ||
-                rt_prom_sample(out, m[k].name, lb.data, v[i * n + k]))
+            if (rt_prom_sample1(out, &lb, m[k].name, "sink", ss->v[i].name, v[i * n + k]))
                 goto out;
         }
     }

@@ -329,9 +329,7 @@ int rt_worker_keyed_metrics(rt_worker *w, rt_buf *out)
             double v[] = { (double)rt_state_count(st), (double)st->bytes, (double)ws->panes,
                            (double)ws->fired, (double)ws->late, (double)rt_timers_count(ts),
                            (double)ts->fired, (double)(st->keys_split + ws->keys_split) };
-            lb.len = 0;
-            if (rt_prom_label(&lb, "processor", w->procs[i]->name) || rt_buf_putc(&lb, '\0') ||
-                rt_prom_sample(out, m[k].name, lb.data, v[k]))
+            if (rt_prom_sample1(out, &lb, m[k].name, "processor", w->procs[i]->name, v[k]))
                 goto out;
         }
     }

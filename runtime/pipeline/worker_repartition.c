@@ -184,13 +184,10 @@ int rt_worker_repartition_metrics(rt_worker *w, rt_buf *out)
                        "Events written to the processor's repartition topic, keyed by its "
                        "key (they are processed when read back).") < 0)
         goto out;
-    for (size_t i = 0; i < w->nrekey; i++) {
-        lb.len = 0;
-        if (rt_prom_label(&lb, "processor", w->rekey[i].proc) || rt_buf_putc(&lb, '\0') ||
-            rt_prom_sample(out, "eddy_repartition_records_total", lb.data,
-                           (double)w->rekey[i].written))
+    for (size_t i = 0; i < w->nrekey; i++)
+        if (rt_prom_sample1(out, &lb, "eddy_repartition_records_total", "processor",
+                            w->rekey[i].proc, (double)w->rekey[i].written))
             goto out;
-    }
     rc = 0;
 out:
     rt_buf_free(&lb);
