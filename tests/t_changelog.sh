@@ -174,6 +174,15 @@ check "changelog cache: GET /-/state says which partitions came from state.dir" 
   jq -e '[.workers[].partitions[].changelog.from_state_dir] | length > 0 and all' \
   <<<"$(curl -fsS "http://127.0.0.1:$port/-/state")"
 stop_eddy a; expect_eq "changelog cache: A stops cleanly again" 0 "$STOP_RC"
+# Files older than state.cache.max.age.ms are not used: the whole changelog is read.
+member a "state.dir=$d/a/state" state.cache.max.age.ms=1
+run_member a
+check "changelog cache: a file older than state.cache.max.age.ms is not used" \
+  wait_for grep -q "file of partition [0-3] older than state.cache.max.age.ms" "$d/a.err"
+wait_for grep -q "partitions restored from cl-changelog" "$d/a.err"
+check "changelog cache: ... the partitions are restored from the whole changelog" \
+  grep -q "partitions restored from cl-changelog: [0-9]* records read.*(0 from a state.dir file" "$d/a.err"
+stop_eddy a; expect_eq "changelog cache: A stops cleanly a third time" 0 "$STOP_RC"
 stop_broker
 
 # The embedded mock cluster (make demo) describes no topic config and compacts
