@@ -70,6 +70,8 @@ static void read_agg(lua_State *L, rt_window_def *d, int t)
         d->agg = RT_AGG_LUA;
         if (d->kind == RT_WINDOW_SESSION && d->merge_ref == LUA_NOREF)
             luaL_error(L, "windows.%s: a session window with add needs merge(a, b)", d->name);
+        d->sliced = d->kind == RT_WINDOW_SLIDING && d->slide < d->size &&
+                    d->merge_ref != LUA_NOREF;
     } else if (!agg || strcmp(agg, "count") == 0) {
         d->agg = RT_AGG_COUNT;
     } else {
@@ -291,7 +293,35 @@ int lb_window_merge(rt_processor *p, const rt_window_def *d, rt_pane *into,
     return rt_processor_invoke(p, RT_CALL_MERGE, merge_body, &c, NULL, partition, NULL, why);
 }
 
-static void push_result(lua_State *L, const rt_window_def *d, const rt_pane *pane)
+/* A sliced window's accumulator: merge(a, b) over its slices in time order, after the
+ * window's own accumulator if it has one (added to before slicing: restored from a
+ * checkpoint of a version without merge). nil when nothing was added. */
+static void push_merged(lua_State *L, const rt_window_def *d, const rt_wkey *k,
+                        const rt_pane *win)
+{
+    int have = win->acc != NULL;
+    if (have)
+        push_acc(L, win);
+    for (size_t i = 0; i < k->nslices && k->slices[i].start < win->end; i++) {
+        const rt_pane *s = &k->slices[i];
+        if (s->start < win->start || !s->acc)
+            continue;
+        if (have) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, d->merge_ref);
+            lua_insert(L, -2);
+            push_acc(L, s);
+            lua_call(L, 2, 1);
+        } else {
+            push_acc(L, s);
+            have = 1;
+        }
+    }
+    if (!have)
+        lua_pushnil(L);
+}
+
+static void push_result(lua_State *L, const rt_window_def *d, const rt_wkey *k,
+                        const rt_pane *pane)
 {
     switch (d->agg) {
     case RT_AGG_COUNT:
@@ -312,7 +342,10 @@ static void push_result(lua_State *L, const rt_window_def *d, const rt_pane *pan
     case RT_AGG_LUA:
         if (d->result_ref != LUA_NOREF)
             lua_rawgeti(L, LUA_REGISTRYINDEX, d->result_ref);
-        push_acc(L, pane);
+        if (d->sliced)
+            push_merged(L, d, k, pane);
+        else
+            push_acc(L, pane);
         if (d->result_ref != LUA_NOREF)
             lua_call(L, 1, 1);
         break;
@@ -336,7 +369,7 @@ static int fire_body(lua_State *L, void *arg)
     lua_setfield(L, -2, "count");
     lua_pushboolean(L, c->pane->fired > 1);
     lua_setfield(L, -2, "late");
-    push_result(L, c->d, c->pane);
+    push_result(L, c->d, c->k, c->pane);
     lua_setfield(L, -2, "result");
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->ctx_ref);
     lua_call(L, 2, 0);

@@ -19,7 +19,6 @@ local RANGES = {
 }
 
 local R             -- the rules, read in init
-local last_ev, last_group   -- the window add's group of the event it last saw
 local BY_GROUP = {} -- group -> { allowed = {fence...}, forbidden = {fence...} }
 local SUMMARY_MS = 60000
 local counts, summarised = { alert = 0, resolved = 0, suppressed = 0 }, nil
@@ -115,14 +114,11 @@ return {
         key = "payload.deviceId",
         -- acc = { n = points, out = points outside every allowed fence,
         --         f = { [forbidden fence id] = points inside }, g = group }
+        -- With merge, eddy keeps one accumulator per 5 s slice and merges a window's 6
+        -- when it fires: add runs once an event, not once for each of its 6 windows.
         add = function(acc, ev, ctx)
           local p = ev.payload
-          -- add runs for each of the event's 6 windows with the same ev: read the
-          -- device's group once.
-          if ev ~= last_ev then
-            last_ev, last_group = ev, BY_GROUP[ctx.state.get("g|" .. p.deviceId) or false]
-          end
-          local g = last_group
+          local g = BY_GROUP[ctx.state.get("g|" .. p.deviceId) or false]
           acc = acc or { n = 0, out = 0, f = {} }
           if not g then return acc end
           acc.n, acc.g = acc.n + 1, g.group
@@ -137,6 +133,11 @@ return {
             if inside(ctx, f, p.lat, p.lon) then acc.f[f.id] = (acc.f[f.id] or 0) + 1 end
           end
           return acc
+        end,
+        merge = function(a, b)   -- b is the later slice
+          a.n, a.out, a.g = a.n + b.n, a.out + b.out, b.g or a.g
+          for id, c in pairs(b.f) do a.f[id] = (a.f[id] or 0) + c end
+          return a
         end,
       },
     }

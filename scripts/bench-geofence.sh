@@ -69,17 +69,18 @@ for _ in $(seq 200); do [ "$(m eddy_checkpoints_total)" -gt "$ck" ] && break; sl
 entries=$(m 'eddy_state_entries{processor="geofence"}')
 bytes=$(m 'eddy_state_bytes{processor="geofence"}')
 panes=$(m 'eddy_window_panes{processor="geofence"}')
+slices=$(m 'eddy_window_slices{processor="geofence"}')
 ckms=$(m eddy_checkpoint_duration_seconds)
 ckbytes=$(m eddy_checkpoint_bytes)
 ckpause=$(m eddy_checkpoint_pause_seconds)
 rss=$(awk '/VmRSS/ { print $2 }' /proc/$EDDY/status)
 kill -TERM $EDDY; wait $EDDY || true
 awk -v n="$((r1 - r0))" -v t0="$t0" -v t1="$t1" -v d="$DEVICES" -v e="$entries" -v b="$bytes" \
-    -v p="$panes" -v ck="$ckms" -v cb="$ckbytes" -v cp="$ckpause" -v rss="$rss" -v total="$N" 'BEGIN {
+    -v p="$panes" -v sl="${slices:-0}" -v ck="$ckms" -v cb="$ckbytes" -v cp="$ckpause" -v rss="$rss" -v total="$N" 'BEGIN {
   printf "geofence: %d events of %d devices (Kafka mock -> lookup -> 30 s/5 s windows -> alerts)\n", total, d
   printf "  throughput        %8.0f events/s\n", n / (t1 - t0)
   printf "  keyed state       %8d values, %.0f bytes per device\n", e, b / d
-  printf "  open windows      %8d panes, %.1f per device\n", p, p / d
+  printf "  open windows      %8d panes, %.1f per device; %d slices (accumulators), %.1f per device\n", p, p / d, sl, sl / d
   printf "  checkpoint        %8.1f ms for %.1f MB (%.0f bytes per device), the loop stopped %.1f ms\n", ck * 1000, cb / 1e6, cb / d, cp * 1000
   printf "  eddy RSS          %8.0f MB (%.0f bytes per device, caches and Lua included)\n", rss / 1024, rss * 1024 / d }'
 echo "  alerts written    $(wc -l < "$G/alerts.ndjson")"

@@ -8,7 +8,8 @@ d=$(newdir)
 start_mock "$d" 1 2 events,outA,outB,outC,dlq
 mkdir -p "$d/processors"
 # Per device: a running count in keyed state (emitted with each event), a tumbling count,
-# a sliding sum, and an event-time timer 15 s after its latest event. The loop makes each
+# a sliding sum, the same sum by Lua add and merge (kept per 10 s slice, merged when a
+# window fires), and an event-time timer 15 s after its latest event. The loop makes each
 # event cost ~0.3 ms (1000 events a loop turn), so the kill lands mid-stream.
 cat > "$d/processors/ck.lua" <<'LUA'
 return {
@@ -16,6 +17,9 @@ return {
   windows = {
     tum = { kind = "tumbling", size_ms = 10000, key = "payload.d", agg = "count" },
     sli = { kind = "sliding", size_ms = 20000, slide_ms = 10000, key = "payload.d", agg = "sum:payload.v" },
+    lsl = { kind = "sliding", size_ms = 20000, slide_ms = 10000, key = "payload.d",
+            add = function(acc, ev) return (acc or 0) + ev.payload.v end,
+            merge = function(a, b) return a + b end },
   },
   process = function(ev, ctx)
     local x = 0
@@ -59,7 +63,11 @@ has_ckpt() { [ -s "$1/partition-0.ckpt" ] && [ -s "$1/partition-1.ckpt" ]; }
 FAST_REJOIN="kafka.session.timeout.ms=6000 kafka.heartbeat.interval.ms=1000"
 
 # B: checkpoints the first half, is killed with SIGKILL inside the second half (well
-# before its next checkpoint), and restarts on the same state.dir.
+# before its next checkpoint), and restarts on the same state.dir. Its first run's lsl
+# has no merge, so it keeps an accumulator per window; the restart, with merge, goes on
+# with those windows' accumulators and adds to slices.
+cp "$d/processors/ck.lua" "$d/ck.lua"
+grep -v 'merge = function' "$d/ck.lua" | sed 's/add = function(acc, ev) return (acc or 0) + ev.payload.v end,/add = function(acc, ev) return (acc or 0) + ev.payload.v end },/' > "$d/processors/ck.lua"
 produce_half 1
 ck_conf B outB "state.dir=$d/stB" "checkpoint.interval.ms=3000" $FAST_REJOIN
 start_eddy "$d" B
@@ -77,6 +85,7 @@ check "checkpoint: the kill landed in the second half ($killed_at of $TOTAL even
   test "$killed_at" -lt "$TOTAL"
 check "checkpoint: the checkpoint files exist when killed" has_ckpt "$d/stB"
 cp "$d/B.err" "$d/B1.err"
+cp "$d/ck.lua" "$d/processors/ck.lua"
 start_eddy "$d" B
 wait_for grep -q 'checkpoint: partition 1 restored' "$d/B.err"
 wait_for done_reading "$d" B $((TOTAL - N / 2))
@@ -104,7 +113,13 @@ check "GET /-/state/<processor>?key=: the key's value and partition" \
   jq -e '.processor == "ck" and .state == [{"partition": 0, "key": "d04", "value": 600, "expires_ms": null}]' <<<"$live"
 live=$(curl -fsS "http://127.0.0.1:$aport/-/state/ck?key=end1")
 check "GET /-/state/<processor>?key=: the key's open windows (the last event's)" \
-  jq -e '[.windows[] | select(.key == "end1") | .window] | sort == ["sli", "sli", "tum"]' <<<"$live"
+  jq -e '[.windows[] | select(.key == "end1" and (.slice | not)) | .window] | sort ==
+         ["lsl", "lsl", "sli", "sli", "tum"]' <<<"$live"
+check "GET /-/state/<processor>?key=: ... and the one slice holding both of lsl's sums" \
+  jq -e '[.windows[] | select(.slice)] == [{"window": "lsl", "partition": 1, "key": "end1",
+         "start": 9000000000, "end": 9000010000, "events": 1, "acc": 0, "slice": true}]' <<<"$live"
+expect_eq "eddy_window_slices: one slice each for end0 and end1, every other one merged and gone" \
+  2 "$(metric "$d" A 'eddy_window_slices{processor="ck"}')"
 check "GET /-/state/<processor>?limit=: at most that many entries, marked truncated" \
   jq -e '(.state | length) == 5 and .truncated' <<<"$(curl -fsS "http://127.0.0.1:$aport/-/state/ck?limit=5")"
 expect_eq "GET /-/state/<unknown>: 404" 404 \
@@ -120,7 +135,10 @@ check "eddy state: every key of every partition without a key" \
 rc=0; "$EDDY" state -c "$d/eddy.conf" nope >/dev/null 2>"$d/state.err" || rc=$?
 expect_eq "eddy state: an unknown processor exits 2" 2 "$rc"
 check "checkpoint: the uninterrupted run wrote every kind of output" \
-  test "$(jq -r .kind "$d/A.out" | sort -u | tr '\n' ' ')" = "quiet seen sli tum "
+  test "$(jq -r .kind "$d/A.out" | sort -u | tr '\n' ' ')" = "lsl quiet seen sli tum "
+sums() { jq -r "select(.kind == \"$1\") | [.k, .s, .r] | map(tostring) | join(\" \")" "$d/A.out" | sort; }
+check "checkpoint: the sliced Lua sums equal the built-in sliding sums, window by window" \
+  test "$(sums lsl)" = "$(sums sli)" -a "$(sums sli | wc -l)" -gt 1000
 expect_eq "checkpoint: one 'seen' record per event" "$TOTAL" "$(grep -c '"seen"' "$d/A.out")"
 expect_eq "checkpoint: killed and restarted gives the uninterrupted run's outputs" \
   "$(cat "$d/A.out")" "$(outs outB)"

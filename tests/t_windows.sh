@@ -172,6 +172,97 @@ expect_eq "lua aggregation: an add failing on one window changes no window of th
 expect_eq "lua aggregation: ... and the event is dead-lettered with the error" \
 "e2 processor_error
 e3 processor_error" "$(jq -r '"\(.eventId) \(.reason)"' "$d/dlq.ndjson" | sort)"
+# ---- a sliding window with merge keeps one accumulator per slice ----
+# The same list-of-ids aggregation twice, with merge (a: kept per 5 ms slice, merged
+# when a window fires) and without (b: per window); size 20, slide 5, so an event is
+# in 4 windows. Out of order, allowed lateness 10: g and f come after their first
+# windows fired (they fire again, late), and boom events fail in a's add, one in a new
+# slice and one in an existing one: neither leaves a trace (a's add fails first, so b's
+# never runs for them).
+d=$(newdir)
+write_conf "$d" window.out.of.orderness.ms=5 window.allowed.lateness.ms=10
+cat > "$d/processors/w.lua" <<'LUA'
+local runs = { a = 0, b = 0 }
+local function add(name)
+  return function(acc, ev)
+    runs[name] = runs[name] + 1
+    if ev.payload.boom then error("boom") end
+    acc = acc or {}; acc[#acc + 1] = ev.eventId; return acc
+  end
+end
+local function result(acc) table.sort(acc); return table.concat(acc, ",") end
+return {
+  routes = { { domain = "iot", type = "*" } },
+  windows = {
+    a = { kind = "sliding", size_ms = 20, slide_ms = 5, add = add("a"), result = result,
+          merge = function(x, y) for _, id in ipairs(y) do x[#x + 1] = id end return x end },
+    b = { kind = "sliding", size_ms = 20, slide_ms = 5, add = add("b"), result = result },
+  },
+  process = function(ev, ctx) end,
+  on_window = function(win, ctx)
+    ctx.emit("out", { w = win.name, s = win.start, e = win["end"], r = win.result,
+                      n = win.count, late = win.late, runs = runs[win.name] })
+  end,
+}
+LUA
+boom() { printf '{"domain":"iot","type":"r","timestamp":%s,"eventId":"%s","payload":{"d":"x","boom":true}}\n' "$@"; }
+{ ev 1 a x 1; ev 7 b x 1; ev 3 c x 1; ev 12 d x 1; ev 26 e x 1; ev 14 f x 1; ev 2 g x 1
+  boom 40 y1; boom 13 y2; ev 50 h x 1; } > "$d/in.ndjson"
+check "sliced windows: the run exits 0" "$EDDY" run -c "$d/eddy.conf"
+fired() { jq -r "select(.w == \"$1\") | [.s, .e, .r, .n, .late] | map(tostring) | join(\" \")" "$d/out.ndjson" | LC_ALL=C sort; }
+expect_eq "sliced windows: every firing (late ones too) equals the per-window aggregation's" \
+  "$(fired b)" "$(fired a)"
+expect_eq "sliced windows: ... which is, by hand" \
+"-10 10 a,b,c 3 false
+-15 5 a,c 2 false
+-5 15 a,b,c,d 4 false
+-5 15 a,b,c,d,f 5 true
+-5 15 a,b,c,d,f,g 6 true
+0 20 a,b,c,d 4 false
+0 20 a,b,c,d,f 5 true
+0 20 a,b,c,d,f,g 6 true
+10 30 d,e,f 3 false
+15 35 e 1 false
+20 40 e 1 false
+25 45 e 1 false
+35 55 h 1 false
+40 60 h 1 false
+45 65 h 1 false
+5 25 b,d,f 3 false
+50 70 h 1 false" "$(fired a)"
+# a: the 8 events and the 2 that failed; b: 4 windows an event, but g's first two were
+# past their lateness.
+expect_eq "sliced windows: add ran once an event with merge, once a window without" \
+  "10 30" "$(jq -s -r '[(map(select(.w == "a") | .runs) | max), (map(select(.w == "b") | .runs) | max)] | map(tostring) | join(" ")' "$d/out.ndjson")"
+expect_eq "sliced windows: the events whose add failed are dead letters" "y1 y2" \
+  "$(jq -r .eventId "$d/dlq.ndjson" | sort | tr '\n' ' ' | sed 's/ $//')"
+
+# Adding merge to a running sliding window would leave its open windows' accumulators
+# beside slices the new version never made: a reload is refused, a restart takes it.
+d=$(newdir)
+mkfifo "$d/in.fifo"
+write_conf "$d" "source.file.path=$d/in.fifo" reload.watch=false
+cat > "$d/processors/w.lua" <<'LUA'
+return {
+  routes = { { domain = "iot", type = "*" } },
+  windows = { s = { kind = "sliding", size_ms = 20, slide_ms = 5,
+                    add = function(acc, ev) return (acc or 0) + 1 end } },
+  process = function(ev, ctx) end,
+  on_window = function(win, ctx) ctx.emit("out", { r = win.result }) end,
+}
+LUA
+"$EDDY" run -c "$d/eddy.conf" 2>"$d/err" & pid=$!
+exec 3>"$d/in.fifo"
+ev 1 a x 1 >&3
+sed -i 's/return (acc or 0) + 1 end/return (acc or 0) + 1 end, merge = function(a, b) return a + b end/' \
+  "$d/processors/w.lua"
+kill -HUP $pid
+wait_until grep -q "refused" "$d/err"
+exec 3>&-
+wait $pid
+check "sliced windows: a reload that adds merge to a sliding window is refused" \
+  grep -q "reload of .*w.lua refused: its windows changed (.*merge of a sliding one)" "$d/err"
+
 # A day sliding by 10 s: one event joins 8,640 windows, more than a Lua stack holds.
 d=$(newdir)
 write_conf "$d"

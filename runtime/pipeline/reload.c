@@ -44,6 +44,7 @@ static int windows_match(const rt_processor *a, const rt_processor *b)
         const rt_window_def *x = &a->window_defs[i], *y = &b->window_defs[i];
         if (strcmp(x->name, y->name) || x->kind != y->kind || x->size != y->size ||
             x->slide != y->slide || x->gap != y->gap || x->agg != y->agg ||
+            x->sliced != y->sliced ||
             (!x->key != !y->key) || (x->key && strcmp(x->key, y->key)) ||
             (!x->field != !y->field) || (x->field && strcmp(x->field, y->field)))
             return 0;
@@ -151,8 +152,8 @@ static void install(rt_worker *w, int slot, rt_processor *cand, rt_reload_report
     }
     if (old && !windows_match(old, cand)) {
         snprintf(err, sizeof err, "its windows changed (name, kind, size, slide, gap, key, "
-                 "aggregate or field): open windows of the old shape would be mixed into the "
-                 "new; restart eddy to change them");
+                 "aggregate, field, or merge of a sliding one): open windows of the old "
+                 "shape would be mixed into the new; restart eddy to change them");
         goto refused;
     }
     if (rt_worker_repartition_check(w, old, cand, err, sizeof err) < 0)

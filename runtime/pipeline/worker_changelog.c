@@ -113,11 +113,8 @@ static int entry_value(rt_keyed *k, const rt_change *c, rt_buf *b)
         return 0;
     if (rt_ckpt_put_u64(b, d->kind) || rt_ckpt_put_i64(b, d->size) ||
         rt_ckpt_put_i64(b, d->slide) || rt_ckpt_put_i64(b, d->gap) ||
-        rt_ckpt_put_u64(b, wk->n))
+        rt_ckpt_put_panes(b, wk))
         return -1;
-    for (size_t i = 0; i < wk->n; i++)
-        if (rt_ckpt_put_pane(b, &wk->panes[i]) < 0)
-            return -1;
     return 1;
 }
 

@@ -88,7 +88,7 @@ static int put_state(rt_state *st, rt_buf *b, int32_t partition)
 }
 
 /* Per definition its name and shape (panes of a changed definition are not restored),
- * then its keys with their panes. */
+ * then its keys with their panes and slices. */
 static int put_windows(rt_windows *ws, rt_buf *b, int32_t partition)
 {
     if (rt_ckpt_put_u64(b, ws->ndefs) < 0)
@@ -109,11 +109,9 @@ static int put_windows(rt_windows *ws, rt_buf *b, int32_t partition)
             const rt_wkey *k = s->value;
             if (k->partition != partition || !k->n)
                 continue;
-            if (rt_ckpt_put_bytes(b, k->key, k->klen) < 0 || rt_ckpt_put_u64(b, k->n) < 0)
+            if (rt_ckpt_put_bytes(b, k->key, k->klen) < 0 ||
+                rt_ckpt_put_panes(b, k) < 0)
                 return -1;
-            for (size_t j = 0; j < k->n; j++)
-                if (rt_ckpt_put_pane(b, &k->panes[j]) < 0)
-                    return -1;
             n++;
         }
         patch_u64(b, at, n);

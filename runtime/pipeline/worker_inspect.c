@@ -122,6 +122,17 @@ int rt_worker_inspect(rt_worker *w, const char *processor, const char *key, size
                 if (!e || json_array_append_new(windows, e) < 0)
                     goto out;
             }
+            /* A sliced window's accumulator is in its slices. */
+            for (size_t j = 0; j < k->nslices && n++ < limit; j++) {
+                json_t *e = pane_json(L, &scratch, def, k, &k->slices[j]);
+                if (e && (json_object_del(e, "fired") < 0 ||
+                          json_object_set_new(e, "slice", json_true()) < 0)) {
+                    json_decref(e);
+                    e = NULL;
+                }
+                if (!e || json_array_append_new(windows, e) < 0)
+                    goto out;
+            }
         }
     }
     if (n > limit && json_object_set_new(doc, "truncated", json_true()) < 0)

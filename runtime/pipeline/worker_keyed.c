@@ -308,6 +308,9 @@ int rt_worker_keyed_metrics(rt_worker *w, rt_buf *out)
         { "eddy_state_entries", "gauge", "Keyed state values held, by processor." },
         { "eddy_state_bytes", "gauge", "Bytes of keyed state keys and values, by processor." },
         { "eddy_window_panes", "gauge", "Open window instances (per key), by processor." },
+        { "eddy_window_slices", "gauge",
+          "Slices of sliced sliding windows (one accumulator per key and slide), by "
+          "processor." },
         { "eddy_windows_fired_total", "counter", "Window firings, late re-firings included." },
         { "eddy_window_late_events_total", "counter",
           "Events past the allowed lateness of all their windows (late side output)." },
@@ -327,7 +330,7 @@ int rt_worker_keyed_metrics(rt_worker *w, rt_buf *out)
             const rt_windows *ws = &w->keyed[i]->windows;
             const rt_timers *ts = &w->keyed[i]->timers;
             double v[] = { (double)rt_state_count(st), (double)st->bytes, (double)ws->panes,
-                           (double)ws->fired, (double)ws->late, (double)rt_timers_count(ts),
+                           (double)ws->slices, (double)ws->fired, (double)ws->late, (double)rt_timers_count(ts),
                            (double)ts->fired, (double)(st->keys_split + ws->keys_split) };
             if (rt_prom_sample1(out, &lb, m[k].name, "processor", w->procs[i]->name, v[k]))
                 goto out;

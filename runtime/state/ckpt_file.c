@@ -268,6 +268,19 @@ int rt_ckpt_put_pane(rt_buf *b, const rt_pane *p)
            rt_ckpt_put_f64(b, p->max) || rt_ckpt_put_bytes(b, p->acc, p->acc_len) ? -1 : 0;
 }
 
+int rt_ckpt_put_panes(rt_buf *b, const rt_wkey *k)
+{
+    if (rt_ckpt_put_u64(b, k->n + k->nslices) < 0)
+        return -1;
+    for (size_t i = 0; i < k->n; i++)
+        if (rt_ckpt_put_pane(b, &k->panes[i]) < 0)
+            return -1;
+    for (size_t i = 0; i < k->nslices; i++)
+        if (rt_ckpt_put_pane(b, &k->slices[i]) < 0)
+            return -1;
+    return 0;
+}
+
 int rt_ckpt_get_pane(rt_ckpt_reader *r, rt_pane *p)
 {
     memset(p, 0, sizeof *p);

@@ -33,6 +33,9 @@ const char *rt_ckpt_get_bytes(rt_ckpt_reader *r, size_t *n);
  * memory; the accumulator is malloc'd into p->acc (NULL when empty). */
 int rt_ckpt_put_pane(rt_buf *b, const rt_pane *p);
 int rt_ckpt_get_pane(rt_ckpt_reader *r, rt_pane *p);
+/* A key's count of panes, then its windows and its slices (rt_windows_restore tells
+ * them apart by length). 0 or -1 when out of memory. */
+int rt_ckpt_put_panes(rt_buf *b, const rt_wkey *k);
 
 /* "<dir>/partition-<n>.ckpt" into path; -1 when it does not fit. */
 int rt_ckpt_path(char *path, size_t len, const char *dir, int32_t partition);

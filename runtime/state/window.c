@@ -87,38 +87,86 @@ static rt_wdue heap_pop(rt_windows *ws)
 
 /* ---- panes ---- */
 
-static rt_pane *pane_find(rt_wkey *k, int64_t start)
+/* The window (slice 0) or the slice (1) of key k that starts at `start`. */
+static rt_pane *pane_find(const rt_wkey *k, int64_t start, int slice)
 {
-    for (size_t i = 0; i < k->n; i++)
-        if (k->panes[i].start == start)
-            return &k->panes[i];
+    rt_pane *v = slice ? k->slices : k->panes;
+    size_t n = slice ? k->nslices : k->n;
+    for (size_t i = n; i--;)    /* the newest are last */
+        if (v[i].start == start)
+            return &v[i];
     return NULL;
 }
 
-static rt_pane *pane_new(rt_windows *ws, rt_wkey *k, int64_t start, int64_t end)
+/* Windows are appended; slices are kept in start order, so that a window merges its
+ * slices in time order in one pass (they mostly come in order: the walk from the end
+ * is short). */
+static rt_pane *pane_new(rt_windows *ws, rt_wkey *k, int64_t start, int64_t end, int slice)
 {
-    if (k->n == k->cap) {
-        size_t cap = k->cap ? k->cap * 2 : 4;
-        rt_pane *p = realloc(k->panes, cap * sizeof *p);
-        if (!p)
+    rt_pane **v = slice ? &k->slices : &k->panes;
+    size_t *n = slice ? &k->nslices : &k->n, *cap = slice ? &k->capslices : &k->cap;
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 4;
+        rt_pane *nv = realloc(*v, c * sizeof *nv);
+        if (!nv)
             return NULL;
-        k->panes = p;
-        k->cap = cap;
+        *v = nv;
+        *cap = c;
     }
-    rt_pane *p = &k->panes[k->n++];
+    size_t at = *n;
+    while (slice && at && (*v)[at - 1].start > start)
+        at--;
+    memmove(&(*v)[at + 1], &(*v)[at], (*n - at) * sizeof **v);
+    (*n)++;
+    rt_pane *p = &(*v)[at];
     memset(p, 0, sizeof *p);
     p->start = start;
     p->end = end;
     p->due = end;
-    ws->panes++;
+    p->slice = slice;
+    if (slice)
+        ws->slices++;
+    else
+        ws->panes++;
     return p;
 }
 
+/* A window's place is taken by the last one; the slices after a slice move down. */
 static void pane_drop(rt_windows *ws, rt_wkey *k, rt_pane *p)
 {
     free(p->acc);
-    *p = k->panes[--k->n];
-    ws->panes--;
+    if (p->slice) {
+        ws->slices--;
+        k->nslices--;
+        memmove(p, p + 1, (size_t)(&k->slices[k->nslices] - p) * sizeof *p);
+    } else {
+        ws->panes--;
+        *p = k->panes[--k->n];
+    }
+}
+
+static void panes_drop_all(rt_windows *ws, rt_wkey *k)
+{
+    while (k->n)
+        pane_drop(ws, k, &k->panes[0]);
+    while (k->nslices)
+        pane_drop(ws, k, &k->slices[k->nslices - 1]);
+}
+
+/* The window [start, end) of key k is gone: drop its slices that no other window of k
+ * spans any more. Only slices inside it can have lost their last window. */
+static void slices_trim(rt_windows *ws, rt_wkey *k, int64_t start, int64_t end)
+{
+    for (size_t i = 0; i < k->nslices;) {
+        const rt_pane *s = &k->slices[i];
+        int spanned = s->start < start || s->end > end;
+        for (size_t j = 0; !spanned && j < k->n; j++)
+            spanned = k->panes[j].start <= s->start && s->end <= k->panes[j].end;
+        if (spanned)
+            i++;
+        else
+            pane_drop(ws, k, &k->slices[i]);    /* the next one moves into slot i */
+    }
 }
 
 static void note(rt_windows *ws, const rt_wkey *k)
@@ -130,11 +178,12 @@ static void note(rt_windows *ws, const rt_wkey *k)
 /* A key with no panes and no heap entry left is forgotten. */
 static void key_maybe_free(rt_windows *ws, rt_wkey *k)
 {
-    if (k->n || k->queued)
+    if (k->n || k->nslices || k->queued)
         return;
     rt_keymap_del(&ws->keys[k->def], k->partition, k->key, k->klen);
     free(k->key);
     free(k->panes);
+    free(k->slices);
     free(k);
 }
 
@@ -191,14 +240,17 @@ static int fire(rt_windows *ws, const rt_window_def *d, rt_wkey *k, rt_pane *p,
 }
 
 /* The event joins panes[0..n) of key k: the Lua aggregation first, for all of them in
- * one call (all or none), then the counts; a pane the watermark already passed fires
- * again (allowed lateness). -1 only when the aggregation failed, before any change: a
+ * one call (all or none), or for its one slice of a sliced definition; then the
+ * counts; a pane the watermark already passed fires again (allowed lateness). -1 only when the aggregation failed, before any change: a
  * failing on_window is the callback's to report, as in rt_windows_advance. */
 static int add_to(rt_windows *ws, const rt_window_def *d, rt_wkey *k, rt_pane *const *panes,
-                  size_t n, const rt_event *ev, const rt_window_calls *calls)
+                  size_t n, rt_pane *slice, const rt_event *ev, const rt_window_calls *calls)
 {
-    if (d->agg == RT_AGG_LUA && calls->add(calls->arg, d, ev, panes, n) < 0)
+    if (d->agg == RT_AGG_LUA && calls->add(calls->arg, d, ev, slice ? &slice : panes,
+                                           slice ? 1 : n) < 0)
         return -1;
+    if (slice)
+        accumulate(slice, ev, NULL);
     for (size_t i = 0; i < n; i++)
         accumulate(panes[i], ev, d->field);
     for (size_t i = 0; i < n; i++)
@@ -244,7 +296,7 @@ static int add_session(rt_windows *ws, const rt_window_def *d, rt_wkey *k, int64
     if (!into) {
         if (ws->watermark >= end + d->lateness)
             return 0;
-        if (!(into = pane_new(ws, k, start, end)))
+        if (!(into = pane_new(ws, k, start, end, 0)))
             return -1;
         was_due = INT64_MIN;    /* no heap entry yet */
     } else {
@@ -253,7 +305,7 @@ static int add_session(rt_windows *ws, const rt_window_def *d, rt_wkey *k, int64
     }
     *joined = 1;
     into->due = ws->watermark >= into->end ? into->end + d->lateness : into->end;
-    if (add_to(ws, d, k, &into, 1, ev, calls) < 0)
+    if (add_to(ws, d, k, &into, 1, NULL, ev, calls) < 0)
         return -1;
     /* The session's heap entry still holds unless it moved (its start or due time
      * changed): then the old entry goes stale and a new one is queued. */
@@ -285,15 +337,15 @@ static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const
     int64_t slide = d->kind == RT_WINDOW_SLIDING ? d->slide : d->size;
     int64_t first = align(ts, slide);
     size_t had = k->n, n = 0;
-    int rc = -2;
+    int rc = -2, new_slice = 0;
     for (int64_t start = first; start > ts - d->size; start -= slide) {
         int64_t end = start + d->size;
         if (!window_open(ws, d, start))
             continue;       /* past its lateness: this window is gone */
         n++;
-        if (pane_find(k, start))
+        if (pane_find(k, start, 0))
             continue;
-        rt_pane *p = pane_new(ws, k, start, end);
+        rt_pane *p = pane_new(ws, k, start, end, 0);
         if (!p)
             goto undo;
         if (ws->watermark >= end)
@@ -305,6 +357,11 @@ static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const
     }
     if (!n)
         return 0;
+    if (d->sliced && !pane_find(k, first, 1)) {
+        if (!pane_new(ws, k, first, first + slide, 1))
+            goto undo;
+        new_slice = 1;
+    }
     if (n > ws->capjoins) {
         rt_pane **v = realloc(ws->joins, n * sizeof *v);
         if (!v)
@@ -316,15 +373,18 @@ static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const
     size_t i = 0;
     for (int64_t start = first; start > ts - d->size; start -= slide)
         if (window_open(ws, d, start))
-            ws->joins[i++] = pane_find(k, start);
+            ws->joins[i++] = pane_find(k, start, 0);
     *joined = 1;
-    if (add_to(ws, d, k, ws->joins, n, ev, calls) == 0)
+    if (add_to(ws, d, k, ws->joins, n, d->sliced ? pane_find(k, first, 1) : NULL, ev,
+               calls) == 0)
         return 0;
     rc = -1;
 undo:
-    /* The panes opened here are the last ones, and still empty. */
+    /* The panes (and the slice) opened here are the last ones, and still empty. */
     while (k->n > had)
         pane_drop(ws, k, &k->panes[k->n - 1]);
+    if (new_slice)
+        pane_drop(ws, k, pane_find(k, first, 1));
     return rc;
 }
 
@@ -384,7 +444,7 @@ void rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls
     while (ws->nheap && ws->heap[0].time <= watermark) {
         rt_wdue e = heap_pop(ws);
         rt_wkey *k = e.k;
-        rt_pane *p = pane_find(k, e.start);
+        rt_pane *p = pane_find(k, e.start, 0);
         if (p && p->due == e.time) {
             const rt_window_def *d = &ws->defs[k->def];
             if (!p->fired || p->due < p->end + d->lateness)
@@ -394,8 +454,11 @@ void rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls
                 if (p->due > watermark && heap_push(ws, k, p) == 0)
                     p = NULL;
             }
-            if (p)
+            if (p) {
+                int64_t start = p->start, end = p->end;
                 pane_drop(ws, k, p);
+                slices_trim(ws, k, start, end);
+            }
             note(ws, k);
         }
         key_maybe_free(ws, k);
@@ -411,8 +474,7 @@ void rt_windows_drop_partition(rt_windows *ws, int32_t partition)
             rt_wkey *k = s->value;
             if (k->partition != partition)
                 continue;
-            while (k->n)
-                pane_drop(ws, k, &k->panes[0]);
+            panes_drop_all(ws, k);
             key_maybe_free(ws, k);  /* or later, when its heap entries are popped */
         }
     }
@@ -424,16 +486,25 @@ void rt_windows_forget(rt_windows *ws, size_t def, int32_t partition, const char
     rt_wkey *k = rt_keymap_get(&ws->keys[def], partition, key, klen);
     if (!k)
         return;
-    while (k->n)
-        pane_drop(ws, k, &k->panes[0]);
+    panes_drop_all(ws, k);
     key_maybe_free(ws, k);
 }
 
 int rt_windows_restore(rt_windows *ws, size_t def, int32_t partition, const char *key,
                        size_t klen, const rt_pane *p)
 {
+    const rt_window_def *d = &ws->defs[def];
+    /* A slice is a pane of slide's length where windows are longer. One under a
+     * definition that is no longer sliced (merge was taken out) cannot be combined
+     * any more: its windows restart without it. */
+    int slice = d->kind == RT_WINDOW_SLIDING && d->slide < d->size &&
+                p->end - p->start == d->slide;
+    if (slice && !d->sliced) {
+        free(p->acc);
+        return 0;
+    }
     rt_wkey *k = key_get(ws, def, partition, key, klen);
-    rt_pane *np = k ? pane_new(ws, k, p->start, p->end) : NULL;
+    rt_pane *np = k ? pane_new(ws, k, p->start, p->end, slice) : NULL;
     if (!np) {
         free(p->acc);
         if (k)
@@ -441,7 +512,8 @@ int rt_windows_restore(rt_windows *ws, size_t def, int32_t partition, const char
         return -1;
     }
     *np = *p;
-    if (heap_push(ws, k, np) < 0) {
+    np->slice = slice;
+    if (!slice && heap_push(ws, k, np) < 0) {
         pane_drop(ws, k, np);
         key_maybe_free(ws, k);
         return -1;
@@ -458,7 +530,10 @@ void rt_windows_free(rt_windows *ws)
             rt_wkey *k = s->value;
             for (size_t j = 0; j < k->n; j++)
                 free(k->panes[j].acc);
+            for (size_t j = 0; j < k->nslices; j++)
+                free(k->slices[j].acc);
             free(k->panes);
+            free(k->slices);
             free(k->key);
             free(k);
         }

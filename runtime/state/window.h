@@ -22,11 +22,18 @@ typedef struct rt_window_def {
     enum rt_window_agg agg;
     char *field;            /* path of the aggregated number (sum, min, max, avg) */
     int add_ref, result_ref, merge_ref;     /* RT_AGG_LUA: registry refs in the state */
+    /* Sliding, with add and merge: the Lua accumulator is kept once per slide-sized
+     * slice, and a window merges the slices it spans when it fires (Flink's slicing),
+     * so add runs once an event instead of once per window (size / slide of them). */
+    int sliced;
 } rt_window_def;
 
-/* One window of one key: [start, end). */
+/* One window of one key: [start, end); or, for a sliced definition, one slice of
+ * them, [start, start + slide), which holds the Lua accumulator and never fires. A
+ * checkpoint keeps both in one list: a slice is told by its length. */
 typedef struct rt_pane {
     int64_t start, end;
+    int slice;
     int64_t due;            /* when the watermark reaches it: fire, or clean up if fired */
     int fired;              /* times fired so far */
     uint64_t count, n;      /* events; events with a number in `field` */
@@ -43,6 +50,8 @@ typedef struct rt_wkey {
     size_t def;
     rt_pane *panes;
     size_t n, cap;
+    rt_pane *slices;        /* sliced definitions: in start order, each inside a pane */
+    size_t nslices, capslices;
     size_t queued;          /* heap entries that point here: freed only at 0 and n 0 */
 } rt_wkey;
 
@@ -76,7 +85,8 @@ typedef struct rt_windows {
     int64_t watermark;      /* the last one applied */
     rt_changes *changes;    /* state.changelog: every key changed is noted here; or NULL */
     /* usage counters */
-    size_t panes;
+    size_t panes;           /* windows; slices not counted */
+    size_t slices;
     uint64_t fired, late, refired;
     uint64_t keys_split;    /* new keys another input partition already held */
 } rt_windows;
