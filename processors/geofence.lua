@@ -68,6 +68,7 @@ local function judge(win, ctx, fence, kind, hits, points)
   local key = ("a|%s|%s|%s"):format(win.key, fence, kind)
   local st = ctx.state.get(key) or { active = false }
   local share = points > 0 and hits / points or 0
+  if (share >= R.min_share) == st.active then return end   -- most windows: no change
   local rec = { device_id = win.key, fence = fence, type = kind, share = share,
                 points = points, window_start = win.start, window_end = win["end"] }
   if share >= R.min_share and not st.active then
@@ -112,14 +113,14 @@ return {
       fence = {
         kind = "sliding", size_ms = rules.window.size_ms, slide_ms = rules.window.slide_ms,
         key = "payload.deviceId",
-        -- acc = { n = points, out = points outside every allowed fence,
-        --         f = { [forbidden fence id] = points inside }, g = group }
+        -- acc = { n = points, out = points outside every allowed fence, g = group,
+        --         f = { [forbidden fence id] = points inside } or nil when none }
         -- With merge, eddy keeps one accumulator per 5 s slice and merges a window's 6
         -- when it fires: add runs once an event, not once for each of its 6 windows.
         add = function(acc, ev, ctx)
           local p = ev.payload
           local g = BY_GROUP[ctx.state.get("g|" .. p.deviceId) or false]
-          acc = acc or { n = 0, out = 0, f = {} }
+          acc = acc or { n = 0, out = 0 }
           if not g then return acc end
           acc.n, acc.g = acc.n + 1, g.group
           if #g.allowed > 0 then
@@ -130,13 +131,19 @@ return {
             if not ok then acc.out = acc.out + 1 end
           end
           for _, f in ipairs(g.forbidden) do
-            if inside(ctx, f, p.lat, p.lon) then acc.f[f.id] = (acc.f[f.id] or 0) + 1 end
+            if inside(ctx, f, p.lat, p.lon) then
+              acc.f = acc.f or {}
+              acc.f[f.id] = (acc.f[f.id] or 0) + 1
+            end
           end
           return acc
         end,
         merge = function(a, b)   -- b is the later slice
           a.n, a.out, a.g = a.n + b.n, a.out + b.out, b.g or a.g
-          for id, c in pairs(b.f) do a.f[id] = (a.f[id] or 0) + c end
+          if b.f then
+            a.f = a.f or {}
+            for id, c in pairs(b.f) do a.f[id] = (a.f[id] or 0) + c end
+          end
           return a
         end,
       },
@@ -171,7 +178,7 @@ return {
     local g = BY_GROUP[acc.g]
     if g and #g.allowed > 0 then judge(win, ctx, acc.g, "outside", acc.out, acc.n) end
     for _, f in ipairs(g and g.forbidden or {}) do
-      judge(win, ctx, f.id, "forbidden", acc.f[f.id] or 0, acc.n)
+      judge(win, ctx, f.id, "forbidden", acc.f and acc.f[f.id] or 0, acc.n)
     end
   end,
 }
