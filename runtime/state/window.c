@@ -241,8 +241,9 @@ static int fire(rt_windows *ws, const rt_window_def *d, rt_wkey *k, rt_pane *p,
 
 /* The event joins panes[0..n) of key k: the Lua aggregation first, for all of them in
  * one call (all or none), or for its one slice of a sliced definition; then the
- * counts; a pane the watermark already passed fires again (allowed lateness). -1 only when the aggregation failed, before any change: a
- * failing on_window is the callback's to report, as in rt_windows_advance. */
+ * counts; a pane the watermark already passed fires again (allowed lateness). -1 only
+ * when the aggregation failed, before any change: a failing on_window is the
+ * callback's to report, as in rt_windows_advance. */
 static int add_to(rt_windows *ws, const rt_window_def *d, rt_wkey *k, rt_pane *const *panes,
                   size_t n, rt_pane *slice, const rt_event *ev, const rt_window_calls *calls)
 {
@@ -380,7 +381,8 @@ static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const
         return 0;
     rc = -1;
 undo:
-    /* The panes (and the slice) opened here are the last ones, and still empty. */
+    /* The windows opened here are the last ones, and still empty; so is the slice, if
+     * it is new (in its place by start). */
     while (k->n > had)
         pane_drop(ws, k, &k->panes[k->n - 1]);
     if (new_slice)
