@@ -330,8 +330,9 @@ int rt_worker_keyed_metrics(rt_worker *w, rt_buf *out)
             const rt_windows *ws = &w->keyed[i]->windows;
             const rt_timers *ts = &w->keyed[i]->timers;
             double v[] = { (double)rt_state_count(st), (double)st->bytes, (double)ws->panes,
-                           (double)ws->slices, (double)ws->fired, (double)ws->late, (double)rt_timers_count(ts),
-                           (double)ts->fired, (double)(st->keys_split + ws->keys_split) };
+                           (double)ws->slices, (double)ws->fired, (double)ws->late,
+                           (double)rt_timers_count(ts), (double)ts->fired,
+                           (double)(st->keys_split + ws->keys_split) };
             if (rt_prom_sample1(out, &lb, m[k].name, "processor", w->procs[i]->name, v[k]))
                 goto out;
         }

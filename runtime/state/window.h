@@ -33,9 +33,9 @@ typedef struct rt_window_def {
  * checkpoint keeps both in one list: a slice is told by its length. */
 typedef struct rt_pane {
     int64_t start, end;
-    int slice;
     int64_t due;            /* when the watermark reaches it: fire, or clean up if fired */
     int fired;              /* times fired so far */
+    int slice;              /* 1: a slice (never due, never fired) */
     uint64_t count, n;      /* events; events with a number in `field` */
     double sum, min, max;
     char *acc;              /* RT_AGG_LUA: the accumulator, serialized */
