@@ -4,7 +4,8 @@
 # variables, file descriptors, traps and an `exit` stay inside it; a MariaDB,
 # ClickHouse or Kafka server it started is stopped when it ends. A file that dies before its
 # end, or runs past TEST_FILE_TIMEOUT seconds (default 1200), counts as one failure.
-# Closing line: "N passed, N failed". Exit status 1 when anything failed. KEEP=1 keeps
+# Closing lines: the FAIL lines again (a long log is often read by its tail), then
+# "N passed, N failed". Exit status 1 when anything failed. KEEP=1 keeps
 # the temporary directories (logs, configs, data) and says where.
 set -u
 cd "$(dirname "$0")/.."
@@ -34,15 +35,19 @@ for f in tests/t_*.sh; do
   echo "# $f"
   res=$SUITE/result
   rm -f "$res"
-  run_file "$f" "$res"
+  run_file "$f" "$res" > >(tee "$SUITE/out")
   rc=$?
+  wait $! 2>/dev/null
+  grep '^FAIL - ' "$SUITE/out" | sed "s|^|$f: |" >> "$SUITE/failures"
   if [ -s "$res" ]; then
     read -r p n < "$res"
     passed=$((passed + p)) failed=$((failed + n))
   else
     failed=$((failed + 1))
-    echo "FAIL - $f ended before its last test (exit status $rc)"
+    echo "FAIL - $f ended before its last test (exit status $rc)" |
+      tee -a "$SUITE/failures"
   fi
 done
+[ -s "$SUITE/failures" ] && { echo "# failed:"; cat "$SUITE/failures"; }
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
