@@ -175,14 +175,15 @@ e3 processor_error" "$(jq -r '"\(.eventId) \(.reason)"' "$d/dlq.ndjson" | sort)"
 # ---- a sliding window with merge keeps one accumulator per slice ----
 # The same list-of-ids aggregation twice, with merge (a: kept per 5 ms slice, merged
 # when a window fires) and without (b: per window); size 20, slide 5, so an event is
-# in 4 windows. Out of order, allowed lateness 10: g and f come after their first
+# in 4 windows. p and q are the same pair sliding by 15, which does not divide 20: p's
+# slices are 5 ms (the gcd), so no window takes events of a slice past its end. Out of order, allowed lateness 10: g and f come after their first
 # windows fired (they fire again, late), and boom events fail in a's add, one in a new
 # slice and one in an existing one: neither leaves a trace (a's add fails first, so b's
 # never runs for them).
 d=$(newdir)
 write_conf "$d" window.out.of.orderness.ms=5 window.allowed.lateness.ms=10
 cat > "$d/processors/w.lua" <<'LUA'
-local runs = { a = 0, b = 0 }
+local runs = { a = 0, b = 0, p = 0, q = 0 }
 local function add(name)
   return function(acc, ev)
     runs[name] = runs[name] + 1
@@ -197,6 +198,9 @@ return {
     a = { kind = "sliding", size_ms = 20, slide_ms = 5, add = add("a"), result = result,
           merge = function(x, y) for _, id in ipairs(y) do x[#x + 1] = id end return x end },
     b = { kind = "sliding", size_ms = 20, slide_ms = 5, add = add("b"), result = result },
+    p = { kind = "sliding", size_ms = 20, slide_ms = 15, add = add("p"), result = result,
+          merge = function(x, y) for _, id in ipairs(y) do x[#x + 1] = id end return x end },
+    q = { kind = "sliding", size_ms = 20, slide_ms = 15, add = add("q"), result = result },
   },
   process = function(ev, ctx) end,
   on_window = function(win, ctx)
@@ -212,6 +216,9 @@ check "sliced windows: the run exits 0" "$EDDY" run -c "$d/eddy.conf"
 fired() { jq -r "select(.w == \"$1\") | [.s, .e, .r, .n, .late] | map(tostring) | join(\" \")" "$d/out.ndjson" | LC_ALL=C sort; }
 expect_eq "sliced windows: every firing (late ones too) equals the per-window aggregation's" \
   "$(fired b)" "$(fired a)"
+expect_eq "sliced windows: a slide that does not divide the size gives the per-window firings too" \
+  "$(fired q)" "$(fired p)"
+check "sliced windows: ... of which there are some" test "$(fired p | wc -l)" -gt 3
 expect_eq "sliced windows: ... which is, by hand" \
 "-10 10 a,b,c 3 false
 -15 5 a,c 2 false

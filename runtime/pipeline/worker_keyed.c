@@ -309,7 +309,7 @@ int rt_worker_keyed_metrics(rt_worker *w, rt_buf *out)
         { "eddy_state_bytes", "gauge", "Bytes of keyed state keys and values, by processor." },
         { "eddy_window_panes", "gauge", "Open window instances (per key), by processor." },
         { "eddy_window_slices", "gauge",
-          "Slices of sliced sliding windows (one accumulator per key and slide), by "
+          "Slices of sliced sliding windows (one accumulator per key and slice), by "
           "processor." },
         { "eddy_windows_fired_total", "counter", "Window firings, late re-firings included." },
         { "eddy_window_late_events_total", "counter",

@@ -321,6 +321,24 @@ static int64_t align(int64_t t, int64_t step)
     return t - (r < 0 ? r + step : r);
 }
 
+/* The length of a sliding definition's slices: gcd(size, slide), so that every window
+ * is a whole number of them (Flink's slice size) even where the slide does not divide
+ * the size; 0 for a definition that cannot be sliced. Taken from the sizes, not from
+ * whether the definition is sliced, so that a checkpoint's slices are told apart from
+ * windows after merge was taken out. */
+static int64_t slice_len(const rt_window_def *d)
+{
+    if (d->kind != RT_WINDOW_SLIDING || d->slide >= d->size)
+        return 0;
+    int64_t a = d->size, b = d->slide;
+    while (b) {
+        int64_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
 /* Whether the window [start, start + size) still takes events: not past its lateness. */
 static int window_open(const rt_windows *ws, const rt_window_def *d, int64_t start)
 {
@@ -337,6 +355,7 @@ static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const
     int64_t ts = ev->timestamp;
     int64_t slide = d->kind == RT_WINDOW_SLIDING ? d->slide : d->size;
     int64_t first = align(ts, slide);
+    int64_t cut = d->sliced ? slice_len(d) : 0, at = cut ? align(ts, cut) : 0;
     size_t had = k->n, n = 0;
     int rc = -2, new_slice = 0;
     for (int64_t start = first; start > ts - d->size; start -= slide) {
@@ -358,8 +377,8 @@ static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const
     }
     if (!n)
         return 0;
-    if (d->sliced && !pane_find(k, first, 1)) {
-        if (!pane_new(ws, k, first, first + slide, 1))
+    if (cut && !pane_find(k, at, 1)) {
+        if (!pane_new(ws, k, at, at + cut, 1))
             goto undo;
         new_slice = 1;
     }
@@ -376,8 +395,7 @@ static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const
         if (window_open(ws, d, start))
             ws->joins[i++] = pane_find(k, start, 0);
     *joined = 1;
-    if (add_to(ws, d, k, ws->joins, n, d->sliced ? pane_find(k, first, 1) : NULL, ev,
-               calls) == 0)
+    if (add_to(ws, d, k, ws->joins, n, cut ? pane_find(k, at, 1) : NULL, ev, calls) == 0)
         return 0;
     rc = -1;
 undo:
@@ -386,7 +404,7 @@ undo:
     while (k->n > had)
         pane_drop(ws, k, &k->panes[k->n - 1]);
     if (new_slice)
-        pane_drop(ws, k, pane_find(k, first, 1));
+        pane_drop(ws, k, pane_find(k, at, 1));
     return rc;
 }
 
@@ -496,11 +514,10 @@ int rt_windows_restore(rt_windows *ws, size_t def, int32_t partition, const char
                        size_t klen, const rt_pane *p)
 {
     const rt_window_def *d = &ws->defs[def];
-    /* A slice is a pane of slide's length where windows are longer. One under a
+    /* A slice is a pane of the slices' length (shorter than a window). One under a
      * definition that is no longer sliced (merge was taken out) cannot be combined
      * any more: its windows restart without it. */
-    int slice = d->kind == RT_WINDOW_SLIDING && d->slide < d->size &&
-                p->end - p->start == d->slide;
+    int slice = slice_len(d) && p->end - p->start == slice_len(d);
     if (slice && !d->sliced) {
         free(p->acc);
         return 0;

@@ -22,15 +22,15 @@ typedef struct rt_window_def {
     enum rt_window_agg agg;
     char *field;            /* path of the aggregated number (sum, min, max, avg) */
     int add_ref, result_ref, merge_ref;     /* RT_AGG_LUA: registry refs in the state */
-    /* Sliding, with add and merge: the Lua accumulator is kept once per slide-sized
-     * slice, and a window merges the slices it spans when it fires (Flink's slicing),
-     * so add runs once an event instead of once per window (size / slide of them). */
+    /* Sliding, with add and merge: the Lua accumulator is kept once per slice of
+     * gcd(size, slide), and a window merges the slices it spans when it fires (Flink's
+     * slicing), so add runs once an event instead of once per window it joins. */
     int sliced;
 } rt_window_def;
 
 /* One window of one key: [start, end); or, for a sliced definition, one slice of
- * them, [start, start + slide), which holds the Lua accumulator and never fires. A
- * checkpoint keeps both in one list: a slice is told by its length. */
+ * them, [start, start + gcd(size, slide)), which holds the Lua accumulator and never
+ * fires. A checkpoint keeps both in one list: a slice is told by its length. */
 typedef struct rt_pane {
     int64_t start, end;
     int64_t due;            /* when the watermark reaches it: fire, or clean up if fired */
