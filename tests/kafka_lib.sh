@@ -5,8 +5,9 @@
 KAFKA_MOCK=${UNITS:-bin}/kafka-mock
 case $KAFKA_MOCK in /*) ;; *) KAFKA_MOCK=$ROOT/$KAFKA_MOCK ;; esac
 
-# wait_for COND...: poll up to 60 s (a bound, not a timing assertion).
-wait_for() { local i; for i in $(seq 600); do "$@" && return 0; sleep 0.1; done; return 1; }
+# wait_for COND...: poll up to 120 s (a bound, not a timing assertion; the mock
+# cluster's rebalance when a member joins can take over a minute).
+wait_for() { local i; for i in $(seq 1200); do "$@" && return 0; sleep 0.1; done; return 1; }
 
 # start_mock DIR BROKERS PARTITIONS TOPICS: sets BOOT; commands go through mock_cmd.
 start_mock() {
