@@ -106,7 +106,14 @@ static rt_pane *pane_new(rt_windows *ws, rt_wkey *k, int64_t start, int64_t end,
     rt_pane **v = slice ? &k->slices : &k->panes;
     size_t *n = slice ? &k->nslices : &k->n, *cap = slice ? &k->capslices : &k->cap;
     if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 4;
+        /* A key of a sliding definition soon holds the size / slide windows its first
+         * event joins, and mostly no more: start there, not at a power of two (6
+         * windows of a 30 s window sliding by 5 s would take room for 8). */
+        const rt_window_def *d = &ws->defs[k->def];
+        int64_t step = d->kind == RT_WINDOW_SLIDING ? d->slide : d->size;
+        size_t first = !slice && d->kind != RT_WINDOW_SESSION && step > 0
+                           ? (size_t)((d->size + step - 1) / step) : 4;
+        size_t c = *cap ? *cap * 2 : first;
         rt_pane *nv = realloc(*v, c * sizeof *nv);
         if (!nv)
             return NULL;
