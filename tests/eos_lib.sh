@@ -9,14 +9,17 @@
 # (in Kafka and in state) by k<i mod 50> with timestamp i; every 100th is rejected by
 # the processor (a dead letter). The processor counts each key's events in keyed state
 # and emits the count with each event; with `windows`, also each key's events per
-# second of event time (a tumbling window).
+# second of event time (a tumbling window, built-in count) and per two seconds sliding
+# by one (a sliced window: a Lua count kept per slice, merged when a window fires).
 eos_case() {
   d=$(newdir)
   start_broker "$d" events,out,dlq "${3:-4}"
   mkdir -p "$d/processors"
   cat > "$d/processors/p.lua" <<LUA
 return { routes = { { domain = "t", type = "*" } },
-  $([ "${2:-}" = windows ] && echo 'windows = { w = { kind = "tumbling", size_ms = 1000, key = "payload.k", agg = "count" } },')
+  $([ "${2:-}" = windows ] && echo 'windows = { w = { kind = "tumbling", size_ms = 1000, key = "payload.k", agg = "count" },
+    s = { kind = "sliding", size_ms = 2000, slide_ms = 1000, key = "payload.k",
+          add = function(a) return (a or 0) + 1 end, merge = function(a, b) return a + b end } },')
   process = function(ev, ctx)
     if ev.payload.bad then ctx.reject("bad one") end
     local c = (ctx.state.get(ev.payload.k) or 0) + 1
@@ -24,7 +27,11 @@ return { routes = { { domain = "t", type = "*" } },
     ctx.emit("out", { id = ev.eventId, k = ev.payload.k, c = c })
   end,
   on_window = function(win, ctx)
-    ctx.emit("out", { win = win.start, k = win.key, n = win.result })
+    if win.name == "s" then
+      ctx.emit("out", { swin = win.start, k = win.key, n = win.result })
+    else
+      ctx.emit("out", { win = win.start, k = win.key, n = win.result })
+    end
   end }
 LUA
   awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++)
@@ -72,5 +79,14 @@ check_exactly_once() {
   awk -v n="$n" '$1 < (n / 1000 - 2) * 1000' "$d/want-win" > "$d/want-closed"
   check "$what: every window closed by the watermark fired ($(wc -l < "$d/got-win") of them)" \
     test -z "$(comm -23 "$d/want-closed" "$d/got-win")"
+  jq -r 'select(.swin != null) | "\(.swin) \(.k) \(.n)"' "$d/got-all" | sort > "$d/got-swin"
+  awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) if (i % 100) { s = int(i / 1000) * 1000
+                           w[s " k" i % 50]++; w[s - 1000 " k" i % 50]++ }
+                         for (x in w) print x, w[x] }' | sort > "$d/want-swin"
+  check "$what: each sliced window fired once, with its count" \
+    test -z "$(comm -23 "$d/got-swin" "$d/want-swin")" -a "$(cut -d' ' -f1,2 "$d/got-swin" | sort -u | wc -l)" = "$(wc -l < "$d/got-swin")"
+  awk -v n="$n" '$1 < (n / 1000 - 3) * 1000' "$d/want-swin" > "$d/want-sclosed"
+  check "$what: every sliced window closed by the watermark fired ($(wc -l < "$d/got-swin") of them)" \
+    test -z "$(comm -23 "$d/want-sclosed" "$d/got-swin")"
 }
 

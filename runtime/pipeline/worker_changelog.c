@@ -109,7 +109,7 @@ static int entry_value(rt_keyed *k, const rt_change *c, rt_buf *b)
     }
     const rt_window_def *d = &k->windows.defs[c->def];
     const rt_wkey *wk = rt_keymap_get(&k->windows.keys[c->def], c->partition, c->key, c->len);
-    if (!wk || !wk->n)
+    if (!wk || (!wk->n && !wk->nslices))
         return 0;
     if (rt_ckpt_put_u64(b, d->kind) || rt_ckpt_put_i64(b, d->size) ||
         rt_ckpt_put_i64(b, d->slide) || rt_ckpt_put_i64(b, d->gap) ||

@@ -107,7 +107,7 @@ static int put_windows(rt_windows *ws, rt_buf *b, int32_t partition)
             return -1;
         while ((s = rt_keymap_next(&ws->keys[d], &i))) {
             const rt_wkey *k = s->value;
-            if (k->partition != partition || !k->n)
+            if (k->partition != partition || (!k->n && !k->nslices))
                 continue;
             if (rt_ckpt_put_bytes(b, k->key, k->klen) < 0 ||
                 rt_ckpt_put_panes(b, k) < 0)

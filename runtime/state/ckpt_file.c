@@ -275,9 +275,12 @@ int rt_ckpt_put_panes(rt_buf *b, const rt_wkey *k)
     for (size_t i = 0; i < k->n; i++)
         if (rt_ckpt_put_pane(b, &k->panes[i]) < 0)
             return -1;
-    for (size_t i = 0; i < k->nslices; i++)
-        if (rt_ckpt_put_pane(b, &k->slices[i]) < 0)
+    for (size_t i = 0; i < k->nslices; i++) {
+        rt_pane s = k->slices[i];
+        s.due = k->fired_to;    /* where its windows go on firing after a restore */
+        if (rt_ckpt_put_pane(b, &s) < 0)
             return -1;
+    }
     return 0;
 }
 

@@ -4,6 +4,11 @@
  * pane that changes its due time (a session that grew) leaves a stale heap entry
  * behind, recognised on pop by its start and time, so nothing is searched per event.
  *
+ * A sliced definition keeps no panes, as Flink's slicing window operator: a key holds
+ * its slices, and one heap entry for the next time they need (a window's end, or the
+ * end of a slice's last window plus the lateness, when the slice goes); a window's
+ * count and accumulator are read off its slices when it fires.
+ *
  * Semantics follow Flink: a window [start, end) fires when the watermark reaches its
  * end (Flink: watermark >= end - 1 with its watermark one below ours); an event for a
  * fired window within the lateness is added and fires the window again; one past the
@@ -43,7 +48,11 @@ static int before(const rt_wdue *a, const rt_wdue *b)
     return a->start < b->start;
 }
 
-static int heap_push(rt_windows *ws, rt_wkey *k, const rt_pane *p)
+/* `start` names the pane the entry is for; SLICES_DUE: the key's slices. */
+#define SLICES_DUE INT64_MIN
+#define NOT_DUE INT64_MIN       /* rt_wkey.slices_due: no entry queued */
+
+static int heap_push_at(rt_windows *ws, rt_wkey *k, int64_t time, int64_t start)
 {
     if (ws->nheap == ws->capheap) {
         size_t cap = ws->capheap ? ws->capheap * 2 : 256;
@@ -54,7 +63,7 @@ static int heap_push(rt_windows *ws, rt_wkey *k, const rt_pane *p)
         ws->capheap = cap;
     }
     size_t i = ws->nheap++;
-    rt_wdue e = { p->due, k, p->start };
+    rt_wdue e = { time, k, start };
     while (i && before(&e, &ws->heap[(i - 1) / 2])) {
         ws->heap[i] = ws->heap[(i - 1) / 2];
         i = (i - 1) / 2;
@@ -62,6 +71,11 @@ static int heap_push(rt_windows *ws, rt_wkey *k, const rt_pane *p)
     ws->heap[i] = e;
     k->queued++;
     return 0;
+}
+
+static int heap_push(rt_windows *ws, rt_wkey *k, const rt_pane *p)
+{
+    return heap_push_at(ws, k, p->due, p->start);
 }
 
 static rt_wdue heap_pop(rt_windows *ws)
@@ -152,28 +166,15 @@ static void pane_drop(rt_windows *ws, rt_wkey *k, rt_pane *p)
     }
 }
 
+/* Everything of key k goes; a heap entry left behind is stale. */
 static void panes_drop_all(rt_windows *ws, rt_wkey *k)
 {
     while (k->n)
         pane_drop(ws, k, &k->panes[0]);
     while (k->nslices)
         pane_drop(ws, k, &k->slices[k->nslices - 1]);
-}
-
-/* The window [start, end) of key k is gone: drop its slices that no other window of k
- * spans any more. Only slices inside it can have lost their last window. */
-static void slices_trim(rt_windows *ws, rt_wkey *k, int64_t start, int64_t end)
-{
-    for (size_t i = 0; i < k->nslices;) {
-        const rt_pane *s = &k->slices[i];
-        int spanned = s->start < start || s->end > end;
-        for (size_t j = 0; !spanned && j < k->n; j++)
-            spanned = k->panes[j].start <= s->start && s->end <= k->panes[j].end;
-        if (spanned)
-            i++;
-        else
-            pane_drop(ws, k, &k->slices[i]);    /* the next one moves into slot i */
-    }
+    k->fired_to = INT64_MIN;
+    k->slices_due = NOT_DUE;
 }
 
 static void note(rt_windows *ws, const rt_wkey *k)
@@ -215,6 +216,8 @@ static rt_wkey *key_get(rt_windows *ws, size_t def, int32_t partition, const cha
     k->klen = klen;
     k->partition = partition;
     k->def = def;
+    k->fired_to = INT64_MIN;
+    k->slices_due = NOT_DUE;
     *slot = k;
     rt_state_split_check(&ws->keys[def], &ws->keys_split, "window", ws->defs[def].name,
                          partition, key, klen);
@@ -346,6 +349,91 @@ static int64_t slice_len(const rt_window_def *d)
     return a;
 }
 
+/* ---- the windows of sliced definitions, read off their slices ---- */
+
+/* The end of the last window that holds slice s (the one that starts at the last slide
+ * before it): the slice is kept until then plus the lateness. */
+static int64_t slice_last_end(const rt_window_def *d, const rt_pane *s)
+{
+    return align(s->start, d->slide) + d->size;
+}
+
+/* Events of key k in [start, end). */
+static uint64_t slices_count(const rt_wkey *k, int64_t start, int64_t end)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < k->nslices && k->slices[i].start < end; i++)
+        if (k->slices[i].start >= start)
+            n += k->slices[i].count;
+    return n;
+}
+
+/* The next time after `after` that key k's slices wait for: the end of the first window
+ * that holds one of them, or when one of them goes. NOT_DUE when there are none. */
+static int64_t slices_next(const rt_window_def *d, const rt_wkey *k, int64_t after)
+{
+    int64_t next = NOT_DUE;
+    for (size_t i = 0; i < k->nslices; i++) {
+        const rt_pane *s = &k->slices[i];
+        int64_t last = slice_last_end(d, s), base = s->start > after ? s->start : after;
+        int64_t end = align(base - d->size, d->slide) + d->size;    /* ends: slides + size */
+        if (end <= base)
+            end += d->slide;
+        int64_t t = end <= last ? end : last + d->lateness;
+        if (next == NOT_DUE || t < next)
+            next = t;
+    }
+    return next;
+}
+
+/* Queue key k's slices for their next time after `after`, unless an entry at or before
+ * it is queued already (it queues the next one when popped). */
+static int slices_schedule(rt_windows *ws, rt_wkey *k, int64_t after)
+{
+    int64_t t = slices_next(&ws->defs[k->def], k, after);
+    if (t == NOT_DUE || (k->slices_due != NOT_DUE && k->slices_due <= t))
+        return 0;
+    if (heap_push_at(ws, k, t, SLICES_DUE) < 0)
+        return -1;
+    k->slices_due = t;
+    return 0;
+}
+
+/* Fire the window of key k that starts at `start`, built from its slices; `late`: it
+ * fired before. */
+static void slices_fire(rt_windows *ws, const rt_window_def *d, rt_wkey *k, int64_t start,
+                        int late, const rt_window_calls *calls)
+{
+    int64_t end = start + d->size;
+    rt_pane w = { .start = start, .end = end, .due = end, .fired = late,
+                  .count = slices_count(k, start, end) };
+    fire(ws, d, k, &w, calls);
+}
+
+/* Key k's slices are due at t: fire the window that ends at t (if t is a window's end,
+ * and the window holds events and has no pane of its own), drop the slices whose last
+ * window is past its lateness, and queue the next time. */
+static void slices_due(rt_windows *ws, rt_wkey *k, int64_t t, const rt_window_calls *calls)
+{
+    const rt_window_def *d = &ws->defs[k->def];
+    int64_t start = t - d->size;
+    k->slices_due = NOT_DUE;
+    if (t > k->fired_to) {
+        if (align(start, d->slide) == start && !pane_find(k, start, 0) &&
+            slices_count(k, start, t))
+            slices_fire(ws, d, k, start, 0, calls);
+        k->fired_to = t;
+    }
+    for (size_t i = 0; i < k->nslices;)
+        if (slice_last_end(d, &k->slices[i]) + d->lateness <= t)
+            pane_drop(ws, k, &k->slices[i]);    /* the next one moves into slot i */
+        else
+            i++;
+    /* Out of memory: the key's next event queues them again. */
+    (void)slices_schedule(ws, k, t);
+    note(ws, k);
+}
+
 /* Whether the window [start, start + size) still takes events: not past its lateness. */
 static int window_open(const rt_windows *ws, const rt_window_def *d, int64_t start)
 {
@@ -370,8 +458,8 @@ static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const
         if (!window_open(ws, d, start))
             continue;       /* past its lateness: this window is gone */
         n++;
-        if (pane_find(k, start, 0))
-            continue;
+        if (cut || pane_find(k, start, 0))
+            continue;       /* a sliced window gets no pane */
         rt_pane *p = pane_new(ws, k, start, end, 0);
         if (!p)
             goto undo;
@@ -389,6 +477,13 @@ static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const
             goto undo;
         new_slice = 1;
     }
+    if (cut) {
+        /* Every window ending at the watermark or before has fired by now. */
+        if (k->fired_to < ws->watermark)
+            k->fired_to = ws->watermark;
+        if (slices_schedule(ws, k, k->fired_to) < 0)
+            goto undo;
+    }
     if (n > ws->capjoins) {
         rt_pane **v = realloc(ws->joins, n * sizeof *v);
         if (!v)
@@ -396,14 +491,24 @@ static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const
         ws->joins = v;
         ws->capjoins = n;
     }
-    /* Found after every pane_new, which may move k->panes. */
+    /* Found after every pane_new, which may move k->panes. A sliced definition's
+     * only panes are windows restored from before it was sliced. */
     size_t i = 0;
     for (int64_t start = first; start > ts - d->size; start -= slide)
-        if (window_open(ws, d, start))
-            ws->joins[i++] = pane_find(k, start, 0);
+        if (window_open(ws, d, start) && (ws->joins[i] = pane_find(k, start, 0)))
+            i++;
     *joined = 1;
-    if (add_to(ws, d, k, ws->joins, n, cut ? pane_find(k, at, 1) : NULL, ev, calls) == 0)
+    rt_pane *sl = cut ? pane_find(k, at, 1) : NULL;
+    if (add_to(ws, d, k, ws->joins, i, sl, ev, calls) == 0) {
+        /* The sliced windows the watermark passed fire again (or, new, for the first
+         * time), as panes do in add_to. */
+        for (int64_t start = first; sl && start > ts - d->size; start -= slide)
+            if (window_open(ws, d, start) && ws->watermark >= start + d->size &&
+                !pane_find(k, start, 0))
+                slices_fire(ws, d, k, start, slices_count(k, start, start + d->size) > 1,
+                            calls);
         return 0;
+    }
     rc = -1;
 undo:
     /* The windows opened here are the last ones, and still empty; so is the slice, if
@@ -471,6 +576,12 @@ void rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls
     while (ws->nheap && ws->heap[0].time <= watermark) {
         rt_wdue e = heap_pop(ws);
         rt_wkey *k = e.k;
+        if (e.start == SLICES_DUE) {
+            if (e.time == k->slices_due)
+                slices_due(ws, k, e.time, calls);
+            key_maybe_free(ws, k);
+            continue;
+        }
         rt_pane *p = pane_find(k, e.start, 0);
         if (p && p->due == e.time) {
             const rt_window_def *d = &ws->defs[k->def];
@@ -481,11 +592,8 @@ void rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls
                 if (p->due > watermark && heap_push(ws, k, p) == 0)
                     p = NULL;
             }
-            if (p) {
-                int64_t start = p->start, end = p->end;
+            if (p)
                 pane_drop(ws, k, p);
-                slices_trim(ws, k, start, end);
-            }
             note(ws, k);
         }
         key_maybe_free(ws, k);
@@ -539,7 +647,9 @@ int rt_windows_restore(rt_windows *ws, size_t def, int32_t partition, const char
     }
     *np = *p;
     np->slice = slice;
-    if (!slice && heap_push(ws, k, np) < 0) {
+    if (slice && p->due > k->fired_to)
+        k->fired_to = p->due;
+    if (slice ? slices_schedule(ws, k, k->fired_to) < 0 : heap_push(ws, k, np) < 0) {
         pane_drop(ws, k, np);
         key_maybe_free(ws, k);
         return -1;

@@ -29,8 +29,9 @@ typedef struct rt_window_def {
 } rt_window_def;
 
 /* One window of one key: [start, end); or, for a sliced definition, one slice of
- * them, [start, start + gcd(size, slide)), which holds the Lua accumulator and never
- * fires. A checkpoint keeps both in one list: a slice is told by its length. */
+ * them, [start, start + gcd(size, slide)), which holds the count and the Lua
+ * accumulator and never fires itself. A checkpoint keeps both in one list: a slice is
+ * told by its length, and its `due` there is its key's fired_to. */
 typedef struct rt_pane {
     int64_t start, end;
     int64_t due;            /* when the watermark reaches it: fire, or clean up if fired */
@@ -50,8 +51,12 @@ typedef struct rt_wkey {
     size_t def;
     rt_pane *panes;
     size_t n, cap;
-    rt_pane *slices;        /* sliced definitions: in start order, each inside a pane */
+    /* A sliced definition's windows have no panes (but those restored from a
+     * checkpoint of a version without merge): they are read off the slices. */
+    rt_pane *slices;        /* in start order */
     size_t nslices, capslices;
+    int64_t fired_to;       /* sliced: every window that ends here or before has fired */
+    int64_t slices_due;     /* sliced: the time of the slices' live heap entry, if any */
     size_t queued;          /* heap entries that point here: freed only at 0 and n 0 */
 } rt_wkey;
 
