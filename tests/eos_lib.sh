@@ -49,6 +49,18 @@ outputs_in() { [ "$(committed out | grep -c '"id"')" -ge "$1" ]; }
 dead_letters_in() { [ "$(committed dlq | grep -c '"eventId"')" -ge "$1" ]; }
 # same_lines WANT GOT: whether two files are equal; the first differences are shown.
 same_lines() { diff "$1" "$2" > "$2.diff" && return 0; head -8 "$2.diff"; return 1; }
+# check_windows WHAT KIND FIELD WANT CLOSED: the window outputs of $d/got-all that carry
+# their start in FIELD, against WANT's "start key count" lines: each fired once with
+# its count, and every one starting before CLOSED (closed by the watermark) fired.
+check_windows() {
+  local what=$1 kind=$2 f=$3 want=$4 closed=$5
+  jq -r "select(.$f != null) | \"\\(.$f) \\(.k) \\(.n)\"" "$d/got-all" | sort > "$d/got-$f"
+  check "$what: each $kind fired once, with its count" \
+    test -z "$(comm -23 "$d/got-$f" "$want")" -a "$(cut -d' ' -f1,2 "$d/got-$f" | sort -u | wc -l)" = "$(wc -l < "$d/got-$f")"
+  awk -v c="$closed" '$1 < c' "$want" > "$want.closed"
+  check "$what: every $kind closed by the watermark fired ($(wc -l < "$d/got-$f") of them)" \
+    test -z "$(comm -23 "$want.closed" "$d/got-$f")"
+}
 # check_exactly_once WHAT COUNT [windows]: read_committed, every output once with the
 # count an uninterrupted run gives, every dead letter once, and with `windows` every
 # window that closed once with its count.
@@ -71,22 +83,12 @@ check_exactly_once() {
   awk -v n="$n" 'BEGIN { for (i = 100; i <= n; i += 100) print "e" i }' | sort > "$d/want-dlq"
   check "$what: ... and each dead letter exactly once" same_lines "$d/want-dlq" "$d/got-dlq"
   [ "${3:-}" = windows ] || return 0
-  jq -r 'select(.win != null) | "\(.win) \(.k) \(.n)"' "$d/got-all" | sort > "$d/got-win"
   awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) if (i % 100) w[int(i / 1000) * 1000 " k" i % 50]++
                          for (x in w) print x, w[x] }' | sort > "$d/want-win"
-  check "$what: each window fired once, with its count" \
-    test -z "$(comm -23 "$d/got-win" "$d/want-win")" -a "$(cut -d' ' -f1,2 "$d/got-win" | sort -u | wc -l)" = "$(wc -l < "$d/got-win")"
-  awk -v n="$n" '$1 < (n / 1000 - 2) * 1000' "$d/want-win" > "$d/want-closed"
-  check "$what: every window closed by the watermark fired ($(wc -l < "$d/got-win") of them)" \
-    test -z "$(comm -23 "$d/want-closed" "$d/got-win")"
-  jq -r 'select(.swin != null) | "\(.swin) \(.k) \(.n)"' "$d/got-all" | sort > "$d/got-swin"
+  check_windows "$what" window win "$d/want-win" $(((n / 1000 - 2) * 1000))
   awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) if (i % 100) { s = int(i / 1000) * 1000
                            w[s " k" i % 50]++; w[s - 1000 " k" i % 50]++ }
                          for (x in w) print x, w[x] }' | sort > "$d/want-swin"
-  check "$what: each sliced window fired once, with its count" \
-    test -z "$(comm -23 "$d/got-swin" "$d/want-swin")" -a "$(cut -d' ' -f1,2 "$d/got-swin" | sort -u | wc -l)" = "$(wc -l < "$d/got-swin")"
-  awk -v n="$n" '$1 < (n / 1000 - 3) * 1000' "$d/want-swin" > "$d/want-sclosed"
-  check "$what: every sliced window closed by the watermark fired ($(wc -l < "$d/got-swin") of them)" \
-    test -z "$(comm -23 "$d/want-sclosed" "$d/got-swin")"
+  check_windows "$what" "sliced window" swin "$d/want-swin" $(((n / 1000 - 3) * 1000))
 }
 
