@@ -399,14 +399,13 @@ static int slices_schedule(rt_windows *ws, rt_wkey *k, int64_t after)
     return 0;
 }
 
-/* Fire the window of key k that starts at `start`, built from its slices; `late`: it
- * fired before. */
+/* Fire the window of key k that starts at `start`, built from its slices, which hold
+ * `count` events of it; `late`: it fired before. */
 static void slices_fire(rt_windows *ws, const rt_window_def *d, rt_wkey *k, int64_t start,
-                        int late, const rt_window_calls *calls)
+                        uint64_t count, int late, const rt_window_calls *calls)
 {
     int64_t end = start + d->size;
-    rt_pane w = { .start = start, .end = end, .due = end, .fired = late,
-                  .count = slices_count(k, start, end) };
+    rt_pane w = { .start = start, .end = end, .due = end, .fired = late, .count = count };
     fire(ws, d, k, &w, calls);
 }
 
@@ -419,9 +418,10 @@ static void slices_due(rt_windows *ws, rt_wkey *k, int64_t t, const rt_window_ca
     int64_t start = t - d->size;
     k->slices_due = NOT_DUE;
     if (t > k->fired_to) {
-        if (align(start, d->slide) == start && !pane_find(k, start, 0) &&
-            slices_count(k, start, t))
-            slices_fire(ws, d, k, start, 0, calls);
+        uint64_t n = align(start, d->slide) == start && !pane_find(k, start, 0)
+                         ? slices_count(k, start, t) : 0;
+        if (n)
+            slices_fire(ws, d, k, start, n, 0, calls);
         k->fired_to = t;
     }
     for (size_t i = 0; i < k->nslices;)
@@ -504,9 +504,10 @@ static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const
          * time), as panes do in add_to. */
         for (int64_t start = first; sl && start > ts - d->size; start -= slide)
             if (window_open(ws, d, start) && ws->watermark >= start + d->size &&
-                !pane_find(k, start, 0))
-                slices_fire(ws, d, k, start, slices_count(k, start, start + d->size) > 1,
-                            calls);
+                !pane_find(k, start, 0)) {
+                uint64_t events = slices_count(k, start, start + d->size);
+                slices_fire(ws, d, k, start, events, events > 1, calls);
+            }
         return 0;
     }
     rc = -1;
