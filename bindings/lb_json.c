@@ -11,6 +11,7 @@
 
 #include "bindings.h"
 #include "json_load.h"
+#include "json_tape.h"
 
 #define ARRAY_MT "eddy.json.array"
 #define MAX_DEPTH 100
@@ -125,12 +126,23 @@ static void encode_string(lua_State *L, const char *s, size_t n, rt_buf *b)
         grow(L, b, n * 6 + 2);
     char *o = b->data + b->len;
     *o++ = '"';
-    for (size_t i = 0; i < n;) {
+    for (size_t i = 0;;) {
+        /* The plain run, a word at a time (the room above covers a whole one), then
+         * its last bytes one by one. */
+        while (n - i >= 8) {
+            size_t k = rt_json_plain8(p + i);
+            memcpy(o, p + i, 8);
+            o += k;
+            i += k;
+            if (k < 8)
+                break;
+        }
+        while (i < n && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\')
+            *o++ = (char)p[i++];
+        if (i == n)
+            break;
         unsigned c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            *o++ = (char)c;
-            i++;
-        } else if (c >= 0x80) {
+        if (c >= 0x80) {
             size_t len = utf8_len(p + i, n - i);
             if (!len)
                 luaL_error(L, "cannot encode string as JSON: invalid UTF-8 at byte %d",
@@ -138,23 +150,23 @@ static void encode_string(lua_State *L, const char *s, size_t n, rt_buf *b)
             memcpy(o, p + i, len);
             o += len;
             i += len;
-        } else {
-            *o++ = '\\';
-            switch (c) {
-            case '"': case '\\': *o++ = (char)c; break;
-            case '\n': *o++ = 'n'; break;
-            case '\r': *o++ = 'r'; break;
-            case '\t': *o++ = 't'; break;
-            case '\b': *o++ = 'b'; break;
-            case '\f': *o++ = 'f'; break;
-            default:
-                memcpy(o, "u00", 3);
-                o[3] = hex[c >> 4];
-                o[4] = hex[c & 15];
-                o += 5;
-            }
-            i++;
+            continue;
         }
+        *o++ = '\\';
+        switch (c) {
+        case '"': case '\\': *o++ = (char)c; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        default:
+            memcpy(o, "u00", 3);
+            o[3] = hex[c >> 4];
+            o[4] = hex[c & 15];
+            o += 5;
+        }
+        i++;
     }
     *o++ = '"';
     b->len = (size_t)(o - b->data);

@@ -81,17 +81,54 @@ static const char *type_of(const rt_jtape *t, long i)
     return "unknown";
 }
 
-static long member(const rt_event *ev, const char *name)
+/* The envelope's members, found in one pass over the record's top object rather than
+ * one search a field. */
+enum { F_DOMAIN, F_TYPE, F_EVENT_ID, F_TIMESTAMP, F_PAYLOAD, F_VERSION, F_SOURCE, NFIELDS };
+static const struct {
+    const char *name;
+    uint32_t len;
+} fields[NFIELDS] = {
+    [F_DOMAIN] = { "domain", 6 }, [F_TYPE] = { "type", 4 }, [F_EVENT_ID] = { "eventId", 7 },
+    [F_TIMESTAMP] = { "timestamp", 9 }, [F_PAYLOAD] = { "payload", 7 },
+    [F_VERSION] = { "version", 7 }, [F_SOURCE] = { "source", 6 },
+};
+
+/* The field a key names, or -1: by its length and first letter, then all of it. */
+static int field_of(const char *k, uint32_t len)
 {
-    return rt_jtape_get(&ev->tape, 0, name, strlen(name));
+    int f;
+    switch (len) {
+    case 4: f = F_TYPE; break;
+    case 6: f = k[0] == 'd' ? F_DOMAIN : F_SOURCE; break;
+    case 7: f = k[0] == 'e' ? F_EVENT_ID : k[0] == 'p' ? F_PAYLOAD : F_VERSION; break;
+    case 9: f = F_TIMESTAMP; break;
+    default: return -1;
+    }
+    return memcmp(k, fields[f].name, len) == 0 ? f : -1;
+}
+
+/* at[f]: the value node of field f, or -1. Keys are unique (the tape refuses
+ * duplicates). */
+static void find_fields(const rt_jtape *t, long at[NFIELDS])
+{
+    for (int f = 0; f < NFIELDS; f++)
+        at[f] = -1;
+    uint32_t k = 1;
+    for (uint32_t m = 0; m < t->v[0].len; m++) {
+        int f = field_of(rt_jtape_str(t, k), t->v[k].len);
+        if (f >= 0)
+            at[f] = (long)k + 1;
+        k = t->v[k + 1].next;
+    }
 }
 
 /* A string field: required ones must be present and non-empty. NULL leaves *out NULL. */
-static int string_field(rt_event *ev, const char *name, int required, const char **out,
-                        rt_reject *why)
+static int string_field(rt_event *ev, const long at[NFIELDS], int f, int required,
+                        const char **out, rt_reject *why)
 {
     const rt_jtape *t = &ev->tape;
-    long v = member(ev, name);
+    const char *name = fields[f].name;
+    long v = at[f];
     *out = NULL;
     if (v < 0 || (!required && t->v[v].type == RT_JNULL)) {
         if (!required)
@@ -106,7 +143,7 @@ static int string_field(rt_event *ev, const char *name, int required, const char
     }
     size_t len = t->v[v].len;
     const char *s = rt_jtape_str(t, (uint32_t)v);
-    if (required && (len == 0 || strlen(s) != len)) {
+    if (required && (len == 0 || memchr(s, '\0', len))) {
         rt_reject_field(why, RT_REASON_BAD_VALUE, name,
                         "field '%s' must be a non-empty string without NUL", name);
         return -1;
@@ -123,12 +160,14 @@ static int validate(rt_event *ev, const rt_event_limits *lim, rt_reject *why)
                         "an event must be a JSON object, not %s", type_of(t, 0));
         return -1;
     }
-    if (string_field(ev, "domain", 1, &ev->domain, why) < 0 ||
-        string_field(ev, "type", 1, &ev->type, why) < 0 ||
-        string_field(ev, "eventId", 1, &ev->event_id, why) < 0)
+    long at[NFIELDS];
+    find_fields(t, at);
+    if (string_field(ev, at, F_DOMAIN, 1, &ev->domain, why) < 0 ||
+        string_field(ev, at, F_TYPE, 1, &ev->type, why) < 0 ||
+        string_field(ev, at, F_EVENT_ID, 1, &ev->event_id, why) < 0)
         return -1;
 
-    long ts = member(ev, "timestamp");
+    long ts = at[F_TIMESTAMP];
     if (ts < 0) {
         rt_reject_field(why, RT_REASON_MISSING_FIELD, "timestamp",
                         "field 'timestamp' is missing");
@@ -163,7 +202,7 @@ static int validate(rt_event *ev, const rt_event_limits *lim, rt_reject *why)
         return -1;
     }
 
-    long payload = member(ev, "payload");
+    long payload = at[F_PAYLOAD];
     if (payload < 0) {
         rt_reject_field(why, RT_REASON_MISSING_FIELD, "payload", "field 'payload' is missing");
         return -1;
@@ -174,8 +213,8 @@ static int validate(rt_event *ev, const rt_event_limits *lim, rt_reject *why)
         return -1;
     }
     ev->payload = (uint32_t)payload;
-    if (string_field(ev, "version", 0, &ev->version, why) < 0 ||
-        string_field(ev, "source", 0, &ev->source, why) < 0)
+    if (string_field(ev, at, F_VERSION, 0, &ev->version, why) < 0 ||
+        string_field(ev, at, F_SOURCE, 0, &ev->source, why) < 0)
         return -1;
     return 0;
 }

@@ -163,7 +163,17 @@ static long parse_string(parser *ps, int is_key)
     if (idx < 0)
         return -1;
     for (;;) {
-        /* The common run: printable ASCII, copied as is. */
+        /* The common run: printable ASCII, copied as is, a word at a time. The output
+         * is never longer than the input read so far, so a word written whole (past
+         * the run's end too) stays inside strs, which holds the record's length. */
+        while (end - p >= 8) {
+            size_t k = rt_json_plain8(p);
+            memcpy(o, p, 8);
+            o += k;
+            p += k;
+            if (k < 8)
+                break;
+        }
         while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
             *o++ = (char)*p++;
         if (p >= end)
@@ -219,6 +229,50 @@ static long parse_string(parser *ps, int is_key)
     return idx;
 }
 
+/* Clinger's fast path: a decimal whose digits, read as an integer m, fit 2^53 and
+ * whose power of ten e is within 22 either way is m * 10^e or m / 10^-e, both
+ * operands exact doubles, so the one rounding of that operation gives what strtod
+ * gives. The usual amounts and coordinates take it; the rest go to strtod. */
+static int exact_decimal(const unsigned char *p, const unsigned char *end, double *out)
+{
+    static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+                                    1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+                                    1e20, 1e21, 1e22 };
+    const uint64_t max = 1ULL << 53;
+    uint64_t m = 0;
+    int neg = *p == '-', e = 0, frac = 0;
+    p += neg;
+    for (; p < end && *p != 'e' && *p != 'E'; p++) {
+        if (*p == '.') {
+            frac = 1;
+            continue;
+        }
+        unsigned d = *p - '0';
+        if (m > (max - d) / 10)
+            return 0;
+        m = m * 10 + d;
+        e -= frac;
+    }
+    if (p < end) {          /* the exponent, already checked to be digits */
+        int eneg = 0, x = 0;
+        p++;
+        if (*p == '+' || *p == '-')
+            eneg = *p++ == '-';
+        for (; p < end; p++) {
+            if (x > 1000)
+                return 0;
+            x = x * 10 + (*p - '0');
+        }
+        e += eneg ? -x : x;
+    }
+    if (e < -22 || e > 22)
+        return 0;
+    double d = (double)m;
+    d = e < 0 ? d / pow10[-e] : d * pow10[e];
+    *out = neg ? -d : d;
+    return 1;
+}
+
 static int parse_number(parser *ps)
 {
     const unsigned char *p = ps->p, *start = p, *end = ps->end;
@@ -270,6 +324,12 @@ static int parse_number(parser *ps)
             n->num.i = neg ? (long long)(0 - v) : (long long)v;
             return 0;
         }
+    }
+    double fast;
+    if (!is_int && exact_decimal(start, p, &fast)) {
+        n->type = RT_JREAL;
+        n->num.d = fast;
+        return 0;
     }
     /* strtod needs the text terminated; numbers longer than this are rare. */
     char small[64], *text = small;

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "buf.h"
 
@@ -41,6 +42,28 @@ typedef struct rt_jerror {
     size_t column;          /* 1-based byte position */
     char text[120];
 } rt_jerror;
+
+/* How many of the 8 bytes at p (0 to 8), from the first, are plain string text: not
+ * '"', '\\', a control character or a byte of a multi-byte UTF-8 sequence. The JSON
+ * decoder and encoder copy a whole word and advance by this much. On little-endian
+ * machines one bit trick: "has a zero byte" / "has a byte below n" never miss, and
+ * their first set byte is exact (a false one only follows a true one). */
+static inline size_t rt_json_plain8(const unsigned char *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    uint64_t special = (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) | w) & high;
+    return special ? (size_t)__builtin_ctzll(special) / 8 : 8;
+#else
+    size_t n = 0;
+    while (n < 8 && p[n] >= 0x20 && p[n] < 0x80 && p[n] != '"' && p[n] != '\\')
+        n++;
+    return n;
+#endif
+}
 
 /* Decode `s`: 0 and node 0 the top value, or -1 with err filled. */
 int rt_jtape_parse(rt_jtape *t, const char *s, size_t len, rt_jerror *err);

@@ -177,6 +177,53 @@ int main(void)
                "json tape: %d random mutations of records decoded as jansson did (%d "
                "accepted, %d disagree)", rounds, accepted, bad);
 
+    /* Numbers: the fast path for short decimals must give strtod's double, bit for bit,
+     * and hand the rest (long mantissas, far exponents, subnormals) on. */
+    srand(11);
+    bad = 0;
+    int numbers = 20000;
+    for (int r = 0; r < numbers; r++) {
+        char buf[128];
+        int len = snprintf(buf, sizeof buf, "[%s", rand() % 4 ? "" : "-");
+        int digits = 1 + rand() % (r % 3 ? 17 : 25);
+        for (int d = 0; d < digits; d++)
+            buf[len++] = (char)('0' + (d == 0 && digits > 1 ? 1 + rand() % 9 : rand() % 10));
+        if (rand() % 4) {
+            buf[len++] = '.';
+            for (int d = 0, n = 1 + rand() % 18; d < n; d++)
+                buf[len++] = (char)('0' + rand() % 10);
+        }
+        if (rand() % 3 == 0)
+            len += snprintf(buf + len, sizeof buf - (size_t)len, "e%s%d",
+                            rand() % 2 ? "-" : (rand() % 2 ? "+" : ""), rand() % 330);
+        buf[len++] = ']';
+        if (!agree(&t, buf, (size_t)len, why, sizeof why) && bad++ < 5)
+            printf("# disagree on %.*s: %s\n", len, buf, why);
+    }
+    unit_check(bad == 0, "json tape: %d random numbers decoded to jansson's (strtod's) "
+               "values (%d disagree)", numbers, bad);
+
+    /* Strings copied a word at a time: every byte that ends the plain run (quote,
+     * backslash, control, UTF-8) at every position of a word, after runs of every
+     * length. */
+    static const char *const stops[] = { "\\\"", "\\\\", "\\n", "\\u00e9", "\xc3\xa9",
+                                         "\xe2\x82\xac", "\x1f", "\x7f", "\xff", "\"" };
+    bad = 0;
+    int strings = 0;
+    for (size_t k = 0; k < sizeof stops / sizeof *stops; k++)
+        for (int pre = 0; pre < 20; pre++)
+            for (int post = 0; post < 12; post += 3) {
+                char buf[128];
+                int len = snprintf(buf, sizeof buf, "{\"k%.*s\":\"%.*s%s%.*s\"}", pre % 9,
+                                   "abcdefghi", pre, "ABCDEFGHIJKLMNOPQRST", stops[k], post,
+                                   "0123456789ab");
+                strings++;
+                if (!agree(&t, buf, (size_t)len, why, sizeof why) && bad++ < 5)
+                    printf("# disagree on %.*s: %s\n", len, buf, why);
+            }
+    unit_check(bad == 0, "json tape: %d strings with a special byte at each offset of a "
+               "word decoded as jansson did (%d disagree)", strings, bad);
+
     /* Lookups the envelope and the windows use. */
     const char *rec = seeds[0];
     int parsed = rt_jtape_parse(&t, rec, strlen(rec), &(rt_jerror){ 0 }) == 0;
