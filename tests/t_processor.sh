@@ -63,10 +63,16 @@ LUA
   printf '{"domain":"t","type":"json","timestamp":1,"eventId":"e15","version":"2.0","source":"svc","payload":{"text":"{\\"k\\":[1,2,{}]}"}}\n'
   event t json e16 '{"text":"{bad"}'
   event t ok e17
+  # Strings whose plain run ends (quote, backslash, control, UTF-8) at every offset of a
+  # word: the decoder and the encoder copy plain text 8 bytes at a time.
+  jq -cn '[range(0; 19) as $n | ["\"", "\\", "\n", "\u0001", "\u007f", "é", "€", "😀"][] as $s
+           | ("abcdefghijklmnopqrs"[:$n] + $s + "0123456789"[:($n % 11)])] | to_entries
+           | map({ key: ("k" + (.key | tostring)), value }) | from_entries
+           | { domain: "t", type: "ok", timestamp: 1, eventId: "e18", payload: . }'
 } > "$d/in.ndjson"
 run_eddy "$d"
 expect_eq "processor: run survives failing events, exit 0" 0 "$RC"
-expect_eq "processor: good events around failures all come out" "e1 e3 e14 e15 e16 e17" \
+expect_eq "processor: good events around failures all come out" "e1 e3 e14 e15 e16 e17 e18" \
   "$(jq -r '.id // empty' "$d/out.ndjson" | tr '\n' ' ' | sed 's/ $//')"
 check "processor: outputs of a failed event are discarded" bash -c "! grep -q partial '$d/out.ndjson'"
 dl() { jq -r --arg id "$1" 'select(.eventId==$id) | .reason + "|" + .detail + "|" + (.processor // "")' "$d/dlq.ndjson"; }
@@ -91,11 +97,14 @@ expect_eq "processor: emits to two sinks" "1/2" \
 expect_eq "processor: payload converts strings, arrays (null kept), objects, booleans" \
   '{"empty":[],"list":[1,null,"x"],"nested":{"f":false,"t":true},"obj":{},"s":"café"}' \
   "$(jq -cS 'select(.id=="e3").payload' "$d/out.ndjson")"
+expect_eq "processor: 152 strings with a special byte at each offset come out as they came in" \
+  "$(jq -cS 'select(.eventId=="e18").payload' "$d/in.ndjson")" \
+  "$(jq -cS 'select(.id=="e18").payload' "$d/out.ndjson")"
 expect_eq "processor: json.decode/encode round trip, json.array, now, version/source" \
   '{"arr":[],"back":"{\"k\":[1,2,{}]}","id":"e15","meta":["2.0","svc"],"now_ok":true,"ok":true}' \
   "$(jq -cS 'select(.id=="e15")' "$d/out.ndjson")"
 expect_eq "processor: json.decode of bad text returns nil, message" \
   "false|column 4: string or '}' expected near 'bad'" \
   "$(jq -r 'select(.id=="e16") | (.ok|tostring) + "|" + .err' "$d/out.ndjson")"
-expect_eq "processor: the summary counts records and outputs" "17 records, 7 outputs, 9 dead letters" \
+expect_eq "processor: the summary counts records and outputs" "18 records, 8 outputs, 9 dead letters" \
   "$(grep -o '[0-9]* records, [0-9]* outputs, [0-9]* dead letters' "$d/err")"
