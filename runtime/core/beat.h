@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "clock.h"
 #include "event.h"
 
 #define RT_MAX_WORKERS 64
@@ -43,18 +42,28 @@ typedef struct rt_shared {
     rt_beat beats[RT_MAX_WORKERS];
 } rt_shared;
 
-/* A Lua call starts (origin NULL: a window or timer call, no input record). */
-static inline void rt_beat_enter(rt_beat *b, const char *processor, const rt_origin *o)
+/* Copy s into a beat's field of size n unless it holds s already: the same topic and
+ * processor come call after call, and strncpy pads the whole field each time. */
+static inline void rt_beat_name(char *field, size_t n, const char *s)
+{
+    if (strncmp(field, s, n - 1) != 0)
+        strncpy(field, s, n - 1);
+}
+
+/* A Lua call starts at now_ms (rt_clock_ms); origin NULL: a window or timer call, no
+ * input record. */
+static inline void rt_beat_enter(rt_beat *b, const char *processor, const rt_origin *o,
+                                 int64_t now_ms)
 {
     if (!b)
         return;
     b->partition = !o ? -1 : o->topic ? o->partition : o->file ? RT_BEAT_FILE : -1;
     if (b->partition != -1) {
         b->offset = o->topic ? o->offset : o->line;
-        strncpy(b->topic, o->topic ? o->topic : o->file, sizeof b->topic - 1);
+        rt_beat_name(b->topic, sizeof b->topic, o->topic ? o->topic : o->file);
     }
-    strncpy(b->processor, processor, sizeof b->processor - 1);
-    __atomic_store_n(&b->since_ms, rt_clock_ms(), __ATOMIC_RELEASE);
+    rt_beat_name(b->processor, sizeof b->processor, processor);
+    __atomic_store_n(&b->since_ms, now_ms, __ATOMIC_RELEASE);
 }
 
 /* The call is over. */

@@ -411,7 +411,7 @@ int rt_processor_load_source(rt_processor *p, const char *path, const char *src,
     }
     load_job job = { p, src, len, env->allowed_lateness_ms, env->strict };
     rt_reject why;
-    rt_sandbox_arm(p, 0);      /* init() runs under the same time limit as a call */
+    rt_sandbox_arm(p, rt_clock_ms(), 0);    /* init() runs under a call's time limit */
     p->cx = (rt_ctx){ .kind = RT_CALL_INIT, .allows = rt_call_allows[RT_CALL_INIT] };
     p->load_src = src;
     p->load_len = len;
@@ -491,16 +491,18 @@ static void end_call(rt_processor *p, rt_call *c, int ok, int error)
 static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait *wait,
                rt_reject *why)
 {
+    /* One clock read for the call's start: its deadline, its beat and its latency. */
     double t0 = rt_clock_s();
+    int64_t t0_ms = (int64_t)(t0 * 1000);
     rt_ctx outer = p->cx;
     /* c->emits: other calls ran while this one waited. */
     p->cx = (rt_ctx){ .kind = RT_CALL_PROCESS, .allows = rt_call_allows[RT_CALL_PROCESS],
                       .outbox = out, .wait = wait, .running = c->co,
                       .partition = c->partition, .undo = &c->undo, .emits = c->emits,
                       .ev_handle = c->ev_handle };
-    rt_sandbox_arm(p, (int64_t)(c->elapsed * 1000));
+    rt_sandbox_arm(p, t0_ms, (int64_t)(c->elapsed * 1000));
     p->limit = RT_LIMIT_NONE;
-    rt_beat_enter(p->beat, p->name, &c->origin);
+    rt_beat_enter(p->beat, p->name, &c->origin, t0_ms);
     int rc = lua_resume(c->co, nargs);
     rt_beat_leave(p->beat);
     p->deadline_ms = 0;
@@ -589,8 +591,9 @@ int rt_processor_invoke(rt_processor *p, rt_call_kind kind,
     p->cx = (rt_ctx){ .kind = kind, .allows = allows, .outbox = out,
                       .partition = partition, .undo = &p->invoke_undo };
     p->limit = RT_LIMIT_NONE;
-    rt_sandbox_arm(p, 0);
-    rt_beat_enter(p->beat, p->name, call);
+    int64_t now_ms = rt_clock_ms();
+    rt_sandbox_arm(p, now_ms, 0);
+    rt_beat_enter(p->beat, p->name, call, now_ms);
     int rc = lua_cpcall(p->L, invoke_protected, &job);
     rt_beat_leave(p->beat);
     p->deadline_ms = 0;

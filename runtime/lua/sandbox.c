@@ -130,10 +130,11 @@ void rt_sandbox_count_outcome(rt_processor *p, int rc, const rt_reject *why)
     }
 }
 
-/* Arm the deadline for a stretch of Lua that may run `used` ms already. */
-void rt_sandbox_arm(rt_processor *p, int64_t used_ms)
+/* Arm the deadline for a stretch of Lua starting at now_ms (rt_clock_ms) that may run
+ * `used` ms already. The caller reads the clock once for this and its other needs. */
+void rt_sandbox_arm(rt_processor *p, int64_t now_ms, int64_t used_ms)
 {
-    p->deadline_ms = p->limits.timeout_ms ? rt_clock_ms() + p->limits.timeout_ms - used_ms : 0;
+    p->deadline_ms = p->limits.timeout_ms ? now_ms + p->limits.timeout_ms - used_ms : 0;
 }
 
 static int sandbox_print(lua_State *L)

@@ -12,7 +12,7 @@ void rt_sandbox_open(lua_State *L, rt_processor *p);
  * compiled loops can then only be stopped by the supervisor. Raises on failure. */
 void rt_sandbox_jit(lua_State *L, rt_processor *p);
 /* Arm the deadline for a stretch of Lua that may have run `used_ms` already. */
-void rt_sandbox_arm(rt_processor *p, int64_t used_ms);
+void rt_sandbox_arm(rt_processor *p, int64_t now_ms, int64_t used_ms);
 /* The dead-letter reason and text of the limit the call hit (p->limit). */
 void rt_sandbox_limit_reject(const rt_processor *p, rt_reject *why);
 /* Count a finished call: limit hits, errors in a row, quarantine. */

@@ -19,6 +19,7 @@
 
 #include "admin.h"
 #include "beat.h"
+#include "clock.h"
 #include "log.h"
 #include "stopsig.h"
 #include "supervisor_int.h"
