@@ -9,16 +9,16 @@ static char tombstone;
 #define TOMB (&tombstone)
 
 /* The partition is left out: see keymap.h. */
-static uint64_t hash_key(const char *key, size_t len)
+static uint32_t hash_key(const char *key, size_t len)
 {
     uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < len; i++)
         h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
-    return h;
+    return (uint32_t)h;
 }
 
 static int same(const rt_keymap_slot *s, int32_t partition, const char *key, size_t len,
-                uint64_t h)
+                uint32_t h)
 {
     return s->key != TOMB && s->hash == h && s->partition == partition && s->len == len &&
            memcmp(s->key, key, len) == 0;
@@ -26,7 +26,7 @@ static int same(const rt_keymap_slot *s, int32_t partition, const char *key, siz
 
 /* The slot holding the key, or NULL. */
 static rt_keymap_slot *find(const rt_keymap *m, int32_t partition, const char *key,
-                            size_t len, uint64_t h)
+                            size_t len, uint32_t h)
 {
     if (!m->cap)
         return NULL;
@@ -73,11 +73,20 @@ static int rehash(rt_keymap *m)
 
 void **rt_keymap_put(rt_keymap *m, int32_t partition, const char *key, size_t len)
 {
-    uint64_t h = hash_key(key, len);
+    const char *own;
+    return rt_keymap_put_own(m, partition, key, len, &own);
+}
+
+void **rt_keymap_put_own(rt_keymap *m, int32_t partition, const char *key, size_t len,
+                         const char **own)
+{
+    uint32_t h = hash_key(key, len);
     rt_keymap_slot *s = find(m, partition, key, len, h);
-    if (s)
+    if (s) {
+        *own = s->key;
         return &s->value;
-    if ((m->used + 1) * 4 > m->cap * 3 && rehash(m) < 0)
+    }
+    if (len > UINT32_MAX || ((m->used + 1) * 4 > m->cap * 3 && rehash(m) < 0))
         return NULL;
     char *copy = malloc(len ? len : 1);
     if (!copy)
@@ -89,8 +98,9 @@ void **rt_keymap_put(rt_keymap *m, int32_t partition, const char *key, size_t le
     s = &m->slots[i];
     if (!s->key)
         m->used++;
-    *s = (rt_keymap_slot){ copy, len, h, partition, NULL };
+    *s = (rt_keymap_slot){ copy, NULL, (uint32_t)len, h, partition };
     m->n++;
+    *own = copy;
     return &s->value;
 }
 
@@ -112,7 +122,7 @@ int rt_keymap_elsewhere(const rt_keymap *m, int32_t partition, const char *key, 
 {
     if (!m->cap)
         return 0;
-    uint64_t h = hash_key(key, len);
+    uint32_t h = hash_key(key, len);
     size_t mask = m->cap - 1;
     for (size_t i = h & mask; m->slots[i].key; i = (i + 1) & mask) {
         const rt_keymap_slot *s = &m->slots[i];

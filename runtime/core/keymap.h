@@ -8,12 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 32 bytes: a map of 100,000 keys has 262,144 slots, and a job has one a processor for
+ * its state and one a window definition. */
 typedef struct rt_keymap_slot {
     char *key;              /* own copy; NULL empty; the map's tombstone after a delete */
-    size_t len;
-    uint64_t hash;
-    int32_t partition;
     void *value;
+    uint32_t len;
+    uint32_t hash;          /* the low half of the key's FNV-1a hash */
+    int32_t partition;
 } rt_keymap_slot;
 
 typedef struct rt_keymap {
@@ -26,6 +28,10 @@ void *rt_keymap_get(const rt_keymap *m, int32_t partition, const char *key, size
 /* Where the value of (partition, key) is kept, inserted as NULL when new; NULL when out
  * of memory. The pointer is valid until the next put or delete. */
 void **rt_keymap_put(rt_keymap *m, int32_t partition, const char *key, size_t len);
+/* rt_keymap_put, and *own the map's copy of the key: valid until the key is deleted,
+ * so a value freed with its key can point at it instead of keeping a copy. */
+void **rt_keymap_put_own(rt_keymap *m, int32_t partition, const char *key, size_t len,
+                         const char **own);
 /* Remove (partition, key); its value, or NULL when absent (the caller frees it). */
 void *rt_keymap_del(rt_keymap *m, int32_t partition, const char *key, size_t len);
 /* Whether a partition other than `partition` holds `key`: 1 with *other set, else 0.

@@ -188,8 +188,7 @@ static void key_maybe_free(rt_windows *ws, rt_wkey *k)
 {
     if (k->n || k->nslices || k->queued)
         return;
-    rt_keymap_del(&ws->keys[k->def], k->partition, k->key, k->klen);
-    free(k->key);
+    rt_keymap_del(&ws->keys[k->def], k->partition, k->key, k->klen);    /* frees k->key */
     free(k->panes);
     free(k->slices);
     free(k);
@@ -198,21 +197,18 @@ static void key_maybe_free(rt_windows *ws, rt_wkey *k)
 static rt_wkey *key_get(rt_windows *ws, size_t def, int32_t partition, const char *key,
                         size_t klen)
 {
-    void **slot = rt_keymap_put(&ws->keys[def], partition, key, klen);
+    const char *own;
+    void **slot = rt_keymap_put_own(&ws->keys[def], partition, key, klen, &own);
     if (!slot)
         return NULL;
     if (*slot)
         return *slot;
     rt_wkey *k = calloc(1, sizeof *k);
-    if (k && !(k->key = malloc(klen ? klen : 1))) {
-        free(k);
-        k = NULL;
-    }
     if (!k) {
         rt_keymap_del(&ws->keys[def], partition, key, klen);
         return NULL;
     }
-    memcpy(k->key, key, klen);
+    k->key = own;
     k->klen = klen;
     k->partition = partition;
     k->def = def;
@@ -671,7 +667,6 @@ void rt_windows_free(rt_windows *ws)
                 free(k->slices[j].acc);
             free(k->panes);
             free(k->slices);
-            free(k->key);
             free(k);
         }
         rt_keymap_free(&ws->keys[d]);

@@ -45,7 +45,7 @@ typedef struct rt_pane {
 
 /* The open windows of one key of one definition. */
 typedef struct rt_wkey {
-    char *key;
+    const char *key;        /* the key map's copy: it goes when the key leaves the map */
     size_t klen;
     int32_t partition;
     size_t def;
