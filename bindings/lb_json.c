@@ -137,7 +137,7 @@ static void encode_string(lua_State *L, const char *s, size_t n, rt_buf *b)
             if (k < 8)
                 break;
         }
-        while (i < n && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\')
+        while (i < n && rt_json_plain_byte(p[i]))
             *o++ = (char)p[i++];
         if (i == n)
             break;

@@ -174,7 +174,7 @@ static long parse_string(parser *ps, int is_key)
             if (k < 8)
                 break;
         }
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+        while (p < end && rt_json_plain_byte(*p))
             *o++ = (char)*p++;
         if (p >= end)
             return fail(ps, p, "premature end of input in a string");

@@ -43,8 +43,14 @@ typedef struct rt_jerror {
     char text[120];
 } rt_jerror;
 
-/* How many of the 8 bytes at p (0 to 8), from the first, are plain string text: not
- * '"', '\\', a control character or a byte of a multi-byte UTF-8 sequence. The JSON
+/* Whether byte c is plain string text, copied as is both ways: not '"', '\\', a control
+ * character or a byte of a multi-byte UTF-8 sequence. */
+static inline int rt_json_plain_byte(unsigned c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/* How many of the 8 bytes at p (0 to 8), from the first, are plain string text. The JSON
  * decoder and encoder copy a whole word and advance by this much. On little-endian
  * machines one bit trick: "has a zero byte" / "has a byte below n" never miss, and
  * their first set byte is exact (a false one only follows a true one). */
@@ -59,7 +65,7 @@ static inline size_t rt_json_plain8(const unsigned char *p)
     return special ? (size_t)__builtin_ctzll(special) / 8 : 8;
 #else
     size_t n = 0;
-    while (n < 8 && p[n] >= 0x20 && p[n] < 0x80 && p[n] != '"' && p[n] != '\\')
+    while (n < 8 && rt_json_plain_byte(p[n]))
         n++;
     return n;
 #endif
