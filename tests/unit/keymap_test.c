@@ -2,6 +2,7 @@
  * model: random puts, gets and deletes over keys that differ only by partition or by
  * a byte, through growth and tombstones; then a walk that deletes as it goes. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,5 +95,23 @@ int main(void)
     unit_check(!rt_keymap_elsewhere(&two, 3, "m1", 2, &other),
                "keymap: once partition 5's copy of the key is deleted, it is not split");
     rt_keymap_free(&two);
+
+    /* The map's own copy of a key (what a window key points at) is the one a later put
+     * of the same key hands back, and stays where it is while the table grows. */
+    rt_keymap grow = { 0 };
+    const char *own = NULL, *again = NULL, *later = NULL;
+    int put = rt_keymap_put_own(&grow, 1, "first", 5, &own) != NULL &&
+              rt_keymap_put_own(&grow, 1, "first", 5, &again) != NULL;
+    for (int g = 0; put && g < 5000; g++) {
+        char k[16];
+        int n = snprintf(k, sizeof k, "k%d", g);
+        put = rt_keymap_put(&grow, 1, k, (size_t)n) != NULL;
+    }
+    put = put && rt_keymap_put_own(&grow, 1, "first", 5, &later) != NULL;
+    unit_check(put && own && own == again && own == later && memcmp(own, "first", 5) == 0 &&
+                   grow.cap > 5000,
+               "keymap: the own copy of a key is handed back by later puts and survives "
+               "growing to %zu slots", grow.cap);
+    rt_keymap_free(&grow);
     return unit_exit();
 }
