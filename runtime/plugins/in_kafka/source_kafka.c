@@ -525,13 +525,11 @@ static int kafka_open(rt_source *src, const rt_source_env *env, char *err, size_
     rd_kafka_conf_t *conf = rt_kafka_conf(c, bootstrap, err, errlen);
     if (!conf)
         goto fail;
-    /* librdkafka prefetches up to 64 MiB of records by default, held with their fetch
-     * buffers (in the geofence bench: a sixth of the process); a record is decoded in
-     * microseconds, so 8 MiB keeps the loop fed and the memory for state. */
+    /* librdkafka's prefetch limits (queued.max.messages.kbytes, queued.min.messages) stay
+     * as they are: librdkafka 2.0 stops fetching for a whole second once its queue is
+     * full, so a queue that holds less than a second of input leaves the loop idle. */
     if ((!rt_config_entry(c, "kafka.partition.assignment.strategy") &&
          rt_kafka_conf_put(conf, "partition.assignment.strategy", strategy, err, errlen) < 0) ||
-        (!rt_config_entry(c, "kafka.queued.max.messages.kbytes") &&
-         rt_kafka_conf_put(conf, "queued.max.messages.kbytes", "8192", err, errlen) < 0) ||
         rt_kafka_conf_put(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
         (s->txn && (rt_kafka_conf_put(conf, "enable.auto.commit", "false", err, errlen) < 0 ||
                     rt_kafka_conf_put(conf, "isolation.level", "read_committed", err,
@@ -683,6 +681,13 @@ static int kafka_close(rt_source *src)
         rd_kafka_queue_destroy(s->queue);
     if (s->rk) {
         rd_kafka_resp_err_t err = s->txn ? 0 : rd_kafka_commit(s->rk, NULL, 0);
+        /* Another member of the group is joining or leaving (the workers of an instance
+         * stop together): the revocation that leave_group waits for commits instead. */
+        if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS) {
+            rt_info("kafka source: the group is rebalancing; the offsets are committed when "
+                    "the partitions are given up");
+            err = 0;
+        }
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
             rt_error("kafka source: final commit failed: %s", rd_kafka_err2str(err));
             rc = -1;
