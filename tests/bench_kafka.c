@@ -2,23 +2,37 @@
  * and, when BENCH_KAFKA_BROKER names one, a real broker at least once and exactly once:
  * throughput (first to last record, so the group join is not counted), then end-to-end
  * latency (produce to output receipt) at a fixed input rate, half of that throughput.
+ * eddy runs as a user runs it: `eddy run` with runtime.workers=2 (a supervisor and two
+ * worker processes), its progress read from the supervisor's /metrics. The input is
+ * keyed by the event's entity (device, product, user), as a producer of business
+ * events keys it, so a key's state lives in one partition.
  * The latency reader reads read_committed (librdkafka's default): under exactly_once
  * an output counts once its transaction committed. */
 #define _GNU_SOURCE     /* memmem */
+#include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
 
 #include "bench.h"
+#include "buf.h"
 #include "kafka.h"
-#include "log.h"
-#include "worker.h"
+
+extern char **environ;
 
 /* The mock keeps about 5 MiB per partition: 80,000 events of ~190 bytes fit in 4. */
 #define MAX_EVENTS 80000
 #define PARTITIONS 4
+#define WORKERS "2"
 /* The latency settings of the README, for eddy and the bench's own clients. */
 #define LINGER "1"
 #define FETCH_WAIT "1"
@@ -28,9 +42,15 @@
  * the steady state measured. */
 #define WARMUP_EVENTS 500
 #define RUN_LIMIT_SECONDS 120   /* a run that cannot finish fails instead of hanging */
+/* How often eddy's progress is read: often while throughput is timed, less often while
+ * latency is (each read has the supervisor ask both workers). */
+#define METRICS_EVERY_NS 5000000L
+#define METRICS_EVERY_NS_LATENCY 20000000L
 
 typedef struct lines {
     char **v;
+    const char **key;   /* into v[i]: the entity the event is about, or NULL */
+    size_t *key_len;
     size_t n;
 } lines;
 
@@ -41,23 +61,49 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The message key a producer of the event would give it: its device, product or user. */
+static const char *entity_key(const char *line, size_t *len)
+{
+    static const char *const fields[] = { "\"deviceId\":\"", "\"productId\":\"",
+                                          "\"userId\":\"" };
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        const char *k = strstr(line, fields[i]);
+        if (k) {
+            k += strlen(fields[i]);
+            *len = strcspn(k, "\"");
+            return k;
+        }
+    }
+    *len = 0;
+    return NULL;
+}
+
 static int read_lines(const char *path, lines *l)
 {
     FILE *f = fopen(path, "r");
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
+    int rc = -1;
     if (!f)
         return -1;
     l->v = calloc(MAX_EVENTS, sizeof *l->v);
-    while (l->v && l->n < MAX_EVENTS && (n = getline(&line, &cap, f)) > 0) {
+    l->key = calloc(MAX_EVENTS, sizeof *l->key);
+    l->key_len = calloc(MAX_EVENTS, sizeof *l->key_len);
+    if (!l->v || !l->key || !l->key_len)
+        goto out;
+    while (l->n < MAX_EVENTS && (n = getline(&line, &cap, f)) > 0) {
         line[strcspn(line, "\n")] = '\0';
-        if (!(l->v[l->n++] = strdup(line)))
-            break;
+        if (!(l->v[l->n] = strdup(line)))
+            goto out;
+        l->key[l->n] = entity_key(l->v[l->n], &l->key_len[l->n]);
+        l->n++;
     }
+    rc = 0;
+out:
     free(line);
     fclose(f);
-    return l->v ? 0 : -1;
+    return rc;
 }
 
 /* A client of the embedded cluster; `low_latency` applies the latency settings (tiny
@@ -89,72 +135,168 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *boot, const char *gr
     return rk;
 }
 
-/* How far eddy got, published by the loop for the bench's threads. */
+/* How far eddy got, published by run_eddy for the bench's threads. */
 typedef struct progress {
     uint64_t done;          /* records finished */
     uint64_t out;           /* outputs produced */
 } progress;
 
-/* A worker on `path` with overrides, until it read and finished `target` records. */
+/* One `eddy run` until it read and finished `target` records. */
 typedef struct run {
-    rt_worker w;
     uint64_t target;
-    double first, last, deadline;
+    double first, last;
+    uint64_t from;          /* records read when first seen reading */
     uint64_t out;           /* outputs the run produced */
     uint64_t txns;          /* exactly_once: transactions committed */
-    int64_t txn_blocked_ms; /* and the time the loop spent in their commit calls */
-    progress *progress;     /* once eddy has partitions; NULL when nobody waits */
+    double txn_wait_s;      /* and the time the loops waited in commit calls */
+    progress *progress;     /* NULL when nobody waits */
 } run;
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
+/* The figures of /metrics the bench reads, each summed over its series. */
+typedef struct figures {
+    double records, inflight, out, txns, txn_wait_s;
+} figures;
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
-    run *r = arg;
-    if (r->progress && rt_source_partitions(&r->w.source) > 0) {
-        __atomic_store_n(&r->progress->out, r->w.out, __ATOMIC_RELEASE);
-        __atomic_store_n(&r->progress->done, r->w.records - r->w.tracker.inflight,
-                         __ATOMIC_RELEASE);
-    }
-    if (!r->first && rt_source_partitions(&r->w.source) > 0)
-        r->first = now();   /* fetching starts now; the group join is not counted */
-    if (r->w.records >= r->target && r->w.tracker.inflight == 0) {
-        r->last = now();
-        event_base_loopbreak(r->w.base);
-    } else if (now() > r->deadline) {
-        fprintf(stderr, "bench: %llu of %llu records after %d s; giving up\n",
-                (unsigned long long)r->w.records, (unsigned long long)r->target,
-                RUN_LIMIT_SECONDS);
-        event_base_loopbreak(r->w.base);
+    return rt_buf_append(arg, p, size * n) < 0 ? 0 : size * n;
+}
+
+/* Adds a line's value to the figure its name is, if any; dead letters are no output. */
+static void figure_of(figures *f, const char *line)
+{
+    static const struct { const char *name; size_t off; } names[] = {
+        { "eddy_records_read_total", offsetof(figures, records) },
+        { "eddy_inflight_events", offsetof(figures, inflight) },
+        { "eddy_events_out_total", offsetof(figures, out) },
+        { "eddy_transactions_committed_total", offsetof(figures, txns) },
+        { "eddy_transaction_commit_seconds_total", offsetof(figures, txn_wait_s) },
+    };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        size_t n = strlen(names[i].name);
+        if (strncmp(line, names[i].name, n) != 0 || (line[n] != ' ' && line[n] != '{'))
+            continue;
+        if (strstr(line, "sink=\"dlq\""))
+            return;
+        const char *v = strchr(line, ' ');
+        if (v)
+            *(double *)((char *)f + names[i].off) += strtod(v + 1, NULL);
+        return;
     }
 }
 
-static int run_worker(const char *path, char **sets, int nsets, run *r)
+/* GET /metrics of the admin endpoint. 0, or -1 while it does not answer. */
+static int read_figures(CURL *c, rt_buf *body, figures *f)
 {
-    char err[1024];
-    rt_config cfg;
-    int rc = -1;
-    struct timeval ms = { 0, 1000 };
-    if (rt_config_load(&cfg, path, sets, nsets, err, sizeof err) < 0) {
-        fprintf(stderr, "bench: %s\n", err);
+    long status = 0;
+    body->len = 0;
+    if (curl_easy_perform(c) != CURLE_OK ||
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200 ||
+        rt_buf_putc(body, '\0') < 0)
         return -1;
+    memset(f, 0, sizeof *f);
+    for (char *line = body->data, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        figure_of(f, line);
     }
-    struct event *tick = NULL;
-    if (rt_worker_init(&r->w, &cfg, RT_WORKER_OPEN, 0, err, sizeof err) < 0) {
-        fprintf(stderr, "bench: %s\n", err);
+    return 0;
+}
+
+/* A port nobody listens on now, for the admin endpoint. */
+static int free_port(void)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* `eddy run -c config --set ...` with runtime.workers=2 until it read `r->target`
+ * records and finished them (their outputs acknowledged). 0, or -1. */
+static int run_eddy(const char *config, char **sets, int nsets, run *r)
+{
+    char admin[64], url[64];
+    const char *eddy = getenv("BENCH_EDDY");
+    const char *argv[32];
+    int argc = 0, rc = -1, port = free_port();
+    pid_t pid = -1;
+    rt_buf body = { 0 };
+    CURL *c = curl_easy_init();
+    if (port < 0 || !c || nsets > 10)
+        goto out;
+    snprintf(admin, sizeof admin, "admin.listen=127.0.0.1:%d", port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
+    argv[argc++] = eddy && *eddy ? eddy : "bin/eddy";
+    argv[argc++] = "run";
+    argv[argc++] = "-c";
+    argv[argc++] = config;
+    const char *fixed[] = { "runtime.workers=" WORKERS, admin, "log.level=warn" };
+    for (int i = 0; i < nsets + 3; i++) {
+        argv[argc++] = "--set";
+        argv[argc++] = i < nsets ? sets[i] : fixed[i - nsets];
+    }
+    argv[argc] = NULL;
+    if (curl_easy_setopt(c, CURLOPT_URL, url) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &body) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L) != CURLE_OK ||
+        posix_spawn(&pid, argv[0], NULL, NULL, (char **)argv, environ) != 0) {
+        fprintf(stderr, "bench: cannot start %s\n", argv[0]);
+        pid = -1;
         goto out;
     }
-    r->deadline = now() + RUN_LIMIT_SECONDS;
-    tick = event_new(r->w.base, -1, EV_PERSIST, on_tick, r);
-    if (!tick || event_add(tick, &ms) < 0)
-        goto out;
-    rc = rt_worker_run(&r->w);
-    r->out = r->w.out;
-    r->txns = r->w.txns;
-    r->txn_blocked_ms = r->w.txn_blocked_ms;
+    double deadline = now() + RUN_LIMIT_SECONDS;
+    figures f;
+    for (;;) {
+        struct timespec ts = { 0, r->progress ? METRICS_EVERY_NS_LATENCY : METRICS_EVERY_NS };
+        nanosleep(&ts, NULL);
+        if (now() > deadline) {
+            fprintf(stderr, "bench: eddy did not finish %llu records in %d s; giving up\n",
+                    (unsigned long long)r->target, RUN_LIMIT_SECONDS);
+            goto out;
+        }
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            fprintf(stderr, "bench: eddy exited before it finished its records\n");
+            pid = -1;
+            goto out;
+        }
+        if (read_figures(c, &body, &f) < 0 || f.records == 0)
+            continue;   /* starting, or waiting for its partitions */
+        if (!r->first) {
+            r->first = now();
+            r->from = (uint64_t)f.records;
+        }
+        if (r->progress) {
+            __atomic_store_n(&r->progress->out, (uint64_t)f.out, __ATOMIC_RELEASE);
+            __atomic_store_n(&r->progress->done, (uint64_t)(f.records - f.inflight),
+                             __ATOMIC_RELEASE);
+        }
+        if (f.records >= (double)r->target && f.inflight == 0)
+            break;
+    }
+    r->last = now();
+    r->out = (uint64_t)f.out;
+    r->txns = (uint64_t)f.txns;
+    r->txn_wait_s = f.txn_wait_s;
+    rc = 0;
 out:
-    if (tick)
-        event_free(tick);
-    rt_worker_free(&r->w);
-    rt_config_free(&cfg);
+    if (pid > 0) {
+        int status;
+        kill(pid, SIGTERM);
+        if (waitpid(pid, &status, 0) == pid && (!WIFEXITED(status) || WEXITSTATUS(status))) {
+            fprintf(stderr, "bench: eddy exited with status %d\n", status);
+            rc = -1;
+        }
+    }
+    curl_easy_cleanup(c);
+    rt_buf_free(&body);
     return rc;
 }
 
@@ -210,7 +352,7 @@ static void *produce_paced(void *arg)
         }
         const char *v = l->in->v[i];
         while (rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt),
-                                 RD_KAFKA_V_PARTITION((int32_t)(i % PARTITIONS)),
+                                 RD_KAFKA_V_KEY(l->in->key[i], l->in->key_len[i]),
                                  RD_KAFKA_V_VALUE((void *)v, strlen(v)),
                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) ==
                RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -272,6 +414,7 @@ static int cmp_double(const void *a, const void *b)
 typedef struct target {
     const char *boot, *label, *prefix;
     const char *guarantee;      /* processing.guarantee */
+    int full_caches;            /* and a run with the lookups as full caches */
 } target;
 
 typedef struct settings {
@@ -317,7 +460,7 @@ static int measure_latency(const char *config, const lines *in, const target *t,
         pthread_join(reader, NULL);
         goto out;
     }
-    int wrc = run_worker(config, sets, 6, &lr);
+    int wrc = run_eddy(config, sets, 6, &lr);
     __atomic_store_n(&l.expect, lr.out ? lr.out : 1, __ATOMIC_RELEASE);
     pthread_join(prod, NULL);
     pthread_join(reader, NULL);
@@ -345,6 +488,24 @@ out:
     return rc;
 }
 
+/* The bench config's lookups (conf/bench-kafka.conf) as full caches: its dimension
+ * tables are small, which is what cache=full is for (Flink's lookup.cache=FULL). */
+#define FULL_CACHES "lookup.user_dim.cache=full", "lookup.product_dim.cache=full", \
+                    "lookup.device_meta.cache=full"
+
+/* Events/s of one run over the input, first record read to last finished; -1. */
+static double throughput(const char *config, char **sets, int nsets, const lines *in, run *r)
+{
+    if (run_eddy(config, sets, nsets, r) < 0)
+        return -1;
+    if (r->from > in->n / 2) {
+        fprintf(stderr, "bench: eddy read %llu of %zu records before the first look\n",
+                (unsigned long long)r->from, in->n);
+        return -1;
+    }
+    return (double)(in->n - r->from) / (r->last - r->first);
+}
+
 /* Throughput, then latency at half and at a quarter of it. 0, or 1 on failure. */
 static int measure(const char *config, const lines *in, double file_rate, const target *t)
 {
@@ -360,29 +521,38 @@ static int measure(const char *config, const lines *in, double file_rate, const 
     if (!p)
         return 1;
     for (size_t i = 0; i < in->n; i++)
-        /* Round robin: the sticky partitioner would overfill one partition of the mock. */
         while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic_in),
-                                 RD_KAFKA_V_PARTITION((int32_t)(i % PARTITIONS)),
+                                 RD_KAFKA_V_KEY(in->key[i], in->key_len[i]),
                                  RD_KAFKA_V_VALUE(in->v[i], strlen(in->v[i])),
                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) ==
                RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(p, 10);
     rd_kafka_flush(p, 30000);
     rd_kafka_destroy(p);
-    char *sets[] = { st.boot, group, st.guarantee, st.txn };
+    char *sets[] = { st.boot, group, st.guarantee, st.txn, FULL_CACHES };
     run tr = { .target = in->n };
     setenv("BENCH_IN", topic_in, 1);
     setenv("BENCH_OUT", topic_out, 1);
-    if (run_worker(config, sets, 4, &tr) < 0 || !tr.last)
+    double rate = throughput(config, sets, 4, in, &tr);
+    if (rate < 0)
         return 1;
-    double rate = (double)in->n / (tr.last - tr.first);
-    printf("\nKafka -> processors -> Kafka (%s, 4 partitions, %s):\n", t->label, t->guarantee);
+    printf("\nKafka -> processors -> Kafka (%s, 4 partitions, %s, runtime.workers=%s):\n",
+           t->label, t->guarantee, WORKERS);
     printf("throughput:              %.0f events/s (%.2f of the file pipeline)\n", rate,
            rate / file_rate);
+    if (t->full_caches) {
+        /* The same input again, in another group, the dimension tables held whole. */
+        run fr = { .target = in->n };
+        snprintf(group, sizeof group, "kafka.group.id=%sbench-throughput-full", t->prefix);
+        double full = throughput(config, sets, 7, in, &fr);
+        if (full < 0)
+            return 1;
+        printf("  dimension tables in full caches (lookup.*.cache=full): %.0f events/s\n", full);
+    }
     if (tr.txns)
         printf("transactions:            %llu, their commit calls %.0f ms in all (%.0f%% of the "
-               "run, the loop waiting)\n", (unsigned long long)tr.txns,
-               (double)tr.txn_blocked_ms, 100.0 * tr.txn_blocked_ms / 1e3 / (tr.last - tr.first));
+               "workers' time, their loops waiting)\n", (unsigned long long)tr.txns,
+               tr.txn_wait_s * 1e3, 100.0 * tr.txn_wait_s / (atoi(WORKERS) * (tr.last - tr.first)));
     printf("(latency: linger.ms=%s, fetch.wait.max.ms=%s, after %d warm-up events)\n", LINGER,
            FETCH_WAIT, WARMUP_EVENTS);
     fflush(stdout);
@@ -404,14 +574,14 @@ int bench_kafka(const char *config, const char *events_path, double file_rate)
         fprintf(stderr, "bench: %s\n", err);
         goto out;
     }
-    target mock = { cluster.bootstraps, "embedded mock cluster", "", "at_least_once" };
+    target mock = { cluster.bootstraps, "embedded mock cluster", "", "at_least_once", 1 };
     rc = measure(config, &in, file_rate, &mock);
     /* A real broker (scripts/bench.sh starts one; its topics made with prefixes alos-
      * and eos-): both guarantees, one after the other. */
     const char *broker = getenv("BENCH_KAFKA_BROKER");
     if (broker && *broker) {
-        target alos = { broker, "Apache Kafka broker", "alos-", "at_least_once" };
-        target eos = { broker, "Apache Kafka broker", "eos-", "exactly_once" };
+        target alos = { broker, "Apache Kafka broker", "alos-", "at_least_once", 0 };
+        target eos = { broker, "Apache Kafka broker", "eos-", "exactly_once", 0 };
         rc |= measure(config, &in, file_rate, &alos);
         rc |= measure(config, &in, file_rate, &eos);
     }
@@ -420,5 +590,7 @@ out:
     for (size_t i = 0; i < in.n; i++)
         free(in.v[i]);
     free(in.v);
+    free(in.key);
+    free(in.key_len);
     return rc;
 }
