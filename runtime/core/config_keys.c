@@ -141,7 +141,10 @@ const rt_conf_key rt_conf_keys[] = {
       "partial cache: remember that a key has no row (else ask again each time)" },
     { "lookup.*.reload.interval.ms", RT_CONF_INT, "60000", 0, NULL, 100, 86400000LL * 365,
       "full cache: reload the table this often; a failed reload keeps the old copy" },
-    { "lookup.*.batch.size", RT_CONF_INT, "256", 0, NULL, 1, 4096,
+    /* One statement is in flight per lookup and its answer is read between two reads
+     * of the source (a Kafka read takes up to 1000 records): a batch at least that big
+     * keeps up with a cold cache. */
+    { "lookup.*.batch.size", RT_CONF_INT, "1024", 0, NULL, 1, 4096,
       "cache misses fetched by one WHERE key IN (...) query" },
     { "lookup.*.max.wait.ms", RT_CONF_INT, "30000", 0, NULL, 0, 86400000LL * 365,
       "how long events wait for an unreachable database before on.failure decides" },
