@@ -147,3 +147,24 @@ check "dlq refused: restarted with the cut on, the same group reads the record a
   wait_for bash -c "[ \"\$(kcat -b '$BOOT' -C -t dlq -e -q -f '%h\n' | grep -c 'eddy.reason=too_large')\" = 2 ]"
 stop_eddy c; expect_eq "dlq refused: the restarted eddy stops cleanly" 0 "$STOP_RC"
 stop_mock
+
+# The final commit refused with REBALANCE_IN_PROGRESS (27), as when the workers of an
+# instance leave the group together: eddy exits 0 and the revocation that follows
+# commits the offsets. Auto-commits are off, so only those two commits can store them.
+scenario 500 34 0
+produce "$d/events.ndjson"
+kafka_conf "$d" rebalancing kafka.auto.commit.interval.ms=600000
+start_eddy "$d" a
+check "final commit refused: all 500 read and finished" wait_for done_reading "$d" a 500
+mock_cmd "error OffsetCommit 1 27"
+stop_eddy a; expect_eq "final commit refused: eddy still exits 0" 0 "$STOP_RC"
+check "final commit refused: the log says the revocation commits instead" \
+  grep -q "the group is rebalancing; the offsets are committed when the partitions are given up" "$d/a.err"
+start_eddy "$d" b
+check "final commit refused: a restarted member gets the partitions" \
+  wait_for grep -q "partitions assigned" "$d/b.err"
+sleep 1
+expect_eq "final commit refused: the revocation committed: nothing is read twice" 0 \
+  "$(metric "$d" b eddy_records_read_total)"
+stop_eddy b; expect_eq "final commit refused: the restarted eddy stops cleanly" 0 "$STOP_RC"
+stop_mock
