@@ -529,11 +529,13 @@ static int measure(const char *config, const lines *in, double file_rate, const 
             rd_kafka_poll(p, 10);
     rd_kafka_flush(p, 30000);
     rd_kafka_destroy(p);
+    /* The first four for every run, the full caches only for the second one. */
     char *sets[] = { st.boot, group, st.guarantee, st.txn, FULL_CACHES };
+    const int nsets = 4, nsets_full = (int)(sizeof sets / sizeof *sets);
     run tr = { .target = in->n };
     setenv("BENCH_IN", topic_in, 1);
     setenv("BENCH_OUT", topic_out, 1);
-    double rate = throughput(config, sets, 4, in, &tr);
+    double rate = throughput(config, sets, nsets, in, &tr);
     if (rate < 0)
         return 1;
     printf("\nKafka -> processors -> Kafka (%s, 4 partitions, %s, runtime.workers=%s):\n",
@@ -541,10 +543,11 @@ static int measure(const char *config, const lines *in, double file_rate, const 
     printf("throughput:              %.0f events/s (%.2f of the file pipeline)\n", rate,
            rate / file_rate);
     if (t->full_caches) {
-        /* The same input again, in another group, the dimension tables held whole. */
+        /* The same input again, in another group (sets[1] is `group`), the dimension
+         * tables held whole. */
         run fr = { .target = in->n };
         snprintf(group, sizeof group, "kafka.group.id=%sbench-throughput-full", t->prefix);
-        double full = throughput(config, sets, 7, in, &fr);
+        double full = throughput(config, sets, nsets_full, in, &fr);
         if (full < 0)
             return 1;
         printf("  dimension tables in full caches (lookup.*.cache=full): %.0f events/s\n", full);
