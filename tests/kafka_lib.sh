@@ -19,7 +19,13 @@ start_mock() {
   BOOT=$(awk '/^bootstrap/ {print $2}' "$1/mock.out")
   MOCK_DIR=$1
 }
-mock_cmd() { echo "$1" >&7; }
+# mock_cmd COMMAND: returns once the mock has answered it (its effect is in place).
+mock_cmd() {
+  local n; n=$(answers)
+  echo "$1" >&7
+  wait_for test "$(answers)" -gt "$n"
+}
+answers() { grep -cE '^(ok|error:)' "$MOCK_DIR/mock.out"; }
 
 # scenario COUNT SEED INVALID% [BROKERS]: a fresh directory $d with a mock cluster
 # (topics events, out, dlq, 4 partitions each) and COUNT generated events in

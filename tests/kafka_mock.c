@@ -65,7 +65,11 @@ static const char *command(rd_kafka_mock_cluster_t *mc, char *line)
         free(errs);
     } else
         return "error: unknown command";
-    return err ? rd_kafka_err2str(err) : "ok";
+    if (!err)
+        return "ok";
+    static char answer[300];
+    snprintf(answer, sizeof answer, "error: %s", rd_kafka_err2str(err));
+    return answer;
 }
 
 int main(int argc, char **argv)

@@ -14,6 +14,15 @@
 # outputs in it and state committed before it. State and windows are checkpointed
 # with each transaction and restored from the one the committed offsets stand for.
 eos_case 100000 windows
+# outputs_pending: the open transaction holds outputs the broker has (two looks 200 ms
+# apart: more outputs acknowledged, no transaction committed), so a kill now aborts them.
+outputs_pending() {
+  local o1 t1 o2 t2 out='eddy_events_out_total{sink="out"}'
+  o1=$(metric "$d" a "$out"); t1=$(metric "$d" a eddy_transactions_committed_total)
+  sleep 0.2
+  o2=$(metric "$d" a "$out"); t2=$(metric "$d" a eddy_transactions_committed_total)
+  [ -n "$o1" ] && [ -n "$t1" ] && [ "${o2:-0}" -gt "$o1" ] && [ "$t2" = "$t1" ]
+}
 eos_conf "$d" killed kafka.transactional.id=eos-killed kafka.group.instance.id=eos-killed-a \
   commit.interval.ms=1000 "state.dir=$d/state"
 produce_paced "$d/events.ndjson" 30 0.5 produce_keyed
@@ -21,6 +30,7 @@ start_eddy "$d" a
 for k in 1 2 3; do
   wait_for grep -q "partitions assigned" "$d/a.err"
   sleep "$((RANDOM % 2 + 1)).$((RANDOM % 10))"
+  wait_for outputs_pending
   stop_eddy a KILL
   cp "$d/a.err" "$d/a.err.$k"
   start_eddy "$d" a
