@@ -222,6 +222,8 @@ static void set_acc(rt_pane *pane, char *acc, size_t len)
  * seconds is thousands of them: more than the stack takes); they are serialized one
  * after another into the scratch buffer, copied out, and only then swapped in, so an
  * error anywhere leaves every pane as it was. */
+#define ADD_FEW 8      /* panes whose bookkeeping add_body keeps on the C stack */
+
 static int add_body(lua_State *L, void *arg)
 {
     call *c = arg;
@@ -240,8 +242,11 @@ static int add_body(lua_State *L, void *arg)
         lua_rawseti(L, results, (int)i + 1);
     }
     rt_buf *b = &c->p->scratch;
-    size_t *ends = lua_newuserdata(L, c->n * sizeof *ends);
-    char **accs = lua_newuserdata(L, c->n * sizeof *accs);
+    /* A sliced window adds to one slice: no userdata for that. */
+    size_t ends_few[ADD_FEW];
+    char *accs_few[ADD_FEW];
+    size_t *ends = c->n <= ADD_FEW ? ends_few : lua_newuserdata(L, c->n * sizeof *ends);
+    char **accs = c->n <= ADD_FEW ? accs_few : lua_newuserdata(L, c->n * sizeof *accs);
     b->len = 0;
     for (size_t i = 0; i < c->n; i++) {
         lua_rawgeti(L, results, (int)i + 1);

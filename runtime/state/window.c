@@ -37,6 +37,8 @@ static int before(const rt_wdue *a, const rt_wdue *b)
 {
     if (a->time != b->time)
         return a->time < b->time;
+    if (a->order != b->order)
+        return a->order < b->order;
     if (a->k->def != b->k->def)
         return a->k->def < b->k->def;
     size_t n = a->k->klen < b->k->klen ? a->k->klen : b->k->klen;
@@ -52,6 +54,19 @@ static int before(const rt_wdue *a, const rt_wdue *b)
 #define SLICES_DUE INT64_MIN
 #define NOT_DUE INT64_MIN       /* rt_wkey.slices_due: no entry queued */
 
+/* The definition in the top byte, then the key's first 7 bytes, zero padded: equal
+ * values leave the order to the full comparison in before(). Definitions past 254
+ * all get 255 and no key bytes, so their order is the full comparison's. */
+static uint64_t order_of(const rt_wkey *k)
+{
+    if (k->def >= 255)
+        return (uint64_t)255 << 56;
+    uint64_t o = (uint64_t)k->def << 56;
+    for (size_t i = 0; i < 7 && i < k->klen; i++)
+        o |= (uint64_t)(unsigned char)k->key[i] << (48 - 8 * i);
+    return o;
+}
+
 static int heap_push_at(rt_windows *ws, rt_wkey *k, int64_t time, int64_t start)
 {
     if (ws->nheap == ws->capheap) {
@@ -63,7 +78,7 @@ static int heap_push_at(rt_windows *ws, rt_wkey *k, int64_t time, int64_t start)
         ws->capheap = cap;
     }
     size_t i = ws->nheap++;
-    rt_wdue e = { time, k, start };
+    rt_wdue e = { time, order_of(k), k, start };
     while (i && before(&e, &ws->heap[(i - 1) / 2])) {
         ws->heap[i] = ws->heap[(i - 1) / 2];
         i = (i - 1) / 2;

@@ -62,6 +62,10 @@ typedef struct rt_wkey {
 
 typedef struct rt_wdue {
     int64_t time;
+    /* The key's definition and first 7 bytes, in an order that agrees with the full
+     * comparison: most entries of one time (every key of an aligned slide) are told
+     * apart here, without reading their keys out of memory. */
+    uint64_t order;
     rt_wkey *k;
     int64_t start;
 } rt_wdue;

@@ -246,6 +246,76 @@ static void test_twins(int64_t size, int64_t slide, int64_t lateness)
     free(t.lines);
 }
 
+/* Keys of one end fire by definition, then key bytes (a shorter key first): keys that
+ * share their first 7 bytes or more, and keys that are prefixes of others, added in a
+ * shuffled order, under two definitions. */
+typedef struct ordered {
+    char last[64];
+    size_t last_len, last_def;
+    int fired, unordered;
+} ordered;
+
+static int on_fire_ordered(void *arg, const rt_window_def *d, const rt_wkey *k,
+                           const rt_pane *p)
+{
+    ordered *o = arg;
+    (void)d, (void)p;
+    if (o->fired) {
+        size_t n = k->klen < o->last_len ? k->klen : o->last_len;
+        int c = memcmp(o->last, k->key, n);
+        o->unordered += k->def < o->last_def ||
+                        (k->def == o->last_def && (c > 0 || (c == 0 && o->last_len >= k->klen)));
+    }
+    memcpy(o->last, k->key, k->klen);
+    o->last_len = k->klen;
+    o->last_def = k->def;
+    o->fired++;
+    return 0;
+}
+
+static void test_key_order(void)
+{
+    static const char *const keys[] = {
+        "device-0000001", "device-0000002", "device-000000", "device-00000010", "device-",
+        "device", "devic", "device-1", "device-\\u00ff", "a", "", "zzzzzzzzzzzzzzzz",
+        "zzzzzzzzzzzzzzz", "device-0000001x", "device-0000001\\u0001", "b-0000001",
+    };
+    const size_t nkeys = sizeof keys / sizeof *keys;
+    rt_window_def defs[2];
+    for (int i = 0; i < 2; i++)
+        defs[i] = (rt_window_def){ .name = i ? "w2" : "w1", .kind = RT_WINDOW_TUMBLING,
+                                   .size = SIZE, .key = "payload.k", .agg = RT_AGG_COUNT,
+                                   .add_ref = -1, .result_ref = -1, .merge_ref = -1 };
+    rt_windows ws;
+    ordered o = { .fired = 0 };
+    rt_window_calls calls = { .arg = &o, .fire = on_fire_ordered };
+    rt_event_limits lim = { 1 << 20, INT64_MAX };
+    rt_event ev = { 0 };
+    int failures = 0;
+    if (rt_windows_init(&ws, defs, 2) < 0) {
+        unit_check(0, "key order: windows initialized");
+        return;
+    }
+    for (size_t i = 0; i < nkeys; i++) {
+        char raw[256], err[256];
+        rt_reject why;
+        int late = 0;
+        const char *key = keys[(i * 7) % nkeys];    /* 7 and 16 are coprime: a shuffle */
+        int n = snprintf(raw, sizeof raw, "{\"domain\":\"d\",\"type\":\"t\",\"timestamp\":"
+                         "%zu,\"eventId\":\"e%zu\",\"payload\":{\"k\":\"%s\"}}", i, i, key);
+        if (rt_event_decode(&ev, raw, (size_t)n, &lim, &why) < 0 ||
+            rt_windows_add(&ws, &ev, 0, &calls, &late, err, sizeof err) < 0 || late)
+            failures++;
+        rt_event_clear(&ev);
+    }
+    rt_windows_advance(&ws, SIZE, &calls);
+    unit_check(failures == 0 && o.fired == (int)(2 * nkeys) && o.unordered == 0,
+               "windows: panes of one end fire by definition, then key (%d fired of %zu, "
+               "%d out of order, %d not added)", o.fired, 2 * nkeys, o.unordered, failures);
+    rt_windows_free(&ws);
+    rt_event_free(&ev);
+}
+
 int main(void)
 {
     rt_window_def def = { .name = "w", .kind = RT_WINDOW_TUMBLING, .size = SIZE,
@@ -309,6 +379,7 @@ int main(void)
     rt_windows_free(&ws);
     rt_event_free(&ev);
     test_sliced();
+    test_key_order();
     test_twins(1000, 250, 300);
     test_twins(1000, 300, 450);     /* gcd 100: ten slices a window */
     test_twins(700, 200, 0);
