@@ -23,9 +23,10 @@ start_mock() {
 mock_cmd() {
   local n; n=$(answers)
   echo "$1" >&7
-  wait_for test "$(answers)" -gt "$n"
+  wait_for answered_past "$n"
 }
 answers() { grep -cE '^(ok|error:)' "$MOCK_DIR/mock.out"; }
+answered_past() { [ "$(answers)" -gt "$1" ]; }
 
 # scenario COUNT SEED INVALID% [BROKERS]: a fresh directory $d with a mock cluster
 # (topics events, out, dlq, 4 partitions each) and COUNT generated events in
