@@ -11,8 +11,9 @@
 # restarted each time. Static membership (group.instance.id) gives the restarted member
 # its partitions back at once, so that every kill lands mid-stream; a commit every
 # second, and kills 1 to 3 s after the start, once the open transaction holds outputs,
-# find one with outputs in it and state committed before it. State and windows are checkpointed
-# with each transaction and restored from the one the committed offsets stand for.
+# find one with outputs in it and state committed before it. State and windows are
+# checkpointed with each transaction and restored from the one the committed offsets
+# stand for.
 eos_case 100000 windows
 # outputs_pending: the open transaction holds outputs the broker has (two looks 200 ms
 # apart: more outputs acknowledged, no transaction committed), so a kill now aborts them.
