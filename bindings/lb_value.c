@@ -1,6 +1,7 @@
 /* lb_value.c - Lua values as bytes and back, for what the host keeps for processors
  * (keyed state, window accumulators) outside their Lua state: it must survive a
  * reload and go into checkpoints. A tag byte per value; tables as key/value pairs. */
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -103,6 +104,63 @@ static int take(reader *r, void *dst, size_t n)
     return 0;
 }
 
+/* The end of the value at p, or NULL when it is malformed or runs past end. */
+static const char *skip(const char *p, const char *end, int depth)
+{
+    uint32_t n;
+    if (depth > MAX_DEPTH || p >= end)
+        return NULL;
+    switch (*p++) {
+    case T_NIL:
+    case T_FALSE:
+    case T_TRUE:
+        return p;
+    case T_NUM:
+    case T_INT64:
+        return end - p >= 8 ? p + 8 : NULL;
+    case T_STR:
+        if (end - p < (ptrdiff_t)sizeof n)
+            return NULL;
+        memcpy(&n, p, sizeof n);
+        p += sizeof n;
+        return (size_t)(end - p) >= n ? p + n : NULL;
+    case T_TABLE:
+        while (p && p < end && *p != T_END)
+            p = skip(p, end, depth + 1);
+        return p && p < end ? p + 1 : NULL;
+    default:
+        return NULL;
+    }
+}
+
+/* The sizes to make the table at p (after its tag) with, read ahead: its keys 1..n go
+ * to the array part and the rest to the hash part at once, instead of the table
+ * growing key by key (each growth rehashes all of it). A table whose integer keys have
+ * holes is left to grow as it did before (0, 0), so that its length (a border) comes
+ * out as it always has. */
+static void table_sizes(const char *p, const char *end, int depth, int *narr, int *nrec)
+{
+    int pairs = 0, ints = 0, hi = 0;
+    *narr = *nrec = 0;
+    while (p && p < end && *p != T_END) {
+        if (*p == T_NUM && end - p >= 9) {
+            double k;
+            memcpy(&k, p + 1, sizeof k);
+            if (k >= 1 && k <= INT32_MAX && k == (double)(int)k) {
+                ints++;
+                hi = (int)k > hi ? (int)k : hi;
+            }
+        }
+        if (!(p = skip(p, end, depth + 1)) || !(p = skip(p, end, depth + 1)))
+            return;
+        pairs++;
+    }
+    if (!p || p >= end || ints != hi)
+        return;
+    *narr = hi;
+    *nrec = pairs - hi;
+}
+
 /* Push one value; -1 (nothing pushed) when the bytes are malformed. */
 static int load(lua_State *L, reader *r, int depth)
 {
@@ -139,8 +197,10 @@ static int load(lua_State *L, reader *r, int depth)
         r->p += n;
         return 0;
     }
-    case T_TABLE:
-        lua_newtable(L);
+    case T_TABLE: {
+        int narr, nrec;
+        table_sizes(r->p, r->end, depth, &narr, &nrec);
+        lua_createtable(L, narr, nrec);
         while (r->p < r->end && *r->p != T_END) {
             if (load(L, r, depth + 1) < 0)
                 goto bad;
@@ -157,6 +217,7 @@ static int load(lua_State *L, reader *r, int depth)
     bad:
         lua_pop(L, 1);
         return -1;
+    }
     default:
         return -1;
     }

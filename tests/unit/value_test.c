@@ -1,0 +1,152 @@
+/* value_test.c - Lua values as bytes and back (bindings/lb_value.c), data-driven: each
+ * value must come back equal, with the same length (#) for its tables, and every
+ * truncation and single-byte corruption of the bytes must be refused or load cleanly,
+ * never read past them (run under ASan by make asan-test), leaving the stack as it was. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "bindings.h"
+#include "unit.h"
+
+/* Lua expressions: the values kept as keyed state and window accumulators. */
+static const char *const values[] = {
+    "nil", "true", "false", "0", "-1.5", "1e300", "2^53", "''", "'a\\0b'",
+    "{}",
+    "{1, 2, 3}",
+    "{n = 3, out = 1, g = 'fence-1', f = { ['hz-airport'] = 2 }}",
+    "{1, 2, 3, x = 'y', [true] = false}",
+    "{[1] = 1, [2] = 2, [4] = 4}",                          /* a hole */
+    "{[2] = 'b', [3] = 'c'}",                               /* no 1 */
+    "{[0] = 'z', [-1] = 'n', [1.5] = 'f', [1e300] = 'big'}",
+    "(function() local t = {} for i = 1, 1000 do t[i] = i * 2 end return t end)()",
+    "(function() local t = {} for i = 1, 100 do t[i] = i; t['k' .. i] = {i} end return t end)()",
+    "(function() local t = {} for i = 1, 300 do t['k' .. i] = i end return t end)()",
+    "(function() local t = {} for i = 1, 50 do t[i * 3] = i end return t end)()",
+    "(function() local t = 'leaf' for i = 1, 30 do t = { t, d = i } end return t end)()",
+    "{ big = int64('9007199254740993'), list = { int64('-5'), 'x' } }",
+};
+
+/* deep(a, b): equal values, tables compared key by key and by their length. */
+static const char deep_lua[] =
+    "local function deep(a, b)\n"
+    "  if type(a) ~= 'table' or type(b) ~= 'table' then\n"
+    "    return a == b or (type(a) == 'userdata' and tostring(a) == tostring(b))\n"
+    "  end\n"
+    "  if #a ~= #b then return false end\n"
+    "  for k, v in pairs(a) do if not deep(v, b[k]) then return false end end\n"
+    "  for k in pairs(b) do if a[k] == nil then return false end end\n"
+    "  return true\n"
+    "end\n"
+    "return deep\n";
+
+/* int64(text): the exact integer the bindings push for JSON past 2^53. */
+static int int64_new(lua_State *L)
+{
+    lb_int64_push(L, strtoll(luaL_checkstring(L, 1), NULL, 10));
+    return 1;
+}
+
+static int dump_top(lua_State *L)
+{
+    rt_buf *b = lua_touserdata(L, 1);
+    lb_value_dump(L, 2, b, "test");
+    return 0;
+}
+
+/* The bytes of the value at the top (popped); 0, or -1 when dump raised an error. */
+static int dump(lua_State *L, rt_buf *b)
+{
+    b->len = 0;
+    lua_pushcfunction(L, dump_top);
+    lua_pushlightuserdata(L, b);
+    lua_pushvalue(L, -3);
+    int rc = lua_pcall(L, 2, 0, 0);
+    if (rc)
+        lua_pop(L, 1);
+    lua_pop(L, 1);
+    return rc ? -1 : 0;
+}
+
+/* 1 when the value's bytes load back equal (deep at index `deep`). */
+static int round_trip(lua_State *L, int deep, const char *expr, rt_buf *b)
+{
+    char chunk[512];
+    snprintf(chunk, sizeof chunk, "return %s", expr);
+    if (luaL_dostring(L, chunk)) {
+        printf("# %s: %s\n", expr, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return 0;
+    }
+    int top = lua_gettop(L);
+    if (dump(L, b) < 0)
+        return 0;
+    (void)luaL_dostring(L, chunk);
+    if (lb_value_load(L, b->data, b->len) < 0) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_pushvalue(L, deep);
+    lua_insert(L, -3);
+    lua_call(L, 2, 1);
+    int same = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return same && lua_gettop(L) == top - 1;
+}
+
+/* Every prefix of the bytes is refused; every byte changed to each tag (or 0xff)
+ * loads or is refused. Either way the stack is as it was. The count of failures. */
+static int damaged(lua_State *L, rt_buf *b)
+{
+    static const char tags[] = { 'z', 'f', 't', 'n', 'i', 's', '{', '}', (char)0xff };
+    int bad = 0, top = lua_gettop(L);
+    for (size_t n = 0; n < b->len; n++) {
+        if (lb_value_load(L, b->data, n) == 0) {
+            lua_pop(L, 1);
+            bad++;
+        }
+        bad += lua_gettop(L) != top;
+        lua_settop(L, top);
+    }
+    for (size_t i = 0; i < b->len; i++) {
+        char was = b->data[i];
+        for (size_t t = 0; t < sizeof tags; t++) {
+            b->data[i] = tags[t];
+            if (lb_value_load(L, b->data, b->len) == 0)
+                lua_pop(L, 1);
+            bad += lua_gettop(L) != top;
+            lua_settop(L, top);
+        }
+        b->data[i] = was;
+    }
+    return bad;
+}
+
+int main(void)
+{
+    lua_State *L = luaL_newstate();
+    rt_buf b = { 0 };
+    if (!L)
+        return 1;
+    luaL_openlibs(L);
+    lb_int64_open(L);
+    lua_register(L, "int64", int64_new);
+    if (luaL_dostring(L, deep_lua))
+        return 1;
+    int deep = lua_gettop(L);
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++)
+        unit_check(round_trip(L, deep, values[i], &b), "value: %.60s comes back equal",
+                   values[i]);
+    /* The damaged forms of the richest value. */
+    (void)luaL_dostring(L, "return {1, 2, 'three', x = { y = { 'z', true, 1.5 } }, [0] = false}");
+    int dumped = dump(L, &b);
+    unit_check(dumped == 0 && damaged(L, &b) == 0,
+               "value: every truncation of %zu bytes is refused and no damaged byte "
+               "unbalances the stack", b.len);
+    rt_buf_free(&b);
+    lua_close(L);
+    return unit_exit();
+}
