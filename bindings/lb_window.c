@@ -360,24 +360,17 @@ static void push_result(lua_State *L, const rt_window_def *d, const rt_wkey *k,
 static int fire_body(lua_State *L, void *arg)
 {
     call *c = arg;
+    /* The processor's on_window behind a wrapper that makes `win` of these
+     * (processor.c on_window_src) and passes ctx. */
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->on_window_ref);
-    lua_createtable(L, 0, 7);
     lua_pushstring(L, c->d->name);
-    lua_setfield(L, -2, "name");
     lua_pushlstring(L, c->k->key, c->k->klen);
-    lua_setfield(L, -2, "key");
     lua_pushnumber(L, (lua_Number)c->pane->start);
-    lua_setfield(L, -2, "start");
     lua_pushnumber(L, (lua_Number)c->pane->end);
-    lua_setfield(L, -2, "end");
     lua_pushnumber(L, (lua_Number)c->pane->count);
-    lua_setfield(L, -2, "count");
     lua_pushboolean(L, c->pane->fired > 1);
-    lua_setfield(L, -2, "late");
     push_result(L, c->d, c->k, c->pane);
-    lua_setfield(L, -2, "result");
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->ctx_ref);
-    lua_call(L, 2, 0);
+    lua_call(L, 7, 0);
     return 0;
 }
 

@@ -256,6 +256,16 @@ static const char trampoline_src[] =
     "local process, push_event, ctx = ...\n"
     "return function(evp) return process(push_event(evp), ctx) end\n";
 
+/* on_window(win, ctx) called with the window's fields as arguments: a table
+ * constructor makes `win` from a template in one step, where the C API would intern
+ * and insert each of its 7 keys (lb_window.c fire_body). */
+static const char on_window_src[] =
+    "local on_window, ctx = ...\n"
+    "return function(name, key, start, stop, count, late, result)\n"
+    "  return on_window({ name = name, key = key, start = start, [\"end\"] = stop,\n"
+    "                     count = count, late = late, result = result }, ctx)\n"
+    "end\n";
+
 /* The whole load, protected: libraries, sandbox, compile, run, check the table, init. */
 static int load_protected(lua_State *L)
 {
@@ -368,6 +378,15 @@ static int load_protected(lua_State *L)
     lua_rawgeti(L, LUA_REGISTRYINDEX, p->ctx_ref);
     lua_call(L, 3, 1);
     p->trampoline_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (p->on_window_ref != LUA_NOREF) {
+        if (luaL_loadbuffer(L, on_window_src, sizeof on_window_src - 1, "=on_window"))
+            return lua_error(L);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, p->on_window_ref);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, p->ctx_ref);
+        lua_call(L, 2, 1);
+        luaL_unref(L, LUA_REGISTRYINDEX, p->on_window_ref);
+        p->on_window_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     return 0;
 }
 
