@@ -227,7 +227,10 @@ static void set_acc(rt_pane *pane, char *acc, size_t len)
 static int add_body(lua_State *L, void *arg)
 {
     call *c = arg;
-    c->ev_handle = lb_event_push(L, c->ev, c->p->event_mt_ref);
+    if (c->p->add_ev_ref > 0)   /* process()'s own ev, payload converted already */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->add_ev_ref);
+    else
+        c->ev_handle = lb_event_push(L, c->ev, c->p->event_mt_ref);
     int ev = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->ctx_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->d->add_ref);

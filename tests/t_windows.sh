@@ -135,6 +135,40 @@ expect_eq "lua aggregation: a session joining two others merges their accumulato
 "ids x 1 23 a,c,d
 ids x 25 35 b" "$(jq -r '[.w, .k, .s, .e, .r] | map(tostring) | join(" ")' "$d2/out.ndjson" | sort)"
 
+# ---- add gets process()'s own ev, which is detached once the event is done ----
+# process tags the payload and keeps ev; add must see that object with its tag, and the
+# next event's process must find the kept one detached (reading it raises).
+d=$(newdir)
+write_conf "$d" window.out.of.orderness.ms=100
+cat > "$d/processors/w.lua" <<'LUA'
+local last
+return {
+  routes = { { domain = "iot", type = "*" } },
+  windows = {
+    tum = { kind = "tumbling", size_ms = 10, key = "payload.d",
+            add = function(acc, ev)
+              acc = acc or {}; acc[#acc + 1] = ev == last and ev.payload.tag or "fresh"
+              return acc
+            end,
+            result = function(acc) return table.concat(acc, ",") end },
+  },
+  process = function(ev, ctx)
+    local readable = last ~= nil and pcall(function() return last.eventId end)
+    last = ev
+    ev.payload.tag = ev.eventId .. (readable and "+stale" or "")
+  end,
+  on_window = function(win, ctx)
+    ctx.emit("out", { k = win.key, s = win.start, r = win.result })
+  end,
+}
+LUA
+{ ev 1 a x 1; ev 2 b x 2; ev 3 c y 3; ev 12 d x 4; } > "$d/in.ndjson"
+check "windows: add with process's ev: run exits 0" "$EDDY" run -c "$d/eddy.conf"
+expect_eq "windows: add gets process()'s ev (payload as process left it), detached after" \
+"x 0 a,b
+x 10 d
+y 0 c" "$(jq -r '[.k, .s, .r] | map(tostring) | join(" ")' "$d/out.ndjson" | sort)"
+
 # ---- a sliding window's add runs once for every window of the event, all or none ----
 # Size 10, slide 5: each event joins two windows, so add runs twice for it; for events
 # with payload.boom the second run raises. e2 (time 7) must then count in neither

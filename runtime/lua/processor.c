@@ -248,6 +248,10 @@ static int push_event(lua_State *L)
 {
     rt_processor *p = lua_touserdata(L, lua_upvalueindex(1));
     p->cx.ev_handle = lb_event_push(L, lua_touserdata(L, 1), p->event_mt_ref);
+    if (p->nwindows) {      /* kept for the windows' add of this event */
+        lua_pushvalue(L, -1);
+        p->cx.ev_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     return 1;
 }
 
@@ -481,14 +485,35 @@ static int new_thread(lua_State *L)
     return 0;
 }
 
-/* The call is over: count it, detach its ev, and keep its coroutine for the next call
- * if it finished normally (a coroutine that raised an error or is suspended cannot
- * run another call). */
-static void end_call(rt_processor *p, rt_call *c, int ok, int error)
+/* Detach the call's ev (later uses raise an error) and drop the ref that kept it. */
+static void release_ev(rt_processor *p, rt_call *c)
 {
     if (c->ev_handle)
         lb_event_detach(c->ev_handle);
     c->ev_handle = NULL;
+    if (c->ev_ref > 0)
+        luaL_unref(p->L, LUA_REGISTRYINDEX, c->ev_ref);
+    c->ev_ref = 0;
+}
+
+void rt_processor_lend_ev(rt_processor *p, rt_call *c)
+{
+    p->add_ev_ref = c->ev_ref;
+}
+
+void rt_processor_return_ev(rt_processor *p, rt_call *c)
+{
+    p->add_ev_ref = 0;
+    release_ev(p, c);
+}
+
+/* The call is over: count it, detach its ev (unless it returned and its ev is kept for
+ * the windows' add), and keep its coroutine for the next call if it finished normally
+ * (a coroutine that raised an error or is suspended cannot run another call). */
+static void end_call(rt_processor *p, rt_call *c, int ok, int error)
+{
+    if (!ok || c->ev_ref <= 0)
+        release_ev(p, c);
     /* An event that failed leaves no state change behind, as it leaves no output. */
     if (p->state)
         rt_state_undo(p->state, &c->undo, ok && !p->dry_run);
@@ -518,7 +543,7 @@ static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait
     p->cx = (rt_ctx){ .kind = RT_CALL_PROCESS, .allows = rt_call_allows[RT_CALL_PROCESS],
                       .outbox = out, .wait = wait, .running = c->co,
                       .partition = c->partition, .undo = &c->undo, .emits = c->emits,
-                      .ev_handle = c->ev_handle };
+                      .ev_handle = c->ev_handle, .ev_ref = c->ev_ref };
     rt_sandbox_arm(p, t0_ms, (int64_t)(c->elapsed * 1000));
     p->limit = RT_LIMIT_NONE;
     rt_beat_enter(p->beat, p->name, &c->origin, t0_ms);
@@ -528,6 +553,7 @@ static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait
     int waiting = p->cx.waiting;
     c->emits = p->cx.emits;
     c->ev_handle = p->cx.ev_handle;
+    c->ev_ref = p->cx.ev_ref;
     p->cx = outer;
     c->elapsed += rt_clock_s() - t0;
     if (rc == LUA_YIELD && waiting && p->limit == RT_LIMIT_NONE)
@@ -553,6 +579,7 @@ int rt_processor_start(rt_processor *p, rt_call *c, const rt_event *ev, rt_outbo
 {
     c->elapsed = 0;
     c->ev_handle = NULL;
+    c->ev_ref = 0;
     c->partition = ev->origin.partition;
     c->origin = ev->origin;
     c->emits = 0;
@@ -637,6 +664,8 @@ void rt_processor_abort(rt_processor *p, rt_call *c)
 {
     if (c->co)
         end_call(p, c, 0, 0);
+    else
+        release_ev(p, c);       /* returned; its ev was kept for an add not made */
 }
 
 void rt_call_free(rt_call *c)

@@ -95,6 +95,7 @@ typedef struct rt_ctx {
     rt_buf *undo;           /* the undo log of its ctx.state writes */
     uint32_t emits;         /* ctx.emit calls so far (processor.max.emits) */
     void *ev_handle;        /* process()'s ev object */
+    int ev_ref;             /* its registry ref when kept for the windows' add, else 0 */
 } rt_ctx;
 
 /* Where the worker tells its supervisor which call runs (supervisor.h); NULL alone. */
@@ -106,6 +107,8 @@ typedef struct rt_call {
     lua_State *co;
     int ref;                /* registry ref of co */
     void *ev_handle;        /* its ev object */
+    int ev_ref;             /* the ev's registry ref, kept after a call that returned
+                             * for the windows' add (rt_processor_lend_ev); else 0 */
     double elapsed;         /* seconds spent running, over every resume */
     int32_t partition;      /* the event's input partition */
     rt_origin origin;       /* where the event came from (the supervisor's view) */
@@ -143,6 +146,7 @@ typedef struct rt_processor {
     size_t nmetric_defs;
     rt_series *series;      /* their values, kept by the worker under the name */
     int on_window_ref, on_timer_ref;    /* LUA_NOREF when absent */
+    int add_ev_ref;         /* the ev lent to the windows' add (lb_window.c), else 0 */
     int64_t state_ttl_ms;   /* the table's state_ttl_ms: ctx.state.set's default TTL */
     char *key;              /* the table's `key`: the record path its state is keyed by
                              * (the worker repartitions by it), or NULL */
@@ -222,6 +226,11 @@ int  rt_processor_invoke(rt_processor *p, rt_call_kind kind,
 /* Drop a waiting call (its event is dead-lettered or abandoned); its state writes are
  * undone. */
 void rt_processor_abort(rt_processor *p, rt_call *c);
+/* Lend the ev object of c's returned process() call, with its payload converted
+ * already, to the windows' add of the same event (lb_window_add); take it back and
+ * detach it. A call that is aborted instead gives it back there. */
+void rt_processor_lend_ev(rt_processor *p, rt_call *c);
+void rt_processor_return_ev(rt_processor *p, rt_call *c);
 /* Free what a finished call keeps for reuse. */
 void rt_call_free(rt_call *c);
 /* Close the state and free the processor. */

@@ -168,8 +168,10 @@ void rt_worker_windows_add(rt_worker *w, rt_job *j)
     char err[256];
     int late;
     w->fire_ticket = j->ticket;
+    rt_processor_lend_ev(p, &j->call);
     int rc = rt_windows_add(&w->keyed[p->slot]->windows, &j->ev, a.partition, &calls,
                             &late, err, sizeof err);
+    rt_processor_return_ev(p, &j->call);
     if (rc == -2 || (rc < 0 && !a.why.reason[0])) {
         rt_reject_set(&j->why, rc == -2 ? RT_REASON_PROCESSOR_ERROR : RT_REASON_MEMORY,
                       "%s", err);
