@@ -69,6 +69,20 @@ check "clickhouse sink: ... whose text says what ClickHouse could not parse" \
 check "clickhouse sink: the refused INSERT was split to find the row, no more than 2 log2(n) times" \
   test "$(grep -c 'refused for their data (code 27); split in halves' "$d/err")" -le 20
 
+# A record that is not an object (a Lua array) is dead-lettered before the INSERT,
+# which would fail whole for it; the rows around it are written.
+new_table arr
+d=$(newdir); ch_conf "$d" arr sink.ch.batch.rows=100
+sed -i 's/^    ctx.emit("ch", {/    if p.n == 3 then ctx.emit("ch", { p.n, p.k }) return end\n&/' "$d/processors/ch.lua"
+ch_events 1 5 > "$d/in.ndjson"
+RC=0; "$EDDY" run -c "$d/eddy.conf" 2>"$d/err" || RC=$?
+expect_eq "clickhouse sink: an array record: exits 0" 0 "$RC"
+expect_eq "clickhouse sink: ... the other 4 rows are in the table" "4 0" \
+  "$(chq 'SELECT count(), countIf(n = 3) FROM arr' | tr '\t' ' ')"
+expect_eq "clickhouse sink: ... and the array is dead-lettered as not a JSON object" \
+  'sink_error sink ch: not a JSON object [3,"k3"]' \
+  "$(jq -r '"\(.reason) \(.detail) \(.raw)"' "$d/dlq.ndjson")"
+
 # ClickHouse stopped for 5 s mid-stream: no row missing, the INSERTs sent again.
 new_table outage
 d=$(newdir); ch_conf "$d" outage sink.ch.batch.rows=500 sink.ch.batch.ms=50 \

@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "http_batch.h"
-#include "json_pick.h"
 #include "log.h"
 #include "sink.h"
 #include "sql_ident.h"
@@ -93,8 +92,11 @@ static int ch_write(rt_sink *s, const char *rec, size_t len, const rt_out *out)
     rt_buf *body = rt_http_out_body(h->http);
     size_t mark = body->len;
     /* JSONEachRow reads one object per line: a record that is not one would fail its
-     * whole INSERT, so it is dead-lettered here, as the Elasticsearch sink does. */
-    if (rt_json_pick(rec, len, NULL, 0, NULL) < 0) {
+     * whole INSERT, so it is dead-lettered here, as the Elasticsearch sink does. A sink
+     * only gets eddy's own JSON (ctx.emit's encoding of a table, or a dead letter), in
+     * which an object, and nothing else, starts with '{': a validating scan of every
+     * record cost the one-emit pipeline 12% of its instructions. */
+    if (len == 0 || rec[0] != '{') {
         h->failed++;
         h->env->undeliverable(h->env->arg, s, rec, len, out->ticket, "not a JSON object");
         rt_sink_ack(s, out->ticket);
