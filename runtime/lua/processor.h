@@ -145,7 +145,8 @@ typedef struct rt_processor {
     rt_metric_def *metric_defs; /* the `metrics` table */
     size_t nmetric_defs;
     rt_series *series;      /* their values, kept by the worker under the name */
-    int on_window_ref, on_timer_ref;    /* LUA_NOREF when absent */
+    int on_window_ref, on_timer_ref;    /* LUA_NOREF when absent; on_window's is the
+                                         * wrapper that makes `win` (processor.c) */
     int add_ev_ref;         /* the ev lent to the windows' add (lb_window.c), else 0 */
     int64_t state_ttl_ms;   /* the table's state_ttl_ms: ctx.state.set's default TTL */
     char *key;              /* the table's `key`: the record path its state is keyed by
