@@ -169,6 +169,46 @@ expect_eq "windows: add gets process()'s ev (payload as process left it), detach
 x 10 d
 y 0 c" "$(jq -r '[.k, .s, .r] | map(tostring) | join(" ")' "$d/out.ndjson" | sort)"
 
+# A new version is first run over recent events (reload.verify.events), where no add
+# follows; each of those evs must be detached there too. The new version raises when
+# it can still read the ev of the event before, which would refuse the reload.
+d=$(newdir)
+write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0" reload.watch=false \
+  window.out.of.orderness.ms=100
+kept_ev_processor() {  # VERSION
+  cat > "$d/processors/w.lua" <<LUA
+local last
+return {
+  name = "w",
+  routes = { { domain = "iot", type = "*" } },
+  windows = { tum = { kind = "tumbling", size_ms = 10, key = "payload.d", agg = "count" } },
+  process = function(ev, ctx)
+    if "$1" == "v2" and last and pcall(function() return last.eventId end) then
+      error("the ev of the event before is still readable")
+    end
+    last = ev
+    ctx.emit("out", { v = "$1", id = ev.eventId })
+  end,
+  on_window = function(win, ctx) end,
+}
+LUA
+}
+kept_ev_processor v1
+fifo_eddy "$d"
+wait_eval 'test -n "$(admin_port "$d/err")"'
+for i in 1 2 3 4; do ev "$i" "a$i" x "$i" >&3; done
+wait_eval 'test "$(cat "$d/out.ndjson" 2>/dev/null | wc -l)" -ge 4'
+kept_ev_processor v2
+body=$(curl -sf -X POST "http://127.0.0.1:$(admin_port "$d/err")/-/reload")
+check "windows: a reload run over recent events detaches each one's ev (reload taken)" \
+  jq -e '.reloaded | length == 1' <<<"$body"
+ev 5 a5 x 5 >&3
+wait_eval 'grep -q "\"v2\"" "$d/out.ndjson"'
+exec 3>&-
+RC=0; wait "$PID" || RC=$?
+expect_eq "windows: ... and the new version serves, exit 0" "0 v2 a5" \
+  "$RC $(tail -1 "$d/out.ndjson" | jq -r '"\(.v) \(.id)"')"
+
 # ---- a sliding window's add runs once for every window of the event, all or none ----
 # Size 10, slide 5: each event joins two windows, so add runs twice for it; for events
 # with payload.boom the second run raises. e2 (time 7) must then count in neither

@@ -80,6 +80,9 @@ static int try_one(rt_worker *w, rt_processor *cand, const rt_recent_event *e,
         rc = 0;
     }
 out:
+    /* A call that returned keeps its ev for a window's add, which verification does
+     * not make: detach it before the event goes. */
+    rt_processor_abort(cand, &call);
     rt_row_release(wait.row);
     rt_call_free(&call);
     rt_event_free(&ev);
