@@ -72,16 +72,15 @@ static int try_one(rt_worker *w, rt_processor *cand, const rt_recent_event *e,
         goto out;       /* it decoded once; limits changed since, not the processor */
     rt_outbox_reset(out);
     rc = rt_processor_start(cand, &call, &ev, out, &wait, why);
-    if (rc > 0) {       /* a lookup not cached: skipped */
+    if (rc > 0) {       /* a lookup not cached: skipped (the call is aborted below) */
         rt_lkwait_cancel(&wait);
-        rt_processor_abort(cand, &call);
         rc = 0;
     } else if (rc < 0 && why->code == RT_REASON_REJECTED) {
         rc = 0;
     }
 out:
-    /* A call that returned keeps its ev for a window's add, which verification does
-     * not make: detach it before the event goes. */
+    /* Ends a call left waiting; one that returned keeps its ev for a window's add,
+     * which verification does not make: this detaches it before the event goes. */
     rt_processor_abort(cand, &call);
     rt_row_release(wait.row);
     rt_call_free(&call);
