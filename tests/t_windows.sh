@@ -388,6 +388,32 @@ expect_eq "state: a value lives until its TTL, del removes a key, a TTL of 1e300
 "g1 s1 forever true huge inf
 g2 gone null false huge inf" "$(jq -r '"\(.id) \(.k) \(.p) \(.del) \(.h) \(.i)"' "$d/out.ndjson")"
 
+# ---- state TTL: values nobody reads again are swept ----
+# A dedup processor: one key per event id, with a TTL, never read again unless the id
+# comes back. Without the sweep they stayed until a restart.
+d=$(newdir)
+write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0"
+cat > "$d/processors/s.lua" <<'LUA'
+return {
+  routes = { { domain = "s", type = "*" } },
+  process = function(ev, ctx)
+    local k = "seen|" .. ev.eventId
+    if ctx.state.get(k) then return end
+    ctx.state.set(k, true, ev.type == "short" and 300 or 0)
+  end,
+}
+LUA
+fifo_eddy "$d"
+for i in $(seq 2000); do sev short "s$i"; done >&3
+for i in $(seq 5); do sev keep "k$i"; done >&3
+wait_eval 'test -n "$(admin_port "$d/err")"'
+sm() { curl -sf "http://127.0.0.1:$(admin_port "$d/err")/metrics" | awk -v k="$1{processor=\"s\"}" '$1 == k { print $2 }'; }
+wait_eval '[ "$(sm eddy_state_expired_total)" = 2000 ]'
+expect_eq "state TTL: 2,000 keys never read again are swept; the 5 without a TTL stay" \
+  "2000 5" "$(sm eddy_state_expired_total) $(sm eddy_state_entries)"
+exec 3>&-
+wait $PID
+
 # ---- bad declarations stop the load with the reason ----
 d=$(newdir)
 write_conf "$d"

@@ -135,6 +135,12 @@ int rt_keymap_elsewhere(const rt_keymap *m, int32_t partition, const char *key, 
     return 0;
 }
 
+rt_keymap_slot *rt_keymap_at(const rt_keymap *m, size_t i)
+{
+    rt_keymap_slot *s = &m->slots[i];
+    return s->key && s->key != TOMB ? s : NULL;
+}
+
 rt_keymap_slot *rt_keymap_next(const rt_keymap *m, size_t *i)
 {
     while (*i < m->cap) {

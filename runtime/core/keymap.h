@@ -41,6 +41,8 @@ int rt_keymap_elsewhere(const rt_keymap *m, int32_t partition, const char *key, 
 /* Iterate: start with *i = 0; the next live slot, or NULL at the end. Deleting the
  * returned slot's key during the walk is allowed. */
 rt_keymap_slot *rt_keymap_next(const rt_keymap *m, size_t *i);
+/* Slot i (< m->cap) when it holds a key, else NULL: for walks in bounded steps. */
+rt_keymap_slot *rt_keymap_at(const rt_keymap *m, size_t i);
 /* Release the map (not the values). */
 void rt_keymap_free(rt_keymap *m);
 

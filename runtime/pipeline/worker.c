@@ -625,6 +625,7 @@ int rt_worker_run(rt_worker *w)
     w->give_up_ev = evtimer_new(w->base, on_give_up, w);
     w->fail_ev = event_new(w->base, -1, 0, on_failed, w);
     if (!w->wake_ev || !w->give_up_ev || !w->fail_ev || start_idle_check(w) < 0 ||
+        rt_worker_sweep_start(w) < 0 ||
         rt_worker_progress_start(w) < 0 ||
         rt_dlq_log_init(&w->dlq_log, w->base,
                         (int)rt_config_int(w->cfg, "log.dead.letters.interval.ms")) < 0) {

@@ -109,6 +109,7 @@ typedef struct rt_worker {
     rt_outbox fire_out;     /* on_window's emits */
     rt_ticket *fire_ticket; /* the ticket window outputs are held on, or NULL */
     struct event *idle_ev;  /* re-computes the watermark while partitions are idle */
+    struct event *sweep_ev; /* drops state values past their TTL that nobody reads */
     int signalled;          /* stopped by SIGTERM/SIGINT, not by the input's end */
     const char *state_dir;  /* checkpoints are taken (Kafka source, state.dir set) */
     struct event *ckpt_ev;  /* every checkpoint.interval.ms: one is due */

@@ -40,6 +40,8 @@ int  rt_worker_build_routes(rt_worker *w, rt_router *r, rt_route_owner **owners,
 int  rt_lua_file(const struct dirent *d);
 /* worker_keyed.c: state and windows for every processor; -1 with err when out of memory. */
 int  rt_worker_keyed_init(rt_worker *w, char *err, size_t errlen);
+/* The timer that sweeps expired state values; -1 when it cannot be made. */
+int  rt_worker_sweep_start(rt_worker *w);
 /* State and windows for one more processor (slot w->nkeyed); -1 when out of memory. */
 int  rt_worker_keyed_add(rt_worker *w, rt_processor *p);
 /* A finished event joins its processor's windows (may turn the job dead, or send the

@@ -1,7 +1,8 @@
 /* state.c - keyed state. Values are opaque bytes here: the bindings serialize Lua
  * values, so the store can outlive a processor's Lua state and be checkpointed. TTL is
- * on processing time, as Flink's StateTtlConfig: checked on read, and swept by
- * rt_state_expire so that keys never read again do not stay forever. */
+ * on processing time, as Flink's StateTtlConfig: checked on read, and swept a bounded
+ * part of the map at a time by rt_state_sweep (Flink's incremental cleanup), so that
+ * keys never read again do not stay forever. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,7 @@ int rt_state_set(rt_state *st, rt_buf *undo, int32_t partition, const char *key,
         return -1;
     }
     v->expires_ms = expires_ms;
+    st->ttl_set |= expires_ms != 0;
     v->len = vlen;
     memcpy(v->data, val, vlen);
     void **slot = rt_keymap_put(&st->map, partition, key, klen);
@@ -138,19 +140,26 @@ void rt_state_undo(rt_state *st, rt_buf *undo, int keep)
     }
 }
 
-size_t rt_state_expire(rt_state *st, int64_t now_ms)
+size_t rt_state_sweep(rt_state *st, size_t slots, int64_t now_ms)
 {
-    size_t i = 0, n = 0;
-    rt_keymap_slot *s;
-    while ((s = rt_keymap_next(&st->map, &i))) {
-        rt_state_value *v = s->value;
-        if (v->expires_ms && v->expires_ms <= now_ms) {
+    size_t n = 0, i, end;
+    if (!st->ttl_set || !st->map.cap)
+        return 0;
+    if (st->sweep_at >= st->map.cap)    /* the map was rebuilt smaller */
+        st->sweep_at = 0;
+    i = st->sweep_at;
+    end = slots < st->map.cap - i ? i + slots : st->map.cap;
+    for (; i < end; i++) {
+        rt_keymap_slot *s = rt_keymap_at(&st->map, i);
+        rt_state_value *v = s ? s->value : NULL;
+        if (v && v->expires_ms && v->expires_ms <= now_ms) {
             size_t klen = s->len;
             rt_changes_note(st->changes, RT_CHANGE_STATE, 0, s->partition, s->key, klen);
             drop(st, rt_keymap_del(&st->map, s->partition, s->key, klen), klen);
             n++;
         }
     }
+    st->sweep_at = end < st->map.cap ? end : 0;
     st->expired += n;
     return n;
 }

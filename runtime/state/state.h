@@ -25,6 +25,8 @@ typedef struct rt_state {
     size_t undo_bytes;      /* replaced values kept by the undo logs of calls running */
     uint64_t expired;       /* values dropped by their TTL */
     uint64_t keys_split;    /* new keys another input partition already held */
+    int ttl_set;            /* a value with a TTL was stored: rt_state_sweep has work */
+    size_t sweep_at;        /* the slot rt_state_sweep looks at next */
 } rt_state;
 
 /* An empty store for processor `name`; -1 when out of memory. */
@@ -46,8 +48,10 @@ int  rt_state_del(rt_state *st, rt_buf *undo, int32_t partition, const char *key
  * it replaced, otherwise they are put back, newest write undone first, so a call that
  * failed leaves the state as it found it. The log is empty afterwards. */
 void rt_state_undo(rt_state *st, rt_buf *undo, int keep);
-/* Drop every value expired at `now_ms`; how many. */
-size_t rt_state_expire(rt_state *st, int64_t now_ms);
+/* Look at the next `slots` slots of the map (from where the last sweep stopped, round
+ * and round) and drop the values expired at `now_ms`; how many. Bounded, so that the
+ * loop can sweep between events; nothing to do until a value with a TTL is stored. */
+size_t rt_state_sweep(rt_state *st, size_t slots, int64_t now_ms);
 /* Forget every value of `partition` (before its checkpoint is restored). */
 void rt_state_drop_partition(rt_state *st, int32_t partition);
 /* Values held. */
