@@ -9,8 +9,9 @@
 --    in the metric eddy_geofence_alerts_total{type,status} and summarised in the log
 --    at most once a minute (each one is logged at debug level): a fleet raises
 --    thousands, and a line each would bury the log and cost the loop its writes.
--- The device's fence group comes from the device lookup in process(); the window's
--- add() reads it back from keyed state (a lookup cannot wait there).
+-- The device's fence group comes from the device lookup in process(), which puts it in
+-- the payload: the window's add() gets the same ev (a lookup cannot wait there). Keyed
+-- state holds only the alert states.
 local PAYLOAD = { deviceId = "string", lat = "number", lon = "number",
                   temperature = "number?", humidity = "number?", battery = "number?" }
 local RANGES = {
@@ -119,7 +120,7 @@ return {
         -- when it fires: add runs once an event, not once for each of its 6 windows.
         add = function(acc, ev, ctx)
           local p = ev.payload
-          local g = BY_GROUP[ctx.state.get("g|" .. p.deviceId) or false]
+          local g = BY_GROUP[p.fence_group or false]
           acc = acc or { n = 0, out = 0 }
           if not g then return acc end
           acc.n, acc.g = acc.n + 1, g.group
@@ -165,11 +166,7 @@ return {
       event_time = ev.timestamp,
     })
     local dev = ctx.lookup(R.device_lookup, p.deviceId)
-    local group = dev and dev[R.group_column]
-    local key = "g|" .. p.deviceId
-    if group ~= ctx.state.get(key) then
-      if group then ctx.state.set(key, group) else ctx.state.del(key) end
-    end
+    p.fence_group = dev and dev[R.group_column]     -- for the window's add
   end,
 
   on_window = function(win, ctx)

@@ -40,7 +40,7 @@ test("every valid report goes to device_locations", function()
                               { eventId = "l1", timestamp = T0 }))
   expect.eq(r.outputs.device_locations, { { event_id = "l1", device_id = "d1", lat = DEPOT[1],
                                             lon = DEPOT[2], battery = 80, event_time = T0 } })
-  expect.eq(h:state("geofence", "g|d1"), "fence-1", "the device's group in state")
+  expect.eq(h:state("geofence", "g|d1"), nil, "the device's group is not kept in state")
 end)
 
 test("a device inside its allowed fence raises nothing", function()
