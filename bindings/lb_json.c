@@ -11,6 +11,7 @@
 
 #include "bindings.h"
 #include "json_load.h"
+#include "json_out.h"
 #include "json_tape.h"
 
 #define ARRAY_MT "eddy.json.array"
@@ -32,13 +33,26 @@ static inline void put(lua_State *L, rt_buf *b, const char *s, size_t n)
     b->len += n;
 }
 
-/* Decimal digits of |v| into the end of buf; returns the start. */
+/* Decimal digits of v into the end of buf; returns the start. Two digits a division:
+ * timestamps have 13. */
 static char *digits(char *end, unsigned long long v)
 {
-    do {
-        *--end = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        end -= 2;
+        memcpy(end, pairs + 2 * r, 2);
+    }
+    if (v >= 10) {
+        end -= 2;
+        memcpy(end, pairs + 2 * v, 2);
+    } else {
+        *--end = (char)('0' + v);
+    }
     return end;
 }
 
@@ -95,81 +109,14 @@ static void encode_number(lua_State *L, double d, rt_buf *b)
     put(L, b, s, (size_t)n);
 }
 
-/* Length of the UTF-8 sequence at p (at most n bytes), 0 when invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    size_t len;
-    unsigned min;
-    unsigned c = p[0];
-    if (c >= 0xc2 && c <= 0xdf) { len = 2; min = 0x80; c &= 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) { len = 3; min = 0x800; c &= 0x0f; }
-    else if (c >= 0xf0 && c <= 0xf4) { len = 4; min = 0x10000; c &= 0x07; }
-    else return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (p[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    return len;
-}
-
 static void encode_string(lua_State *L, const char *s, size_t n, rt_buf *b)
 {
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    /* Room for the worst case (every byte \u00XX) up front: no checks in the loop. */
-    if (b->cap - b->len < n * 6 + 2)
-        grow(L, b, n * 6 + 2);
-    char *o = b->data + b->len;
-    *o++ = '"';
-    for (size_t i = 0;;) {
-        /* The plain run, a word at a time (the room above covers a whole one), then
-         * its last bytes one by one. */
-        while (n - i >= 8) {
-            size_t k = rt_json_plain8(p + i);
-            memcpy(o, p + i, 8);
-            o += k;
-            i += k;
-            if (k < 8)
-                break;
-        }
-        while (i < n && rt_json_plain_byte(p[i]))
-            *o++ = (char)p[i++];
-        if (i == n)
-            break;
-        unsigned c = p[i];
-        if (c >= 0x80) {
-            size_t len = utf8_len(p + i, n - i);
-            if (!len)
-                luaL_error(L, "cannot encode string as JSON: invalid UTF-8 at byte %d",
-                           (int)i + 1);
-            memcpy(o, p + i, len);
-            o += len;
-            i += len;
-            continue;
-        }
-        *o++ = '\\';
-        switch (c) {
-        case '"': case '\\': *o++ = (char)c; break;
-        case '\n': *o++ = 'n'; break;
-        case '\r': *o++ = 'r'; break;
-        case '\t': *o++ = 't'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\f': *o++ = 'f'; break;
-        default:
-            memcpy(o, "u00", 3);
-            o[3] = hex[c >> 4];
-            o[4] = hex[c & 15];
-            o += 5;
-        }
-        i++;
+    size_t bad;
+    if (rt_json_put_string(b, s, n, &bad) < 0) {
+        if (bad == n)
+            luaL_error(L, "out of memory encoding JSON");
+        luaL_error(L, "cannot encode string as JSON: invalid UTF-8 at byte %d", (int)bad + 1);
     }
-    *o++ = '"';
-    b->len = (size_t)(o - b->data);
 }
 
 static int is_array_mt(lua_State *L, int idx)
@@ -184,13 +131,55 @@ static int is_array_mt(lua_State *L, int idx)
 
 static void encode_value(lua_State *L, int idx, rt_buf *b, int depth);
 
+/* A key of an object that is not a string: a table with array and non-array keys,
+ * or one whose keys are not strings. */
+static void bad_key(lua_State *L, int idx)
+{
+    if (lua_objlen(L, idx) > 0)
+        luaL_error(L, "cannot encode a table with both array and non-array keys");
+    luaL_error(L, "cannot encode a table key of type %s (object keys are strings)",
+               luaL_typename(L, -2));
+}
+
 static void encode_table(lua_State *L, int idx, rt_buf *b, int depth)
 {
     /* Stack room for a key, a value and one scratch slot; scalars need no more. */
     luaL_checkstack(L, 4, "JSON encode");
-    size_t n = lua_objlen(L, idx);
+    int top = lua_gettop(L);
     int array = is_array_mt(L, idx);
-    if (!array && n > 0) {
+    if (!array) {
+        /* Most tables are records: a string first key makes an object at once, without
+         * the length an array needs (a number key later is refused there). */
+        lua_pushnil(L);
+        if (!lua_next(L, idx)) {
+            put(L, b, "{}", 2);
+            return;
+        }
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            put(L, b, "{", 1);
+            for (;;) {
+                if (lua_type(L, -2) != LUA_TSTRING)
+                    bad_key(L, idx);
+                size_t klen;
+                const char *k = lua_tolstring(L, -2, &klen);
+                encode_string(L, k, klen, b);
+                put(L, b, ":", 1);
+                encode_value(L, lua_gettop(L), b, depth + 1);
+                lua_pop(L, 1);
+                if (!lua_next(L, idx))
+                    break;
+                put(L, b, ",", 1);
+            }
+            put(L, b, "}", 1);
+            return;
+        }
+        /* A first key that is not a string: keys 1..n make an array. */
+        if (lua_objlen(L, idx) == 0)
+            bad_key(L, idx);
+        lua_settop(L, top);
+    }
+    size_t n = lua_objlen(L, idx);
+    if (!array) {
         /* A border n and exactly n keys means the keys are 1..n. */
         size_t count = 0;
         lua_pushnil(L);
@@ -200,38 +189,16 @@ static void encode_table(lua_State *L, int idx, rt_buf *b, int depth)
         }
         if (count != n)
             luaL_error(L, "cannot encode a table with both array and non-array keys");
-        array = 1;
     }
-    if (array) {
-        put(L, b, "[", 1);
-        for (size_t i = 1; i <= n; i++) {
-            if (i > 1)
-                put(L, b, ",", 1);
-            lua_rawgeti(L, idx, (int)i);
-            encode_value(L, lua_gettop(L), b, depth + 1);
-            lua_pop(L, 1);
-        }
-        put(L, b, "]", 1);
-        return;
-    }
-    put(L, b, "{", 1);
-    int first = 1;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_error(L, "cannot encode a table key of type %s (object keys are strings)",
-                       luaL_typename(L, -2));
-        if (!first)
+    put(L, b, "[", 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (i > 1)
             put(L, b, ",", 1);
-        first = 0;
-        size_t klen;
-        const char *k = lua_tolstring(L, -2, &klen);
-        encode_string(L, k, klen, b);
-        put(L, b, ":", 1);
+        lua_rawgeti(L, idx, (int)i);
         encode_value(L, lua_gettop(L), b, depth + 1);
         lua_pop(L, 1);
     }
-    put(L, b, "}", 1);
+    put(L, b, "]", 1);
 }
 
 static void encode_value(lua_State *L, int idx, rt_buf *b, int depth)

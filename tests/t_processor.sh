@@ -38,6 +38,19 @@ return {
       ctx.emit("out", { id = ev.eventId, ok = t ~= nil, err = err,
                         back = t and ctx.json.encode(t), arr = ctx.json.array(),
                         now_ok = ctx.now() > 1.7e12, meta = { ev.version, ev.source } })
+    elseif ev.type == "tables" then
+      -- What the encoder makes of each kind of table, and what it refuses.
+      local out = { id = ev.eventId }
+      local late = { a = 1 }
+      late[1] = 2
+      local cases = { mixed = { a = 1, [1] = 2 }, late = late, numkey = { [2] = "x" },
+                      boolkey = { [true] = 1 }, arr = { 1, 2, 3 }, obj = { a = { b = {} } },
+                      empty = {}, marked = ctx.json.array() }
+      for k, t in pairs(cases) do
+        local ok, r = pcall(ctx.json.encode, t)
+        out[k] = ok and r or ("error: " .. r)
+      end
+      ctx.emit("out", out)
     else
       seen[ev.eventId] = true
       ctx.emit("out", { id = ev.eventId, payload = p })
@@ -69,10 +82,11 @@ LUA
            | ("abcdefghijklmnopqrs"[:$n] + $s + "0123456789"[:($n % 11)])] | to_entries
            | map({ key: ("k" + (.key | tostring)), value }) | from_entries
            | { domain: "t", type: "ok", timestamp: 1, eventId: "e18", payload: . }'
+  event t tables e19
 } > "$d/in.ndjson"
 run_eddy "$d"
 expect_eq "processor: run survives failing events, exit 0" 0 "$RC"
-expect_eq "processor: good events around failures all come out" "e1 e3 e14 e15 e16 e17 e18" \
+expect_eq "processor: good events around failures all come out" "e1 e3 e14 e15 e16 e17 e18 e19" \
   "$(jq -r '.id // empty' "$d/out.ndjson" | tr '\n' ' ' | sed 's/ $//')"
 check "processor: outputs of a failed event are discarded" bash -c "! grep -q partial '$d/out.ndjson'"
 dl() { jq -r --arg id "$1" 'select(.eventId==$id) | .reason + "|" + .detail + "|" + (.processor // "")' "$d/dlq.ndjson"; }
@@ -103,8 +117,11 @@ expect_eq "processor: 152 strings with a special byte at each offset come out as
 expect_eq "processor: json.decode/encode round trip, json.array, now, version/source" \
   '{"arr":[],"back":"{\"k\":[1,2,{}]}","id":"e15","meta":["2.0","svc"],"now_ok":true,"ok":true}' \
   "$(jq -cS 'select(.id=="e15")' "$d/out.ndjson")"
+expect_eq "processor: json.encode of objects, arrays, empty and marked tables; bad keys refused" \
+  '{"arr":"[1,2,3]","boolkey":"error: cannot encode a table key of type boolean (object keys are strings)","empty":"{}","id":"e19","late":"error: cannot encode a table with both array and non-array keys","marked":"[]","mixed":"error: cannot encode a table with both array and non-array keys","numkey":"error: cannot encode a table key of type number (object keys are strings)","obj":"{\"a\":{\"b\":{}}}"}' \
+  "$(jq -cS 'select(.id=="e19")' "$d/out.ndjson")"
 expect_eq "processor: json.decode of bad text returns nil, message" \
   "false|column 4: string or '}' expected near 'bad'" \
   "$(jq -r 'select(.id=="e16") | (.ok|tostring) + "|" + .err' "$d/out.ndjson")"
-expect_eq "processor: the summary counts records and outputs" "18 records, 8 outputs, 9 dead letters" \
+expect_eq "processor: the summary counts records and outputs" "19 records, 9 outputs, 9 dead letters" \
   "$(grep -o '[0-9]* records, [0-9]* outputs, [0-9]* dead letters' "$d/err")"
