@@ -36,25 +36,34 @@ static int fail(parser *ps, const unsigned char *at, const char *fmt, ...)
     return -1;
 }
 
-static void skip_ws(parser *ps)
+static inline void skip_ws(parser *ps)
 {
-    while (ps->p < ps->end &&
+    /* Records rarely hold whitespace: one compare says there is none here. */
+    while (ps->p < ps->end && *ps->p <= ' ' &&
            (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
         ps->p++;
 }
 
-/* A new node of `type`; its index, or -1 (out of memory, reported). */
-static long add_node(parser *ps, enum rt_jtype type)
+/* Double the node array; -1 (out of memory, reported). Apart from add_node, so that
+ * add_node stays small enough to inline. */
+static __attribute__((noinline)) int grow_nodes(parser *ps)
 {
     rt_jtape *t = ps->t;
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        rt_jnode *v = cap > UINT32_MAX ? NULL : realloc(t->v, cap * sizeof *v);
-        if (!v)
-            return fail(ps, ps->p, "out of memory");
-        t->v = v;
-        t->cap = cap;
-    }
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    rt_jnode *v = cap > UINT32_MAX ? NULL : realloc(t->v, cap * sizeof *v);
+    if (!v)
+        return fail(ps, ps->p, "out of memory");
+    t->v = v;
+    t->cap = cap;
+    return 0;
+}
+
+/* A new node of `type`; its index, or -1 (out of memory, reported). */
+static inline long add_node(parser *ps, enum rt_jtype type)
+{
+    rt_jtape *t = ps->t;
+    if (t->n == t->cap && grow_nodes(ps) < 0)
+        return -1;
     rt_jnode *n = &t->v[t->n];
     n->type = (uint8_t)type;
     n->len = 0;
@@ -283,11 +292,14 @@ static int parse_number(parser *ps)
     }
     if (p >= end || *p < '0' || *p > '9')
         return fail(ps, start, "invalid number");
+    /* The integer part's value comes with the scan while it cannot overflow. */
+    const unsigned char *digits = p;
+    unsigned long long v18 = 0;
     if (*p == '0')
         p++;
     else
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
+        for (; p < end && *p >= '0' && *p <= '9'; p++)
+            v18 = v18 * 10 + (unsigned)(*p - '0');
     if (p < end && *p == '.') {
         is_int = 0;
         if (++p >= end || *p < '0' || *p > '9')
@@ -313,7 +325,12 @@ static int parse_number(parser *ps)
         /* Exact while it fits int64 (the limit of a negative one is one more). */
         unsigned long long v = 0, limit = neg ? 9223372036854775808ULL : 9223372036854775807ULL;
         int over = 0;
-        for (const unsigned char *d = start + neg; d < p && !over; d++) {
+        const unsigned char *d = digits;
+        if (p - d <= 18) {      /* 18 digits never reach the limit: no check per digit */
+            v = v18;
+            d = p;
+        }
+        for (; d < p && !over; d++) {
             unsigned dig = *d - '0';
             if (v > (limit - dig) / 10)
                 over = 1;
@@ -354,6 +371,18 @@ static int same_key(const rt_jtape *t, uint32_t a, uint32_t b)
            memcmp(rt_jtape_str(t, a), rt_jtape_str(t, b), t->v[a].len) == 0;
 }
 
+/* A key's length and its first, middle and last bytes in one word: equal keys, equal
+ * words. */
+static inline uint64_t key_sig(const rt_jtape *t, uint32_t k)
+{
+    uint32_t len = t->v[k].len;
+    const unsigned char *s = (const unsigned char *)rt_jtape_str(t, k);
+    if (!len)
+        return 0;
+    return (uint64_t)len | (uint64_t)s[0] << 32 | (uint64_t)s[len / 2] << 40 |
+           (uint64_t)s[len - 1] << 48;
+}
+
 /* A key that appears twice in object `obj`: its node, or 0 (none) or -1 (no memory). */
 static long duplicate_key(const rt_jtape *t, uint32_t obj)
 {
@@ -368,9 +397,14 @@ static long duplicate_key(const rt_jtape *t, uint32_t obj)
         i = t->v[i + 1].next;
     }
     if (n <= SMALL_OBJECT) {
+        /* Pairwise, on a word of each key (its length and three of its bytes) before all
+         * of its bytes: keys of one object seldom share all four. */
+        uint64_t sig[SMALL_OBJECT];
+        for (uint32_t m = 0; m < n; m++)
+            sig[m] = key_sig(t, keys[m]);
         for (uint32_t a = 1; a < n && !dup; a++)
             for (uint32_t b = 0; b < a && !dup; b++)
-                if (same_key(t, keys[a], keys[b]))
+                if (sig[a] == sig[b] && same_key(t, keys[a], keys[b]))
                     dup = keys[a];
         return dup;
     }

@@ -96,6 +96,12 @@ static const char *const cases[] = {
     "\"k10\":10,\"k11\":11,\"k12\":12,\"k13\":13,\"k14\":14,\"k15\":15,\"k16\":16,\"k17\":17,"
     "\"k18\":18,\"k19\":19,\"k20\":20}",
     "{\"\":1,\"\\u0061\":2,\"a\":3}", "[\"unterminated]", "{\"a\":\"b", "[[[]]",
+    /* Keys alike in length and first 7 bytes (one word), then in their bytes. */
+    "{\"payloadA\":1,\"payloadB\":2}", "{\"payload_x\":1,\"payload_x\":2}",
+    "{\"payload\":1,\"payloads\":2,\"payload\":3}", "{\"a\\u0000b\":1,\"a\\u0000c\":2}",
+    /* Integers around the 18 digits read without an overflow check. */
+    "[999999999999999999]", "[-999999999999999999]", "[1000000000000000000]",
+    "[9999999999999999999]", "[-1000000000000000000]",
 };
 
 /* Records like the ones eddy reads, mutated at random below. */
