@@ -64,12 +64,15 @@ local function alert_id(device, fence, kind, at, status)
 end
 
 -- One alert state per (device, fence, type): { active, last } (last: event time of the
--- last alert raised).
+-- last alert raised). NO_ALERT stands for the many never alerted, without a table for
+-- each window that fires; it is never changed.
+local NO_ALERT = { active = false }
 local function judge(win, ctx, fence, kind, hits, points)
   local key = ("a|%s|%s|%s"):format(win.key, fence, kind)
-  local st = ctx.state.get(key) or { active = false }
+  local st = ctx.state.get(key) or NO_ALERT
   local share = points > 0 and hits / points or 0
   if (share >= R.min_share) == st.active then return end   -- most windows: no change
+  if st == NO_ALERT then st = { active = false } end
   local rec = { device_id = win.key, fence = fence, type = kind, share = share,
                 points = points, window_start = win.start, window_end = win["end"] }
   if share >= R.min_share and not st.active then
