@@ -146,8 +146,10 @@ static void encode_table(lua_State *L, int idx, rt_buf *b, int depth)
     /* Stack room for a key, a value and one scratch slot; scalars need no more. */
     luaL_checkstack(L, 4, "JSON encode");
     int top = lua_gettop(L);
-    int array = is_array_mt(L, idx);
-    if (!array) {
+    size_t n;
+    if (is_array_mt(L, idx)) {
+        n = lua_objlen(L, idx);
+    } else {
         /* Most tables are records: a string first key makes an object at once, without
          * the length an array needs (a number key later is refused there). */
         lua_pushnil(L);
@@ -174,12 +176,9 @@ static void encode_table(lua_State *L, int idx, rt_buf *b, int depth)
             return;
         }
         /* A first key that is not a string: keys 1..n make an array. */
-        if (lua_objlen(L, idx) == 0)
+        if (!(n = lua_objlen(L, idx)))
             bad_key(L, idx);
         lua_settop(L, top);
-    }
-    size_t n = lua_objlen(L, idx);
-    if (!array) {
         /* A border n and exactly n keys means the keys are 1..n. */
         size_t count = 0;
         lua_pushnil(L);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "json_out.h"
 #include "json_tape.h"
 
 #define MAX_DEPTH 2048          /* jansson's, so that too_deep means what it meant */
@@ -109,38 +110,6 @@ static char *put_utf8(char *o, unsigned cp)
     return o;
 }
 
-/* The length of the well-formed UTF-8 sequence at p (lead byte >= 0x80), or 0:
- * no overlong forms, no surrogates, nothing past U+10FFFF. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0];
-    size_t n;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return n;
-}
-
 /* The \u escape at p (after the backslash and 'u'), a surrogate pair taken whole. */
 static int unicode_escape(parser *ps, unsigned *cp)
 {
@@ -193,7 +162,7 @@ static long parse_string(parser *ps, int is_key)
         if (c < 0x20)
             return fail(ps, p, "control character 0x%x in a string", c);
         if (c >= 0x80) {
-            size_t n = utf8_len(p, end);
+            size_t n = rt_json_utf8_len(p, (size_t)(end - p));
             if (!n)
                 return fail(ps, p, "invalid UTF-8 in a string");
             memcpy(o, p, n);
