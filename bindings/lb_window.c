@@ -129,6 +129,8 @@ void lb_window_read(lua_State *L, rt_processor *p, int spec, int64_t default_lat
         rt_window_def *d = &p->window_defs[p->nwindows++];
         d->add_ref = d->result_ref = d->merge_ref = LUA_NOREF;
         d->name = dup_or_raise(L, lua_tostring(L, -2));
+        lua_pushvalue(L, -2);       /* interned once: on_window gets it every firing */
+        d->name_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         int w = lua_gettop(L);
         static const char *const keys[] = { "kind", "size_ms", "slide_ms", "gap_ms", "key",
                                             "agg", "add", "merge", "result", "lateness_ms",
@@ -366,7 +368,7 @@ static int fire_body(lua_State *L, void *arg)
     /* The processor's on_window behind a wrapper that makes `win` of these
      * (processor.c on_window_src) and passes ctx. */
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->on_window_ref);
-    lua_pushstring(L, c->d->name);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->d->name_ref);
     lua_pushlstring(L, c->k->key, c->k->klen);
     lua_pushnumber(L, (lua_Number)c->pane->start);
     lua_pushnumber(L, (lua_Number)c->pane->end);

@@ -16,6 +16,7 @@ enum rt_window_agg { RT_AGG_COUNT, RT_AGG_SUM, RT_AGG_MIN, RT_AGG_MAX, RT_AGG_AV
 /* One entry of a processor's `windows` table. */
 typedef struct rt_window_def {
     char *name;
+    int name_ref;           /* the name as a Lua string, a registry ref in the state */
     enum rt_window_kind kind;
     int64_t size, slide, gap, lateness;     /* milliseconds */
     char *key;              /* record path of the key ("payload.deviceId"); NULL: one key */
