@@ -149,12 +149,13 @@ typedef struct run {
     uint64_t out;           /* outputs the run produced */
     uint64_t txns;          /* exactly_once: transactions committed */
     double txn_wait_s;      /* and the time the loops waited in commit calls */
+    uint64_t rebalances;    /* the workers' rebalance callbacks: one each when undisturbed */
     progress *progress;     /* NULL when nobody waits */
 } run;
 
 /* The figures of /metrics the bench reads, each summed over its series. */
 typedef struct figures {
-    double records, inflight, out, txns, txn_wait_s;
+    double records, inflight, out, txns, txn_wait_s, rebalances;
 } figures;
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -171,6 +172,7 @@ static void figure_of(figures *f, const char *line)
         { "eddy_events_out_total", offsetof(figures, out) },
         { "eddy_transactions_committed_total", offsetof(figures, txns) },
         { "eddy_transaction_commit_seconds_total", offsetof(figures, txn_wait_s) },
+        { "eddy_kafka_rebalances_total", offsetof(figures, rebalances) },
     };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         size_t n = strlen(names[i].name);
@@ -224,7 +226,7 @@ static int run_eddy(const char *config, char **sets, int nsets, run *r)
 {
     char admin[64], url[64];
     const char *eddy = getenv("BENCH_EDDY");
-    const char *argv[32];
+    const char *argv[48];
     int argc = 0, rc = -1, port = free_port();
     pid_t pid = -1;
     rt_buf body = { 0 };
@@ -237,8 +239,13 @@ static int run_eddy(const char *config, char **sets, int nsets, run *r)
     argv[argc++] = "run";
     argv[argc++] = "-c";
     argv[argc++] = config;
-    const char *fixed[] = { "runtime.workers=" WORKERS, admin, "log.level=warn" };
-    for (int i = 0; i < nsets + 3; i++) {
+    /* A session timeout of 6 s (the broker's least): the mock cluster holds a group
+     * that is joined again for the session timeout less 1 s, not until its members are
+     * back as a broker does; see throughput(). */
+    const char *fixed[] = { "runtime.workers=" WORKERS, admin, "log.level=warn",
+                            "kafka.session.timeout.ms=6000", "kafka.heartbeat.interval.ms=1000" };
+    const int nfixed = (int)(sizeof fixed / sizeof *fixed);
+    for (int i = 0; i < nsets + nfixed; i++) {
         argv[argc++] = "--set";
         argv[argc++] = i < nsets ? sets[i] : fixed[i - nsets];
     }
@@ -285,6 +292,7 @@ static int run_eddy(const char *config, char **sets, int nsets, run *r)
     r->out = (uint64_t)f.out;
     r->txns = (uint64_t)f.txns;
     r->txn_wait_s = f.txn_wait_s;
+    r->rebalances = (uint64_t)f.rebalances;
     rc = 0;
 out:
     if (pid > 0) {
@@ -477,6 +485,9 @@ static int measure_latency(const char *config, const lines *in, const target *t,
     printf("latency at 1/%d, %.0f events/s, %zu events:\n", div, l.rate, k);
     printf("  p50 %.2f ms, p99 %.2f ms, max %.2f ms (produce to output receipt)\n",
            v[k / 2] * 1e3, v[k * 99 / 100] * 1e3, v[k - 1] * 1e3);
+    if (lr.rebalances > (uint64_t)atoi(WORKERS))    /* see throughput() */
+        printf("  (%llu rebalances, not %s: a group joined twice, its wait in these figures)\n",
+               (unsigned long long)lr.rebalances, WORKERS);
     free(v);
     /* Some events have two outputs, some outputs no event_id: count messages. */
     rc = l.messages >= lr.out ? 0 : 1;
@@ -493,11 +504,32 @@ out:
 #define FULL_CACHES "lookup.user_dim.cache=full", "lookup.product_dim.cache=full", \
                     "lookup.device_meta.cache=full"
 
-/* Events/s of one run over the input, first record read to last finished; -1. */
-static double throughput(const char *config, char **sets, int nsets, const lines *in, run *r)
+/* Events/s of one run over the input, first record read to last finished; -1.
+ * librdkafka's mock cluster (2.0.2, and its code to this day) answers a group's
+ * SyncGroup once the leader's assignment is in: a follower whose SyncGroup comes after
+ * the leader's is refused and joins again, and the mock then holds the group for the
+ * session timeout less 1 s, where a broker ends the join once its members are back.
+ * Such a run measures that wait, not eddy. It shows as rebalances beyond the workers'
+ * first ones, and is run again in a new group (`group`, in `sets`). */
+#define ATTEMPTS 3
+static double throughput(const char *config, char **sets, int nsets, const lines *in, run *r,
+                         char *group, size_t group_size)
 {
-    if (run_eddy(config, sets, nsets, r) < 0)
-        return -1;
+    size_t base = strlen(group);
+    for (int attempt = 1;; attempt++) {
+        *r = (run){ .target = r->target, .progress = r->progress };
+        if (run_eddy(config, sets, nsets, r) < 0)
+            return -1;
+        if (r->rebalances <= (uint64_t)atoi(WORKERS))
+            break;
+        printf("(%s: %llu rebalances, not %s: a group joined twice%s)\n",
+               strchr(group, '=') + 1,
+               (unsigned long long)r->rebalances, WORKERS,
+               attempt < ATTEMPTS ? "; run again" : "; the figure below counts the wait");
+        if (attempt == ATTEMPTS)
+            break;
+        snprintf(group + base, group_size - base, "-again%d", attempt);
+    }
     if (r->from > in->n / 2) {
         fprintf(stderr, "bench: eddy read %llu of %zu records before the first look\n",
                 (unsigned long long)r->from, in->n);
@@ -535,7 +567,7 @@ static int measure(const char *config, const lines *in, double file_rate, const 
     run tr = { .target = in->n };
     setenv("BENCH_IN", topic_in, 1);
     setenv("BENCH_OUT", topic_out, 1);
-    double rate = throughput(config, sets, nsets, in, &tr);
+    double rate = throughput(config, sets, nsets, in, &tr, group, sizeof group);
     if (rate < 0)
         return 1;
     printf("\nKafka -> processors -> Kafka (%s, 4 partitions, %s, runtime.workers=%s):\n",
@@ -547,7 +579,7 @@ static int measure(const char *config, const lines *in, double file_rate, const 
          * tables held whole. */
         run fr = { .target = in->n };
         snprintf(group, sizeof group, "kafka.group.id=%sbench-throughput-full", t->prefix);
-        double full = throughput(config, sets, nsets_full, in, &fr);
+        double full = throughput(config, sets, nsets_full, in, &fr, group, sizeof group);
         if (full < 0)
             return 1;
         printf("  dimension tables in full caches (lookup.*.cache=full): %.0f events/s\n", full);
