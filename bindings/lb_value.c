@@ -234,3 +234,154 @@ int lb_value_load(lua_State *L, const char *bytes, size_t len)
     }
     return 0;
 }
+
+/* ---- merge = "sum": two accumulators' bytes merged without Lua ---- */
+
+typedef struct pair {
+    const char *k, *v, *end;    /* its key's bytes, its value's, and where it ends */
+} pair;
+
+static int same_key(const pair *x, const pair *y)
+{
+    size_t n = (size_t)(x->v - x->k);
+    return n == (size_t)(y->v - y->k) && x->k[n - 1] == y->k[n - 1] &&
+           memcmp(x->k, y->k, n) == 0;
+}
+
+/* The key order of the sorted pairs of a large table: any total order on the bytes. */
+static int pair_cmp(const void *a, const void *b)
+{
+    const pair *x = a, *y = b;
+    size_t nx = (size_t)(x->v - x->k), ny = (size_t)(y->v - y->k);
+    int c = memcmp(x->k, y->k, nx < ny ? nx : ny);
+    return c ? c : (nx > ny) - (nx < ny);
+}
+
+/* The pairs of the table at p (its tag) into *v, which starts as the caller's `few`
+ * and is malloc'd past them; their count, and *after where the table ends. Every key
+ * and value is checked by skip on the way. -1 when malformed or out of memory. */
+static long pairs_of(const char *p, const char *end, int depth, pair *few, size_t nfew,
+                     pair **v, const char **after)
+{
+    size_t n = 0, cap = nfew;
+    *v = few;
+    for (p++; p < end && *p != T_END;) {
+        const char *k = p, *val = skip(k, end, depth + 1);
+        const char *next = val ? skip(val, end, depth + 1) : NULL;
+        if (!next)
+            return -1;
+        if (n == cap) {
+            pair *w = malloc(2 * cap * sizeof *w);
+            if (!w)
+                return -1;
+            memcpy(w, *v, n * sizeof *w);
+            if (*v != few)
+                free(*v);
+            *v = w;
+            cap *= 2;
+        }
+        (*v)[n++] = (pair){ k, val, next };
+        p = next;
+    }
+    if (p >= end)
+        return -1;
+    *after = p + 1;
+    return (long)n;
+}
+
+static const char *merge_value(const char *a, const char *aend, const char *b,
+                               const char *bend, int depth, rt_buf *out);
+
+/* Tables a and b (at their tags): a's keys in a's order, each merged with b's value
+ * for the same key if b has one, then the keys only b has. Where a ends, or NULL. */
+static const char *merge_tables(const char *a, const char *aend, const char *b,
+                                const char *bend, int depth, rt_buf *out)
+{
+    /* Up to FEW keys in b are looked for one by one; more are sorted and searched. */
+    enum { FEW = 16 };
+    pair afew[FEW], bfew[FEW], *ap = afew, *bp = bfew;
+    char usedfew[FEW], *used = usedfew;
+    const char *a_after = NULL, *b_after = NULL, *rc = NULL;
+    long na = pairs_of(a, aend, depth, afew, FEW, &ap, &a_after);
+    long nb = na < 0 ? -1 : pairs_of(b, bend, depth, bfew, FEW, &bp, &b_after);
+    if (nb < 0 || b_after != bend || (nb > FEW && !(used = malloc((size_t)nb))))
+        goto out;
+    memset(used, 0, (size_t)nb);
+    if (nb > FEW)
+        qsort(bp, (size_t)nb, sizeof *bp, pair_cmp);
+    if (rt_buf_putc(out, T_TABLE) < 0)
+        goto out;
+    for (long i = 0; i < na; i++) {
+        const pair *x = &ap[i], *y = NULL;
+        if (nb > FEW) {
+            y = bsearch(x, bp, (size_t)nb, sizeof *bp, pair_cmp);
+        } else {
+            for (long j = 0; j < nb && !y; j++)
+                y = !used[j] && same_key(x, &bp[j]) ? &bp[j] : NULL;
+        }
+        if (!y) {
+            if (rt_buf_append(out, x->k, (size_t)(x->end - x->k)) < 0)
+                goto out;
+            continue;
+        }
+        used[y - bp] = 1;
+        if (rt_buf_append(out, x->k, (size_t)(x->v - x->k)) < 0 ||
+            merge_value(x->v, x->end, y->v, y->end, depth + 1, out) != x->end)
+            goto out;
+    }
+    for (long i = 0; i < nb; i++)
+        if (!used[i] && rt_buf_append(out, bp[i].k, (size_t)(bp[i].end - bp[i].k)) < 0)
+            goto out;
+    rc = rt_buf_putc(out, T_END) < 0 ? NULL : a_after;
+out:
+    if (ap != afew)
+        free(ap);
+    if (bp != bfew)
+        free(bp);
+    if (used != usedfew)
+        free(used);
+    return rc;
+}
+
+/* Numbers added (two int64 as int64), tables merged key by key, nil the identity,
+ * anything else b's (the later slice's). b must end at bend; where a ends, or NULL
+ * when either is malformed or memory ran out. */
+static const char *merge_value(const char *a, const char *aend, const char *b,
+                               const char *bend, int depth, rt_buf *out)
+{
+    if (depth > MAX_DEPTH || a >= aend || b >= bend)
+        return NULL;
+    if (*a == T_TABLE && *b == T_TABLE)
+        return merge_tables(a, aend, b, bend, depth, out);
+    const char *a_after = skip(a, aend, depth);
+    if (!a_after || (*b != T_TABLE && skip(b, bend, depth) != bend))
+        return NULL;
+    if (*b == T_NIL)
+        return rt_buf_append(out, a, (size_t)(a_after - a)) < 0 ? NULL : a_after;
+    if (*a != *b || (*a != T_NUM && *a != T_INT64)) {
+        /* b's: a table of b was not checked yet */
+        if (*b == T_TABLE && skip(b, bend, depth) != bend)
+            return NULL;
+        return rt_buf_append(out, b, (size_t)(bend - b)) < 0 ? NULL : a_after;
+    }
+    char sum[9] = { *a };
+    if (*a == T_NUM) {
+        double x, y;
+        memcpy(&x, a + 1, sizeof x);
+        memcpy(&y, b + 1, sizeof y);
+        x += y;
+        memcpy(sum + 1, &x, sizeof x);
+    } else {
+        uint64_t x, y;          /* unsigned: wraps as the int64 type does */
+        memcpy(&x, a + 1, sizeof x);
+        memcpy(&y, b + 1, sizeof y);
+        x += y;
+        memcpy(sum + 1, &x, sizeof x);
+    }
+    return rt_buf_append(out, sum, sizeof sum) < 0 ? NULL : a_after;
+}
+
+int lb_value_merge_sum(const char *a, size_t alen, const char *b, size_t blen, rt_buf *out)
+{
+    return merge_value(a, a + alen, b, b + blen, 0, out) == a + alen ? 0 : -1;
+}

@@ -121,6 +121,8 @@ return {
         --         f = { [forbidden fence id] = points inside } or nil when none }
         -- With merge, eddy keeps one accumulator per 5 s slice and merges a window's 6
         -- when it fires: add runs once an event, not once for each of its 6 windows.
+        -- merge = "sum" is that merge done by eddy without Lua: n, out and the counts
+        -- of f added, g the later slice's.
         add = function(acc, ev, ctx)
           local p = ev.payload
           local g = BY_GROUP[p.fence_group or false]
@@ -142,14 +144,7 @@ return {
           end
           return acc
         end,
-        merge = function(a, b)   -- b is the later slice
-          a.n, a.out, a.g = a.n + b.n, a.out + b.out, b.g or a.g
-          if b.f then
-            a.f = a.f or {}
-            for id, c in pairs(b.f) do a.f[id] = (a.f[id] or 0) + c end
-          end
-          return a
-        end,
+        merge = "sum",
       },
     }
   end,

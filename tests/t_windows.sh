@@ -344,6 +344,73 @@ wait $pid
 check "sliced windows: a reload that adds merge to a sliding window is refused" \
   grep -q "reload of .*w.lua refused: its windows changed (.*merge of a sliding one)" "$d/err"
 
+# ---- merge = "sum": eddy merges the accumulators without calling Lua ----
+# One add, three windows: a sliding one merged by a Lua function with the same rule
+# (numbers added, tables key by key, anything else the later's), the same merged by
+# "sum", and a session window merged by "sum". Out of order, allowed lateness 10.
+d=$(newdir)
+write_conf "$d" window.out.of.orderness.ms=5 window.allowed.lateness.ms=10
+cat > "$d/processors/w.lua" <<'LUA'
+local function add(acc, ev)
+  acc = acc or { n = 0, v = 0, by = {} }
+  acc.n, acc.v, acc.last = acc.n + 1, acc.v + ev.payload.v, ev.eventId
+  acc.by[ev.payload.c] = (acc.by[ev.payload.c] or 0) + 1
+  return acc
+end
+local function merge(a, b)
+  a.n, a.v, a.last = a.n + b.n, a.v + b.v, b.last
+  for c, k in pairs(b.by) do a.by[c] = (a.by[c] or 0) + k end
+  return a
+end
+local function result(acc)
+  local by = {}
+  for c, k in pairs(acc.by) do by[#by + 1] = c .. "=" .. k end
+  table.sort(by)
+  return ("n=%d v=%g last=%s %s"):format(acc.n, acc.v, acc.last, table.concat(by, ","))
+end
+return {
+  routes = { { domain = "iot", type = "*" } },
+  windows = {
+    lua = { kind = "sliding", size_ms = 20, slide_ms = 5, key = "payload.d", add = add,
+            merge = merge, result = result },
+    sum = { kind = "sliding", size_ms = 20, slide_ms = 5, key = "payload.d", add = add,
+            merge = "sum", result = result },
+    ses = { kind = "session", gap_ms = 4, key = "payload.d", add = add, merge = "sum",
+            result = result },
+  },
+  process = function(ev, ctx) end,
+  on_window = function(win, ctx)
+    ctx.emit("out", { w = win.name, k = win.key, s = win.start, e = win["end"],
+                      r = win.result, late = win.late })
+  end,
+}
+LUA
+evc() { printf '{"domain":"iot","type":"r","timestamp":%s,"eventId":"%s","payload":{"d":"%s","v":%s,"c":"%s"}}\n' "$@"; }
+{ evc 1 a x 1 red; evc 7 b x 2.5 blue; evc 3 c x 4 red; evc 12 d x 8 green; evc 8 e y 16 red
+  evc 26 f x 32 blue; evc 14 g x 64 red; evc 2 h x 128 blue; evc 50 i x 256 red; } > "$d/in.ndjson"
+check "merge sum: the run exits 0" "$EDDY" run -c "$d/eddy.conf"
+fired() { jq -r "select(.w == \"$1\") | [.k, .s, .e, .r, .late] | map(tostring) | join(\" \")" "$d/out.ndjson" | LC_ALL=C sort; }
+expect_eq "merge sum: every sliding firing (late ones too) equals the Lua merge's" \
+  "$(fired lua)" "$(fired sum)"
+check "merge sum: ... of which there are some, late ones among them" \
+  test "$(fired sum | wc -l)" -gt 10 -a "$(fired sum | grep -c true)" -gt 0
+# Sessions of x (gap 4): [1,5) [7,11), then c's [3,7) joins them as [1,11) (c's
+# session merged last: last=c). f (wm 21) fires [1,11) and [12,16); g's [14,18) joins
+# the fired [12,16), within its lateness: [12,18) fires late. h (2) is past [1,11)'s
+# lateness (11 + 10 <= 21): a late dead letter. Then [26,30) and [50,54). y: [8,12).
+expect_eq "merge sum: session windows merged by sum, by hand" \
+"x 1 11 n=3 v=7.5 last=c blue=1,red=2 false
+x 12 16 n=1 v=8 last=d green=1 false
+x 12 18 n=2 v=72 last=g green=1,red=1 true
+x 26 30 n=1 v=32 last=f blue=1 false
+x 50 54 n=1 v=256 last=i red=1 false
+y 8 12 n=1 v=16 last=e red=1 false" "$(fired ses)"
+sed -i 's/merge = "sum", result/merge = "avg", result/' "$d/processors/w.lua"
+RC=0; "$EDDY" check -c "$d/eddy.conf" > "$d/check" 2>&1 || RC=$?
+expect_eq "merge sum: another merge string is a load error" 2 "$RC"
+check "merge sum: ... which says what merge may be" \
+  grep -q 'windows.sum: merge must be a function or "sum"' "$d/check"
+
 # A day sliding by 10 s: one event joins 8,640 windows, more than a Lua stack holds.
 d=$(newdir)
 write_conf "$d"

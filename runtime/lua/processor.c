@@ -692,6 +692,7 @@ void rt_processor_free(rt_processor *p)
     free(p->name);
     free(p->path);
     rt_buf_free(&p->scratch);
+    rt_buf_free(&p->scratch2);
     rt_buf_free(&p->invoke_undo);
     memset(p, 0, sizeof *p);
 }

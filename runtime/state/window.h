@@ -23,6 +23,7 @@ typedef struct rt_window_def {
     enum rt_window_agg agg;
     char *field;            /* path of the aggregated number (sum, min, max, avg) */
     int add_ref, result_ref, merge_ref;     /* RT_AGG_LUA: registry refs in the state */
+    int merge_sum;          /* merge = "sum": merged by eddy (lb_value_merge_sum), no ref */
     /* Sliding, with add and merge: the Lua accumulator is kept once per slice of
      * gcd(size, slide), and a window merges the slices it spans when it fires (Flink's
      * slicing), so add runs once an event instead of once per window it joins. */

@@ -30,6 +30,37 @@ static const char *const values[] = {
     "{ big = int64('9007199254740993'), list = { int64('-5'), 'x' } }",
 };
 
+/* merge = "sum" (lb_value_merge_sum): a, then the later b, and what must come out. */
+static const char *const merges[][3] = {
+    { "1", "2", "3" },
+    { "1.5", "nil", "1.5" },
+    { "nil", "{n = 1}", "{n = 1}" },
+    { "nil", "nil", "nil" },
+    { "'a'", "'b'", "'b'" },
+    { "1", "'b'", "'b'" },
+    { "{n = 1}", "7", "7" },
+    { "int64('9007199254740993')", "int64('2')", "int64('9007199254740995')" },
+    { "int64('5')", "2", "2" },
+    { "{}", "{}", "{}" },
+    { "{n = 3, out = 1, g = 'fence-1'}", "{n = 2, out = 0, g = 'fence-2'}",
+      "{n = 5, out = 1, g = 'fence-2'}" },
+    { "{n = 1, f = { a = 2 }}", "{n = 1, g = 'x', f = { a = 1, b = 4 }}",
+      "{n = 2, g = 'x', f = { a = 3, b = 4 }}" },
+    { "{n = 1, f = { a = 2 }}", "{n = 1}", "{n = 2, f = { a = 2 }}" },
+    { "{1, 2, 3}", "{10, 20}", "{11, 22, 3}" },
+    { "{x = true, y = {1}}", "{x = false, y = 'flat'}", "{x = false, y = 'flat'}" },
+    { "{[1.5] = 1, [true] = 2}", "{[1.5] = 1, [false] = 3}",
+      "{[1.5] = 2, [true] = 2, [false] = 3}" },
+    /* more keys than are looked for one by one: sorted and searched */
+    { "(function() local t = {} for i = 1, 40 do t['k' .. i] = i end return t end)()",
+      "(function() local t = {} for i = 21, 60 do t['k' .. i] = 1 end return t end)()",
+      "(function() local t = {} for i = 1, 60 do t['k' .. i] = (i <= 40 and i or 0) + "
+      "(i > 20 and 1 or 0) end return t end)()" },
+    { "(function() local t = 'leaf' for i = 1, 20 do t = { t, d = i } end return t end)()",
+      "(function() local t = 'leaf' for i = 1, 20 do t = { t, d = 1 } end return t end)()",
+      "(function() local t = 'leaf' for i = 1, 20 do t = { t, d = i + 1 } end return t end)()" },
+};
+
 /* deep(a, b): equal values, tables compared key by key and by their length. */
 static const char deep_lua[] =
     "local function deep(a, b)\n"
@@ -97,6 +128,60 @@ static int round_trip(lua_State *L, int deep, const char *expr, rt_buf *b)
     return same && lua_gettop(L) == top - 1;
 }
 
+/* The bytes of a Lua expression into b; 0, or -1. */
+static int bytes_of(lua_State *L, const char *expr, rt_buf *b)
+{
+    char chunk[512];
+    snprintf(chunk, sizeof chunk, "return %s", expr);
+    if (luaL_dostring(L, chunk)) {
+        printf("# %s: %s\n", expr, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    return dump(L, b);
+}
+
+/* 1 when merging a's and b's bytes gives what `want` is, and no prefix of either, nor
+ * a byte of either changed to each tag, makes the merge read past them (ASan) or
+ * succeed on a truncation. */
+static int merges_to(lua_State *L, int deep, const char *const m[3], rt_buf *a, rt_buf *b,
+                     rt_buf *out)
+{
+    static const char tags[] = { 'z', 'f', 't', 'n', 'i', 's', '{', '}', (char)0xff };
+    if (bytes_of(L, m[0], a) < 0 || bytes_of(L, m[1], b) < 0)
+        return 0;
+    out->len = 0;
+    if (lb_value_merge_sum(a->data, a->len, b->data, b->len, out) < 0 ||
+        lb_value_load(L, out->data, out->len) < 0)
+        return 0;
+    char chunk[512];
+    snprintf(chunk, sizeof chunk, "return %s", m[2]);
+    (void)luaL_dostring(L, chunk);
+    lua_pushvalue(L, deep);
+    lua_insert(L, -3);
+    lua_call(L, 2, 1);
+    int ok = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    for (int side = 0; side < 2; side++) {
+        rt_buf *x = side ? b : a;
+        for (size_t n = 0; n < x->len; n++) {
+            out->len = 0;
+            ok &= lb_value_merge_sum(a->data, side ? a->len : n, b->data, side ? n : b->len,
+                                     out) < 0;
+        }
+        for (size_t i = 0; i < x->len; i++) {
+            char was = x->data[i];
+            for (size_t t = 0; t < sizeof tags; t++) {
+                x->data[i] = tags[t];
+                out->len = 0;
+                (void)lb_value_merge_sum(a->data, a->len, b->data, b->len, out);
+            }
+            x->data[i] = was;
+        }
+    }
+    return ok;
+}
+
 /* Every prefix of the bytes is refused; every byte changed to each tag (or 0xff)
  * loads or is refused. Either way the stack is as it was. The count of failures. */
 static int damaged(lua_State *L, rt_buf *b)
@@ -140,6 +225,12 @@ int main(void)
     for (size_t i = 0; i < sizeof values / sizeof *values; i++)
         unit_check(round_trip(L, deep, values[i], &b), "value: %.60s comes back equal",
                    values[i]);
+    rt_buf a = { 0 }, c = { 0 };
+    for (size_t i = 0; i < sizeof merges / sizeof *merges; i++)
+        unit_check(merges_to(L, deep, merges[i], &a, &b, &c), "merge sum: %.40s and %.40s",
+                   merges[i][0], merges[i][1]);
+    rt_buf_free(&a);
+    rt_buf_free(&c);
     /* The damaged forms of the richest value. */
     (void)luaL_dostring(L, "return {1, 2, 'three', x = { y = { 'z', true, 1.5 } }, [0] = false}");
     int dumped = dump(L, &b);
