@@ -354,16 +354,12 @@ static const char *merge_value(const char *a, const char *aend, const char *b,
     if (*a == T_TABLE && *b == T_TABLE)
         return merge_tables(a, aend, b, bend, depth, out);
     const char *a_after = skip(a, aend, depth);
-    if (!a_after || (*b != T_TABLE && skip(b, bend, depth) != bend))
+    if (!a_after || skip(b, bend, depth) != bend)
         return NULL;
     if (*b == T_NIL)
         return rt_buf_append(out, a, (size_t)(a_after - a)) < 0 ? NULL : a_after;
-    if (*a != *b || (*a != T_NUM && *a != T_INT64)) {
-        /* b's: a table of b was not checked yet */
-        if (*b == T_TABLE && skip(b, bend, depth) != bend)
-            return NULL;
+    if (*a != *b || (*a != T_NUM && *a != T_INT64))
         return rt_buf_append(out, b, (size_t)(bend - b)) < 0 ? NULL : a_after;
-    }
     char sum[9] = { *a };
     if (*a == T_NUM) {
         double x, y;

@@ -211,16 +211,24 @@ static void push_acc(lua_State *L, const rt_pane *pane)
         luaL_error(L, "window accumulator is corrupt");
 }
 
+/* An accumulator's bytes in a malloc'd block of their own; NULL when out of memory. */
+static char *acc_copy(const char *bytes, size_t len)
+{
+    char *acc = malloc(len ? len : 1);
+    if (acc)
+        memcpy(acc, bytes, len);
+    return acc;
+}
+
 /* The value at `idx`, serialized into a malloc'd copy. */
 static char *dump_acc(lua_State *L, rt_processor *p, int idx, const char *what, size_t *len)
 {
     rt_buf *b = &p->scratch;
     b->len = 0;
     lb_value_dump(L, idx, b, what);
-    char *acc = malloc(b->len ? b->len : 1);
+    char *acc = acc_copy(b->data, b->len);
     if (!acc)
         luaL_error(L, "out of memory");
-    memcpy(acc, b->data, b->len);
     *len = b->len;
     return acc;
 }
@@ -274,12 +282,11 @@ static int add_body(lua_State *L, void *arg)
     }
     for (size_t i = 0; i < c->n; i++) {
         size_t from = i ? ends[i - 1] : 0;
-        if (!(accs[i] = malloc(ends[i] > from ? ends[i] - from : 1))) {
+        if (!(accs[i] = acc_copy(b->data + from, ends[i] - from))) {
             while (i--)
                 free(accs[i]);
             luaL_error(L, "out of memory");
         }
-        memcpy(accs[i], b->data + from, ends[i] - from);
     }
     for (size_t i = 0; i < c->n; i++)
         set_acc(c->panes[i], accs[i], ends[i] - (i ? ends[i - 1] : 0));
@@ -322,14 +329,12 @@ static int merge_sum(rt_processor *p, rt_pane *into, const rt_pane *from, rt_rej
                       "corrupt (or out of memory)");
         return -1;
     }
-    const char *acc = into->acc ? b->data : from->acc;
     size_t len = into->acc ? b->len : from->acc_len;
-    char *copy = malloc(len ? len : 1);
+    char *copy = acc_copy(into->acc ? b->data : from->acc, len);
     if (!copy) {
         rt_reject_set(why, RT_REASON_PROCESSOR_ERROR, "window merge: out of memory");
         return -1;
     }
-    memcpy(copy, acc, len);
     set_acc(into, copy, len);
     return 0;
 }

@@ -102,34 +102,11 @@ static int dump(lua_State *L, rt_buf *b)
     return rc ? -1 : 0;
 }
 
-/* 1 when the value's bytes load back equal (deep at index `deep`). */
-static int round_trip(lua_State *L, int deep, const char *expr, rt_buf *b)
-{
-    char chunk[512];
-    snprintf(chunk, sizeof chunk, "return %s", expr);
-    if (luaL_dostring(L, chunk)) {
-        printf("# %s: %s\n", expr, lua_tostring(L, -1));
-        lua_pop(L, 1);
-        return 0;
-    }
-    int top = lua_gettop(L);
-    if (dump(L, b) < 0)
-        return 0;
-    (void)luaL_dostring(L, chunk);
-    if (lb_value_load(L, b->data, b->len) < 0) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    lua_pushvalue(L, deep);
-    lua_insert(L, -3);
-    lua_call(L, 2, 1);
-    int same = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return same && lua_gettop(L) == top - 1;
-}
+/* The byte values a damaged byte is set to: every tag, and one that is none. */
+static const char tags[] = { 'z', 'f', 't', 'n', 'i', 's', '{', '}', (char)0xff };
 
-/* The bytes of a Lua expression into b; 0, or -1. */
-static int bytes_of(lua_State *L, const char *expr, rt_buf *b)
+/* Push the value of a Lua expression; 0, or -1 (said, nothing pushed). */
+static int push_expr(lua_State *L, const char *expr)
 {
     char chunk[512];
     snprintf(chunk, sizeof chunk, "return %s", expr);
@@ -138,7 +115,40 @@ static int bytes_of(lua_State *L, const char *expr, rt_buf *b)
         lua_pop(L, 1);
         return -1;
     }
-    return dump(L, b);
+    return 0;
+}
+
+/* 1 when the two values on top are deep-equal (deep at index `deep`); both popped. */
+static int pop_equal(lua_State *L, int deep)
+{
+    lua_pushvalue(L, deep);
+    lua_insert(L, -3);
+    lua_call(L, 2, 1);
+    int same = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return same;
+}
+
+/* 1 when the value's bytes load back equal. */
+static int round_trip(lua_State *L, int deep, const char *expr, rt_buf *b)
+{
+    if (push_expr(L, expr) < 0)
+        return 0;
+    int top = lua_gettop(L);
+    if (dump(L, b) < 0)
+        return 0;
+    (void)push_expr(L, expr);
+    if (lb_value_load(L, b->data, b->len) < 0) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    return pop_equal(L, deep) && lua_gettop(L) == top - 1;
+}
+
+/* The bytes of a Lua expression into b; 0, or -1. */
+static int bytes_of(lua_State *L, const char *expr, rt_buf *b)
+{
+    return push_expr(L, expr) < 0 ? -1 : dump(L, b);
 }
 
 /* 1 when merging a's and b's bytes gives what `want` is, and no prefix of either, nor
@@ -147,21 +157,17 @@ static int bytes_of(lua_State *L, const char *expr, rt_buf *b)
 static int merges_to(lua_State *L, int deep, const char *const m[3], rt_buf *a, rt_buf *b,
                      rt_buf *out)
 {
-    static const char tags[] = { 'z', 'f', 't', 'n', 'i', 's', '{', '}', (char)0xff };
     if (bytes_of(L, m[0], a) < 0 || bytes_of(L, m[1], b) < 0)
         return 0;
     out->len = 0;
     if (lb_value_merge_sum(a->data, a->len, b->data, b->len, out) < 0 ||
         lb_value_load(L, out->data, out->len) < 0)
         return 0;
-    char chunk[512];
-    snprintf(chunk, sizeof chunk, "return %s", m[2]);
-    (void)luaL_dostring(L, chunk);
-    lua_pushvalue(L, deep);
-    lua_insert(L, -3);
-    lua_call(L, 2, 1);
-    int ok = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    if (push_expr(L, m[2]) < 0) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    int ok = pop_equal(L, deep);
     for (int side = 0; side < 2; side++) {
         rt_buf *x = side ? b : a;
         for (size_t n = 0; n < x->len; n++) {
@@ -186,7 +192,6 @@ static int merges_to(lua_State *L, int deep, const char *const m[3], rt_buf *a, 
  * loads or is refused. Either way the stack is as it was. The count of failures. */
 static int damaged(lua_State *L, rt_buf *b)
 {
-    static const char tags[] = { 'z', 'f', 't', 'n', 'i', 's', '{', '}', (char)0xff };
     int bad = 0, top = lua_gettop(L);
     for (size_t n = 0; n < b->len; n++) {
         if (lb_value_load(L, b->data, n) == 0) {
