@@ -8,6 +8,11 @@ case $KAFKA_MOCK in /*) ;; *) KAFKA_MOCK=$ROOT/$KAFKA_MOCK ;; esac
 # wait_for COND...: poll up to 120 s (a bound, not a timing assertion; the mock
 # cluster's rebalance when a member joins can take over a minute).
 wait_for() { local i; for i in $(seq 1200); do "$@" && return 0; sleep 0.1; done; return 1; }
+# wait_ge N CMD...: wait_for until CMD prints a number >= N. (`wait_for test "$(CMD)"
+# -ge N` would expand CMD once, before the first try, and so wait out the whole bound.)
+at_least() { local v; v=$("${@:2}"); [ "${v:-0}" -ge "$1" ]; }
+wait_ge() { wait_for at_least "$@"; }
+lines_of() { if [ -f "$1" ]; then wc -l < "$1"; else echo 0; fi; }
 
 # start_mock DIR BROKERS PARTITIONS TOPICS: sets BOOT; commands go through mock_cmd.
 start_mock() {

@@ -168,7 +168,7 @@ check "checkpoint: sliced windows killed before their last firing ($(lsl_out out
   test "$(lsl_out outD)" -lt "$(grep -c '"lsl"' "$d/A.out")"
 start_eddy "$d" D
 wait_for grep -q 'checkpoint: partition 1 restored' "$d/D.err"
-wait_for test "$(lsl_out outD)" -ge "$(grep -c '"lsl"' "$d/A.out")"
+wait_ge "$(grep -c '"lsl"' "$d/A.out")" lsl_out outD
 wait_for done_reading "$d" D 1
 expect_eq "checkpoint: sliced windows restored from their slices give the uninterrupted run's outputs" \
   "$(cat "$d/A.out")" "$(outs outD)"

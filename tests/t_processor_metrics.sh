@@ -93,7 +93,7 @@ pay_processor "$d" v1
 kafka_out_conf "$d" paygroup out "runtime.workers=2"
 for i in $(seq 1 2000); do printf '%d\t' "$i"; pay "s$i" EUR 1; done | kcat -b "$BOOT" -P -t events -K $'\t'
 start_eddy "$d" sup
-wait_for test "$(topic_count out)" -ge 2000
+wait_ge 2000 topic_count out
 wait_for test -n "$(admin_port "$d/sup.err")"
 port=$(admin_port "$d/sup.err")
 procs=$(curl -fsS "http://127.0.0.1:$port/-/processors")

@@ -45,7 +45,7 @@ wait_for grep -q "stuck for .* in processor spin on events/" "$d/sup.err"
 check "runaway: the stuck worker is killed, naming processor and record" \
   grep -q "worker 0 stuck for [0-9]* ms in processor spin on events/[0-9]*@[0-9]*: killed" "$d/sup.err"
 check "runaway: eddy still serves /healthz" curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/healthz"
-wait_for test "$(out_unique)" -ge 100099
+wait_ge 100099 out_unique
 expect_eq "runaway: every other event is processed (100,099 ids on out)" 100099 "$(out_unique)"
 # The worker's admin thread committed the stored offsets while the loop was stuck, so
 # its successor re-reads from about the stuck record, not from the last periodic commit
@@ -80,7 +80,7 @@ printf '100002\t{"domain":"spin","type":"t","timestamp":1,"eventId":"find","payl
 spin_events 100003 100100 | kcat -b "$BOOT" -P -t events -K $'\t'
 start_eddy "$d" sup
 wait_for test -n "$(admin_port "$d/sup.err")"
-wait_for test "$(out_unique)" -ge 100098
+wait_ge 100098 out_unique
 expect_eq "in-worker: every other event is processed (100,098 ids on out)" 100098 "$(out_unique)"
 expect_eq "in-worker: the loop and the find are dead-lettered timeout, once each" \
   "find timeout runaway timeout" \
@@ -102,14 +102,14 @@ spin_events 20001 40000 > "$d/ev2.tsv"
 kcat -b "$BOOT" -P -t events -K $'\t' < "$d/ev1.tsv"
 start_eddy "$d" sup
 wait_for test -n "$(admin_port "$d/sup.err")"
-wait_for test "$(grep -c 'partitions assigned' "$d/sup.err")" -ge 2
+wait_ge 2 grep -c 'partitions assigned' "$d/sup.err"
 victim=$(curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/healthz" | awk '/^worker 1: pid/ { print $4 }')
 check "two workers: each has its own pid" test -n "$victim"
 kill -KILL "$victim"
 kcat -b "$BOOT" -P -t events -K $'\t' < "$d/ev2.tsv"
 wait_for grep -q "worker 1 died (signal 9)" "$d/sup.err"
 check "two workers: the dead worker is noticed" grep -q "worker 1 died (signal 9)" "$d/sup.err"
-wait_for test "$(out_unique)" -ge 40000
+wait_ge 40000 out_unique
 expect_eq "two workers: every event reached out (40,000 ids)" 40000 "$(out_unique)"
 expect_eq "two workers: worker 1 restarted" 1 "$(sup_metric "$d" 'eddy_worker_restarts_total{worker="1"}')"
 expect_eq "two workers: 2 running again" 2 "$(sup_metric "$d" eddy_workers_running)"
@@ -170,7 +170,7 @@ expect_eq "file relay: none twice" 0 "$(ids_once)"
 # SIGKILL of the worker while a FIFO feeds it: nothing read from the pipe is lost.
 relay_case
 ev_lines k 1 30000 >&3
-wait_for test "$(wc -l < "$d/out.ndjson" 2>/dev/null || echo 0)" -ge 1000
+wait_ge 1000 lines_of "$d/out.ndjson"
 kill -KILL "$(curl -fsS "http://127.0.0.1:$(admin_port "$d/err")/healthz" | awk '/^worker 0: pid/ { print $4 }')"
 ev_lines k 30001 40000 >&3
 exec 3>&-

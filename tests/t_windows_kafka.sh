@@ -42,6 +42,7 @@ first() {
 }
 later() { { iev 25000 a3 a; iev 45000 a4 a; } | kcat -b "$BOOT" -P -t "$1" -p 0; }
 windows_out() { kcat -b "$BOOT" -C -t out -e -q -f '%s\n' 2>/dev/null | jq -r '"\(.k) \(.s) \(.r)"' | sort; }
+windows_count() { windows_out | wc -l; }
 
 # Without idleness partition 1 holds the watermark at 1000: nothing may fire.
 idle_conf held 0 events
@@ -65,7 +66,7 @@ first events2
 start_eddy "$d" idle
 wait_for done_reading "$d" idle 3
 later events2
-wait_for test "$(windows_out | wc -l)" -ge 3
+wait_ge 3 windows_count
 expect_eq "idle partition: after idle.timeout the other partition's time fires the windows" \
 "a 0 2
 a 20000 1
