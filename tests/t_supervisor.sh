@@ -105,10 +105,27 @@ wait_for test -n "$(admin_port "$d/sup.err")"
 wait_ge 2 grep -c 'partitions assigned' "$d/sup.err"
 victim=$(curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/healthz" | awk '/^worker 1: pid/ { print $4 }')
 check "two workers: each has its own pid" test -n "$victim"
+wait_ge 20000 out_unique
+curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/metrics" > "$d/before.prom"
 kill -KILL "$victim"
-kcat -b "$BOOT" -P -t events -K $'\t' < "$d/ev2.tsv"
 wait_for grep -q "worker 1 died (signal 9)" "$d/sup.err"
 check "two workers: the dead worker is noticed" grep -q "worker 1 died (signal 9)" "$d/sup.err"
+wait_ge 2 grep -c 'worker 1 started' "$d/sup.err"
+curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/metrics" > "$d/after.prom"
+# Every sample of a counter or histogram (its _bucket, _sum, _count) that the sum had
+# before the kill is still at least as large: the dead worker's part is kept.
+went_down=$(awk '$1 == "#" && $2 == "TYPE" { if ($4 == "counter" || $4 == "histogram") cum[$3] = 1; next }
+  { name = $1; sub(/\{.*/, "", name); base = name; sub(/_(bucket|sum|count)$/, "", base)
+    if (!(name in cum) && !(base in cum)) next
+    if (FNR == NR) { was[$1] = $2; next }
+    if (($1 in was) && $2 + 0 < was[$1] + 0) printf "%s %s -> %s\n", $1, was[$1], $2
+    seen[$1] = 1 }
+  END { for (k in was) if (!(k in seen)) printf "%s %s -> gone\n", k, was[k] }' \
+  "$d/before.prom" "$d/after.prom")
+check "two workers: the summed metrics read before the kill" \
+  test "$(awk '$1 == "eddy_records_read_total" { print $2 }' "$d/before.prom")" -ge 20000
+expect_eq "two workers: no counter or histogram of /metrics went down at the restart" "" "$went_down"
+kcat -b "$BOOT" -P -t events -K $'\t' < "$d/ev2.tsv"
 wait_ge 40000 out_unique
 expect_eq "two workers: every event reached out (40,000 ids)" 40000 "$(out_unique)"
 expect_eq "two workers: worker 1 restarted" 1 "$(sup_metric "$d" 'eddy_worker_restarts_total{worker="1"}')"

@@ -70,9 +70,12 @@ static void free_loop(rt_sup *s)
             event_free(s->sig[k]);
     if (s->watch_ev)
         event_free(s->watch_ev);
-    for (int k = 0; k < s->n; k++)
+    for (int k = 0; k < s->n; k++) {
         if (s->kids[k].restart_ev)
             event_free(s->kids[k].restart_ev);
+        rt_buf_free(&s->kids[k].last_metrics);
+    }
+    rt_buf_free(&s->retired);
     if (s->base)
         event_base_free(s->base);
 }
@@ -152,6 +155,10 @@ static void reaped(rt_sup *s, int i, int status)
     rt_sup_child *c = &s->kids[i];
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
     c->pid = 0;
+    if (rt_metrics_retire(&s->retired, &c->last_metrics) < 0)
+        rt_warn("supervisor: out of memory keeping worker %d's counters: the sums of "
+                "/metrics drop by them", i);
+    rt_buf_free(&c->last_metrics);
     s->shared->beats[i].admin_port = 0;
     __atomic_store_n(&s->shared->beats[i].since_ms, 0, __ATOMIC_RELEASE);
     if (s->relay) {

@@ -18,5 +18,9 @@ int rt_supervisor_run(const rt_config *cfg);
  * family each, samples with equal labels added up (gauges of a time take the least or
  * greatest). -1 when out of memory. */
 int rt_metrics_merge(const rt_buf *texts, size_t n, rt_buf *out);
+/* A worker died: add the counters and histograms of its last /metrics text `last` to
+ * `retired`, which every later merge includes, so that no sum goes down. -1 when out
+ * of memory (`retired` is then as it was). */
+int rt_metrics_retire(rt_buf *retired, const rt_buf *last);
 
 #endif

@@ -31,6 +31,7 @@ struct gather {
     int pending;
     rt_buf bodies[RT_MAX_WORKERS];
     part parts[RT_MAX_WORKERS];
+    pid_t pids[RT_MAX_WORKERS];     /* the worker asked, to tell it from a successor */
     struct evhttp_connection *conns[RT_MAX_WORKERS];
 };
 
@@ -84,9 +85,19 @@ static void finish(evutil_socket_t fd, short what, void *arg)
 {
     gather *g = arg;
     rt_buf out = { 0 };
-    int rc = g->what == ASK_METRICS
-                 ? (rt_metrics_merge(g->bodies, (size_t)g->s->n, &out) || own_metrics(g->s, &out))
-                 : workers_doc(g, &out);
+    int rc;
+    if (g->what == ASK_METRICS) {
+        /* An answer of a worker that died since is in s->retired already. */
+        rt_buf texts[RT_MAX_WORKERS + 1];
+        size_t n = 0;
+        for (int i = 0; i < g->s->n; i++)
+            if (g->pids[i] && g->pids[i] == g->s->kids[i].pid)
+                texts[n++] = g->bodies[i];
+        texts[n++] = g->s->retired;
+        rc = rt_metrics_merge(texts, n, &out) || own_metrics(g->s, &out);
+    } else {
+        rc = workers_doc(g, &out);
+    }
     if (rc)
         rt_admin_reply(g->req, 500, "text/plain", "error\n", 6);
     else
@@ -119,6 +130,13 @@ static void on_answer(struct evhttp_request *r, void *arg)
         rt_buf *b = &p->g->bodies[p->i];
         if (rt_buf_reserve(b, len) == 0 && evbuffer_remove(in, b->data, len) == (int)len)
             b->len = len;
+        rt_sup_child *c = &p->g->s->kids[p->i];
+        /* The latest counters of this worker, for when it dies (rt_metrics_retire). */
+        if (p->g->what == ASK_METRICS && b->len && c->pid == p->g->pids[p->i]) {
+            c->last_metrics.len = 0;
+            if (rt_buf_append(&c->last_metrics, b->data, b->len) < 0)
+                rt_warn("supervisor: out of memory keeping worker %d's counters", p->i);
+        }
     } else {
         rt_warn("supervisor: worker %d did not answer its admin request", p->i);
     }
@@ -141,6 +159,7 @@ static int ask_workers(rt_sup *s, struct evhttp_request *req, enum ask what, con
         if (!s->kids[i].pid || !port)
             continue;
         g->parts[i] = (part){ g, i };
+        g->pids[i] = s->kids[i].pid;
         struct evhttp_connection *c = evhttp_connection_base_new(s->base, NULL, "127.0.0.1",
                                                                  (ev_uint16_t)port);
         struct evhttp_request *r = c ? evhttp_request_new(on_answer, &g->parts[i]) : NULL;

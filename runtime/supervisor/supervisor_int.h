@@ -40,6 +40,7 @@ typedef struct rt_sup_child {
     int64_t started_ms, backoff_ms;
     struct event *restart_ev;
     uint64_t restarts, kills;
+    rt_buf last_metrics;    /* this pid's latest /metrics answer, retired when it dies */
 } rt_sup_child;
 
 /* The master. */
@@ -52,6 +53,7 @@ struct rt_sup {
     struct event *sig[4], *watch_ev;
     rt_admin *admin;
     rt_relay *relay;        /* source.type=file; else NULL */
+    rt_buf retired;         /* counters of dead workers (rt_metrics_retire) */
     int stopping, worst;
     int64_t kill_after_ms;
 };

@@ -1,8 +1,9 @@
 /* supervisor_metrics.c - one /metrics for all workers: the texts of the workers are
  * merged family by family, and samples with the same name and labels are added up, so
- * a dashboard sees the process as one (rate() of a sum stays right across a worker
- * restart only roughly: a restarted worker's counters start again from 0, which
- * Prometheus treats as a counter reset). */
+ * a dashboard sees the process as one. A restarted worker's counters start again from
+ * 0; so that the sums never go down (Prometheus would read a reset of the whole sum),
+ * the counters and histograms of a dead worker's last answer are kept ("retired") and
+ * added to every later merge. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,7 +105,15 @@ static int comment(merged *m, const char *line, size_t len, family **cur)
     return 0;
 }
 
-static int parse(merged *m, const char *text, size_t len)
+/* A family whose samples only grow while its worker lives. */
+static int is_cumulative(const family *f)
+{
+    return f->type && (!strcmp(f->type, "counter") || !strcmp(f->type, "histogram"));
+}
+
+/* Add the samples of `text` to m; with `cumulative_only`, those of counters and
+ * histograms only. */
+static int parse(merged *m, const char *text, size_t len, int cumulative_only)
 {
     family *cur = NULL;
     for (const char *p = text, *end = text + len; p < end;) {
@@ -124,7 +133,10 @@ static int parse(merged *m, const char *text, size_t len)
                     name_end++;
                 family *f = cur && !strncmp(p, cur->name, strlen(cur->name))
                                 ? cur : family_get(m, p, (size_t)(name_end - p));
-                if (!f || add_sample(f, p, (size_t)(sp - 1 - p), strtod(sp, NULL)) < 0)
+                if (!f)
+                    return -1;
+                if ((!cumulative_only || is_cumulative(f)) &&
+                    add_sample(f, p, (size_t)(sp - 1 - p), strtod(sp, NULL)) < 0)
                     return -1;
             }
         }
@@ -133,41 +145,72 @@ static int parse(merged *m, const char *text, size_t len)
     return 0;
 }
 
+/* The merged families as text; a family without samples is left out when `skip_empty`. */
+static int emit(const merged *m, rt_buf *out, int skip_empty)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        const family *f = &m->f[i];
+        char line[128];
+        if (skip_empty && !f->n)
+            continue;
+        if (f->help && (rt_buf_append(out, "# HELP ", 7) || rt_buf_append(out, f->name, strlen(f->name)) ||
+                        rt_buf_putc(out, ' ') || rt_buf_append(out, f->help, strlen(f->help)) ||
+                        rt_buf_putc(out, '\n')))
+            return -1;
+        if (f->type && (rt_buf_append(out, "# TYPE ", 7) || rt_buf_append(out, f->name, strlen(f->name)) ||
+                        rt_buf_putc(out, ' ') || rt_buf_append(out, f->type, strlen(f->type)) ||
+                        rt_buf_putc(out, '\n')))
+            return -1;
+        for (size_t j = 0; j < f->n; j++) {
+            int k = snprintf(line, sizeof line, " %.17g\n", f->v[j].value);
+            if (rt_buf_append(out, f->v[j].key, strlen(f->v[j].key)) ||
+                rt_buf_append(out, line, (size_t)k))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static void merged_free(merged *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        for (size_t j = 0; j < m->f[i].n; j++)
+            free(m->f[i].v[j].key);
+        free(m->f[i].v);
+        free(m->f[i].name);
+        free(m->f[i].help);
+        free(m->f[i].type);
+    }
+    free(m->f);
+}
+
 int rt_metrics_merge(const rt_buf *texts, size_t n, rt_buf *out)
 {
     merged m = { 0 };
     int rc = -1;
     for (size_t i = 0; i < n; i++)
-        if (texts[i].len && parse(&m, texts[i].data, texts[i].len) < 0)
+        if (texts[i].len && parse(&m, texts[i].data, texts[i].len, 0) < 0)
             goto out;
-    for (size_t i = 0; i < m.n; i++) {
-        family *f = &m.f[i];
-        char line[128];
-        if (f->help && (rt_buf_append(out, "# HELP ", 7) || rt_buf_append(out, f->name, strlen(f->name)) ||
-                        rt_buf_putc(out, ' ') || rt_buf_append(out, f->help, strlen(f->help)) ||
-                        rt_buf_putc(out, '\n')))
-            goto out;
-        if (f->type && (rt_buf_append(out, "# TYPE ", 7) || rt_buf_append(out, f->name, strlen(f->name)) ||
-                        rt_buf_putc(out, ' ') || rt_buf_append(out, f->type, strlen(f->type)) ||
-                        rt_buf_putc(out, '\n')))
-            goto out;
-        for (size_t j = 0; j < f->n; j++) {
-            int k = snprintf(line, sizeof line, " %.17g\n", f->v[j].value);
-            if (rt_buf_append(out, f->v[j].key, strlen(f->v[j].key)) ||
-                rt_buf_append(out, line, (size_t)k))
-                goto out;
-        }
-    }
+    rc = emit(&m, out, 0);
+out:
+    merged_free(&m);
+    return rc;
+}
+
+int rt_metrics_retire(rt_buf *retired, const rt_buf *last)
+{
+    merged m = { 0 };
+    rt_buf out = { 0 };
+    int rc = -1;
+    if ((retired->len && parse(&m, retired->data, retired->len, 1) < 0) ||
+        (last->len && parse(&m, last->data, last->len, 1) < 0) || emit(&m, &out, 1) < 0)
+        goto out;
+    rt_buf_free(retired);
+    *retired = out;
+    out = (rt_buf){ 0 };
     rc = 0;
 out:
-    for (size_t i = 0; i < m.n; i++) {
-        for (size_t j = 0; j < m.f[i].n; j++)
-            free(m.f[i].v[j].key);
-        free(m.f[i].v);
-        free(m.f[i].name);
-        free(m.f[i].help);
-        free(m.f[i].type);
-    }
-    free(m.f);
+    rt_buf_free(&out);
+    merged_free(&m);
     return rc;
 }
