@@ -60,7 +60,7 @@ struct rt_admin {
     const rt_admin_route *routes;
     void *arg;
     char *token;            /* admin.token, or NULL */
-    int port, fd;
+    int port;
     /* threaded endpoint */
     struct event_base *base;        /* the endpoint thread's own loop */
     pthread_t thread;
@@ -466,7 +466,6 @@ static int listen_on(rt_admin *a, struct event_base *base, const rt_admin_opts *
         }
     }
     a->port = bound;
-    a->fd = evhttp_bound_socket_get_fd(sock);
     if (!o->quiet)
         rt_info("admin endpoint listening on %s:%d (/metrics, /healthz, /-/processors, "
                 "/-/config, POST /-/reload)", addr, bound);
@@ -574,11 +573,6 @@ fail:
 int rt_admin_port(const rt_admin *a)
 {
     return a->port;
-}
-
-int rt_admin_fd(const rt_admin *a)
-{
-    return a->fd;
 }
 
 void rt_admin_stop(rt_admin *a)

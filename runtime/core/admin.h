@@ -62,8 +62,6 @@ rt_admin *rt_admin_start_thread(struct event_base *base, const rt_admin_opts *o,
                                 size_t errlen);
 /* The port it listens on. */
 int  rt_admin_port(const rt_admin *a);
-/* The listening socket (a forked child closes it). */
-int  rt_admin_fd(const rt_admin *a);
 /* Send a reply with this status, content type and body. */
 void rt_admin_reply(struct evhttp_request *req, int code, const char *type, const char *body,
                     size_t len);

@@ -67,11 +67,6 @@ void rt_source_commit_now(rt_source *s)
         s->kind->commit_now(s);
 }
 
-int rt_source_partitions(rt_source *s)
-{
-    return s->kind && s->kind->partitions ? s->kind->partitions(s) : 0;
-}
-
 void *rt_source_group_metadata(rt_source *s)
 {
     return s->kind && s->kind->group_metadata ? s->kind->group_metadata(s) : NULL;

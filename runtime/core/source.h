@@ -83,8 +83,6 @@ typedef struct rt_source_kind {
     void (*pause)(rt_source *s, int pause);
     /* Optional: commit what is done now, asynchronously; called from the admin thread. */
     void (*commit_now)(rt_source *s);
-    /* Optional: partitions assigned now. */
-    int  (*partitions)(rt_source *s);
     /* Optional: the consumer group's metadata for a Kafka transaction (an
      * rd_kafka_consumer_group_metadata_t the caller destroys), or NULL. */
     void *(*group_metadata)(rt_source *s);
@@ -115,7 +113,6 @@ int  rt_source_has(const rt_source *s, unsigned flag);
 void rt_source_stop(rt_source *s);
 void rt_source_pause(rt_source *s, int pause);
 void rt_source_commit_now(rt_source *s);
-int  rt_source_partitions(rt_source *s);
 void *rt_source_group_metadata(rt_source *s);
 int  rt_source_metrics(rt_source *s, rt_buf *out);
 /* "?" before it is open. */

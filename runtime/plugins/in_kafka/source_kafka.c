@@ -779,11 +779,6 @@ static void kafka_pause(rt_source *src, int pause)
         backpressure(s);
 }
 
-static int kafka_partitions(rt_source *src)
-{
-    return assigned_count(src->impl);
-}
-
 static void *kafka_group_metadata(rt_source *src)
 {
     rt_source_kafka *s = src->impl;
@@ -809,6 +804,6 @@ static const rt_conf_key kafka_keys[] = {
 const rt_source_kind rt_source_kind_kafka = {
     .name = "kafka", .keys = kafka_keys, .flags = RT_SOURCE_COMMITS, .open = kafka_open,
     .stop = kafka_stop, .pause = kafka_pause, .commit_now = kafka_commit_now,
-    .partitions = kafka_partitions, .group_metadata = kafka_group_metadata,
+    .group_metadata = kafka_group_metadata,
     .metrics = kafka_metrics, .where = kafka_where, .close = kafka_close,
 };
