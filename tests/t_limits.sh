@@ -1,6 +1,7 @@
-# Sandbox limits: processor.timeout.ms (count hook, interpreted code), processor.memory.mb
-# (the state's allocator), processor.max.emits, processor.max.consecutive.errors and
-# quarantine until reload; processors cannot see each other's globals.
+# Sandbox limits: processor.timeout.ms (the count hook set on a late call, interpreted
+# code), processor.memory.mb (the state's allocator), processor.max.emits,
+# processor.max.consecutive.errors and quarantine until reload; processors cannot see
+# each other's globals.
 
 dlq_reason() { jq -r --arg id "$2" 'select((.raw|fromjson).eventId==$id) | .reason' "$1/dlq.ndjson" 2>/dev/null; }
 
@@ -15,6 +16,12 @@ local what = {
   spin = function(ctx) while true do local f = function() end end end,
   -- caught by pcall: the event is still dead-lettered as timeout
   spin_pcall = function(ctx) pcall(function() while true do local f = function() end end end) end,
+  -- the hook set on the late call stays until the call ends: caught three times, the
+  -- loop after is stopped too
+  spin_again = function(ctx)
+    for i = 1, 3 do pcall(function() while true do local f = function() end end end) end
+    while true do local f = function() end end
+  end,
   -- distinct strings: LuaJIT interns strings, one rep() repeated would be one string
   bomb = function() local t = {} while true do t[#t + 1] = ("x"):rep(1e6) .. #t end end,
   emits = function(ctx) for i = 1, 11 do ctx.emit("out", { i = i }) end end,
@@ -32,16 +39,17 @@ LUA
 fifo_eddy "$d"
 wait_eval 'test -n "$(admin_port "$d/err")"'
 port=$(admin_port "$d/err")
-for t in spin spin_pcall bomb emits; do
+for t in spin spin_pcall spin_again bomb emits; do
   event lim "$t" "$t" >&3
   event lim ok "after-$t" >&3
 done
 wait_eval 'grep -q "after-emits" "$d/out.ndjson"'
 expect_eq "limits: a runaway interpreted loop is dead-lettered timeout" timeout "$(dlq_reason "$d" spin)"
 expect_eq "limits: a timeout caught by pcall still counts" timeout "$(dlq_reason "$d" spin_pcall)"
+expect_eq "limits: a loop after three caught timeouts is stopped too" timeout "$(dlq_reason "$d" spin_again)"
 expect_eq "limits: a memory bomb is dead-lettered memory" memory "$(dlq_reason "$d" bomb)"
 expect_eq "limits: the 11th emit is too_many_emits" too_many_emits "$(dlq_reason "$d" emits)"
-expect_eq "limits: the event after each one is processed" "after-spin after-spin_pcall after-bomb after-emits" \
+expect_eq "limits: the event after each one is processed" "after-spin after-spin_pcall after-spin_again after-bomb after-emits" \
   "$(jq -r 'select(.id) | .id' "$d/out.ndjson" | paste -sd' ')"
 check "limits: no partial output of a failed event" test -z "$(jq -r 'select(.i) | .i' "$d/out.ndjson")"
 hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$PID/status")
@@ -49,7 +57,7 @@ hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$PID/status")
 check "limits: RSS stays bounded after the memory bomb (peak ${hwm} kB < 512 MB)" test "$hwm" -lt 524288
 m=$(curl -sf "http://127.0.0.1:$port/metrics")
 for l in timeout memory too_many_emits; do
-  want=1; [ $l = timeout ] && want=2
+  want=1; [ $l = timeout ] && want=3
   expect_eq "limits: eddy_processor_limit_hits_total{limit=$l}" $want \
     "$(awk -v k="eddy_processor_limit_hits_total{processor=\"limits\",limit=\"$l\"}" '$1 == k { print $2 }' <<<"$m")"
 done

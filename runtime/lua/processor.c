@@ -442,7 +442,7 @@ int rt_processor_load_source(rt_processor *p, const char *path, const char *src,
     p->load_src = NULL;
     p->load_len = 0;
     p->cx = (rt_ctx){ .kind = RT_CALL_NONE };
-    p->deadline_ms = 0;
+    rt_sandbox_disarm(p);
     if (failed(p, p->L, loaded, &why) < 0) {
         /* Errors of the table's checks (windows.w: ...) come without a place. */
         size_t plen = strlen(path);
@@ -549,7 +549,7 @@ static int run(rt_processor *p, rt_call *c, int nargs, rt_outbox *out, rt_lkwait
     rt_beat_enter(p->beat, p->name, &c->origin, t0_ms);
     int rc = lua_resume(c->co, nargs);
     rt_beat_leave(p->beat);
-    p->deadline_ms = 0;
+    rt_sandbox_disarm(p);
     int waiting = p->cx.waiting;
     c->emits = p->cx.emits;
     c->ev_handle = p->cx.ev_handle;
@@ -642,7 +642,7 @@ int rt_processor_invoke(rt_processor *p, rt_call_kind kind,
     rt_beat_enter(p->beat, p->name, call, now_ms);
     int rc = lua_cpcall(p->L, invoke_protected, &job);
     rt_beat_leave(p->beat);
-    p->deadline_ms = 0;
+    rt_sandbox_disarm(p);
     p->cx = outer;
     int result = failed(p, p->L, rc, why);
     if (p->state)

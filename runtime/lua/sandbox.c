@@ -1,9 +1,21 @@
 /* sandbox.c - what a processor's Lua state may reach, and its limits: the globals
  * left after the libraries are opened, the allocator that enforces
  * processor.memory.mb, the count hook that enforces processor.timeout.ms in
- * interpreted code, and the tally of errors in a row that quarantines a processor. */
+ * interpreted code, and the tally of errors in a row that quarantines a processor.
+ *
+ * The count hook is set only on a call that has run past its deadline. While any count
+ * hook is set LuaJIT sends every interpreted instruction through its hook dispatch
+ * (about 2% of the shipped pipeline), so a watchdog thread looks at the call in
+ * progress every WATCH_TICK_MS instead and, once it is late, signals the thread running
+ * it; the handler sets the hook, as LuaJIT's own luajit.c does for Ctrl-C, and the hook
+ * raises the timeout within DEADLINE_CHECK_EVERY instructions. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -38,6 +50,22 @@ static const rt_reason limit_reasons[RT_NLIMITS] = {
  * The hook only runs in the interpreter; compiled traces never call it, which is why the
  * supervisor also watches each call from outside (supervisor.c). */
 #define DEADLINE_CHECK_EVERY 1000
+/* How often the watchdog looks at the call in progress: a late call is stopped within
+ * this of its deadline. */
+#define WATCH_TICK_MS 5
+/* Ignored by default, used by nothing else here (the Go runtime preempts with it). */
+#define WATCH_SIGNAL SIGURG
+
+/* The Lua call in progress on this process's processor thread, as the watchdog sees
+ * it. Written by that thread (rt_sandbox_arm / rt_sandbox_disarm), read by the
+ * watchdog and by the signal handler. */
+static struct {
+    lua_State *L;               /* NULL between calls */
+    int64_t deadline_ms;
+    pthread_t thread;
+    pid_t started;              /* the process whose watchdog runs (not a fork's parent) */
+    int always;                 /* no watchdog could start: every state keeps its hook */
+} watch;
 
 /* lua_Alloc with processor.memory.mb as the ceiling, around the allocator LuaJIT
  * installs itself (its own arena: much faster than libc malloc for the many small
@@ -66,6 +94,66 @@ static void deadline_hook(lua_State *L, lua_Debug *ar)
     rt_processor *p = ud;
     if (p->deadline_ms && rt_clock_ms() >= p->deadline_ms)
         rt_processor_limit_error(L, p, RT_LIMIT_TIMEOUT);
+}
+
+/* On the processor thread, interrupted by the watchdog. lua_sethook is one of the few
+ * Lua calls meant for a signal handler; the call it finds may be a later one than the
+ * watchdog saw late, whose hook then only checks its deadline until it ends. A hook
+ * already set is left alone: the late call may be raising its timeout right now. */
+static void on_late(int sig)
+{
+    int saved = errno;
+    lua_State *L = __atomic_load_n(&watch.L, __ATOMIC_ACQUIRE);
+    if (L && !(lua_gethookmask(L) & LUA_MASKCOUNT))
+        lua_sethook(L, deadline_hook, LUA_MASKCOUNT, DEADLINE_CHECK_EVERY);
+    errno = saved;
+}
+
+static void *watchdog(void *arg)
+{
+    const struct timespec tick = { 0, WATCH_TICK_MS * 1000000L };
+    for (;;) {
+        nanosleep(&tick, NULL);
+        int64_t d = __atomic_load_n(&watch.deadline_ms, __ATOMIC_ACQUIRE);
+        if (!d || rt_clock_ms() < d || !__atomic_load_n(&watch.L, __ATOMIC_ACQUIRE))
+            continue;
+        /* Signalled again each tick while late: a hook set while LuaJIT itself was
+         * changing its hook mask (a __gc metamethod starting) can be lost. A failure
+         * (the thread is gone) leaves nothing to stop. */
+        (void)pthread_kill(watch.thread, WATCH_SIGNAL);
+    }
+    return NULL;
+}
+
+/* Once per process (a forked worker starts its own): the handler and the thread. */
+static int watchdog_start(void)
+{
+    pid_t self = getpid();
+    if (watch.started == self)
+        return 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_late;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    pthread_t t;
+    pthread_attr_t attr;
+    if (sigaction(WATCH_SIGNAL, &sa, NULL) < 0 || pthread_attr_init(&attr) != 0)
+        return -1;
+    /* The watchdog must never take the signal itself, nor SIGTERM meant for the loop. */
+    sigset_t all, old;
+    sigfillset(&all);
+    int rc = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
+             pthread_sigmask(SIG_SETMASK, &all, &old) != 0 ? -1 : 0;
+    if (rc == 0) {
+        rc = pthread_create(&t, &attr, watchdog, NULL) != 0 ? -1 : 0;
+        if (pthread_sigmask(SIG_SETMASK, &old, NULL) != 0)
+            rt_warn("sandbox: cannot restore the signal mask after starting the watchdog");
+    }
+    pthread_attr_destroy(&attr);
+    if (rc == 0)
+        watch.started = self;
+    return rc;
 }
 
 int rt_processor_limit_error(lua_State *L, rt_processor *p, enum rt_limit limit)
@@ -135,6 +223,23 @@ void rt_sandbox_count_outcome(rt_processor *p, int rc, const rt_reject *why)
 void rt_sandbox_arm(rt_processor *p, int64_t now_ms, int64_t used_ms)
 {
     p->deadline_ms = p->limits.timeout_ms ? now_ms + p->limits.timeout_ms - used_ms : 0;
+    if (!p->deadline_ms)
+        return;
+    watch.thread = pthread_self();
+    __atomic_store_n(&watch.deadline_ms, p->deadline_ms, __ATOMIC_RELEASE);
+    __atomic_store_n(&watch.L, p->L, __ATOMIC_RELEASE);
+}
+
+void rt_sandbox_disarm(rt_processor *p)
+{
+    if (!p->deadline_ms)
+        return;
+    p->deadline_ms = 0;
+    /* Cleared first: a signal from here on finds no call and sets nothing. */
+    __atomic_store_n(&watch.L, NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&watch.deadline_ms, 0, __ATOMIC_RELEASE);
+    if (!watch.always && (lua_gethookmask(p->L) & LUA_MASKCOUNT))
+        lua_sethook(p->L, NULL, 0, 0);
 }
 
 static int sandbox_print(lua_State *L)
@@ -239,6 +344,13 @@ lua_State *rt_sandbox_newstate(rt_processor *p)
     /* What the new state already holds counts too (and is freed through us). */
     p->mem_used = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
     lua_setallocf(L, sandbox_alloc, p);
-    lua_sethook(L, deadline_hook, LUA_MASKCOUNT, DEADLINE_CHECK_EVERY);
+    if (p->limits.timeout_ms && !watch.always && watchdog_start() < 0) {
+        rt_warn("processor %s: no watchdog thread could start; processor.timeout.ms is "
+                "checked by a count hook on every call", p->path);
+        watch.always = 1;
+    }
+    /* Without the watchdog, the hook runs all the time: slower, as safe. */
+    if (watch.always && p->limits.timeout_ms)
+        lua_sethook(L, deadline_hook, LUA_MASKCOUNT, DEADLINE_CHECK_EVERY);
     return L;
 }
