@@ -39,7 +39,11 @@ void rt_worker_progress_end(rt_worker *w)
 {
     if (w->progress_ev)
         rt_log_progress("");
-    double secs = (double)rt_epoch_ms() / 1e3 - w->started;
+    /* The same clock as w->started (rt_epoch_ms would truncate below it: "-0.0 s"), and
+     * never below 0 should the wall clock step back. */
+    double secs = rt_epoch_s() - w->started;
+    if (secs < 0)
+        secs = 0;
     char reasons[512] = "";
     size_t i = 0, o = 0;
     const char *reason, *unused;
