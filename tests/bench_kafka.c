@@ -26,6 +26,7 @@
 #include "bench.h"
 #include "buf.h"
 #include "kafka.h"
+#include "metrics.h"
 
 extern char **environ;
 
@@ -151,12 +152,14 @@ typedef struct run {
     double txn_wait_s;      /* and the time the loops waited in commit calls */
     uint64_t rebalances;    /* the workers' rebalance callbacks: one each when undisturbed */
     uint64_t restarts;      /* workers the supervisor restarted during the run */
+    double e2e[RT_HIST_BUCKETS + 1];    /* eddy_record_e2e_latency_seconds, cumulative */
     progress *progress;     /* NULL when nobody waits */
 } run;
 
 /* The figures of /metrics the bench reads, each summed over its series. */
 typedef struct figures {
     double records, inflight, out, txns, txn_wait_s, rebalances, restarts;
+    double e2e[RT_HIST_BUCKETS + 1];    /* buckets by rt_hist_bounds_e2e, then +Inf */
 } figures;
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -167,6 +170,17 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 /* Adds a line's value to the figure its name is, if any; dead letters are no output. */
 static void figure_of(figures *f, const char *line)
 {
+    static const char bucket[] = "eddy_record_e2e_latency_seconds_bucket{le=\"";
+    if (strncmp(line, bucket, sizeof bucket - 1) == 0) {
+        const char *le = line + sizeof bucket - 1, *v = strchr(le, ' ');
+        double bound = strncmp(le, "+Inf", 4) ? strtod(le, NULL) : -1;
+        int i = 0;
+        while (i < RT_HIST_BUCKETS && bound != rt_hist_bounds_e2e[i])
+            i++;
+        if (v)
+            f->e2e[i] += strtod(v + 1, NULL);
+        return;
+    }
     static const struct { const char *name; size_t off; } names[] = {
         { "eddy_records_read_total", offsetof(figures, records) },
         { "eddy_inflight_events", offsetof(figures, inflight) },
@@ -299,6 +313,7 @@ static int run_eddy(const char *config, char **sets, int nsets, run *r)
     r->txn_wait_s = f.txn_wait_s;
     r->rebalances = (uint64_t)f.rebalances;
     r->restarts = (uint64_t)f.restarts;
+    memcpy(r->e2e, f.e2e, sizeof r->e2e);
     rc = 0;
 out:
     if (pid > 0) {
@@ -312,6 +327,21 @@ out:
     curl_easy_cleanup(c);
     rt_buf_free(&body);
     return rc;
+}
+
+/* The q quantile of a cumulative histogram by rt_hist_bounds_e2e, linear within its
+ * bucket as Prometheus' histogram_quantile; -1 when it is empty. */
+static double e2e_quantile(const double *cum, double q)
+{
+    double total = cum[RT_HIST_BUCKETS], want = q * total;
+    if (total <= 0)
+        return -1;
+    for (int i = 0; i < RT_HIST_BUCKETS; i++)
+        if (cum[i] >= want) {
+            double lo = i ? rt_hist_bounds_e2e[i - 1] : 0, below = i ? cum[i - 1] : 0;
+            return lo + (rt_hist_bounds_e2e[i] - lo) * (want - below) / (cum[i] - below);
+        }
+    return rt_hist_bounds_e2e[RT_HIST_BUCKETS - 1];
 }
 
 typedef struct latency {
@@ -499,6 +529,13 @@ static int measure_latency(const char *config, const lines *in, const target *t,
     printf("latency at 1/%d, %.0f events/s, %zu events:\n", div, l.rate, k);
     printf("  p50 %.2f ms, p99 %.2f ms, max %.2f ms (produce to output receipt)\n",
            v[k / 2] * 1e3, v[k * 99 / 100] * 1e3, v[k - 1] * 1e3);
+    /* eddy's own view: from the record's timestamp (taken by the producer at produce)
+     * to its output's acknowledgement; the rest is the reader's fetch. Bucketed, the
+     * warm-up included. */
+    if (lr.e2e[RT_HIST_BUCKETS] > 0)
+        printf("  p50 %.2f ms, p99 %.2f ms (eddy_record_e2e_latency_seconds: record timestamp "
+               "to output acknowledged)\n", e2e_quantile(lr.e2e, 0.5) * 1e3,
+               e2e_quantile(lr.e2e, 0.99) * 1e3);
     if (t->mock && lr.rebalances > (uint64_t)atoi(WORKERS))    /* see throughput() */
         printf("  (%llu rebalances, not %s: a group joined twice, its wait in these figures)\n",
                (unsigned long long)lr.rebalances, WORKERS);

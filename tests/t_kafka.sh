@@ -6,8 +6,15 @@ scenario 50000 11 3
 produce "$d/events.ndjson"
 check "kafka: 50,000 events produced with kcat" test "$(topic_count events)" -eq 50000
 kafka_conf "$d" e2e
+sleep 2     # every record is 2 s old when eddy starts: see the e2e latency below
 start_eddy "$d" a
 check "kafka: eddy reads all 50,000 and finishes them" wait_for done_reading "$d" a 50000
+e2e() { metric "$d" a "eddy_record_e2e_latency_seconds$1"; }
+expect_eq "kafka: eddy_record_e2e_latency_seconds counts every record, dead letters too" \
+  50000 "$(e2e _count)"
+expect_eq "kafka: ... from its Kafka timestamp: none of them took 1 s or less" 0 \
+  "$(e2e '_bucket{le="1"}')"
+expect_eq "kafka: ... and all within 30 s" 50000 "$(e2e '_bucket{le="30"}')"
 stop_eddy a; expect_eq "kafka: SIGTERM exits 0" 0 "$STOP_RC"
 out_ids > "$d/got"; want_ids "$d/manifest.tsv" > "$d/want"
 check "kafka: every valid eventId on the output topic, none missing, none twice" diff "$d/want" "$d/got"

@@ -11,6 +11,10 @@ const double rt_hist_bounds[RT_HIST_BUCKETS] = {
     1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 5e-4, 1e-3, 1e-2, 0.1, 1.0,
 };
 
+const double rt_hist_bounds_e2e[RT_HIST_BUCKETS] = {
+    1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+};
+
 void rt_counter_inc(rt_pairmap *m, const char *a, const char *b)
 {
     uint64_t *v = rt_pairmap_get(m, a, b);
@@ -23,8 +27,9 @@ void rt_counter_inc(rt_pairmap *m, const char *a, const char *b)
 
 void rt_histogram_observe(rt_histogram *h, double seconds)
 {
+    const double *bounds = h->bounds ? h->bounds : rt_hist_bounds;
     int i = 0;
-    while (i < RT_HIST_BUCKETS && seconds > rt_hist_bounds[i])
+    while (i < RT_HIST_BUCKETS && seconds > bounds[i])
         i++;
     if (i < RT_HIST_BUCKETS)
         h->counts[i]++;
@@ -99,12 +104,13 @@ int rt_prom_histogram(rt_buf *out, const char *name, const char *labels,
                       const rt_histogram *h)
 {
     const char *sep = labels && *labels ? "," : "";
+    const double *bounds = h->bounds ? h->bounds : rt_hist_bounds;
     labels = labels ? labels : "";
     uint64_t cum = 0;
     for (int i = 0; i < RT_HIST_BUCKETS; i++) {
         cum += h->counts[i];
         if (printf_buf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep,
-                       rt_hist_bounds[i], (unsigned long long)cum) < 0)
+                       bounds[i], (unsigned long long)cum) < 0)
             return -1;
     }
     if (printf_buf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,

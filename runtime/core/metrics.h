@@ -12,14 +12,17 @@
  * rest are counted under "_other" so a bad producer cannot blow up /metrics. */
 #define RT_METRICS_MAX_SERIES 1000
 
-/* Upper bounds (seconds) of the processing-latency histogram buckets. */
+/* Upper bounds (seconds) of the histogram buckets: a processing call's (the default),
+ * and a record's time from its Kafka timestamp to done (rt_hist_bounds_e2e). */
 #define RT_HIST_BUCKETS 12
 extern const double rt_hist_bounds[RT_HIST_BUCKETS];
+extern const double rt_hist_bounds_e2e[RT_HIST_BUCKETS];
 
 typedef struct rt_histogram {
     uint64_t counts[RT_HIST_BUCKETS];   /* per bucket, not cumulative */
     uint64_t total;
     double sum;
+    const double *bounds;               /* NULL: rt_hist_bounds */
 } rt_histogram;
 
 /* Count one for (a, b), or for ("_other", "_other") past RT_METRICS_MAX_SERIES. */

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "track.h"
 
 void rt_track_init(rt_tracker *t, rt_track_store_fn store, void *arg)
@@ -9,6 +10,7 @@ void rt_track_init(rt_tracker *t, rt_track_store_fn store, void *arg)
     memset(t, 0, sizeof *t);
     t->store = store;
     t->arg = arg;
+    t->e2e.bounds = rt_hist_bounds_e2e;
 }
 
 rt_track_part *rt_track_part_get(rt_tracker *t, const char *topic, int32_t partition)
@@ -28,14 +30,14 @@ rt_track_part *rt_track_part_get(rt_tracker *t, const char *topic, int32_t parti
     return p;
 }
 
-rt_ticket *rt_track_begin(rt_tracker *t, rt_track_part *p, int64_t offset)
+rt_ticket *rt_track_begin(rt_tracker *t, rt_track_part *p, int64_t offset, int64_t born_ms)
 {
     rt_ticket *k = t->free;
     if (k)
         t->free = k->next;
     else if (!(k = malloc(sizeof *k)))
         return NULL;
-    *k = (rt_ticket){ .part = p, .offset = offset, .holds = 1 };
+    *k = (rt_ticket){ .part = p, .offset = offset, .born_ms = born_ms, .holds = 1 };
     if (p->tail)
         p->tail->next = k;
     else
@@ -56,6 +58,11 @@ void rt_track_release(rt_tracker *t, rt_ticket *k)
 {
     if (!k || --k->holds > 0)
         return;
+    if (k->born_ms > 0) {
+        /* A producer's clock ahead of ours is not a negative latency. */
+        int64_t ms = rt_epoch_ms() - k->born_ms;
+        rt_histogram_observe(&t->e2e, ms > 0 ? (double)ms / 1000 : 0);
+    }
     rt_track_part *p = k->part;
     int64_t next = -1;
     while (p->head && p->head->holds == 0) {

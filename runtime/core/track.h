@@ -11,11 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
+
 typedef struct rt_track_part rt_track_part;
 
 typedef struct rt_ticket {
     rt_track_part *part;
     int64_t offset;
+    int64_t born_ms;        /* the record's Kafka timestamp (epoch ms), 0 if none */
     uint32_t holds;
     struct rt_ticket *next;
 } rt_ticket;
@@ -40,14 +43,17 @@ typedef struct rt_tracker {
     rt_track_store_fn store;
     void *arg;
     uint64_t inflight;      /* over all partitions */
+    rt_histogram e2e;       /* born_ms to the last hold released (Kafka Streams'
+                             * record-e2e-latency), for tickets that have a born_ms */
 } rt_tracker;
 
 /* Start empty; `store` is told each new committable position. */
 void rt_track_init(rt_tracker *t, rt_track_store_fn store, void *arg);
 /* The partition's bookkeeping, created on first use; NULL when out of memory. */
 rt_track_part *rt_track_part_get(rt_tracker *t, const char *topic, int32_t partition);
-/* A ticket for the next event of `p` (offsets must increase), held once. NULL: OOM. */
-rt_ticket *rt_track_begin(rt_tracker *t, rt_track_part *p, int64_t offset);
+/* A ticket for the next event of `p` (offsets must increase), held once; `born_ms` the
+ * record's timestamp (epoch ms) or 0. NULL: OOM. */
+rt_ticket *rt_track_begin(rt_tracker *t, rt_track_part *p, int64_t offset, int64_t born_ms);
 /* One more hold (an output written for the event). NULL tickets are ignored. */
 void rt_track_hold(rt_ticket *k);
 /* Release one hold; a fully released prefix of the partition advances its offset. */

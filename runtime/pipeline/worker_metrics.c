@@ -170,6 +170,13 @@ int rt_worker_metrics(rt_worker *w, rt_buf *out)
             rt_prom_histogram(out, "eddy_processing_duration_seconds", labels.data,
                               &w->procs[i]->latency))
             goto out;
+    /* Kafka Streams' record-e2e-latency: a file source's lines carry no timestamp. */
+    if (rt_source_has(&w->source, RT_SOURCE_COMMITS) &&
+        (rt_prom_header(out, "eddy_record_e2e_latency_seconds", "histogram",
+                        "From an input record's Kafka timestamp until it is done (every "
+                        "output acknowledged, or produced under exactly_once).") ||
+         rt_prom_histogram(out, "eddy_record_e2e_latency_seconds", NULL, &w->tracker.e2e)))
+        goto out;
     if (processor_metrics(w, out, &labels) < 0 || custom_metrics(w, out, &labels) < 0)
         goto out;
     if (rt_prom_header(out, "eddy_events_waiting", "gauge",

@@ -37,7 +37,7 @@ static void deliver(rt_source_file *s, const char *p, size_t n)
         return;
     rt_origin origin = { .file = s->label, .line = s->line };
     rt_ticket *ticket = NULL;
-    if (s->part && !(ticket = rt_track_begin(s->tracker, s->part, s->line))) {
+    if (s->part && !(ticket = rt_track_begin(s->tracker, s->part, s->line, 0))) {
         rt_error("source %s: out of memory at line %lld; stopping", s->label, s->line);
         finish(s, 1);
         return;

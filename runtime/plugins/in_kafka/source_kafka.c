@@ -426,7 +426,8 @@ static void consume(rt_source_kafka *s, rd_kafka_message_t *m)
     if (s->revoking && is_revoking(s, topic, m->partition))
         return;     /* fetched before the pause; its next owner reads it */
     rt_track_part *p = rt_track_part_get(s->tracker, topic, m->partition);
-    rt_ticket *ticket = p ? rt_track_begin(s->tracker, p, m->offset) : NULL;
+    int64_t born = rd_kafka_message_timestamp(m, NULL);
+    rt_ticket *ticket = p ? rt_track_begin(s->tracker, p, m->offset, born > 0 ? born : 0) : NULL;
     if (!ticket) {
         /* Not taking it: its offset is never stored, so it is read again after a restart. */
         rt_error("kafka source: out of memory at %s/%d@%lld; stopping", topic,
