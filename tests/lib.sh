@@ -95,6 +95,8 @@ free_port() { "$ROOT/scripts/free-port.sh" "$@"; }
 
 # admin_port ERRFILE: the port eddy logged for its admin endpoint (empty until then).
 admin_port() { grep -o 'listening on 127.0.0.1:[0-9]*' "$1" 2>/dev/null | head -1 | cut -d: -f2; }
+# admin_up LOG: the admin endpoint's port is in LOG (a condition for wait_for).
+admin_up() { [ -n "$(admin_port "$1")" ]; }
 
 # wait_eval 'CONDITION': evaluated afresh every 0.1 s until true, for up to 30 s.
 wait_eval() { local i; for i in $(seq 300); do eval "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }

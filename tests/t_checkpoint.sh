@@ -207,7 +207,7 @@ LUA
 kafka_out_conf "$d" slowck out "state.dir=$d/st" checkpoint.interval.ms=300
 mock_cmd "rtt 2 1500"
 start_eddy "$d" A
-wait_for test -n "$(admin_port "$d/A.err")"
+wait_for admin_up "$d/A.err"
 port=$(admin_port "$d/A.err")
 wait_for grep -q "partitions assigned" "$d/A.err"
 # 20 events every 100 ms for 5 s: outputs are always on their way to the slow broker.

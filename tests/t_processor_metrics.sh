@@ -94,7 +94,7 @@ kafka_out_conf "$d" paygroup out "runtime.workers=2"
 for i in $(seq 1 2000); do printf '%d\t' "$i"; pay "s$i" EUR 1; done | kcat -b "$BOOT" -P -t events -K $'\t'
 start_eddy "$d" sup
 wait_ge 2000 topic_count out
-wait_for test -n "$(admin_port "$d/sup.err")"
+wait_for admin_up "$d/sup.err"
 port=$(admin_port "$d/sup.err")
 procs=$(curl -fsS "http://127.0.0.1:$port/-/processors")
 check "supervisor: both workers ran the processor" \

@@ -238,7 +238,7 @@ for p in 0 1 2 3; do
   ev_lines k $((p * 1000 + 1)) $((p * 1000 + 1000)) | kcat -b "$BOOT" -P -t events -p $p
 done
 start_eddy "$d" first
-wait_for test -n "$(admin_port "$d/first.err")"
+wait_for admin_up "$d/first.err"
 port=$(admin_port "$d/first.err")
 wait_for grep -q "partitions assigned" "$d/first.err"
 sleep 1

@@ -29,6 +29,8 @@ spin_events() {
 }
 sup_metric() { curl -fsS "http://127.0.0.1:$(admin_port "$1/sup.err")/metrics" 2>/dev/null | awk -v m="$2" '$1 == m { print $2 }'; }
 out_unique() { kcat -b "$BOOT" -C -t out -e -q -f '%s\n' | jq -r .id | sort -u | wc -l; }
+# out_ge N: N distinct ids on out. Polled, so the cheap count of messages goes first.
+out_ge() { [ "$(topic_count out)" -ge "$1" ] && [ "$(out_unique)" -ge "$1" ]; }
 
 # ---- a compiled runaway loop after 100,000 events ----
 d=$(newdir)
@@ -39,13 +41,13 @@ printf '100001\t{"domain":"spin","type":"t","timestamp":1,"eventId":"runaway","p
   kcat -b "$BOOT" -P -t events -K $'\t'
 spin_events 100002 100100 | kcat -b "$BOOT" -P -t events -K $'\t'
 start_eddy "$d" sup
-wait_for test -n "$(admin_port "$d/sup.err")"
+wait_for admin_up "$d/sup.err"
 check "runaway: the supervisor starts" grep -q "supervisor (pid [0-9]*): 1 workers" "$d/sup.err"
 wait_for grep -q "stuck for .* in processor spin on events/" "$d/sup.err"
 check "runaway: the stuck worker is killed, naming processor and record" \
   grep -q "worker 0 stuck for [0-9]* ms in processor spin on events/[0-9]*@[0-9]*: killed" "$d/sup.err"
 check "runaway: eddy still serves /healthz" curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/healthz"
-wait_ge 100099 out_unique
+wait_for out_ge 100099
 expect_eq "runaway: every other event is processed (100,099 ids on out)" 100099 "$(out_unique)"
 # The worker's admin thread committed the stored offsets while the loop was stuck, so
 # its successor re-reads from about the stuck record, not from the last periodic commit
@@ -79,8 +81,8 @@ printf '100002\t{"domain":"spin","type":"t","timestamp":1,"eventId":"find","payl
   kcat -b "$BOOT" -P -t events -K $'\t'
 spin_events 100003 100100 | kcat -b "$BOOT" -P -t events -K $'\t'
 start_eddy "$d" sup
-wait_for test -n "$(admin_port "$d/sup.err")"
-wait_ge 100098 out_unique
+wait_for admin_up "$d/sup.err"
+wait_for out_ge 100098
 expect_eq "in-worker: every other event is processed (100,098 ids on out)" 100098 "$(out_unique)"
 expect_eq "in-worker: the loop and the find are dead-lettered timeout, once each" \
   "find timeout runaway timeout" \
@@ -101,11 +103,11 @@ spin_events 1 20000 > "$d/ev1.tsv"
 spin_events 20001 40000 > "$d/ev2.tsv"
 kcat -b "$BOOT" -P -t events -K $'\t' < "$d/ev1.tsv"
 start_eddy "$d" sup
-wait_for test -n "$(admin_port "$d/sup.err")"
+wait_for admin_up "$d/sup.err"
 wait_ge 2 grep -c 'partitions assigned' "$d/sup.err"
 victim=$(curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/healthz" | awk '/^worker 1: pid/ { print $4 }')
 check "two workers: each has its own pid" test -n "$victim"
-wait_ge 20000 out_unique
+wait_for out_ge 20000
 curl -fsS "http://127.0.0.1:$(admin_port "$d/sup.err")/metrics" > "$d/before.prom"
 kill -KILL "$victim"
 wait_for grep -q "worker 1 died (signal 9)" "$d/sup.err"
@@ -126,7 +128,7 @@ check "two workers: the summed metrics read before the kill" \
   test "$(awk '$1 == "eddy_records_read_total" { print $2 }' "$d/before.prom")" -ge 20000
 expect_eq "two workers: no counter or histogram of /metrics went down at the restart" "" "$went_down"
 kcat -b "$BOOT" -P -t events -K $'\t' < "$d/ev2.tsv"
-wait_ge 40000 out_unique
+wait_for out_ge 40000
 expect_eq "two workers: every event reached out (40,000 ids)" 40000 "$(out_unique)"
 expect_eq "two workers: worker 1 restarted" 1 "$(sup_metric "$d" 'eddy_worker_restarts_total{worker="1"}')"
 expect_eq "two workers: 2 running again" 2 "$(sup_metric "$d" eddy_workers_running)"
@@ -164,7 +166,7 @@ return {
 }
 LUA
   fifo_eddy "$d"
-  wait_for test -n "$(admin_port "$d/err")"
+  wait_for admin_up "$d/err"
 }
 ids_once() { jq -r .id "$d/out.ndjson" | sort | uniq -c | awk '$1 != 1' | wc -l; }
 
