@@ -675,8 +675,7 @@ void rt_call_free(rt_call *c)
 
 void rt_processor_free(rt_processor *p)
 {
-    if (p->L)
-        lua_close(p->L);
+    rt_sandbox_close(p);
     for (size_t i = 0; i < p->nroutes; i++) {
         free(p->routes[i].domain);
         free(p->routes[i].type);

@@ -160,6 +160,7 @@ typedef struct rt_processor {
     lua_Alloc lua_alloc;    /* LuaJIT's own allocator, which sandbox_alloc wraps */
     void *lua_alloc_ud;
     int64_t deadline_ms;    /* monotonic; the count hook stops the call past it; 0 none */
+    int watched;            /* holds a reference to the timeout watchdog (sandbox.c) */
     enum rt_limit limit;    /* the limit the call in progress hit */
     char limit_detail[200]; /* what exactly, when the limit's own text does not say */
     uint32_t consecutive_errors;

@@ -62,7 +62,10 @@ static const rt_reason limit_reasons[RT_NLIMITS] = {
 static struct {
     lua_State *L;               /* NULL between calls */
     int64_t deadline_ms;
-    pthread_t thread;
+    pthread_t thread;           /* the one running the call */
+    pthread_t watchdog;
+    int users;                  /* states that hold the watchdog */
+    int stop;                   /* the watchdog's users are gone: it ends */
     pid_t started;              /* the process whose watchdog runs (not a fork's parent) */
     int always;                 /* no watchdog could start: every state keeps its hook */
 } watch;
@@ -112,7 +115,7 @@ static void on_late(int sig)
 static void *watchdog(void *arg)
 {
     const struct timespec tick = { 0, WATCH_TICK_MS * 1000000L };
-    for (;;) {
+    while (!__atomic_load_n(&watch.stop, __ATOMIC_ACQUIRE)) {
         nanosleep(&tick, NULL);
         int64_t d = __atomic_load_n(&watch.deadline_ms, __ATOMIC_ACQUIRE);
         if (!d || rt_clock_ms() < d || !__atomic_load_n(&watch.L, __ATOMIC_ACQUIRE))
@@ -125,35 +128,51 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
-/* Once per process (a forked worker starts its own): the handler and the thread. */
-static int watchdog_start(void)
+/* A state that needs the watchdog: the first one in a process starts it (a forked
+ * worker has none of its parent's threads, whatever its copy of `watch` says). */
+static int watchdog_hold(void)
 {
     pid_t self = getpid();
-    if (watch.started == self)
+    if (watch.started != self)
+        watch.users = 0;
+    if (watch.users++ > 0)
         return 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_late;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    pthread_t t;
     pthread_attr_t attr;
-    if (sigaction(WATCH_SIGNAL, &sa, NULL) < 0 || pthread_attr_init(&attr) != 0)
+    if (sigaction(WATCH_SIGNAL, &sa, NULL) < 0 || pthread_attr_init(&attr) != 0) {
+        watch.users = 0;
         return -1;
+    }
     /* The watchdog must never take the signal itself, nor SIGTERM meant for the loop. */
     sigset_t all, old;
     sigfillset(&all);
-    int rc = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
-             pthread_sigmask(SIG_SETMASK, &all, &old) != 0 ? -1 : 0;
+    __atomic_store_n(&watch.stop, 0, __ATOMIC_RELEASE);
+    int rc = pthread_sigmask(SIG_SETMASK, &all, &old) != 0 ? -1 : 0;
     if (rc == 0) {
-        rc = pthread_create(&t, &attr, watchdog, NULL) != 0 ? -1 : 0;
+        rc = pthread_create(&watch.watchdog, &attr, watchdog, NULL) != 0 ? -1 : 0;
         if (pthread_sigmask(SIG_SETMASK, &old, NULL) != 0)
             rt_warn("sandbox: cannot restore the signal mask after starting the watchdog");
     }
     pthread_attr_destroy(&attr);
-    if (rc == 0)
-        watch.started = self;
+    watch.started = rc == 0 ? self : 0;
+    watch.users = rc == 0 ? 1 : 0;
     return rc;
+}
+
+/* The last state let go: the thread ends (within a tick) and is joined. */
+static void watchdog_release(void)
+{
+    if (watch.started != getpid() || watch.users <= 0 || --watch.users > 0)
+        return;
+    __atomic_store_n(&watch.stop, 1, __ATOMIC_RELEASE);
+    int err = pthread_join(watch.watchdog, NULL);
+    if (err)
+        rt_warn("sandbox: cannot join the watchdog thread: %s", strerror(err));
+    watch.started = 0;
 }
 
 int rt_processor_limit_error(lua_State *L, rt_processor *p, enum rt_limit limit)
@@ -344,13 +363,27 @@ lua_State *rt_sandbox_newstate(rt_processor *p)
     /* What the new state already holds counts too (and is freed through us). */
     p->mem_used = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
     lua_setallocf(L, sandbox_alloc, p);
-    if (p->limits.timeout_ms && !watch.always && watchdog_start() < 0) {
-        rt_warn("processor %s: no watchdog thread could start; processor.timeout.ms is "
-                "checked by a count hook on every call", p->path);
-        watch.always = 1;
+    if (p->limits.timeout_ms && !watch.always) {
+        if (watchdog_hold() == 0) {
+            p->watched = 1;
+        } else {
+            rt_warn("processor %s: no watchdog thread could start; processor.timeout.ms is "
+                    "checked by a count hook on every call", p->path);
+            watch.always = 1;
+        }
     }
     /* Without the watchdog, the hook runs all the time: slower, as safe. */
     if (watch.always && p->limits.timeout_ms)
         lua_sethook(L, deadline_hook, LUA_MASKCOUNT, DEADLINE_CHECK_EVERY);
     return L;
+}
+
+void rt_sandbox_close(rt_processor *p)
+{
+    if (p->L)
+        lua_close(p->L);
+    p->L = NULL;
+    if (p->watched)
+        watchdog_release();
+    p->watched = 0;
 }

@@ -7,6 +7,9 @@
 /* A new state whose allocator enforces p->limits, and the watchdog that sets the count
  * hook on a call past processor.timeout.ms. NULL when out of memory. */
 lua_State *rt_sandbox_newstate(rt_processor *p);
+/* Close p->L and let go of the watchdog (the last state to go stops its thread, so
+ * that a supervisor forks its workers from a process with one thread). */
+void rt_sandbox_close(rt_processor *p);
 /* Open the allowed libraries and remove every other global (inside the load's pcall). */
 void rt_sandbox_open(lua_State *L, rt_processor *p);
 /* Turn the JIT compiler on for this processor (its table says jit = true): its
