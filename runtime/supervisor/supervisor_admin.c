@@ -87,12 +87,17 @@ static void finish(evutil_socket_t fd, short what, void *arg)
     rt_buf out = { 0 };
     int rc;
     if (g->what == ASK_METRICS) {
-        /* An answer of a worker that died since is in s->retired already. */
+        /* A live worker that gave no answer (busy, starting) counts with its last one,
+         * so that no sum dips; a dead worker's is in s->retired already. */
         rt_buf texts[RT_MAX_WORKERS + 1];
         size_t n = 0;
-        for (int i = 0; i < g->s->n; i++)
-            if (g->pids[i] && g->pids[i] == g->s->kids[i].pid)
+        for (int i = 0; i < g->s->n; i++) {
+            const rt_sup_child *c = &g->s->kids[i];
+            if (c->pid && g->pids[i] == c->pid && g->bodies[i].len)
                 texts[n++] = g->bodies[i];
+            else if (c->pid && c->last_metrics.len)
+                texts[n++] = c->last_metrics;
+        }
         texts[n++] = g->s->retired;
         rc = rt_metrics_merge(texts, n, &out) || own_metrics(g->s, &out);
     } else {
@@ -124,7 +129,8 @@ static void done_one(gather *g)
 static void on_answer(struct evhttp_request *r, void *arg)
 {
     part *p = arg;
-    if (r && evhttp_request_get_response_code(r) == 200) {
+    int code = r ? evhttp_request_get_response_code(r) : 0;
+    if (code == 200) {
         struct evbuffer *in = evhttp_request_get_input_buffer(r);
         size_t len = evbuffer_get_length(in);
         rt_buf *b = &p->g->bodies[p->i];
@@ -137,6 +143,11 @@ static void on_answer(struct evhttp_request *r, void *arg)
             if (rt_buf_append(&c->last_metrics, b->data, b->len) < 0)
                 rt_warn("supervisor: out of memory keeping worker %d's counters", p->i);
         }
+    } else if (code == 503) {
+        /* Its loop is busy (starting, a long call) and its endpoint has no answer yet. */
+        rt_info("supervisor: worker %d is busy and answered 503", p->i);
+    } else if (code) {
+        rt_warn("supervisor: worker %d answered its admin request with %d", p->i, code);
     } else {
         rt_warn("supervisor: worker %d did not answer its admin request", p->i);
     }
