@@ -142,8 +142,7 @@ static int watchdog_hold(void)
     sa.sa_handler = on_late;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    pthread_attr_t attr;
-    if (sigaction(WATCH_SIGNAL, &sa, NULL) < 0 || pthread_attr_init(&attr) != 0) {
+    if (sigaction(WATCH_SIGNAL, &sa, NULL) < 0) {
         watch.users = 0;
         return -1;
     }
@@ -153,11 +152,10 @@ static int watchdog_hold(void)
     __atomic_store_n(&watch.stop, 0, __ATOMIC_RELEASE);
     int rc = pthread_sigmask(SIG_SETMASK, &all, &old) != 0 ? -1 : 0;
     if (rc == 0) {
-        rc = pthread_create(&watch.watchdog, &attr, watchdog, NULL) != 0 ? -1 : 0;
+        rc = pthread_create(&watch.watchdog, NULL, watchdog, NULL) != 0 ? -1 : 0;
         if (pthread_sigmask(SIG_SETMASK, &old, NULL) != 0)
             rt_warn("sandbox: cannot restore the signal mask after starting the watchdog");
     }
-    pthread_attr_destroy(&attr);
     watch.started = rc == 0 ? self : 0;
     watch.users = rc == 0 ? 1 : 0;
     return rc;
