@@ -50,10 +50,15 @@ void lb_lookup_push(lua_State *L, rt_processor *p);
 void lb_value_dump(lua_State *L, int idx, rt_buf *out, const char *what);
 /* Push the value the bytes hold; -1 (nothing pushed) when they are malformed. */
 int  lb_value_load(lua_State *L, const char *bytes, size_t len);
-/* Append to `out` the merge of two values' bytes, `b` the later, as a window's
- * merge = "sum" does: numbers added (two int64 as int64), tables merged key by key,
- * nil the identity, any other value b's. -1 when either is malformed, or out of memory. */
-int  lb_value_merge_sum(const char *a, size_t alen, const char *b, size_t blen, rt_buf *out);
+/* Append to `out` the merge of n values' bytes, earliest first, as a window's
+ * merge = "sum" does, two at a time from the left: numbers added (two int64 as int64),
+ * tables merged key by key, nil the identity, any other value the later one's. -1 when
+ * one is malformed, or out of memory. */
+typedef struct lb_span {
+    const char *p;
+    size_t len;
+} lb_span;
+int  lb_value_merge_sum(const lb_span *v, size_t n, rt_buf *out);
 
 /* lb_state.c: push the ctx.state table of processor `p` (get, set, del). */
 void lb_state_push(lua_State *L, rt_processor *p);

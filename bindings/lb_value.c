@@ -235,11 +235,36 @@ int lb_value_load(lua_State *L, const char *bytes, size_t len)
     return 0;
 }
 
-/* ---- merge = "sum": two accumulators' bytes merged without Lua ---- */
+/* ---- merge = "sum": accumulators' bytes merged without Lua ---- */
+
+/* The result is what merging two at a time, left to right, gives (numbers added, two
+ * int64 as int64; tables merged key by key; nil the identity; any other value the later
+ * one's), made in one pass over all of them: a window that fires over six slices
+ * parsed, matched and wrote its growing accumulator five times over. */
 
 typedef struct pair {
     const char *k, *v, *end;    /* its key's bytes, its value's, and where it ends */
 } pair;
+
+/* The pairs of the tables being merged: in `few` (on the stack) while they fit. */
+enum { FEW = 32 };
+typedef struct pairs {
+    pair *v;
+    size_t n, cap;
+    pair few[FEW];
+} pairs;
+
+/* Any total order on the key bytes, then the pairs' own order (they are in one array):
+ * equal keys sort together, earliest first. */
+static int pair_cmp(const void *a, const void *b)
+{
+    const pair *x = *(const pair *const *)a, *y = *(const pair *const *)b;
+    size_t nx = (size_t)(x->v - x->k), ny = (size_t)(y->v - y->k);
+    int c = memcmp(x->k, y->k, nx < ny ? nx : ny);
+    if (c || nx != ny)
+        return c ? c : (nx > ny) - (nx < ny);
+    return (x > y) - (x < y);
+}
 
 static int same_key(const pair *x, const pair *y)
 {
@@ -248,136 +273,203 @@ static int same_key(const pair *x, const pair *y)
            memcmp(x->k, y->k, n) == 0;
 }
 
-/* The key order of the sorted pairs of a large table: any total order on the bytes. */
-static int pair_cmp(const void *a, const void *b)
+/* Append the pairs of the table at p (its tag) to ps, each key and value checked by
+ * skip on the way. Where the table ends, or NULL (malformed, or out of memory). */
+static const char *collect_pairs(const char *p, const char *end, int depth, pairs *ps)
 {
-    const pair *x = a, *y = b;
-    size_t nx = (size_t)(x->v - x->k), ny = (size_t)(y->v - y->k);
-    int c = memcmp(x->k, y->k, nx < ny ? nx : ny);
-    return c ? c : (nx > ny) - (nx < ny);
-}
-
-/* The pairs of the table at p (its tag) into *v, which starts as the caller's `few`
- * and is malloc'd past them; their count, and *after where the table ends. Every key
- * and value is checked by skip on the way. -1 when malformed or out of memory. */
-static long pairs_of(const char *p, const char *end, int depth, pair *few, size_t nfew,
-                     pair **v, const char **after)
-{
-    size_t n = 0, cap = nfew;
-    *v = few;
     for (p++; p < end && *p != T_END;) {
         const char *k = p, *val = skip(k, end, depth + 1);
         const char *next = val ? skip(val, end, depth + 1) : NULL;
         if (!next)
-            return -1;
-        if (n == cap) {
-            pair *w = malloc(2 * cap * sizeof *w);
+            return NULL;
+        if (ps->n == ps->cap) {
+            pair *w = malloc(2 * ps->cap * sizeof *w);
             if (!w)
-                return -1;
-            memcpy(w, *v, n * sizeof *w);
-            if (*v != few)
-                free(*v);
-            *v = w;
-            cap *= 2;
+                return NULL;
+            memcpy(w, ps->v, ps->n * sizeof *w);
+            if (ps->v != ps->few)
+                free(ps->v);
+            ps->v = w;
+            ps->cap *= 2;
         }
-        (*v)[n++] = (pair){ k, val, next };
+        ps->v[ps->n++] = (pair){ k, val, next };
         p = next;
     }
-    if (p >= end)
-        return -1;
-    *after = p + 1;
-    return (long)n;
+    return p < end ? p + 1 : NULL;
 }
 
-static const char *merge_value(const char *a, const char *aend, const char *b,
-                               const char *bend, int depth, rt_buf *out);
-
-/* Tables a and b (at their tags): a's keys in a's order, each merged with b's value
- * for the same key if b has one, then the keys only b has. Where a ends, or NULL. */
-static const char *merge_tables(const char *a, const char *aend, const char *b,
-                                const char *bend, int depth, rt_buf *out)
+/* Number the pairs' keys 0, 1, ... in the order they first appear: grp[i] is pair i's
+ * key, first[g] the first pair of key g. The count of keys, or -1 (out of memory). Few
+ * pairs are matched one by one; more are sorted. */
+static long number_keys(const pairs *ps, uint32_t *grp, uint32_t *first)
 {
-    /* Up to FEW keys in b are looked for one by one; more are sorted and searched. */
-    enum { FEW = 16 };
-    pair afew[FEW], bfew[FEW], *ap = afew, *bp = bfew;
-    char usedfew[FEW], *used = usedfew;
-    const char *a_after = NULL, *b_after = NULL, *rc = NULL;
-    long na = pairs_of(a, aend, depth, afew, FEW, &ap, &a_after);
-    long nb = na < 0 ? -1 : pairs_of(b, bend, depth, bfew, FEW, &bp, &b_after);
-    if (nb < 0 || b_after != bend || (nb > FEW && !(used = malloc((size_t)nb))))
-        goto out;
-    memset(used, 0, (size_t)nb);
-    if (nb > FEW)
-        qsort(bp, (size_t)nb, sizeof *bp, pair_cmp);
-    if (rt_buf_putc(out, T_TABLE) < 0)
-        goto out;
-    for (long i = 0; i < na; i++) {
-        const pair *x = &ap[i], *y = NULL;
-        if (nb > FEW) {
-            y = bsearch(x, bp, (size_t)nb, sizeof *bp, pair_cmp);
-        } else {
-            for (long j = 0; j < nb && !y; j++)
-                y = !used[j] && same_key(x, &bp[j]) ? &bp[j] : NULL;
+    uint32_t ng = 0;
+    if (ps->n <= FEW) {
+        for (uint32_t i = 0; i < ps->n; i++) {
+            uint32_t g = 0;
+            while (g < ng && !same_key(&ps->v[first[g]], &ps->v[i]))
+                g++;
+            if (g == ng)
+                first[ng++] = i;
+            grp[i] = g;
         }
-        if (!y) {
-            if (rt_buf_append(out, x->k, (size_t)(x->end - x->k)) < 0)
-                goto out;
-            continue;
+        return ng;
+    }
+    const pair **by = malloc(ps->n * sizeof *by);
+    uint32_t *num = malloc(ps->n * sizeof *num);    /* a run's key number, once seen */
+    if (!by || !num) {
+        free(by);
+        free(num);
+        return -1;
+    }
+    for (size_t i = 0; i < ps->n; i++)
+        by[i] = &ps->v[i];
+    qsort(by, ps->n, sizeof *by, pair_cmp);
+    uint32_t runs = 0;
+    for (size_t i = 0; i < ps->n; i++) {
+        if (i && !same_key(by[i - 1], by[i]))
+            runs++;
+        grp[by[i] - ps->v] = runs;
+        num[runs] = UINT32_MAX;
+    }
+    for (uint32_t i = 0; i < ps->n; i++) {
+        if (num[grp[i]] == UINT32_MAX) {
+            num[grp[i]] = ng;
+            first[ng++] = i;
         }
-        used[y - bp] = 1;
-        if (rt_buf_append(out, x->k, (size_t)(x->v - x->k)) < 0 ||
-            merge_value(x->v, x->end, y->v, y->end, depth + 1, out) != x->end)
+        grp[i] = num[grp[i]];
+    }
+    free(by);
+    free(num);
+    return ng;
+}
+
+static int merge_many(const lb_span *v, size_t n, int depth, rt_buf *out);
+
+/* The tables among v (the others are nils), merged: keys in the order they first
+ * appear, each with the merge of its values in the tables' order. */
+static int merge_tables(const lb_span *v, size_t n, int depth, rt_buf *out)
+{
+    uint32_t grp_few[FEW], first_few[FEW], at_few[FEW + 1];
+    lb_span vals_few[FEW];
+    pairs ps;
+    ps.v = ps.few;
+    ps.n = 0;
+    ps.cap = FEW;
+    uint32_t *grp = grp_few, *first = first_few, *at = at_few;
+    lb_span *vals = vals_few;
+    int rc = -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *end = v[i].p + v[i].len;
+        if (*v[i].p == T_TABLE && collect_pairs(v[i].p, end, depth, &ps) != end)
             goto out;
     }
-    for (long i = 0; i < nb; i++)
-        if (!used[i] && rt_buf_append(out, bp[i].k, (size_t)(bp[i].end - bp[i].k)) < 0)
+    if (ps.n > FEW) {
+        grp = malloc(ps.n * sizeof *grp);
+        first = malloc(ps.n * sizeof *first);
+        at = malloc((ps.n + 1) * sizeof *at);
+        vals = malloc(ps.n * sizeof *vals);
+        if (!grp || !first || !at || !vals)
             goto out;
-    rc = rt_buf_putc(out, T_END) < 0 ? NULL : a_after;
+    }
+    long ng = number_keys(&ps, grp, first);
+    if (ng < 0)
+        goto out;
+    /* Each key's values side by side, in the tables' order: at[g] is where key g's
+     * begin (a counting sort by key number). */
+    memset(at, 0, ((size_t)ng + 1) * sizeof *at);
+    for (size_t i = 0; i < ps.n; i++)
+        at[grp[i] + 1]++;
+    for (long g = 0; g < ng; g++)
+        at[g + 1] += at[g];
+    for (size_t i = 0; i < ps.n; i++) {
+        const pair *x = &ps.v[i];
+        vals[at[grp[i]]++] = (lb_span){ x->v, (size_t)(x->end - x->v) };
+    }
+    /* Now at[g] is where key g's values end. */
+    if (rt_buf_putc(out, T_TABLE) < 0)
+        goto out;
+    for (long g = 0; g < ng; g++) {
+        const pair *key = &ps.v[first[g]];
+        uint32_t from = g ? at[g - 1] : 0;
+        if (rt_buf_append(out, key->k, (size_t)(key->v - key->k)) < 0 ||
+            merge_many(vals + from, at[g] - from, depth + 1, out) < 0)
+            goto out;
+    }
+    rc = rt_buf_putc(out, T_END);
 out:
-    if (ap != afew)
-        free(ap);
-    if (bp != bfew)
-        free(bp);
-    if (used != usedfew)
-        free(used);
+    if (ps.v != ps.few)
+        free(ps.v);
+    if (grp != grp_few) {
+        free(grp);
+        free(first);
+        free(at);
+        free(vals);
+    }
     return rc;
 }
 
-/* Numbers added (two int64 as int64), tables merged key by key, nil the identity,
- * anything else b's (the later slice's). b must end at bend; where a ends, or NULL
- * when either is malformed or memory ran out. */
-static const char *merge_value(const char *a, const char *aend, const char *b,
-                               const char *bend, int depth, rt_buf *out)
+static int merge_many(const lb_span *v, size_t n, int depth, rt_buf *out)
 {
-    if (depth > MAX_DEPTH || a >= aend || b >= bend)
-        return NULL;
-    if (*a == T_TABLE && *b == T_TABLE)
-        return merge_tables(a, aend, b, bend, depth, out);
-    const char *a_after = skip(a, aend, depth);
-    if (!a_after || skip(b, bend, depth) != bend)
-        return NULL;
-    if (*b == T_NIL)
-        return rt_buf_append(out, a, (size_t)(a_after - a)) < 0 ? NULL : a_after;
-    if (*a != *b || (*a != T_NUM && *a != T_INT64))
-        return rt_buf_append(out, b, (size_t)(bend - b)) < 0 ? NULL : a_after;
-    char sum[9] = { *a };
-    if (*a == T_NUM) {
-        double x, y;
-        memcpy(&x, a + 1, sizeof x);
-        memcpy(&y, b + 1, sizeof y);
-        x += y;
-        memcpy(sum + 1, &x, sizeof x);
-    } else {
-        uint64_t x, y;          /* unsigned: wraps as the int64 type does */
-        memcpy(&x, a + 1, sizeof x);
-        memcpy(&y, b + 1, sizeof y);
-        x += y;
-        memcpy(sum + 1, &x, sizeof x);
+    if (depth > MAX_DEPTH || !n)
+        return -1;
+    /* Merging left to right keeps the values from the last one that neither is nil
+     * nor combines with the one before it (a table after a table, a number after a
+     * number of its type); those before it are replaced. */
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].len)
+            return -1;
+        char t = *v[i].p;
+        if (i && (t == T_NIL || (t == *v[from].p && (t == T_TABLE || t == T_NUM ||
+                                                    t == T_INT64))))
+            continue;
+        from = i;
     }
-    return rt_buf_append(out, sum, sizeof sum) < 0 ? NULL : a_after;
+    char kind = *v[from].p;
+    int combines = kind == T_TABLE || kind == T_NUM || kind == T_INT64;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *end = v[i].p + v[i].len;
+        if (i >= from && *v[i].p == kind && combines) {
+            count++;
+            if (kind != T_TABLE && v[i].len != 9)
+                return -1;
+        } else if (skip(v[i].p, end, depth) != end) {
+            return -1;  /* replaced or nil, but checked all the same */
+        }
+    }
+    if (kind == T_TABLE && count > 1)
+        return merge_tables(v + from, n - from, depth, out);
+    if (!combines || count == 1) {
+        const char *end = v[from].p + v[from].len;
+        if (kind == T_TABLE && skip(v[from].p, end, depth) != end)
+            return -1;
+        return rt_buf_append(out, v[from].p, v[from].len);
+    }
+    /* Numbers, added in order from the first: what two at a time gives, to the bit. */
+    char sum[9] = { kind };
+    double d = 0;
+    uint64_t u = 0;     /* unsigned: wraps as the int64 type does */
+    for (size_t i = from, seen = 0; i < n; i++) {
+        if (*v[i].p != kind)
+            continue;
+        double x;
+        uint64_t y;
+        memcpy(&x, v[i].p + 1, sizeof x);
+        memcpy(&y, v[i].p + 1, sizeof y);
+        d = seen ? d + x : x;
+        u = seen ? u + y : y;
+        seen++;
+    }
+    if (kind == T_NUM)
+        memcpy(sum + 1, &d, sizeof d);
+    else
+        memcpy(sum + 1, &u, sizeof u);
+    return rt_buf_append(out, sum, sizeof sum);
 }
 
-int lb_value_merge_sum(const char *a, size_t alen, const char *b, size_t blen, rt_buf *out)
+int lb_value_merge_sum(const lb_span *v, size_t n, rt_buf *out)
 {
-    return merge_value(a, a + alen, b, b + blen, 0, out) == a + alen ? 0 : -1;
+    return merge_many(v, n, 0, out);
 }

@@ -323,8 +323,8 @@ static int merge_sum(rt_processor *p, rt_pane *into, const rt_pane *from, rt_rej
     b->len = 0;
     if (!from->acc)
         return 0;
-    if (into->acc && lb_value_merge_sum(into->acc, into->acc_len, from->acc, from->acc_len,
-                                        b) < 0) {
+    lb_span both[2] = { { into->acc, into->acc_len }, { from->acc, from->acc_len } };
+    if (into->acc && lb_value_merge_sum(both, 2, b) < 0) {
         rt_reject_set(why, RT_REASON_PROCESSOR_ERROR, "window merge: an accumulator is "
                       "corrupt (or out of memory)");
         return -1;
@@ -348,34 +348,29 @@ int lb_window_merge(rt_processor *p, const rt_window_def *d, rt_pane *into,
     return rt_processor_invoke(p, RT_CALL_MERGE, merge_body, &c, NULL, partition, NULL, why);
 }
 
-/* push_merged for merge = "sum": the bytes merged in C, two buffers taking turns, and
- * one table loaded, where merge(a, b) loads every slice and calls Lua for each. */
+/* push_merged for merge = "sum": the window's accumulators (its own, then its slices'
+ * in time order) merged in C in one pass, and one table loaded, where merge(a, b)
+ * loads every slice and calls Lua for each. */
 static void push_summed(lua_State *L, rt_processor *p, const rt_wkey *k, const rt_pane *win)
 {
-    const char *acc = win->acc;
-    size_t len = win->acc_len;
-    rt_buf *next = &p->scratch, *other = &p->scratch2;
+    rt_buf *spans = &p->scratch2, *merged = &p->scratch;
+    spans->len = merged->len = 0;
+    if (rt_buf_reserve(spans, (k->nslices + 1) * sizeof(lb_span)) < 0)
+        luaL_error(L, "out of memory");
+    lb_span *v = (lb_span *)(void *)spans->data;
+    size_t n = 0;
+    if (win->acc)
+        v[n++] = (lb_span){ win->acc, win->acc_len };
     for (size_t i = 0; i < k->nslices && k->slices[i].start < win->end; i++) {
         const rt_pane *s = &k->slices[i];
-        if (s->start < win->start || !s->acc)
-            continue;
-        if (!acc) {
-            acc = s->acc;
-            len = s->acc_len;
-            continue;
-        }
-        next->len = 0;
-        if (lb_value_merge_sum(acc, len, s->acc, s->acc_len, next) < 0)
-            luaL_error(L, "window accumulator is corrupt (or out of memory)");
-        acc = next->data;
-        len = next->len;
-        rt_buf *t = next;   /* acc lives in this one now: write the next merge elsewhere */
-        next = other;
-        other = t;
+        if (s->start >= win->start && s->acc)
+            v[n++] = (lb_span){ s->acc, s->acc_len };
     }
-    if (!acc)
+    if (n > 1 && lb_value_merge_sum(v, n, merged) < 0)
+        luaL_error(L, "window accumulator is corrupt (or out of memory)");
+    if (!n)
         lua_pushnil(L);
-    else if (lb_value_load(L, acc, len) < 0)
+    else if (lb_value_load(L, n > 1 ? merged->data : v[0].p, n > 1 ? merged->len : v[0].len) < 0)
         luaL_error(L, "window accumulator is corrupt");
 }
 

@@ -68,7 +68,7 @@ end
 -- each window that fires; it is never changed.
 local NO_ALERT = { active = false }
 local function judge(win, ctx, fence, kind, hits, points)
-  local key = ("a|%s|%s|%s"):format(win.key, fence, kind)
+  local key = "a|" .. win.key .. "|" .. fence .. "|" .. kind     -- one concatenation, no format
   local st = ctx.state.get(key) or NO_ALERT
   local share = points > 0 and hits / points or 0
   if (share >= R.min_share) == st.active then return end   -- most windows: no change

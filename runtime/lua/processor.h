@@ -136,7 +136,7 @@ typedef struct rt_processor {
     rt_sinks *sinks;        /* where ctx.emit looks sink names up */
     rt_sink *last_sink;     /* ctx.emit's one-entry cache */
     rt_buf scratch;         /* json.encode output */
-    rt_buf scratch2;        /* a window's merge = "sum": the other of two buffers */
+    rt_buf scratch2;        /* a window's merge = "sum": the accumulators it merges */
     char reject[256];       /* detail given to ctx.reject */
     rt_buf invoke_undo;     /* the log of rt_processor_invoke's calls */
     rt_state *state;        /* keyed state, kept by the worker under the name */

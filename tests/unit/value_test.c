@@ -61,6 +61,24 @@ static const char *const merges[][3] = {
       "(function() local t = 'leaf' for i = 1, 20 do t = { t, d = i + 1 } end return t end)()" },
 };
 
+/* Merges of more than two at once (the slices of a window that fires), and what must
+ * come out: what merging them two at a time from the left gives. */
+static const char *const merges_n[][6] = {
+    { "{n = 1, g = 'a'}", "{n = 2, f = { x = 1 }}", "nil", "{n = 3, g = 'b', f = { x = 2, y = 1 }}",
+      "{n = 6, g = 'b', f = { x = 3, y = 1 }}", NULL },
+    { "1", "2", "'reset'", "4", "4", NULL },
+    { "1", "nil", "2.5", "nil", "3.5", NULL },
+    { "{n = 1}", "5", "{n = 2}", "{n = 3}", "{n = 5}", NULL },
+    { "int64('9007199254740993')", "int64('1')", "int64('1')", "int64('9007199254740995')", NULL },
+    { "nil", "nil", "nil", NULL },
+    /* more pairs than are matched one by one: their keys sorted */
+    { "(function() local t = {} for i = 1, 30 do t['k' .. i] = i end return t end)()",
+      "(function() local t = {} for i = 11, 40 do t['k' .. i] = 1 end return t end)()",
+      "(function() local t = {} for i = 21, 50 do t['k' .. i] = { i } end return t end)()",
+      "(function() local t = {} for i = 1, 50 do t['k' .. i] = i <= 10 and i or i <= 20 "
+      "and i + 1 or i <= 40 and { i } or { i } end return t end)()", NULL },
+};
+
 /* deep(a, b): equal values, tables compared key by key and by their length. */
 static const char deep_lua[] =
     "local function deep(a, b)\n"
@@ -151,6 +169,12 @@ static int bytes_of(lua_State *L, const char *expr, rt_buf *b)
     return push_expr(L, expr) < 0 ? -1 : dump(L, b);
 }
 
+static int merge2(const char *a, size_t alen, const char *b, size_t blen, rt_buf *out)
+{
+    lb_span v[2] = { { a, alen }, { b, blen } };
+    return lb_value_merge_sum(v, 2, out);
+}
+
 /* 1 when merging a's and b's bytes gives what `want` is, and no prefix of either, nor
  * a byte of either changed to each tag, makes the merge read past them (ASan) or
  * succeed on a truncation. */
@@ -160,7 +184,7 @@ static int merges_to(lua_State *L, int deep, const char *const m[3], rt_buf *a, 
     if (bytes_of(L, m[0], a) < 0 || bytes_of(L, m[1], b) < 0)
         return 0;
     out->len = 0;
-    if (lb_value_merge_sum(a->data, a->len, b->data, b->len, out) < 0 ||
+    if (merge2(a->data, a->len, b->data, b->len, out) < 0 ||
         lb_value_load(L, out->data, out->len) < 0)
         return 0;
     if (push_expr(L, m[2]) < 0) {
@@ -172,19 +196,69 @@ static int merges_to(lua_State *L, int deep, const char *const m[3], rt_buf *a, 
         rt_buf *x = side ? b : a;
         for (size_t n = 0; n < x->len; n++) {
             out->len = 0;
-            ok &= lb_value_merge_sum(a->data, side ? a->len : n, b->data, side ? n : b->len,
-                                     out) < 0;
+            ok &= merge2(a->data, side ? a->len : n, b->data, side ? n : b->len, out) < 0;
         }
         for (size_t i = 0; i < x->len; i++) {
             char was = x->data[i];
             for (size_t t = 0; t < sizeof tags; t++) {
                 x->data[i] = tags[t];
                 out->len = 0;
-                (void)lb_value_merge_sum(a->data, a->len, b->data, b->len, out);
+                (void)merge2(a->data, a->len, b->data, b->len, out);
             }
             x->data[i] = was;
         }
     }
+    return ok;
+}
+
+/* 1 when merging the values of m (up to the last, the one wanted) at once gives both
+ * what is wanted and, byte for byte, what merging them two at a time from the left
+ * gives; and no truncation of one of them is taken. */
+static int merges_n_to(lua_State *L, int deep, const char *const *m)
+{
+    enum { MAX = 5 };
+    rt_buf in[MAX] = { { 0 } }, all = { 0 }, step = { 0 }, acc = { 0 };
+    lb_span v[MAX];
+    size_t n = 0;
+    int ok = 0;
+    while (m[n + 1] && n < MAX)
+        n++;
+    for (size_t i = 0; i < n; i++) {
+        if (bytes_of(L, m[i], &in[i]) < 0)
+            goto out;
+        v[i] = (lb_span){ in[i].data, in[i].len };
+    }
+    if (lb_value_merge_sum(v, n, &all) < 0 || rt_buf_append(&acc, in[0].data, in[0].len) < 0)
+        goto out;
+    for (size_t i = 1; i < n; i++) {
+        step.len = 0;
+        if (merge2(acc.data, acc.len, in[i].data, in[i].len, &step) < 0)
+            goto out;
+        acc.len = 0;
+        if (rt_buf_append(&acc, step.data, step.len) < 0)
+            goto out;
+    }
+    if (all.len != acc.len || memcmp(all.data, acc.data, all.len) != 0 ||
+        lb_value_load(L, all.data, all.len) < 0)
+        goto out;
+    if (push_expr(L, m[n]) < 0) {
+        lua_pop(L, 1);
+        goto out;
+    }
+    ok = pop_equal(L, deep);
+    for (size_t i = 0; i < n; i++)
+        for (size_t cut = 0; cut < in[i].len; cut++) {
+            v[i].len = cut;
+            all.len = 0;
+            ok &= lb_value_merge_sum(v, n, &all) < 0;
+            v[i].len = in[i].len;
+        }
+out:
+    for (size_t i = 0; i < MAX; i++)
+        rt_buf_free(&in[i]);
+    rt_buf_free(&all);
+    rt_buf_free(&step);
+    rt_buf_free(&acc);
     return ok;
 }
 
@@ -234,6 +308,9 @@ int main(void)
     for (size_t i = 0; i < sizeof merges / sizeof *merges; i++)
         unit_check(merges_to(L, deep, merges[i], &a, &b, &c), "merge sum: %.40s and %.40s",
                    merges[i][0], merges[i][1]);
+    for (size_t i = 0; i < sizeof merges_n / sizeof *merges_n; i++)
+        unit_check(merges_n_to(L, deep, merges_n[i]), "merge sum of many: %.30s, %.30s, ... "
+                   "as two at a time", merges_n[i][0], merges_n[i][1]);
     rt_buf_free(&a);
     rt_buf_free(&c);
     /* The damaged forms of the richest value. */
