@@ -56,8 +56,15 @@ $(BIN)/kafka-mock: $(BUILD)/tests/kafka_mock.o
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# Everything the suite runs besides bin/eddy: unit tests and the Kafka mock tool.
-units: $(UNIT_BIN) $(BIN)/kafka-mock
+# An LD_PRELOAD shim under which no thread can start (tests/no_threads.c). Never
+# sanitized: it is loaded before the sanitizer's runtime.
+$(BIN)/no-threads.so: tests/no_threads.c
+	@mkdir -p $(BIN)
+	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $<
+
+# Everything the suite runs besides bin/eddy: unit tests, the Kafka mock tool and the
+# shim.
+units: $(UNIT_BIN) $(BIN)/kafka-mock $(BIN)/no-threads.so
 
 deps:
 	bash scripts/deps.sh

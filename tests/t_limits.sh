@@ -102,3 +102,27 @@ LUA
 run_eddy "$d"
 expect_eq "sandbox: a processor's globals are its own" "a's nil/nil" \
   "$(jq -r .seen "$d/out.ndjson" | paste -sd' ')"
+
+# No watchdog thread (pthread_create refused, as at a container's pids limit): every
+# Lua state keeps the count hook, and a runaway call is still stopped, in time.
+d=$(newdir)
+write_conf "$d" "processor.timeout.ms=300"
+cat > "$d/processors/spin.lua" <<'LUA'
+return { routes = { { domain = "lim", type = "*" } },
+         process = function(ev, ctx)
+           if ev.type == "spin" then while true do local f = function() end end end
+           ctx.emit("out", { id = ev.eventId })
+         end }
+LUA
+{ event lim spin s1; event lim ok o1; } > "$d/in.ndjson"
+# The shim loads before the sanitizer's runtime in make asan-test's build.
+shim=${UNITS:-bin}/no-threads.so
+[ "${shim#/}" != "$shim" ] || shim=$ROOT/$shim
+LD_PRELOAD=$shim ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+  timeout 60 "$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err"
+expect_eq "limits, no watchdog thread: eddy exits 0" 0 $?
+check "limits, no watchdog thread: it says the hook runs on every call" \
+  grep -q "no watchdog thread could start; processor.timeout.ms is checked by a count hook on every call" "$d/err"
+expect_eq "limits, no watchdog thread: the runaway call is dead-lettered timeout" timeout \
+  "$(dlq_reason "$d" s1)"
+expect_eq "limits, no watchdog thread: the event after it is processed" o1 "$(jq -r .id "$d/out.ndjson")"
