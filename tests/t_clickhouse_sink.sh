@@ -116,6 +116,19 @@ expect_eq "clickhouse sink: after the outage the run ends, exit 0" 0 "$RC"
 expect_eq "clickhouse sink: every one of the 15,000 rows is in the table, once" "15000 15000" \
   "$(chq 'SELECT count(), uniqExact(id) FROM outage' | tr '\t' ' ')"
 
+# Events routed straight to the sink (route.<domain>.*=sink:<name>, no processor): with
+# a column list the envelope's fields land and the payload object is skipped.
+chq "CREATE TABLE raw (domain String, type String, timestamp UInt64, eventId String)
+     ENGINE = MergeTree ORDER BY eventId"
+d=$(newdir); ch_conf "$d" raw 'route.t.*=sink:ch' sink.ch.columns=domain,type,timestamp,eventId
+ch_events 1 1000 > "$d/in.ndjson"
+RC=0; "$EDDY" run -c "$d/eddy.conf" 2>"$d/err" || RC=$?
+expect_eq "clickhouse sink, events routed to it: exits 0" 0 "$RC"
+expect_eq "clickhouse sink, events routed to it: 1,000 rows, their envelopes as sent" \
+  "1000 1000 t x 500500" \
+  "$(chq 'SELECT count(), uniqExact(eventId), any(domain), any(type), sum(timestamp) FROM raw' | tr '\t' ' ')"
+check "clickhouse sink, events routed to it: nothing was dead-lettered" test ! -s "$d/dlq.ndjson"
+
 # Settings: a missing table, an identifier that is not a name, a URL with a query,
 # each named with file and line; the password is masked where config is shown.
 d=$(newdir); ch_conf "$d" ev
