@@ -23,6 +23,8 @@ expect_eq "lookup: hits/misses/loads exact for the key sequence" "4/4/4" \
   "$(live_metric 'eddy_lookup_hits_total{lookup="dev"}')/$(live_metric 'eddy_lookup_misses_total{lookup="dev"}')/$(live_metric 'eddy_lookup_loads_total{lookup="dev"}')"
 expect_eq "lookup: cache holds the 3 rows and the missing key" 4 \
   "$(live_metric 'eddy_lookup_cache_rows{lookup="dev"}')"
+expect_eq "lookup: one database connection opened and open, no failed attempt" "1/1/0" \
+  "$(live_metric 'eddy_lookup_db_connected{lookup="dev"}')/$(live_metric 'eddy_lookup_db_connects_total{lookup="dev"}')/$(live_metric 'eddy_lookup_db_connect_failures_total{lookup="dev"}')"
 curl -fsS "http://127.0.0.1:$LIVE_PORT/metrics" > "$d/metrics"
 check "lookup: promtool accepts the lookup metrics" promtool check metrics < "$d/metrics"
 # The key is bound, never spliced: an injection attempt is just a key with no row.
@@ -120,9 +122,16 @@ stop_mariadb
 tail -1000 "$d/all.ndjson" >&4
 sleep 5
 waiting=$(live_metric 'eddy_events_waiting')
+down=$(live_metric 'eddy_lookup_db_connected{lookup="dev"}')/$(live_metric 'eddy_lookup_db_connect_failures_total{lookup="dev"}')
 start_mariadb
+wait_until out_lines_over 1999
+up=$(live_metric 'eddy_lookup_db_connected{lookup="dev"}')/$(live_metric 'eddy_lookup_db_connects_total{lookup="dev"}')
 live_stop
 check "lookup outage: events waited while MariaDB was down" test "${waiting:-0}" -gt 0
+check "lookup outage: meanwhile the connection is down and attempts failed ($down)" \
+  bash -c '[ "${1%/*}" = 0 ] && [ "${1#*/}" -ge 1 ]' _ "$down"
+check "lookup outage: afterwards it is open again, reconnected ($up)" \
+  bash -c '[ "${1%/*}" = 1 ] && [ "${1#*/}" -ge 2 ]' _ "$up"
 expect_eq "lookup outage: every event out once, enriched, in input order" \
   "$(seq 1 2000 | awk '{ printf "o%d\tsensor %d\n", $1, $1 % 300 + 1 }')" \
   "$(jq -r '[.id, .name // "-"] | @tsv' "$d/out.ndjson")"

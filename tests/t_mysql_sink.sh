@@ -93,12 +93,21 @@ touch "$d/out.ndjson"
 live_start "$d"
 head -2000 "$d/all" >&4
 wait_until test "$(sql 'SELECT COUNT(*) FROM kv')" -ge 1000
+before=$(live_metric 'eddy_mysql_sink_connects_total{sink="kv"}')
 stop_mariadb
 tail -n +2001 "$d/all" >&4
 sleep 2
+failures=$(live_metric 'eddy_mysql_sink_connect_failures_total{sink="kv"}')
 start_mariadb
+wait_until test "$(sql 'SELECT COUNT(*) FROM kv')" -ge 4000
+after=$(live_metric 'eddy_mysql_sink_connected{sink="kv"}')/$(live_metric 'eddy_mysql_sink_connects_total{sink="kv"}')
 live_stop
 expect_eq "mysql sink: server restarted mid-stream: eddy exits 0" 0 "$LIVE_RC"
+expect_eq "mysql sink: one connection before the outage" 1 "$before"
+check "mysql sink: connection attempts failed while the server was down ($failures)" \
+  test "${failures:-0}" -ge 1
+check "mysql sink: afterwards the connection is open again, reconnected ($after)" \
+  bash -c '[ "${1%/*}" = 1 ] && [ "${1#*/}" -ge 2 ]' _ "$after"
 expect_eq "mysql sink: server restarted mid-stream: all 4,000 rows, none dead-lettered" \
   "4000 0" "$(sql 'SELECT COUNT(DISTINCT id) FROM kv') $(cat "$d/dlq.ndjson" 2>/dev/null | wc -l)"
 check "mysql sink: the outage was retried, not skipped" grep -q 'not written.*retrying' "$d/err"

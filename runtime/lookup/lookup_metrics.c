@@ -31,6 +31,39 @@ static const struct {
 #undef C
 };
 
+/* Each lookup's own database connection (core/mysql_conn.c counts). */
+static const struct {
+    const char *name, *type, *help;
+} connection[] = {
+    { "eddy_lookup_db_connected", "gauge",
+      "1 while the lookup's database connection is open (it opens with the first miss or "
+      "load, again after a loss)." },
+    { "eddy_lookup_db_connects_total", "counter",
+      "Connections opened: 1, and one more for each reconnect after a lost connection." },
+    { "eddy_lookup_db_connect_failures_total", "counter",
+      "Connection attempts that failed (server down, refused, wrong password)." },
+};
+
+static int connection_metrics(const rt_lookups *ls, rt_buf *out)
+{
+    char labels[256];
+    for (size_t c = 0; c < sizeof connection / sizeof *connection; c++) {
+        if (rt_prom_header(out, connection[c].name, connection[c].type, connection[c].help))
+            return -1;
+        for (size_t i = 0; i < ls->n; i++) {
+            rt_mysql_stats st = { 0 };
+            if (ls->v[i]->db)
+                rt_mysql_get_stats(ls->v[i]->db, &st);
+            double v = c == 0 ? st.connected : c == 1 ? (double)st.connects
+                                                      : (double)st.connect_failures;
+            snprintf(labels, sizeof labels, "lookup=\"%s\"", ls->v[i]->name);
+            if (rt_prom_sample(out, connection[c].name, labels, v))
+                return -1;
+        }
+    }
+    return 0;
+}
+
 int rt_lookups_metrics(const rt_lookups *ls, rt_buf *out)
 {
     char labels[256];
@@ -48,7 +81,8 @@ int rt_lookups_metrics(const rt_lookups *ls, rt_buf *out)
                 return -1;
         }
     }
-    if (rt_prom_header(out, "eddy_lookup_cache_rows", "gauge", "Rows held in the cache."))
+    if (connection_metrics(ls, out) < 0 ||
+        rt_prom_header(out, "eddy_lookup_cache_rows", "gauge", "Rows held in the cache."))
         return -1;
     for (size_t i = 0; i < ls->n; i++) {
         const rt_lookup *lk = ls->v[i];

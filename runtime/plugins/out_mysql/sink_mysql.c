@@ -345,6 +345,12 @@ static const rt_sink_metric metrics[] = {
       "Replayed rows skipped because the stored offsets show them written (exactly once)." },
     { "eddy_mysql_sink_pending_rows", "gauge",
       "Rows accepted and not yet committed (waiting or in flight)." },
+    { "eddy_mysql_sink_connected", "gauge",
+      "1 while the sink's connection is open (it opens with the first batch, again after a loss)." },
+    { "eddy_mysql_sink_connects_total", "counter",
+      "Connections opened: 1, and one more for each reconnect after a lost connection." },
+    { "eddy_mysql_sink_connect_failures_total", "counter",
+      "Connection attempts that failed (server down, refused, wrong password)." },
 };
 
 static void mysql_values(rt_sink *s, double *v)
@@ -356,6 +362,12 @@ static void mysql_values(rt_sink *s, double *v)
     v[3] = (double)m->dead;
     v[4] = (double)m->skipped;
     v[5] = (double)mysql_pending(s);
+    rt_mysql_stats st = { 0 };
+    if (m->db)
+        rt_mysql_get_stats(m->db, &st);
+    v[6] = st.connected;
+    v[7] = (double)st.connects;
+    v[8] = (double)st.connect_failures;
 }
 
 static int mysql_metrics(const rt_sinks *ss, rt_buf *out)
