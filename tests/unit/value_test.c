@@ -262,6 +262,72 @@ out:
     return ok;
 }
 
+/* Random accumulators from a small alphabet of keys and kinds (numbers, int64, strings,
+ * booleans, nil, nested tables), so that keys repeat across the values and kinds change
+ * between them; a deterministic sequence. */
+static const char random_lua[] =
+    "local seed = 12345\n"
+    "local function rnd(n) seed = seed * 16807 % 2147483647 return seed % n + 1 end\n"
+    "local keys = { 'n', 'out', 'g', 'f', 'x', 1, 2, 3, true }\n"
+    "local function value(depth)\n"
+    "  local k\n"
+    "  if depth == 0 then k = rnd(8) == 1 and rnd(6) or 7\n"        /* mostly tables */
+    "  else k = rnd(depth > 2 and 6 or 8) end\n"
+    "  if k <= 2 then return rnd(100) / 4 end\n"
+    "  if k == 3 then return int64(tostring(rnd(1000))) end\n"
+    "  if k == 4 then return ('s' .. rnd(3)) end\n"
+    "  if k == 5 then return rnd(2) == 1 end\n"
+    "  if k == 6 then return nil end\n"
+    "  local t = {}\n"
+    "  for i = 1, rnd(depth == 0 and rnd(2) == 1 and 40 or 6) - 1 do\n"
+    "    local key = rnd(4) == 1 and ('k' .. rnd(60)) or keys[rnd(#keys)]\n"
+    "    t[key] = value(depth + 1)\n"
+    "  end\n"
+    "  return t\n"
+    "end\n"
+    "return function() return value(0) end\n";
+
+/* Failures among `runs` random sequences of 2 to 5 values: merged at once against
+ * merged two at a time, byte for byte. */
+static int random_merges(lua_State *L, int runs)
+{
+    enum { MAX = 5 };
+    rt_buf in[MAX] = { { 0 } }, all = { 0 }, step = { 0 }, acc = { 0 };
+    lb_span v[MAX];
+    int bad = 0;
+    if (luaL_dostring(L, random_lua))
+        return runs;
+    int gen = lua_gettop(L);
+    for (int r = 0; r < runs; r++) {
+        size_t n = 2 + (size_t)r % (MAX - 1);
+        for (size_t i = 0; i < n; i++) {
+            lua_pushvalue(L, gen);
+            lua_call(L, 0, 1);
+            if (dump(L, &in[i]) < 0)
+                goto out;
+            v[i] = (lb_span){ in[i].data, in[i].len };
+        }
+        all.len = acc.len = 0;
+        int ok = lb_value_merge_sum(v, n, &all) == 0 &&
+                 rt_buf_append(&acc, in[0].data, in[0].len) == 0;
+        for (size_t i = 1; ok && i < n; i++) {
+            step.len = 0;
+            ok = merge2(acc.data, acc.len, in[i].data, in[i].len, &step) == 0;
+            acc.len = 0;
+            ok = ok && rt_buf_append(&acc, step.data, step.len) == 0;
+        }
+        bad += !ok || all.len != acc.len || memcmp(all.data, acc.data, all.len) != 0;
+    }
+out:
+    lua_settop(L, gen - 1);
+    for (size_t i = 0; i < MAX; i++)
+        rt_buf_free(&in[i]);
+    rt_buf_free(&all);
+    rt_buf_free(&step);
+    rt_buf_free(&acc);
+    return bad;
+}
+
 /* Every prefix of the bytes is refused; every byte changed to each tag (or 0xff)
  * loads or is refused. Either way the stack is as it was. The count of failures. */
 static int damaged(lua_State *L, rt_buf *b)
@@ -311,6 +377,8 @@ int main(void)
     for (size_t i = 0; i < sizeof merges_n / sizeof *merges_n; i++)
         unit_check(merges_n_to(L, deep, merges_n[i]), "merge sum of many: %.30s, %.30s, ... "
                    "as two at a time", merges_n[i][0], merges_n[i][1]);
+    unit_check(random_merges(L, 2000) == 0, "merge sum of many: 2,000 random sequences of 2 "
+               "to 5 values give, byte for byte, what merging two at a time gives");
     rt_buf_free(&a);
     rt_buf_free(&c);
     /* The damaged forms of the richest value. */
