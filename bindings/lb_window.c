@@ -366,11 +366,17 @@ static void push_summed(lua_State *L, rt_processor *p, const rt_wkey *k, const r
         if (s->start >= win->start && s->acc)
             v[n++] = (lb_span){ s->acc, s->acc_len };
     }
-    if (n > 1 && lb_value_merge_sum(v, n, merged) < 0)
-        luaL_error(L, "window accumulator is corrupt (or out of memory)");
-    if (!n)
+    if (!n) {
         lua_pushnil(L);
-    else if (lb_value_load(L, n > 1 ? merged->data : v[0].p, n > 1 ? merged->len : v[0].len) < 0)
+        return;
+    }
+    lb_span acc = v[0];     /* one accumulator loads as it is */
+    if (n > 1) {
+        if (lb_value_merge_sum(v, n, merged) < 0)
+            luaL_error(L, "window accumulator is corrupt (or out of memory)");
+        acc = (lb_span){ merged->data, merged->len };
+    }
+    if (lb_value_load(L, acc.p, acc.len) < 0)
         luaL_error(L, "window accumulator is corrupt");
 }
 

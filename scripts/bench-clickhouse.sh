@@ -3,7 +3,7 @@
 # against clickhouse-client inserting the same rows from a JSONEachRow file in one
 # INSERT, into the same table of a throwaway ClickHouse server
 # (scripts/clickhouse-local.sh) started here, twice:
-#  - the events file routed straight to the sink (route.b.*=sink:raw, a column list),
+#  - the events file routed straight to the sink (route.b.*=sink:olap, a column list),
 #    against the client inserting that same file with the same column list;
 #  - the events through a Lua processor into the sink, against the client inserting
 #    the rows that processor makes.

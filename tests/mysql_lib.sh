@@ -74,6 +74,10 @@ out_lines_over() { [ "$(cat "$LIVE/out.ndjson" "$LIVE/dlq.ndjson" 2>/dev/null | 
 live_metric() {
   curl -fsS "http://127.0.0.1:$LIVE_PORT/metrics" | grep -v '^#' | grep -F "$1 " | awk '{print $NF}'
 }
+# conn_is OPEN/COUNT OPEN MIN: a connection's state read as "open/count" (of its
+# *_connected and a *_connects_total or *_connect_failures_total): open is OPEN, and
+# the count at least MIN.
+conn_is() { [ "${1%/*}" = "$2" ] && [ "${1#*/}" -ge "$3" ]; }
 # live_stop: end the input; eddy finishes what it has and exits. Sets LIVE_RC.
 live_stop() { exec 4>&-; LIVE_RC=0; wait "$LIVE_PID" || LIVE_RC=$?; }
 

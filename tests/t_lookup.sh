@@ -129,9 +129,8 @@ up=$(live_metric 'eddy_lookup_db_connected{lookup="dev"}')/$(live_metric 'eddy_l
 live_stop
 check "lookup outage: events waited while MariaDB was down" test "${waiting:-0}" -gt 0
 check "lookup outage: meanwhile the connection is down and attempts failed ($down)" \
-  bash -c '[ "${1%/*}" = 0 ] && [ "${1#*/}" -ge 1 ]' _ "$down"
-check "lookup outage: afterwards it is open again, reconnected ($up)" \
-  bash -c '[ "${1%/*}" = 1 ] && [ "${1#*/}" -ge 2 ]' _ "$up"
+  conn_is "$down" 0 1
+check "lookup outage: afterwards it is open again, reconnected ($up)" conn_is "$up" 1 2
 expect_eq "lookup outage: every event out once, enriched, in input order" \
   "$(seq 1 2000 | awk '{ printf "o%d\tsensor %d\n", $1, $1 % 300 + 1 }')" \
   "$(jq -r '[.id, .name // "-"] | @tsv' "$d/out.ndjson")"

@@ -107,7 +107,7 @@ expect_eq "mysql sink: one connection before the outage" 1 "$before"
 check "mysql sink: connection attempts failed while the server was down ($failures)" \
   test "${failures:-0}" -ge 1
 check "mysql sink: afterwards the connection is open again, reconnected ($after)" \
-  bash -c '[ "${1%/*}" = 1 ] && [ "${1#*/}" -ge 2 ]' _ "$after"
+  conn_is "$after" 1 2
 expect_eq "mysql sink: server restarted mid-stream: all 4,000 rows, none dead-lettered" \
   "4000 0" "$(sql 'SELECT COUNT(DISTINCT id) FROM kv') $(cat "$d/dlq.ndjson" 2>/dev/null | wc -l)"
 check "mysql sink: the outage was retried, not skipped" grep -q 'not written.*retrying' "$d/err"

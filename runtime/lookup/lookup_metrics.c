@@ -32,16 +32,23 @@ static const struct {
 };
 
 /* Each lookup's own database connection (core/mysql_conn.c counts). */
+static double connected(const rt_mysql_stats *st) { return st->connected; }
+static double connects(const rt_mysql_stats *st) { return (double)st->connects; }
+static double connect_failures(const rt_mysql_stats *st) { return (double)st->connect_failures; }
+
 static const struct {
     const char *name, *type, *help;
+    double (*value)(const rt_mysql_stats *st);
 } connection[] = {
     { "eddy_lookup_db_connected", "gauge",
       "1 while the lookup's database connection is open (it opens with the first miss or "
-      "load, again after a loss)." },
+      "load, again after a loss).", connected },
     { "eddy_lookup_db_connects_total", "counter",
-      "Connections opened: 1, and one more for each reconnect after a lost connection." },
+      "Connections opened: 1, and one more for each reconnect after a lost connection.",
+      connects },
     { "eddy_lookup_db_connect_failures_total", "counter",
-      "Connection attempts that failed (server down, refused, wrong password)." },
+      "Connection attempts that failed (server down, refused, wrong password).",
+      connect_failures },
 };
 
 static int connection_metrics(const rt_lookups *ls, rt_buf *out)
@@ -54,10 +61,8 @@ static int connection_metrics(const rt_lookups *ls, rt_buf *out)
             rt_mysql_stats st = { 0 };
             if (ls->v[i]->db)
                 rt_mysql_get_stats(ls->v[i]->db, &st);
-            double v = c == 0 ? st.connected : c == 1 ? (double)st.connects
-                                                      : (double)st.connect_failures;
             snprintf(labels, sizeof labels, "lookup=\"%s\"", ls->v[i]->name);
-            if (rt_prom_sample(out, connection[c].name, labels, v))
+            if (rt_prom_sample(out, connection[c].name, labels, connection[c].value(&st)))
                 return -1;
         }
     }

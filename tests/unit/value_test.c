@@ -211,6 +211,25 @@ static int merges_to(lua_State *L, int deep, const char *const m[3], rt_buf *a, 
     return ok;
 }
 
+/* 1 when merging v[0..n) at once (into *all) and two at a time from the left (into
+ * *acc, step the scratch) both succeed and give the same bytes. */
+static int same_as_two_at_a_time(const lb_span *v, size_t n, rt_buf *all, rt_buf *step,
+                                 rt_buf *acc)
+{
+    all->len = acc->len = 0;
+    if (lb_value_merge_sum(v, n, all) < 0 || rt_buf_append(acc, v[0].p, v[0].len) < 0)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        step->len = 0;
+        if (merge2(acc->data, acc->len, v[i].p, v[i].len, step) < 0)
+            return 0;
+        acc->len = 0;
+        if (rt_buf_append(acc, step->data, step->len) < 0)
+            return 0;
+    }
+    return all->len == acc->len && memcmp(all->data, acc->data, all->len) == 0;
+}
+
 /* 1 when merging the values of m (up to the last, the one wanted) at once gives both
  * what is wanted and, byte for byte, what merging them two at a time from the left
  * gives; and no truncation of one of them is taken. */
@@ -228,17 +247,7 @@ static int merges_n_to(lua_State *L, int deep, const char *const *m)
             goto out;
         v[i] = (lb_span){ in[i].data, in[i].len };
     }
-    if (lb_value_merge_sum(v, n, &all) < 0 || rt_buf_append(&acc, in[0].data, in[0].len) < 0)
-        goto out;
-    for (size_t i = 1; i < n; i++) {
-        step.len = 0;
-        if (merge2(acc.data, acc.len, in[i].data, in[i].len, &step) < 0)
-            goto out;
-        acc.len = 0;
-        if (rt_buf_append(&acc, step.data, step.len) < 0)
-            goto out;
-    }
-    if (all.len != acc.len || memcmp(all.data, acc.data, all.len) != 0 ||
+    if (!same_as_two_at_a_time(v, n, &all, &step, &acc) ||
         lb_value_load(L, all.data, all.len) < 0)
         goto out;
     if (push_expr(L, m[n]) < 0) {
@@ -307,16 +316,7 @@ static int random_merges(lua_State *L, int runs)
                 goto out;
             v[i] = (lb_span){ in[i].data, in[i].len };
         }
-        all.len = acc.len = 0;
-        int ok = lb_value_merge_sum(v, n, &all) == 0 &&
-                 rt_buf_append(&acc, in[0].data, in[0].len) == 0;
-        for (size_t i = 1; ok && i < n; i++) {
-            step.len = 0;
-            ok = merge2(acc.data, acc.len, in[i].data, in[i].len, &step) == 0;
-            acc.len = 0;
-            ok = ok && rt_buf_append(&acc, step.data, step.len) == 0;
-        }
-        bad += !ok || all.len != acc.len || memcmp(all.data, acc.data, all.len) != 0;
+        bad += !same_as_two_at_a_time(v, n, &all, &step, &acc);
     }
 out:
     lua_settop(L, gen - 1);
