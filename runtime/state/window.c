@@ -1,11 +1,11 @@
 /* window.c - keyed event-time windows. Each key of each definition holds its open
- * panes (window instances); a min-heap orders the panes by the watermark they wait
- * for: their end (fire) and then their end plus the allowed lateness (clean up). A
- * pane that changes its due time (a session that grew) leaves a stale heap entry
- * behind, recognised on pop by its start and time, so nothing is searched per event.
+ * panes (window instances); a queue by time orders the panes by the watermark they
+ * wait for: their end (fire) and then their end plus the allowed lateness (clean up).
+ * A pane that changes its due time (a session that grew) leaves a stale entry behind,
+ * recognised when run by its start and time, so nothing is searched per event.
  *
  * A sliced definition keeps no panes, as Flink's slicing window operator: a key holds
- * its slices, and one heap entry for the next time they need (a window's end, or the
+ * its slices, and one due entry for the next time they need (a window's end, or the
  * end of a slice's last window plus the lateness, when the slice goes); a window's
  * count and accumulator are read off its slices when it fires.
  *
@@ -31,7 +31,18 @@ int rt_windows_init(rt_windows *ws, rt_window_def *defs, size_t ndefs)
     return ws->keys ? 0 : -1;
 }
 
-/* ---- the heap of due panes ---- */
+/* ---- what is due, by time ---- */
+
+/* The entries due at one time. Queued in any order, sorted (before()) when the time
+ * comes: one sort of a slide's 100,000 keys instead of a heap pop each, whose levels
+ * missed the cache. A time can have more than one bucket (one fell out of `recent`);
+ * they are put together before the sort. */
+struct rt_wbucket {
+    int64_t time;
+    rt_wdue *v;             /* &one, or malloc'd past one entry */
+    size_t n, cap;
+    rt_wdue one;            /* a session's time mostly has one entry: no second malloc */
+};
 
 static int before(const rt_wdue *a, const rt_wdue *b)
 {
@@ -48,6 +59,11 @@ static int before(const rt_wdue *a, const rt_wdue *b)
     if (a->k->partition != b->k->partition)
         return a->k->partition < b->k->partition;
     return a->start < b->start;
+}
+
+static int due_cmp(const void *a, const void *b)
+{
+    return before(a, b) ? -1 : before(b, a);
 }
 
 /* `start` names the pane the entry is for; SLICES_DUE: the key's slices. */
@@ -67,51 +83,128 @@ static uint64_t order_of(const rt_wkey *k)
     return o;
 }
 
-static int heap_push_at(rt_windows *ws, rt_wkey *k, int64_t time, int64_t start)
+static size_t recent_slot(int64_t time)
 {
-    if (ws->nheap == ws->capheap) {
-        size_t cap = ws->capheap ? ws->capheap * 2 : 256;
-        rt_wdue *h = realloc(ws->heap, cap * sizeof *h);
-        if (!h)
-            return -1;
-        ws->heap = h;
-        ws->capheap = cap;
-    }
-    size_t i = ws->nheap++;
-    rt_wdue e = { time, order_of(k), k, start };
-    while (i && before(&e, &ws->heap[(i - 1) / 2])) {
-        ws->heap[i] = ws->heap[(i - 1) / 2];
+    return (size_t)(((uint64_t)time * 0x9E3779B97F4A7C15ull) >> 61) % RT_WBUCKET_RECENT;
+}
+
+/* The heap of buckets, by time. */
+static void buckets_up(rt_windows *ws, size_t i)
+{
+    rt_wbucket *b = ws->due[i];
+    while (i && b->time < ws->due[(i - 1) / 2]->time) {
+        ws->due[i] = ws->due[(i - 1) / 2];
         i = (i - 1) / 2;
     }
-    ws->heap[i] = e;
+    ws->due[i] = b;
+}
+
+static rt_wbucket *buckets_pop(rt_windows *ws)
+{
+    rt_wbucket *top = ws->due[0], *last = ws->due[--ws->ndue];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= ws->ndue)
+            break;
+        if (c + 1 < ws->ndue && ws->due[c + 1]->time < ws->due[c]->time)
+            c++;
+        if (last->time <= ws->due[c]->time)
+            break;
+        ws->due[i] = ws->due[c];
+        i = c;
+    }
+    if (ws->ndue)
+        ws->due[i] = last;
+    size_t r = recent_slot(top->time);
+    if (ws->recent[r] == top)
+        ws->recent[r] = NULL;
+    return top;
+}
+
+static void bucket_free(rt_wbucket *b)
+{
+    if (b && b->v != &b->one)
+        free(b->v);
+    free(b);
+}
+
+/* Room for `need` entries in b; -1 when out of memory (b unchanged). */
+static int bucket_reserve(rt_wbucket *b, size_t need)
+{
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap * 2 > need ? b->cap * 2 : need;
+    rt_wdue *v = realloc(b->v == &b->one ? NULL : b->v, cap * sizeof *v);
+    if (!v)
+        return -1;
+    if (b->v == &b->one)
+        v[0] = b->one;
+    b->v = v;
+    b->cap = cap;
+    return 0;
+}
+
+/* The bucket of `time` entries go to: the recent one, or a new one. */
+static rt_wbucket *bucket_for(rt_windows *ws, int64_t time)
+{
+    size_t r = recent_slot(time);
+    if (ws->recent[r] && ws->recent[r]->time == time)
+        return ws->recent[r];
+    if (ws->ndue == ws->capdue) {
+        size_t cap = ws->capdue ? ws->capdue * 2 : 16;
+        rt_wbucket **v = realloc(ws->due, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        ws->due = v;
+        ws->capdue = cap;
+    }
+    rt_wbucket *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->time = time;
+    b->v = &b->one;
+    b->cap = 1;
+    ws->due[ws->ndue++] = b;
+    buckets_up(ws, ws->ndue - 1);
+    ws->recent[r] = b;
+    return b;
+}
+
+static int due_push_at(rt_windows *ws, rt_wkey *k, int64_t time, int64_t start)
+{
+    rt_wbucket *b = bucket_for(ws, time);
+    if (!b)
+        return -1;
+    if (bucket_reserve(b, b->n + 1) < 0)
+        return -1;
+    b->v[b->n++] = (rt_wdue){ time, order_of(k), k, start };
     k->queued++;
     return 0;
 }
 
-static int heap_push(rt_windows *ws, rt_wkey *k, const rt_pane *p)
+static int due_push(rt_windows *ws, rt_wkey *k, const rt_pane *p)
 {
-    return heap_push_at(ws, k, p->due, p->start);
+    return due_push_at(ws, k, p->due, p->start);
 }
 
-static rt_wdue heap_pop(rt_windows *ws)
+/* Take the earliest time's entries out of the queue, in order. Out of memory, another
+ * bucket of the same time is left for the next take: its entries still fire, after
+ * this one's. */
+static rt_wbucket *due_take(rt_windows *ws)
 {
-    rt_wdue top = ws->heap[0], last = ws->heap[--ws->nheap];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= ws->nheap)
+    rt_wbucket *b = buckets_pop(ws);
+    while (ws->ndue && ws->due[0]->time == b->time) {
+        rt_wbucket *o = ws->due[0];
+        if (bucket_reserve(b, b->n + o->n) < 0)
             break;
-        if (c + 1 < ws->nheap && before(&ws->heap[c + 1], &ws->heap[c]))
-            c++;
-        if (!before(&ws->heap[c], &last))
-            break;
-        ws->heap[i] = ws->heap[c];
-        i = c;
+        buckets_pop(ws);
+        memcpy(b->v + b->n, o->v, o->n * sizeof *o->v);
+        b->n += o->n;
+        bucket_free(o);
     }
-    if (ws->nheap)
-        ws->heap[i] = last;
-    top.k->queued--;
-    return top;
+    qsort(b->v, b->n, sizeof *b->v, due_cmp);
+    return b;
 }
 
 /* ---- panes ---- */
@@ -181,7 +274,7 @@ static void pane_drop(rt_windows *ws, rt_wkey *k, rt_pane *p)
     }
 }
 
-/* Everything of key k goes; a heap entry left behind is stale. */
+/* Everything of key k goes; a due entry left behind is stale. */
 static void panes_drop_all(rt_windows *ws, rt_wkey *k)
 {
     while (k->n)
@@ -198,7 +291,7 @@ static void note(rt_windows *ws, const rt_wkey *k)
                     k->klen);
 }
 
-/* A key with no panes and no heap entry left is forgotten. */
+/* A key with no panes and no due entry left is forgotten. */
 static void key_maybe_free(rt_windows *ws, rt_wkey *k)
 {
     if (k->n || k->nslices || k->queued)
@@ -320,7 +413,7 @@ static int add_session(rt_windows *ws, const rt_window_def *d, rt_wkey *k, int64
             return 0;
         if (!(into = pane_new(ws, k, start, end, 0)))
             return -1;
-        was_due = INT64_MIN;    /* no heap entry yet */
+        was_due = INT64_MIN;    /* no due entry yet */
     } else {
         into->start = into->start < start ? into->start : start;
         into->end = into->end > end ? into->end : end;
@@ -329,11 +422,11 @@ static int add_session(rt_windows *ws, const rt_window_def *d, rt_wkey *k, int64
     into->due = ws->watermark >= into->end ? into->end + d->lateness : into->end;
     if (add_to(ws, d, k, &into, 1, NULL, ev, calls) < 0)
         return -1;
-    /* The session's heap entry still holds unless it moved (its start or due time
+    /* The session's due entry still holds unless it moved (its start or due time
      * changed): then the old entry goes stale and a new one is queued. */
     if (into->start == was_start && into->due == was_due)
         return 0;
-    return heap_push(ws, k, into);
+    return due_push(ws, k, into);
 }
 
 static int64_t align(int64_t t, int64_t step)
@@ -404,7 +497,7 @@ static int slices_schedule(rt_windows *ws, rt_wkey *k, int64_t after)
     int64_t t = slices_next(&ws->defs[k->def], k, after);
     if (t == NOT_DUE || (k->slices_due != NOT_DUE && k->slices_due <= t))
         return 0;
-    if (heap_push_at(ws, k, t, SLICES_DUE) < 0)
+    if (due_push_at(ws, k, t, SLICES_DUE) < 0)
         return -1;
     k->slices_due = t;
     return 0;
@@ -476,7 +569,7 @@ static int add_sliding(rt_windows *ws, const rt_window_def *d, rt_wkey *k, const
             goto undo;
         if (ws->watermark >= end)
             p->due = end + d->lateness;
-        if (heap_push(ws, k, p) < 0) {
+        if (due_push(ws, k, p) < 0) {
             pane_drop(ws, k, p);
             goto undo;
         }
@@ -580,35 +673,48 @@ fail:
     return -1;
 }
 
+/* One due entry: fire its pane (or its key's slices) and drop what is past its
+ * lateness. A stale entry (its pane moved or went) does nothing. */
+static void due_run(rt_windows *ws, const rt_wdue *e, int64_t watermark,
+                    const rt_window_calls *calls)
+{
+    rt_wkey *k = e->k;
+    k->queued--;
+    if (e->start == SLICES_DUE) {
+        if (e->time == k->slices_due)
+            slices_due(ws, k, e->time, calls);
+        key_maybe_free(ws, k);
+        return;
+    }
+    rt_pane *p = pane_find(k, e->start, 0);
+    if (p && p->due == e->time) {
+        const rt_window_def *d = &ws->defs[k->def];
+        if (!p->fired || p->due < p->end + d->lateness)
+            fire(ws, d, k, p, calls);   /* a failure is the callback's to report */
+        if (d->lateness > 0 && p->due < p->end + d->lateness) {
+            p->due = p->end + d->lateness;
+            if (p->due > watermark && due_push(ws, k, p) == 0)
+                p = NULL;
+        }
+        if (p)
+            pane_drop(ws, k, p);
+        note(ws, k);
+    }
+    key_maybe_free(ws, k);
+}
+
 void rt_windows_advance(rt_windows *ws, int64_t watermark, const rt_window_calls *calls)
 {
     if (watermark <= ws->watermark)
         return;
     ws->watermark = watermark;
-    while (ws->nheap && ws->heap[0].time <= watermark) {
-        rt_wdue e = heap_pop(ws);
-        rt_wkey *k = e.k;
-        if (e.start == SLICES_DUE) {
-            if (e.time == k->slices_due)
-                slices_due(ws, k, e.time, calls);
-            key_maybe_free(ws, k);
-            continue;
-        }
-        rt_pane *p = pane_find(k, e.start, 0);
-        if (p && p->due == e.time) {
-            const rt_window_def *d = &ws->defs[k->def];
-            if (!p->fired || p->due < p->end + d->lateness)
-                fire(ws, d, k, p, calls);   /* a failure is the callback's to report */
-            if (d->lateness > 0 && p->due < p->end + d->lateness) {
-                p->due = p->end + d->lateness;
-                if (p->due > watermark && heap_push(ws, k, p) == 0)
-                    p = NULL;
-            }
-            if (p)
-                pane_drop(ws, k, p);
-            note(ws, k);
-        }
-        key_maybe_free(ws, k);
+    /* What an entry queues is due later than it (a window's next end, its lateness):
+     * never into the bucket being run. */
+    while (ws->ndue && ws->due[0]->time <= watermark) {
+        rt_wbucket *b = due_take(ws);
+        for (size_t i = 0; i < b->n; i++)
+            due_run(ws, &b->v[i], watermark, calls);
+        bucket_free(b);
     }
 }
 
@@ -622,7 +728,7 @@ void rt_windows_drop_partition(rt_windows *ws, int32_t partition)
             if (k->partition != partition)
                 continue;
             panes_drop_all(ws, k);
-            key_maybe_free(ws, k);  /* or later, when its heap entries are popped */
+            key_maybe_free(ws, k);  /* or later, when its due entries are run */
         }
     }
 }
@@ -661,7 +767,7 @@ int rt_windows_restore(rt_windows *ws, size_t def, int32_t partition, const char
     np->slice = slice;
     if (slice && p->due > k->fired_to)
         k->fired_to = p->due;
-    if (slice ? slices_schedule(ws, k, k->fired_to) < 0 : heap_push(ws, k, np) < 0) {
+    if (slice ? slices_schedule(ws, k, k->fired_to) < 0 : due_push(ws, k, np) < 0) {
         pane_drop(ws, k, np);
         key_maybe_free(ws, k);
         return -1;
@@ -687,7 +793,9 @@ void rt_windows_free(rt_windows *ws)
         rt_keymap_free(&ws->keys[d]);
     }
     free(ws->keys);
-    free(ws->heap);
+    for (size_t i = 0; i < ws->ndue; i++)
+        bucket_free(ws->due[i]);
+    free(ws->due);
     free(ws->joins);
     memset(ws, 0, sizeof *ws);
 }

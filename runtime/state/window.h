@@ -58,8 +58,8 @@ typedef struct rt_wkey {
     rt_pane *slices;        /* in start order */
     size_t nslices, capslices;
     int64_t fired_to;       /* sliced: every window that ends here or before has fired */
-    int64_t slices_due;     /* sliced: the time of the slices' live heap entry, if any */
-    size_t queued;          /* heap entries that point here: freed only at 0 and n 0 */
+    int64_t slices_due;     /* sliced: the time of the slices' live due entry, if any */
+    size_t queued;          /* due entries that point here: freed only at 0 and n 0 */
 } rt_wkey;
 
 typedef struct rt_wdue {
@@ -71,6 +71,10 @@ typedef struct rt_wdue {
     rt_wkey *k;
     int64_t start;
 } rt_wdue;
+
+/* The due entries of one time, in the order they were queued (window.c). */
+typedef struct rt_wbucket rt_wbucket;
+#define RT_WBUCKET_RECENT 8
 
 /* What firing and the Lua aggregation need from the processor (processor.c). */
 typedef struct rt_window_calls {
@@ -89,8 +93,12 @@ typedef struct rt_windows {
     rt_window_def *defs;    /* owned by the processor */
     size_t ndefs;
     rt_keymap *keys;        /* per definition: (partition, key) -> rt_wkey */
-    rt_wdue *heap;
-    size_t nheap, capheap;
+    /* What is due, by time: a min-heap of buckets, one (mostly) per time, each sorted
+     * when its time comes. Every key of an aligned slide is due at one time; a heap of
+     * their entries cost a cache miss per level to pop. */
+    rt_wbucket **due;
+    size_t ndue, capdue;
+    rt_wbucket *recent[RT_WBUCKET_RECENT];  /* the buckets last queued to, by time hash */
     rt_pane **joins;        /* scratch: the panes one event joins */
     size_t capjoins;
     int64_t watermark;      /* the last one applied */

@@ -238,9 +238,9 @@ static void test_twins(int64_t size, int64_t slide, int64_t lateness)
                "same %zu firings as per-window panes (%zu), %d of them late re-firings, %d "
                "events past every window (%d failed, %d sums wrong)", size, slide, lateness,
                t.n[0], t.n[1], refired, late_events, failures, t.bad_sum);
-    unit_check(ws.panes == 0 && ws.slices == 0 && ws.nheap == 0, "sliced windows, size %"
+    unit_check(ws.panes == 0 && ws.slices == 0 && ws.ndue == 0, "sliced windows, size %"
                PRId64 " slide %" PRId64 ": nothing left at the end (%zu panes, %zu slices, "
-               "%zu heap entries)", size, slide, ws.panes, ws.slices, ws.nheap);
+               "%zu due times)", size, slide, ws.panes, ws.slices, ws.ndue);
     rt_windows_free(&ws);
     rt_event_free(&ev);
     free(t.lines);
@@ -316,6 +316,89 @@ static void test_key_order(void)
     rt_event_free(&ev);
 }
 
+/* Ends interleaved: each event's window ends at one of 24 times, in turn, so the queue
+ * keeps more than one bucket for a time (it remembers 8); they fire by end, then key,
+ * each once. */
+typedef struct by_end {
+    int64_t last_end;
+    char last[16];
+    size_t last_len;
+    int fired, unordered;
+    unsigned char seen[200][24];
+} by_end;
+
+static int on_fire_by_end(void *arg, const rt_window_def *d, const rt_wkey *k,
+                          const rt_pane *p)
+{
+    by_end *o = arg;
+    (void)d;
+    if (o->fired) {
+        size_t n = k->klen < o->last_len ? k->klen : o->last_len;
+        int c = memcmp(o->last, k->key, n);
+        o->unordered += p->end < o->last_end ||
+                        (p->end == o->last_end && (c > 0 || (c == 0 && o->last_len >= k->klen)));
+    }
+    int key = 0, end = (int)(p->end / SIZE) - 1;
+    for (size_t i = 1; i < k->klen; i++)     /* "k<n>", not NUL-terminated */
+        key = key * 10 + (k->key[i] - '0');
+    if (key >= 0 && key < 200 && end >= 0 && end < 24)
+        o->seen[key][end]++;
+    memcpy(o->last, k->key, k->klen);
+    o->last_len = k->klen;
+    o->last_end = p->end;
+    o->fired++;
+    return 0;
+}
+
+static void test_interleaved_ends(void)
+{
+    rt_window_def def = { .name = "w", .kind = RT_WINDOW_TUMBLING, .size = SIZE,
+                          .key = "payload.k", .agg = RT_AGG_COUNT,
+                          .add_ref = -1, .result_ref = -1, .merge_ref = -1 };
+    rt_windows ws;
+    static by_end o;
+    rt_window_calls calls = { .arg = &o, .fire = on_fire_by_end };
+    rt_event_limits lim = { 1 << 20, INT64_MAX };
+    rt_event ev = { 0 };
+    int failures = 0, wanted = 0, twice = 0;
+    memset(&o, 0, sizeof o);
+    if (rt_windows_init(&ws, &def, 1) < 0) {
+        unit_check(0, "interleaved ends: windows initialized");
+        return;
+    }
+    static unsigned char wants[200][24];
+    memset(wants, 0, sizeof wants);
+    for (int i = 0; i < 2400; i++) {
+        char raw[256], err[256];
+        rt_reject why;
+        int late = 0, key = (i * 7) % 199, end = (i * 5) % 24;   /* coprime: shuffles */
+        wants[key][end] = 1;
+        int n = snprintf(raw, sizeof raw, "{\"domain\":\"d\",\"type\":\"t\",\"timestamp\":"
+                         "%d,\"eventId\":\"e%d\",\"payload\":{\"k\":\"k%d\"}}",
+                         end * (int)SIZE, i, key);
+        if (rt_event_decode(&ev, raw, (size_t)n, &lim, &why) < 0 ||
+            rt_windows_add(&ws, &ev, 0, &calls, &late, err, sizeof err) < 0 || late)
+            failures++;
+        rt_event_clear(&ev);
+    }
+    size_t buckets = ws.ndue;
+    rt_windows_advance(&ws, 24 * SIZE, &calls);
+    for (int k = 0; k < 200; k++)
+        for (int e = 0; e < 24; e++) {
+            wanted += wants[k][e];
+            twice += o.seen[k][e] != wants[k][e];
+        }
+    unit_check(failures == 0 && buckets > 24 && o.fired == wanted && twice == 0 &&
+               o.unordered == 0, "windows: ends queued interleaved (%zu buckets for 24 "
+               "times) fire by end, then key, each once (%d fired of %d, %d wrong, %d out "
+               "of order, %d not added)", buckets, o.fired, wanted, twice, o.unordered,
+               failures);
+    unit_check(ws.ndue == 0 && ws.panes == 0, "interleaved ends: nothing left (%zu due "
+               "times, %zu panes)", ws.ndue, ws.panes);
+    rt_windows_free(&ws);
+    rt_event_free(&ev);
+}
+
 int main(void)
 {
     rt_window_def def = { .name = "w", .kind = RT_WINDOW_TUMBLING, .size = SIZE,
@@ -370,16 +453,17 @@ int main(void)
                "(%d never, %d more than once)", missing, twice);
     unit_check(s.early == 0, "windows: none fired before the watermark reached its end "
                "(%d did)", s.early);
-    unit_check(s.bad_order == 0, "windows: the heap fired them in end order (%d out of "
+    unit_check(s.bad_order == 0, "windows: they fired in end order (%d out of "
                "order)", s.bad_order);
     unit_check(s.bad_count == 0 && s.total == EVENTS, "windows: each counted exactly its "
                "events (%d wrong, %llu in all)", s.bad_count, (unsigned long long)s.total);
-    unit_check(ws.nheap == 0 && ws.panes == 0, "windows: nothing is left once all fired "
-               "(%zu heap entries, %zu panes)", ws.nheap, ws.panes);
+    unit_check(ws.ndue == 0 && ws.panes == 0, "windows: nothing is left once all fired "
+               "(%zu due times, %zu panes)", ws.ndue, ws.panes);
     rt_windows_free(&ws);
     rt_event_free(&ev);
     test_sliced();
     test_key_order();
+    test_interleaved_ends();
     test_twins(1000, 250, 300);
     test_twins(1000, 300, 450);     /* gcd 100: ten slices a window */
     test_twins(700, 200, 0);
