@@ -75,8 +75,14 @@ base=$(median "${res[none]}")
 echo
 echo "lookup pipelines, $EVENTS events, medians of $ROUNDS rounds:"
 printf '  %-28s %8d events/s\n' "no lookup" "$base"
+declare -A med
 for p in hit99 hit90 hit0; do
-  m=$(median "${res[$p]}")
-  printf '  %-28s %8d events/s  %.2f of no lookup\n' "lookup, ${p#hit}% hits" "$m" "$(awk -v a="$m" -v b="$base" 'BEGIN { print a / b }')"
+  m=$(median "${res[$p]}"); med[$p]=$m
+  # The ratio falls as the rest of the pipeline gets faster; what a lookup adds an
+  # event, in time, is the figure to compare across versions.
+  awk -v a="$m" -v b="$base" -v l="lookup, ${p#hit}% hits" 'BEGIN {
+    printf "  %-28s %8d events/s  %.2f of no lookup, +%.2f us an event\n", l, a, a / b, 1e6 / a - 1e6 / b }'
 done
-echo "  targets: 99% hits >= 0.80 of no lookup; 0% hits (cold, batched misses) >= 20000 events/s"
+awk -v r="$(awk -v a="${med[hit99]}" -v b="$base" 'BEGIN { print a / b }')" -v c="${med[hit0]}" 'BEGIN {
+  printf "  targets: 99%% hits >= 0.80 of no lookup: %s; 0%% hits (cold, batched misses) >= 20000 events/s: %s\n",
+         r >= 0.80 ? "met" : "not met", c >= 20000 ? "met" : "not met" }'
