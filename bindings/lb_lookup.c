@@ -23,6 +23,27 @@ static rt_processor *self(lua_State *L)
     return lua_touserdata(L, lua_upvalueindex(1));
 }
 
+/* The lookup's field names as Lua strings (an array in the registry, keyed by the
+ * lookup, which lives as long as the worker): made once, where naming each field of
+ * each row by its C string hashed and interned it again. */
+static void push_names(lua_State *L, const rt_lookup *lk, const char *const *fields,
+                       unsigned nf)
+{
+    lua_pushlightuserdata(L, (void *)lk);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (!lua_isnil(L, -1))
+        return;
+    lua_pop(L, 1);
+    lua_createtable(L, (int)nf, 0);
+    for (unsigned i = 0; i < nf; i++) {
+        lua_pushstring(L, fields[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    lua_pushlightuserdata(L, (void *)lk);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
 /* Fields come in result-column order; NULL columns are left out (nil in Lua). */
 static void push_row(lua_State *L, const rt_lookup *lk, const rt_row *row)
 {
@@ -33,12 +54,18 @@ static void push_row(lua_State *L, const rt_lookup *lk, const rt_row *row)
         return;
     }
     unsigned n = row->n < nf ? row->n : nf;
+    push_names(L, lk, fields, nf);
+    int names = lua_gettop(L);
     lua_createtable(L, 0, (int)n);
     for (unsigned i = 0; i < n; i++) {
         const rt_cell *c = &row->cells[i];
-        switch (c->type) {
-        case RT_CELL_NULL:
+        if (c->type == RT_CELL_NULL)
             continue;
+        lua_rawgeti(L, names, (int)i + 1);
+        switch (c->type) {
+        case RT_CELL_NULL:      /* left out above; a nil value sets nothing */
+            lua_pushnil(L);
+            break;
         case RT_CELL_INT:
             if (c->i > (1LL << 53) || c->i < -(1LL << 53))
                 lb_int64_push(L, c->i);
@@ -52,8 +79,9 @@ static void push_row(lua_State *L, const rt_lookup *lk, const rt_row *row)
             lua_pushlstring(L, c->s, c->len);
             break;
         }
-        lua_setfield(L, -2, fields[i]);
+        lua_rawset(L, -3);
     }
+    lua_remove(L, names);
 }
 
 /* raw(name, key) -> row | nil | nil, true (the caller must yield, then take()). */
