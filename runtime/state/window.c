@@ -83,9 +83,10 @@ static uint64_t order_of(const rt_wkey *k)
     return o;
 }
 
+/* Times are multiples of a slide: Fibonacci hashing spreads them over the slots. */
 static size_t recent_slot(int64_t time)
 {
-    return (size_t)(((uint64_t)time * 0x9E3779B97F4A7C15ull) >> 61) % RT_WBUCKET_RECENT;
+    return (size_t)((((uint64_t)time * 0x9E3779B97F4A7C15ull) >> 32) % RT_WBUCKET_RECENT);
 }
 
 /* The heap of buckets, by time. */
