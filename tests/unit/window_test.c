@@ -255,17 +255,23 @@ typedef struct ordered {
     int fired, unordered;
 } ordered;
 
+/* Whether k's key does not sort after the key fired last (bytes, a shorter key first):
+ * out of order when both fired for one end (and definition). */
+static int key_not_after(const char *last, size_t last_len, const rt_wkey *k)
+{
+    size_t n = k->klen < last_len ? k->klen : last_len;
+    int c = memcmp(last, k->key, n);
+    return c > 0 || (c == 0 && last_len >= k->klen);
+}
+
 static int on_fire_ordered(void *arg, const rt_window_def *d, const rt_wkey *k,
                            const rt_pane *p)
 {
     ordered *o = arg;
     (void)d, (void)p;
-    if (o->fired) {
-        size_t n = k->klen < o->last_len ? k->klen : o->last_len;
-        int c = memcmp(o->last, k->key, n);
+    if (o->fired)
         o->unordered += k->def < o->last_def ||
-                        (k->def == o->last_def && (c > 0 || (c == 0 && o->last_len >= k->klen)));
-    }
+                        (k->def == o->last_def && key_not_after(o->last, o->last_len, k));
     memcpy(o->last, k->key, k->klen);
     o->last_len = k->klen;
     o->last_def = k->def;
@@ -332,12 +338,9 @@ static int on_fire_by_end(void *arg, const rt_window_def *d, const rt_wkey *k,
 {
     by_end *o = arg;
     (void)d;
-    if (o->fired) {
-        size_t n = k->klen < o->last_len ? k->klen : o->last_len;
-        int c = memcmp(o->last, k->key, n);
+    if (o->fired)
         o->unordered += p->end < o->last_end ||
-                        (p->end == o->last_end && (c > 0 || (c == 0 && o->last_len >= k->klen)));
-    }
+                        (p->end == o->last_end && key_not_after(o->last, o->last_len, k));
     int key = 0, end = (int)(p->end / SIZE) - 1;
     for (size_t i = 1; i < k->klen; i++)     /* "k<n>", not NUL-terminated */
         key = key * 10 + (k->key[i] - '0');
