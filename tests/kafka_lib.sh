@@ -171,8 +171,37 @@ produce_paced() {
 
 # covered MANIFEST: every valid eventId of the manifest is on the output topic.
 covered() { [ -z "$(comm -23 <(want_ids "$1" | sort -u) <(out_ids | sort -u) | head -1)" ]; }
-# wait_covered MANIFEST: poll once a second, up to 90 s (re-reading the topic is slow).
-wait_covered() { local i; for i in $(seq 90); do covered "$1" && return 0; sleep 1; done; return 1; }
+# wait_covered MANIFEST: poll once a second, up to 90 s (re-reading the topic is slow);
+# when something is still missing, say where it is.
+wait_covered() {
+  local i; for i in $(seq 90); do covered "$1" && return 0; sleep 1; done
+  why_missing "$1"; return 1
+}
+# why_missing MANIFEST: the eventIds not on `out`: how many, where they are on the input
+# topic (and what kcat said producing it) and on `dlq`, and what each eddy of $MOCK_DIR
+# reports (records read, unfinished, paused partitions, lag) and last logged as an
+# error. A failure in CI is not re-run by hand, so it says all it can here.
+why_missing() {
+  local m=$MOCK_DIR/missing f port
+  comm -23 <(want_ids "$1" | sort -u) <(out_ids | sort -u) > "$m"
+  echo "$(wc -l < "$m") eventIds missing, e.g. $(head -3 "$m" | tr '\n' ' ')"
+  kcat -b "$BOOT" -C -t events -e -q -f '%p %o %s\n' 2>/dev/null |
+    LC_ALL=C awk 'NR == FNR { want["\"eventId\":\"" $1 "\""] = 1; next }
+         match($0, /"eventId":"[^"]*"/) && (substr($0, RSTART, RLENGTH) in want) {
+           n[$1]++; if (!($1 in lo)) lo[$1] = $2; hi[$1] = $2 }
+         END { for (p in n) printf "  on events[%s]: %d, offsets %d to %d\n", p, n[p], lo[p], hi[p]
+               if (length(n) == 0) print "  on events: none" }' "$m" -
+  cat "$MOCK_DIR"/*.kcat.err 2>/dev/null | grep -v '^$' | tail -5 | sed 's/^/  kcat: /'
+  echo "  on dlq: $(kcat -b "$BOOT" -C -t dlq -e -q -f '%s\n' 2>/dev/null | grep -cFf <(sed 's/.*/"&"/' "$m"))"
+  for f in "$MOCK_DIR"/*.err; do
+    case $f in *.kcat.err) continue ;; esac
+    port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$f" | cut -d: -f2)
+    [ -n "$port" ] && curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null |
+      grep -E '^eddy_(records_read_total|inflight_events|kafka_paused_partitions|kafka_consumer_lag|kafka_records_in_total)' |
+      sed "s|^|  $(basename "$f" .err): |"
+    grep -E ' (error|warn) ' "$f" | grep -v 'dead letter\|is kept in input partitions' | tail -5 | cut -c1-240 | sed 's/^/  log: /'
+  done
+}
 duplicates() { out_ids > "$1.ids"; echo $(( $(wc -l < "$1.ids") - $(sort -u "$1.ids" | wc -l) )); }
 
 # kill_restart LABEL: in the scenario of $d, eddy is SIGKILLed while events are in
