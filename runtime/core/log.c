@@ -119,7 +119,7 @@ void rt_log(enum rt_log_level level, const char *fmt, ...)
     va_end(ap);
     if (m < 0)
         msg[0] = '\0';
-    char when[32];
+    char when[64];     /* room for any int the format could print, so no -O2 build warns */
     snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (int)(now % 1000));
