@@ -171,6 +171,8 @@ produce_paced() {
 
 # covered MANIFEST: every valid eventId of the manifest is on the output topic.
 covered() { [ -z "$(comm -23 <(want_ids "$1" | sort -u) <(out_ids | sort -u) | head -1)" ]; }
+# covered_now MANIFEST: covered, and when not, say where the missing ones are.
+covered_now() { covered "$1" || { why_missing "$1"; return 1; }; }
 # wait_covered MANIFEST: poll once a second, up to 90 s (re-reading the topic is slow);
 # when something is still missing, say where it is.
 wait_covered() {
