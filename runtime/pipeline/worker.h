@@ -42,7 +42,9 @@ typedef struct rt_job {
     struct rt_worker *w;
     enum rt_job_state state;
     rt_event ev;
-    char *raw;              /* own copy of the bytes, once the job is queued */
+    char *raw;              /* own copy of the bytes, once the job is queued; the buffer
+                             * stays with the job for the next record (worker_jobs.c) */
+    size_t rawcap;
     rt_processor *p;        /* NULL when refused before a processor */
     rt_call call;
     rt_outbox out;

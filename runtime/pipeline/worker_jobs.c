@@ -29,6 +29,20 @@
 #include "reload.h"
 #include "worker_int.h"
 
+/* A queued record's bytes are copied into its job; a spare job keeps its buffer up to
+ * this size, so that a queue of ordinary records allocates nothing (most records queue
+ * while a lookup ahead of them waits), and one huge record does not stay held. */
+#define RAW_KEEP 4096
+
+static void job_free(rt_job *j)
+{
+    rt_outbox_free(&j->out);
+    rt_call_free(&j->call);
+    rt_event_free(&j->ev);
+    free(j->raw);
+    free(j);
+}
+
 static rt_job *job_get(rt_worker *w)
 {
     rt_job *j = w->spare;
@@ -41,7 +55,6 @@ static rt_job *job_get(rt_worker *w)
     j->next = NULL;
     j->w = w;
     j->p = NULL;
-    j->raw = NULL;
     j->call.co = NULL;
     j->wait.row = NULL;
     j->wait.entry = NULL;
@@ -58,17 +71,17 @@ static void job_put(rt_worker *w, rt_job *j)
     if (j->p)
         rt_processor_abort(j->p, &j->call);
     rt_event_clear(&j->ev);
-    free(j->raw);
-    j->raw = NULL;
+    if (j->rawcap > RAW_KEEP) {
+        free(j->raw);
+        j->raw = NULL;
+        j->rawcap = 0;
+    }
     if (w->nspare < 256) {
         j->next = w->spare;
         w->spare = j;
         w->nspare++;
     } else {
-        rt_outbox_free(&j->out);
-        rt_call_free(&j->call);
-        rt_event_free(&j->ev);
-        free(j);
+        job_free(j);
     }
 }
 
@@ -264,11 +277,17 @@ void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin
         return;
     }
     /* It stays beyond this call: keep its bytes (the source reuses its buffer). */
-    if (!(j->raw = malloc(len ? len : 1))) {
-        rt_error("out of memory");
-        job_put(w, j);
-        rt_worker_fail(w, origin);
-        return;
+    if (len > j->rawcap) {
+        size_t cap = len < 512 ? 512 : len;
+        free(j->raw);
+        j->rawcap = 0;
+        if (!(j->raw = malloc(cap))) {
+            rt_error("out of memory");
+            job_put(w, j);
+            rt_worker_fail(w, origin);
+            return;
+        }
+        j->rawcap = cap;
     }
     memcpy(j->raw, raw, len);
     j->ev.raw = j->raw;
@@ -291,9 +310,6 @@ void rt_worker_jobs_free(rt_worker *w)
     while (w->spare) {
         rt_job *j = w->spare;
         w->spare = j->next;
-        rt_outbox_free(&j->out);
-        rt_call_free(&j->call);
-        rt_event_free(&j->ev);
-        free(j);
+        job_free(j);
     }
 }
