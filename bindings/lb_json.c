@@ -3,6 +3,7 @@
  * Encoding writes text straight from Lua values into a buffer, with no jansson tree in
  * between: this runs once per emitted record, so it is on the hot path. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,43 @@ static void encode_string(lua_State *L, const char *s, size_t n, rt_buf *b)
     }
 }
 
+/* An object key as `"key":`. The keys of what processors emit are the same few literal
+ * strings event after event, so their encoded form is kept, by the address LuaJIT
+ * interned them at: a table per thread (workers are threads), direct-mapped. An address
+ * can be reused by another string once one is collected, so a hit compares the bytes
+ * too; keys past KEY_MAX bytes are encoded each time. */
+#define KEY_SLOTS 64
+#define KEY_MAX 40
+
+typedef struct key_slot {
+    const char *at;             /* the Lua string's bytes when cached */
+    unsigned char len, enclen;
+    char raw[KEY_MAX];
+    char enc[KEY_MAX * 6 + 3];  /* quotes, escapes (\u00XX at most 6 a byte) and ':' */
+} key_slot;
+
+static _Thread_local key_slot key_cache[KEY_SLOTS];
+
+static void encode_key(lua_State *L, const char *k, size_t n, rt_buf *b)
+{
+    key_slot *e = &key_cache[((uintptr_t)k >> 4) % KEY_SLOTS];
+    if (e->at == k && e->len == n && memcmp(e->raw, k, n) == 0) {
+        put(L, b, e->enc, e->enclen);
+        return;
+    }
+    size_t start = b->len;
+    encode_string(L, k, n, b);
+    put(L, b, ":", 1);
+    size_t enclen = b->len - start;
+    if (n <= KEY_MAX && enclen <= sizeof e->enc) {
+        e->at = k;
+        e->len = (unsigned char)n;
+        e->enclen = (unsigned char)enclen;
+        memcpy(e->raw, k, n);
+        memcpy(e->enc, b->data + start, enclen);
+    }
+}
+
 static int is_array_mt(lua_State *L, int idx)
 {
     if (!lua_getmetatable(L, idx))
@@ -164,8 +202,7 @@ static void encode_table(lua_State *L, int idx, rt_buf *b, int depth)
                     bad_key(L, idx);
                 size_t klen;
                 const char *k = lua_tolstring(L, -2, &klen);
-                encode_string(L, k, klen, b);
-                put(L, b, ":", 1);
+                encode_key(L, k, klen, b);
                 encode_value(L, lua_gettop(L), b, depth + 1);
                 lua_pop(L, 1);
                 if (!lua_next(L, idx))

@@ -51,6 +51,19 @@ return {
         out[k] = ok and r or ("error: " .. r)
       end
       ctx.emit("out", out)
+    elseif ev.type == "keys" then
+      -- Object keys are kept encoded by where their string lives (lb_json.c): keys made
+      -- and dropped by the thousand, so that the collector gives their addresses to
+      -- other keys of the same length, must each come out as themselves; a key that
+      -- needs escaping comes out the same the first time and the next.
+      local bad = 0
+      for i = 1, 20000 do
+        local k = ("k%05d"):format((i * 7919) % 100000)
+        if ctx.json.encode({ [k] = i }) ~= '{"' .. k .. '":' .. i .. '}' then bad = bad + 1 end
+      end
+      local esc = {}
+      for i = 1, 2 do esc[i] = ctx.json.encode({ ['q"b\\n\1\u{e9}'] = i }) end
+      ctx.emit("out", { id = ev.eventId, bad = bad, esc = esc })
     else
       seen[ev.eventId] = true
       ctx.emit("out", { id = ev.eventId, payload = p })
@@ -83,10 +96,11 @@ LUA
            | map({ key: ("k" + (.key | tostring)), value }) | from_entries
            | { domain: "t", type: "ok", timestamp: 1, eventId: "e18", payload: . }'
   event t tables e19
+  event t keys e20
 } > "$d/in.ndjson"
 run_eddy "$d"
 expect_eq "processor: run survives failing events, exit 0" 0 "$RC"
-expect_eq "processor: good events around failures all come out" "e1 e3 e14 e15 e16 e17 e18 e19" \
+expect_eq "processor: good events around failures all come out" "e1 e3 e14 e15 e16 e17 e18 e19 e20" \
   "$(jq -r '.id // empty' "$d/out.ndjson" | tr '\n' ' ' | sed 's/ $//')"
 check "processor: outputs of a failed event are discarded" bash -c "! grep -q partial '$d/out.ndjson'"
 dl() { jq -r --arg id "$1" 'select(.eventId==$id) | .reason + "|" + .detail + "|" + (.processor // "")' "$d/dlq.ndjson"; }
@@ -120,8 +134,11 @@ expect_eq "processor: json.decode/encode round trip, json.array, now, version/so
 expect_eq "processor: json.encode of objects, arrays, empty and marked tables; bad keys refused" \
   '{"arr":"[1,2,3]","boolkey":"error: cannot encode a table key of type boolean (object keys are strings)","empty":"{}","id":"e19","late":"error: cannot encode a table with both array and non-array keys","marked":"[]","mixed":"error: cannot encode a table with both array and non-array keys","numkey":"error: cannot encode a table key of type number (object keys are strings)","obj":"{\"a\":{\"b\":{}}}"}' \
   "$(jq -cS 'select(.id=="e19")' "$d/out.ndjson")"
+expect_eq "processor: 20,000 keys made and collected each encode as themselves; an escaped key twice alike" \
+  '{"bad":0,"esc":["{\"q\\\"b\\\\n\\u0001é\":1}","{\"q\\\"b\\\\n\\u0001é\":2}"]}' \
+  "$(jq -cS 'select(.id=="e20") | del(.id)' "$d/out.ndjson")"
 expect_eq "processor: json.decode of bad text returns nil, message" \
   "false|column 4: string or '}' expected near 'bad'" \
   "$(jq -r 'select(.id=="e16") | (.ok|tostring) + "|" + .err' "$d/out.ndjson")"
-expect_eq "processor: the summary counts records and outputs" "19 records, 9 outputs, 9 dead letters" \
+expect_eq "processor: the summary counts records and outputs" "20 records, 10 outputs, 9 dead letters" \
   "$(grep -o '[0-9]* records, [0-9]* outputs, [0-9]* dead letters' "$d/err")"
