@@ -21,6 +21,10 @@ expect_eq() {
 # wait_until COND...: poll up to 30 s (a bound, not a timing assertion).
 wait_until() { local i; for i in $(seq 300); do "$@" && return 0; sleep 0.1; done; return 1; }
 
+# lua_chunk PATH: PATH as a Lua error message names it: from 60 characters on
+# (LUA_IDSIZE), "..." and its last 56, so a long $TMPDIR does not fail the comparison.
+lua_chunk() { if [ ${#1} -ge 60 ]; then echo "...${1: -56}"; else echo "$1"; fi; }
+
 # A fresh directory per test case.
 newdir() { local d; d=$(mktemp -d "$T/case.XXXXXX"); echo "$d"; }
 

@@ -99,25 +99,26 @@ LUA
   event t keys e20
 } > "$d/in.ndjson"
 run_eddy "$d"
+src=$(lua_chunk "$d/processors/p.lua")
 expect_eq "processor: run survives failing events, exit 0" 0 "$RC"
 expect_eq "processor: good events around failures all come out" "e1 e3 e14 e15 e16 e17 e18 e19 e20" \
   "$(jq -r '.id // empty' "$d/out.ndjson" | tr '\n' ' ' | sed 's/ $//')"
 check "processor: outputs of a failed event are discarded" bash -c "! grep -q partial '$d/out.ndjson'"
 dl() { jq -r --arg id "$1" 'select(.eventId==$id) | .reason + "|" + .detail + "|" + (.processor // "")' "$d/dlq.ndjson"; }
 expect_eq "processor: a Lua error is processor_error with file:line" \
-  "processor_error|$d/processors/p.lua:9: boom at e2|p" "$(dl e2)"
+  "processor_error|$src:9: boom at e2|p" "$(dl e2)"
 expect_eq "processor: ctx.reject gives reason rejected" "rejected|not today|p" "$(dl e4)"
 expect_eq "processor: ctx.check names the bad field" "rejected|payload.b: expected number, got string|p" "$(dl e5)"
 expect_eq "processor: emit to an unknown sink is an error" \
-  "processor_error|$d/processors/p.lua:15: ctx.emit: unknown sink 'nowhere'|p" "$(dl e7)"
+  "processor_error|$src:15: ctx.emit: unknown sink 'nowhere'|p" "$(dl e7)"
 expect_eq "processor: ev used after process() returned is an error" \
-  "processor_error|$d/processors/p.lua:19: event used after process() returned (copy the fields you keep)|p" "$(dl e9)"
+  "processor_error|$src:19: event used after process() returned (copy the fields you keep)|p" "$(dl e9)"
 expect_eq "processor: a function cannot be emitted" \
-  "processor_error|$d/processors/p.lua:21: cannot encode a function as JSON|p" "$(dl e10)"
+  "processor_error|$src:21: cannot encode a function as JSON|p" "$(dl e10)"
 expect_eq "processor: NaN cannot be emitted" \
-  "processor_error|$d/processors/p.lua:23: cannot encode NaN as JSON|p" "$(dl e11)"
+  "processor_error|$src:23: cannot encode NaN as JSON|p" "$(dl e11)"
 expect_eq "processor: ev is read-only" \
-  "processor_error|$d/processors/p.lua:25: ev is read-only (build a new table to emit)|p" "$(dl e12)"
+  "processor_error|$src:25: ev is read-only (build a new table to emit)|p" "$(dl e12)"
 expect_eq "processor: a non-string error object is reported" \
   "processor_error|(error object is a table value)|p" "$(dl e13)"
 expect_eq "processor: emits to two sinks" "1/2" \
