@@ -169,8 +169,10 @@ produce_paced() {
   PRODUCER_PID=$!
 }
 
+# missing_ids MANIFEST: the valid eventIds of the manifest not on the output topic.
+missing_ids() { comm -23 <(want_ids "$1" | sort -u) <(out_ids | sort -u); }
 # covered MANIFEST: every valid eventId of the manifest is on the output topic.
-covered() { [ -z "$(comm -23 <(want_ids "$1" | sort -u) <(out_ids | sort -u) | head -1)" ]; }
+covered() { [ -z "$(missing_ids "$1" | head -1)" ]; }
 # covered_now MANIFEST: covered, and when not, say where the missing ones are.
 covered_now() { covered "$1" || { why_missing "$1"; return 1; }; }
 # wait_covered MANIFEST: poll once a second, up to 90 s (re-reading the topic is slow);
@@ -185,7 +187,7 @@ wait_covered() {
 # error. A failure in CI is not re-run by hand, so it says all it can here.
 why_missing() {
   local m=$MOCK_DIR/missing f port
-  comm -23 <(want_ids "$1" | sort -u) <(out_ids | sort -u) > "$m"
+  missing_ids "$1" > "$m"
   echo "$(wc -l < "$m") eventIds missing, e.g. $(head -3 "$m" | tr '\n' ' ')"
   kcat -b "$BOOT" -C -t events -e -q -f '%p %o %s\n' 2>/dev/null |
     LC_ALL=C awk 'NR == FNR { want["\"eventId\":\"" $1 "\""] = 1; next }
