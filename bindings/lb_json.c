@@ -120,41 +120,74 @@ static void encode_string(lua_State *L, const char *s, size_t n, rt_buf *b)
     }
 }
 
-/* An object key as `"key":`. The keys of what processors emit are the same few literal
- * strings event after event, so their encoded form is kept, by the address LuaJIT
- * interned them at: a table per thread (workers are threads), direct-mapped. An address
- * can be reused by another string once one is collected, so a hit compares the bytes
- * too; keys past KEY_MAX bytes are encoded each time. */
-#define KEY_SLOTS 64
-#define KEY_MAX 40
+/* An object key as `"key":`. The keys of what a processor emits are the same few
+ * literal strings record after record, so their encoded form is kept per Lua state, by
+ * the address of the interned string: a hit is one compare. The cached strings are held
+ * in an anchor table (the cache's environment) so that none is collected while its slot
+ * names it, and no other string can take its address. Keys whose encoded form is longer
+ * than KEY_ENC are encoded each time. */
+#define KEY_SLOTS 128
+#define KEY_ENC 55
 
 typedef struct key_slot {
-    const char *at;             /* the Lua string's bytes when cached */
-    unsigned char len, enclen;
-    char raw[KEY_MAX];
-    char enc[KEY_MAX * 6 + 3];  /* quotes, escapes (\u00XX at most 6 a byte) and ':' */
+    const char *at;             /* the Lua string's bytes, anchored while cached */
+    unsigned char len;
+    char enc[KEY_ENC];          /* "key": (quotes, escapes, colon) */
 } key_slot;
 
-static _Thread_local key_slot key_cache[KEY_SLOTS];
+typedef struct key_cache {
+    key_slot slot[KEY_SLOTS];
+} key_cache;
 
-static void encode_key(lua_State *L, const char *k, size_t n, rt_buf *b)
+/* The registry key of a state's cache (a full userdata; lb_json_open makes it). */
+static const char key_cache_tag;
+
+static key_cache *key_cache_of(lua_State *L)
 {
-    key_slot *e = &key_cache[((uintptr_t)k >> 4) % KEY_SLOTS];
-    if (e->at == k && e->len == n && memcmp(e->raw, k, n) == 0) {
-        put(L, b, e->enc, e->enclen);
-        return;
+    lua_pushlightuserdata(L, (void *)&key_cache_tag);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    key_cache *kc = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return kc;
+}
+
+static void key_cache_open(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&key_cache_tag);
+    key_cache *kc = lua_newuserdata(L, sizeof *kc);
+    memset(kc, 0, sizeof *kc);
+    lua_createtable(L, KEY_SLOTS, 0);   /* sized now: anchoring never allocates */
+    lua_setfenv(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+/* The key is the string at stack index kidx. */
+static void encode_key(lua_State *L, key_cache *kc, int kidx, const char *k, size_t n,
+                       rt_buf *b)
+{
+    key_slot *e = NULL;
+    if (kc) {
+        e = &kc->slot[(((uintptr_t)k >> 3) * 0x9E3779B97F4A7C15ull) >> 57];
+        if (e->at == k) {
+            put(L, b, e->enc, e->len);
+            return;
+        }
     }
     size_t start = b->len;
     encode_string(L, k, n, b);
     put(L, b, ":", 1);
     size_t enclen = b->len - start;
-    if (n <= KEY_MAX && enclen <= sizeof e->enc) {
-        e->at = k;
-        e->len = (unsigned char)n;
-        e->enclen = (unsigned char)enclen;
-        memcpy(e->raw, k, n);
-        memcpy(e->enc, b->data + start, enclen);
-    }
+    if (!e || enclen > KEY_ENC)
+        return;
+    lua_pushlightuserdata(L, (void *)&key_cache_tag);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_getfenv(L, -1);
+    lua_pushvalue(L, kidx);
+    lua_rawseti(L, -2, (int)(e - kc->slot) + 1);
+    lua_pop(L, 2);
+    e->at = k;
+    e->len = (unsigned char)enclen;
+    memcpy(e->enc, b->data + start, enclen);
 }
 
 static int is_array_mt(lua_State *L, int idx)
@@ -167,7 +200,7 @@ static int is_array_mt(lua_State *L, int idx)
     return same;
 }
 
-static void encode_value(lua_State *L, int idx, rt_buf *b, int depth);
+static void encode_value(lua_State *L, key_cache *kc, int idx, rt_buf *b, int depth);
 
 /* A key of an object that is not a string: a table with array and non-array keys,
  * or one whose keys are not strings. */
@@ -179,10 +212,11 @@ static void bad_key(lua_State *L, int idx)
                luaL_typename(L, -2));
 }
 
-static void encode_table(lua_State *L, int idx, rt_buf *b, int depth)
+static void encode_table(lua_State *L, key_cache *kc, int idx, rt_buf *b, int depth)
 {
-    /* Stack room for a key, a value and one scratch slot; scalars need no more. */
-    luaL_checkstack(L, 4, "JSON encode");
+    /* Stack room for a key, a value, two for the key cache and one scratch slot;
+     * scalars need no more. */
+    luaL_checkstack(L, 6, "JSON encode");
     int top = lua_gettop(L);
     size_t n;
     if (is_array_mt(L, idx)) {
@@ -202,8 +236,8 @@ static void encode_table(lua_State *L, int idx, rt_buf *b, int depth)
                     bad_key(L, idx);
                 size_t klen;
                 const char *k = lua_tolstring(L, -2, &klen);
-                encode_key(L, k, klen, b);
-                encode_value(L, lua_gettop(L), b, depth + 1);
+                encode_key(L, kc, top + 1, k, klen, b);
+                encode_value(L, kc, top + 2, b, depth + 1);
                 lua_pop(L, 1);
                 if (!lua_next(L, idx))
                     break;
@@ -231,13 +265,13 @@ static void encode_table(lua_State *L, int idx, rt_buf *b, int depth)
         if (i > 1)
             put(L, b, ",", 1);
         lua_rawgeti(L, idx, (int)i);
-        encode_value(L, lua_gettop(L), b, depth + 1);
+        encode_value(L, kc, top + 1, b, depth + 1);
         lua_pop(L, 1);
     }
     put(L, b, "]", 1);
 }
 
-static void encode_value(lua_State *L, int idx, rt_buf *b, int depth)
+static void encode_value(lua_State *L, key_cache *kc, int idx, rt_buf *b, int depth)
 {
     if (depth > MAX_DEPTH)
         luaL_error(L, "cannot encode JSON nested deeper than %d (a cycle?)", MAX_DEPTH);
@@ -261,7 +295,7 @@ static void encode_value(lua_State *L, int idx, rt_buf *b, int depth)
         return;
     }
     case LUA_TTABLE:
-        encode_table(L, idx, b, depth);
+        encode_table(L, kc, idx, b, depth);
         return;
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, idx) == NULL) {     /* json.null */
@@ -286,7 +320,7 @@ void lb_json_encode(lua_State *L, int idx, rt_buf *out)
 {
     if (idx < 0)
         idx = lua_gettop(L) + idx + 1;
-    encode_value(L, idx, out, 0);
+    encode_value(L, key_cache_of(L), idx, out, 0);
 }
 
 /* Bounded well below LuaJIT's C stack limit, so deep input fails cleanly. */
@@ -496,6 +530,7 @@ static int json_mark_array(lua_State *L)
 
 int lb_json_open(lua_State *L, rt_buf *scratch)
 {
+    key_cache_open(L);
     luaL_newmetatable(L, ARRAY_MT);
     lua_pop(L, 1);
     luaL_newmetatable(L, GUARD_MT);
