@@ -118,15 +118,15 @@ static int ctx_reject(lua_State *L)
 /* The Lua type a ctx.check spec names ("number", "string?", ...), -1 if none. */
 static int spec_type(const char *name, size_t n, int *optional)
 {
-    static const struct { const char *name; int type; } types[] = {
-        { "string", LUA_TSTRING }, { "number", LUA_TNUMBER },
-        { "boolean", LUA_TBOOLEAN }, { "table", LUA_TTABLE },
-    };
     *optional = n && name[n - 1] == '?';
     n -= (size_t)*optional;
-    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
-        if (strlen(types[i].name) == n && memcmp(types[i].name, name, n) == 0)
-            return types[i].type;
+    /* By length first: this runs for every field of every check. */
+    switch (n) {
+    case 5: return memcmp(name, "table", 5) == 0 ? LUA_TTABLE : -1;
+    case 6: return memcmp(name, "string", 6) == 0 ? LUA_TSTRING
+                   : memcmp(name, "number", 6) == 0 ? LUA_TNUMBER : -1;
+    case 7: return memcmp(name, "boolean", 7) == 0 ? LUA_TBOOLEAN : -1;
+    }
     return -1;
 }
 
@@ -151,12 +151,13 @@ static int ctx_check(lua_State *L)
         lua_pushvalue(L, -2);
         lua_rawget(L, 1);       /* the key string is already interned: no lookup by name */
         int have = lua_type(L, -1);
-        const char *field = lua_tostring(L, -3);
-        if (have != want_type && !(optional && have == LUA_TNIL) &&
-            (!bad || strcmp(field, bad) < 0)) {
-            bad = field;
-            want = type;
-            got = lua_typename(L, have);
+        if (have != want_type && !(optional && have == LUA_TNIL)) {
+            const char *field = lua_tostring(L, -3);
+            if (!bad || strcmp(field, bad) < 0) {
+                bad = field;
+                want = type;
+                got = lua_typename(L, have);
+            }
         }
         lua_pop(L, 2);
     }

@@ -37,8 +37,9 @@ return {
     local p = ev.payload
     ctx.check(p, need)
     local product = ctx.lookup("product_dim", p.productId)
+    local id, at = ev.eventId, ev.timestamp     -- read once: a read is a call into eddy
     local row = {
-      event_id = ev.eventId, product_id = p.productId, stat_date = utc_date(ev.timestamp),
+      event_id = id, product_id = p.productId, stat_date = utc_date(at),
       views = 0, searches = 0, recommends = 0,
       category = product and product.category, brand = product and product.brand,
       price = product and product.price,
@@ -46,7 +47,7 @@ return {
     row[COUNTER[kind]] = 1
     ctx.emit("product_stats", row)
     ctx.emit("product_events", {
-      event_id = ev.eventId, event_time = ev.timestamp, event_type = kind,
+      event_id = id, event_time = at, event_type = kind,
       product_id = p.productId, user_id = p.userId or "", query = p.query or "",
       score = p.score or 0, category = product and product.category or "",
       brand = product and product.brand or "", price = product and product.price or 0,

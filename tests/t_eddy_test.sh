@@ -36,7 +36,7 @@ broken() {
   fi
 }
 broken "broken order (status fixed): fails naming status" order.lua \
-  's/status = STATUS\[ev.type\]/status = "created"/' status
+  's/status = STATUS\[kind\]/status = "created"/' status
 broken "broken user (no product category): fails naming product_category" user.lua \
   's/product_category = product and product.category,/product_category = nil,/' product_category
 broken "broken product (counts 2): fails naming views" product.lua \
