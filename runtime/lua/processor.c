@@ -271,11 +271,26 @@ static const char on_window_src[] =
     "end\n";
 
 /* The whole load, protected: libraries, sandbox, compile, run, check the table, init. */
+typedef struct invoke_job {
+    int (*body)(lua_State *L, void *arg);
+    void *arg;
+} invoke_job;
+
+static int invoke_protected(lua_State *L)
+{
+    invoke_job *job = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    return job->body(L, job->arg);
+}
+
 static int load_protected(lua_State *L)
 {
     load_job *job = lua_touserdata(L, 1);
     rt_processor *p = job->p;
     rt_sandbox_open(L, p);
+    /* rt_processor_invoke's entry, made once: lua_cpcall would make a closure a call. */
+    lua_pushcfunction(L, invoke_protected);
+    p->invoke_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     /* "t": text only. Precompiled bytecode is refused: crafted bytecode can break
      * out of the VM. Syntax errors already start with "path:line:". */
     if (job->len && job->src[0] == LUA_SIGNATURE[0])
@@ -415,6 +430,7 @@ int rt_processor_load_source(rt_processor *p, const char *path, const char *src,
     int rc = -1;
     memset(p, 0, sizeof *p);
     p->process_ref = p->ctx_ref = p->trampoline_ref = p->yield_ref = LUA_NOREF;
+    p->invoke_ref = LUA_NOREF;
     p->on_window_ref = p->on_timer_ref = LUA_NOREF;
     p->sinks = env->sinks;
     p->lookups = env->lookups;
@@ -609,18 +625,6 @@ int rt_processor_start(rt_processor *p, rt_call *c, const rt_event *ev, rt_outbo
     return run(p, c, 1, out, wait, why);
 }
 
-typedef struct invoke_job {
-    int (*body)(lua_State *L, void *arg);
-    void *arg;
-} invoke_job;
-
-static int invoke_protected(lua_State *L)
-{
-    invoke_job *job = lua_touserdata(L, 1);
-    lua_settop(L, 0);
-    return job->body(L, job->arg);
-}
-
 int rt_processor_invoke(rt_processor *p, rt_call_kind kind,
                         int (*body)(lua_State *L, void *arg), void *arg, rt_outbox *out,
                         int32_t partition, const rt_origin *call, rt_reject *why)
@@ -640,7 +644,16 @@ int rt_processor_invoke(rt_processor *p, rt_call_kind kind,
     int64_t now_ms = rt_clock_ms();
     rt_sandbox_arm(p, now_ms, 0);
     rt_beat_enter(p->beat, p->name, call, now_ms);
-    int rc = lua_cpcall(p->L, invoke_protected, &job);
+    /* Pushing a registry value and a light userdata onto a stack with room allocates
+     * nothing, so only the call itself can fail, and it is protected. */
+    int rc;
+    if (p->invoke_ref != LUA_NOREF && lua_checkstack(p->L, 2)) {
+        lua_rawgeti(p->L, LUA_REGISTRYINDEX, p->invoke_ref);
+        lua_pushlightuserdata(p->L, &job);
+        rc = lua_pcall(p->L, 1, 0, 0);
+    } else {
+        rc = lua_cpcall(p->L, invoke_protected, &job);
+    }
     rt_beat_leave(p->beat);
     rt_sandbox_disarm(p);
     p->cx = outer;

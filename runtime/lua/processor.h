@@ -122,6 +122,7 @@ typedef struct rt_processor {
     char *name, *path;
     lua_State *L;
     int process_ref, ctx_ref, trampoline_ref, event_mt_ref;  /* registry refs */
+    int invoke_ref;         /* rt_processor_invoke's C entry (registry ref) */
     int yield_ref;          /* coroutine.yield as it was before the file ran */
     rt_ctx cx;              /* the call in progress */
     rt_lookups *lookups;
