@@ -363,12 +363,16 @@ typedef struct latency {
     size_t messages;        /* every output, including a second one of an event */
     progress eddy;
     size_t expect;          /* outputs to wait for, once eddy finished; 0 before */
+    int no_eddy;            /* the floor: a bare relay in eddy's place (relay()) */
+    int relay_stop;         /* set when the reader is done */
 } latency;
 
 /* The warm-up is over when eddy finished its events and their outputs arrived (under
- * exactly_once: a transaction committed). */
+ * exactly_once: a transaction committed); with no eddy, when the reader has them. */
 static int warmed_up(latency *l)
 {
+    if (l->no_eddy)
+        return __atomic_load_n(&l->messages, __ATOMIC_ACQUIRE) >= WARMUP_EVENTS;
     uint64_t out = __atomic_load_n(&l->eddy.out, __ATOMIC_ACQUIRE);
     return __atomic_load_n(&l->eddy.done, __ATOMIC_ACQUIRE) >= WARMUP_EVENTS && out > 0 &&
            __atomic_load_n(&l->messages, __ATOMIC_ACQUIRE) >= out;
@@ -420,7 +424,8 @@ static void *produce_paced(void *arg)
     return NULL;
 }
 
-/* Reader of the output topic: the event_id "ev-<line>" says which input it was. */
+/* Reader of the output topic: the event_id "ev-<line>" says which input it was (with
+ * no eddy, the relayed input's own eventId). */
 static void *read_outputs(void *arg)
 {
     latency *l = arg;
@@ -443,9 +448,11 @@ static void *read_outputs(void *arg)
             continue;
         __atomic_add_fetch(&l->messages, !m->err, __ATOMIC_RELEASE);
         double t_recv = now();
-        const char *p = m->err ? NULL : memmem(m->payload, m->len, "\"event_id\":\"ev-", 15);
+        const char *id = l->no_eddy ? "\"eventId\":\"ev-" : "\"event_id\":\"ev-";
+        size_t idlen = strlen(id);
+        const char *p = m->err ? NULL : memmem(m->payload, m->len, id, idlen);
         if (p) {
-            size_t i = strtoul(p + 15, NULL, 10);
+            size_t i = strtoul(p + idlen, NULL, 10);
             if (i > WARMUP_EVENTS && i <= l->count && !l->seen[i - 1]) {
                 l->seen[i - 1] = t_recv - l->sent[i - 1];
                 l->received++;
@@ -490,6 +497,106 @@ static void settings_of(settings *s, const target *t)
              t->mock ? "6000" : "45000");
 }
 
+/* The latencies seen, sorted (k of them); NULL when none or out of memory. */
+static double *sorted_latencies(const latency *l, size_t *k)
+{
+    double *v = l->received ? malloc(l->received * sizeof *v) : NULL;
+    *k = 0;
+    for (size_t i = 0; i < l->count && v; i++)
+        if (l->seen[i] > 0)
+            v[(*k)++] = l->seen[i];
+    if (v)
+        qsort(v, *k, sizeof *v, cmp_double);
+    return v;
+}
+
+/* In eddy's place for the floor: a consumer of the input topic (partitions assigned,
+ * fetch.wait.max.ms as eddy's) and a producer (linger.ms as eddy's) that writes every
+ * record as it is to the output topic. Two hops through the cluster as eddy's events
+ * take, with no work between them. */
+static void *relay(void *arg)
+{
+    latency *l = arg;
+    rd_kafka_t *c = client(RD_KAFKA_CONSUMER, l->boot, "bench-floor-relay", 1);
+    rd_kafka_t *p = client(RD_KAFKA_PRODUCER, l->boot, NULL, 1);
+    rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(PARTITIONS);
+    if (!c || !p || !t)
+        goto out;
+    rd_kafka_poll_set_consumer(c);
+    for (int i = 0; i < PARTITIONS; i++)
+        rd_kafka_topic_partition_list_add(t, l->topic_in, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(c, t);
+    while (!__atomic_load_n(&l->relay_stop, __ATOMIC_ACQUIRE)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (!m)
+            continue;
+        if (!m->err)
+            while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(l->topic_out),
+                                     RD_KAFKA_V_PARTITION(m->partition),
+                                     RD_KAFKA_V_VALUE(m->payload, m->len),
+                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) ==
+                   RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(p, 1);
+        rd_kafka_message_destroy(m);
+        rd_kafka_poll(p, 0);
+    }
+out:
+    if (t)
+        rd_kafka_topic_partition_list_destroy(t);
+    if (c) {
+        rd_kafka_consumer_close(c);
+        rd_kafka_destroy(c);
+    }
+    if (p)
+        rd_kafka_destroy(p);
+    return NULL;
+}
+
+/* The same paced producer and reader at `rate` / `div` with a bare relay in eddy's
+ * place: what the cluster and the clients alone take on this machine at that rate. */
+static void measure_floor(const lines *in, const target *t, double rate, int div)
+{
+    char topic_in[64], topic_out[64];
+    latency l = { .in = in, .boot = t->boot, .rate = rate / div, .topic_in = topic_in,
+                  .topic_out = topic_out, .no_eddy = 1 };
+    snprintf(topic_in, sizeof topic_in, "%slat%d-floor-in", t->prefix, div);
+    snprintf(topic_out, sizeof topic_out, "%slat%d-floor-out", t->prefix, div);
+    l.count = WARMUP_EVENTS + (size_t)(l.rate * LATENCY_SECONDS);
+    if (l.count > in->n)
+        l.count = in->n;
+    l.expect = l.count;
+    l.sent = calloc(l.count, sizeof *l.sent);
+    l.seen = calloc(l.count, sizeof *l.seen);
+    pthread_t prod, reader, mid;
+    if (!l.sent || !l.seen || pthread_create(&mid, NULL, relay, &l))
+        goto out;
+    if (pthread_create(&reader, NULL, read_outputs, &l)) {
+        l.relay_stop = 1;
+        pthread_join(mid, NULL);
+        goto out;
+    }
+    if (pthread_create(&prod, NULL, produce_paced, &l)) {
+        l.expect = l.count = 0;     /* lets the reader finish */
+    } else {
+        pthread_join(prod, NULL);
+    }
+    pthread_join(reader, NULL);
+    __atomic_store_n(&l.relay_stop, 1, __ATOMIC_RELEASE);
+    pthread_join(mid, NULL);
+    size_t k;
+    double *v = sorted_latencies(&l, &k);
+    if (v)
+        printf("  p50 %.2f ms, p99 %.2f ms, max %.2f ms (the floor: a bare librdkafka relay in "
+               "eddy's place, %zu events)\n", v[k / 2] * 1e3, v[k * 99 / 100] * 1e3,
+               v[k - 1] * 1e3, k);
+    else
+        printf("  (the floor: no event came back through the relay)\n");
+    free(v);
+out:
+    free(l.sent);
+    free(l.seen);
+}
+
 /* Latency at `rate`, the throughput divided by `div`, with the latency settings of the
  * README: 0, or 1 on failure or when outputs are missing. */
 static int measure_latency(const char *config, const lines *in, const target *t,
@@ -526,16 +633,10 @@ static int measure_latency(const char *config, const lines *in, const target *t,
     __atomic_store_n(&l.expect, lr.out ? lr.out : 1, __ATOMIC_RELEASE);
     pthread_join(prod, NULL);
     pthread_join(reader, NULL);
-    if (wrc < 0 || l.received == 0)
-        goto out;
-    double *v = malloc(l.received * sizeof *v);
-    size_t k = 0;
-    for (size_t i = 0; i < l.count && v; i++)
-        if (l.seen[i] > 0)
-            v[k++] = l.seen[i];
+    size_t k;
+    double *v = wrc < 0 ? NULL : sorted_latencies(&l, &k);
     if (!v)
         goto out;
-    qsort(v, k, sizeof *v, cmp_double);
     printf("latency at 1/%d, %.0f events/s, %zu events:\n", div, l.rate, k);
     printf("  p50 %.2f ms, p99 %.2f ms, max %.2f ms (produce to output receipt)\n",
            v[k / 2] * 1e3, v[k * 99 / 100] * 1e3, v[k - 1] * 1e3);
@@ -557,6 +658,8 @@ static int measure_latency(const char *config, const lines *in, const target *t,
     rc = l.messages >= lr.out ? 0 : 1;
     if (rc)
         printf("  (%zu of %llu outputs arrived)\n", l.messages, (unsigned long long)lr.out);
+    if (strcmp(t->guarantee, "at_least_once") == 0)
+        measure_floor(in, t, rate, div);
 out:
     free(l.sent);
     free(l.seen);
@@ -673,7 +776,7 @@ int bench_kafka(const char *config, const char *events_path, double file_rate)
         fprintf(stderr, "bench: cannot read %s\n", events_path);
         return 1;
     }
-    if (rt_kafka_embedded_start(&cluster, 1, PARTITIONS, "bench-in,bench-out,lat2-in,lat2-out,lat4-in,lat4-out,bench-dlq",
+    if (rt_kafka_embedded_start(&cluster, 1, PARTITIONS, "bench-in,bench-out,lat2-in,lat2-out,lat4-in,lat4-out,lat2-floor-in,lat2-floor-out,lat4-floor-in,lat4-floor-out,bench-dlq",
                                 err, sizeof err) < 0) {
         fprintf(stderr, "bench: %s\n", err);
         goto out;
