@@ -13,8 +13,12 @@ local COUNTER = { product_view = "views", product_search = "searches",
                   product_recommend = "recommends" }
 
 -- "YYYY-MM-DD" of an epoch-ms time, UTC (days to civil date, proleptic Gregorian).
+-- Events come day after day: the last day's text is kept.
+local last_day, last_date
 local function utc_date(ms)
-  local z = math.floor(ms / 86400000) + 719468
+  local day = math.floor(ms / 86400000)
+  if day == last_day then return last_date end
+  local z = day + 719468
   local era = math.floor(z / 146097)
   local doe = z - era * 146097
   local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
@@ -24,7 +28,8 @@ local function utc_date(ms)
   local d = doy - math.floor((153 * mp + 2) / 5) + 1
   local m = mp < 10 and mp + 3 or mp - 9
   local y = yoe + era * 400 + (m <= 2 and 1 or 0)
-  return string.format("%04d-%02d-%02d", y, m, d)
+  last_day, last_date = day, string.format("%04d-%02d-%02d", y, m, d)
+  return last_date
 end
 
 return {
