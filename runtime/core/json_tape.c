@@ -366,15 +366,20 @@ static long duplicate_key(const rt_jtape *t, uint32_t obj)
         i = t->v[i + 1].next;
     }
     if (n <= SMALL_OBJECT) {
-        /* Pairwise, on a word of each key (its length and three of its bytes) before all
-         * of its bytes: keys of one object seldom share all four. */
-        uint64_t sig[SMALL_OBJECT];
-        for (uint32_t m = 0; m < n; m++)
-            sig[m] = key_sig(t, keys[m]);
-        for (uint32_t a = 1; a < n && !dup; a++)
-            for (uint32_t b = 0; b < a && !dup; b++)
-                if (sig[a] == sig[b] && same_key(t, keys[a], keys[b]))
-                    dup = keys[a];
+        /* On a word of each key (its length and three of its bytes) before all of its
+         * bytes: keys of one object seldom share all four. Each word also picks one of
+         * 64 bits; a key whose bit is still clear repeats no key before it, so only a
+         * key whose bit is taken is compared with those. */
+        uint64_t sig[SMALL_OBJECT], seen = 0;
+        for (uint32_t a = 0; a < n && !dup; a++) {
+            sig[a] = key_sig(t, keys[a]);
+            uint64_t bit = 1ull << ((sig[a] * 0x9E3779B97F4A7C15ull) >> 58);
+            if (seen & bit)
+                for (uint32_t b = 0; b < a && !dup; b++)
+                    if (sig[a] == sig[b] && same_key(t, keys[a], keys[b]))
+                        dup = keys[a];
+            seen |= bit;
+        }
         return dup;
     }
     /* Open addressing over the key nodes, at most half full. */

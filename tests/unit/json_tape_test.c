@@ -230,6 +230,28 @@ int main(void)
     unit_check(bad == 0, "json tape: %d strings with a special byte at each offset of a "
                "word decoded as jansson did (%d disagree)", strings, bad);
 
+    /* Duplicate keys: objects of 2 to 20 keys (the pairwise path and the hashed one),
+     * with key j a copy of key i for every i < j, and with no copy at all but keys that
+     * share their length, first, middle and last bytes (the word compared first). */
+    bad = 0;
+    int objects = 0;
+    for (int n = 2; n <= 20; n++)
+        for (int i = -1; i < n; i++)
+            for (int j = i + 1; j < n; j += i < 0 ? n : 1) {
+                char buf[512];
+                int len = snprintf(buf, sizeof buf, "{");
+                for (int k = 0; k < n; k++)
+                    len += snprintf(buf + len, sizeof buf - (size_t)len, "%s\"a%cb%cz\":%d",
+                                    k ? "," : "", 'A' + (k == j && i >= 0 ? i : k) % 26,
+                                    'a' + (k == j && i >= 0 ? i : k) / 26, k);
+                len += snprintf(buf + len, sizeof buf - (size_t)len, "}");
+                objects++;
+                if (!agree(&t, buf, (size_t)len, why, sizeof why) && bad++ < 5)
+                    printf("# disagree on %.*s: %s\n", len, buf, why);
+            }
+    unit_check(bad == 0 && objects > 1000, "json tape: %d objects with and without a "
+               "duplicate key refused and accepted as jansson does (%d disagree)", objects, bad);
+
     /* Lookups the envelope and the windows use. */
     const char *rec = seeds[0];
     int parsed = rt_jtape_parse(&t, rec, strlen(rec), &(rt_jerror){ 0 }) == 0;
