@@ -131,7 +131,7 @@ static void encode_string(lua_State *L, const char *s, size_t n, rt_buf *b)
 
 typedef struct key_slot {
     const char *at;             /* the Lua string's bytes, anchored while cached */
-    unsigned char len;
+    unsigned char enclen;
     char enc[KEY_ENC];          /* "key": (quotes, escapes, colon) */
 } key_slot;
 
@@ -169,7 +169,7 @@ static void encode_key(lua_State *L, key_cache *kc, int kidx, const char *k, siz
     if (kc) {
         e = &kc->slot[(((uintptr_t)k >> 3) * 0x9E3779B97F4A7C15ull) >> 57];
         if (e->at == k) {
-            put(L, b, e->enc, e->len);
+            put(L, b, e->enc, e->enclen);
             return;
         }
     }
@@ -186,7 +186,7 @@ static void encode_key(lua_State *L, key_cache *kc, int kidx, const char *k, siz
     lua_rawseti(L, -2, (int)(e - kc->slot) + 1);
     lua_pop(L, 2);
     e->at = k;
-    e->len = (unsigned char)enclen;
+    e->enclen = (unsigned char)enclen;
     memcpy(e->enc, b->data + start, enclen);
 }
 

@@ -270,7 +270,7 @@ static const char on_window_src[] =
     "                     count = count, late = late, result = result }, ctx)\n"
     "end\n";
 
-/* The whole load, protected: libraries, sandbox, compile, run, check the table, init. */
+/* One call of rt_processor_invoke: the body runs inside the protected call. */
 typedef struct invoke_job {
     int (*body)(lua_State *L, void *arg);
     void *arg;
@@ -283,6 +283,7 @@ static int invoke_protected(lua_State *L)
     return job->body(L, job->arg);
 }
 
+/* The whole load, protected: libraries, sandbox, compile, run, check the table, init. */
 static int load_protected(lua_State *L)
 {
     load_job *job = lua_touserdata(L, 1);
