@@ -364,7 +364,7 @@ typedef struct latency {
     progress eddy;
     size_t expect;          /* outputs to wait for, once eddy finished; 0 before */
     int no_eddy;            /* the floor: a bare relay in eddy's place (relay()) */
-    int relay_stop;         /* set when the reader is done */
+    int stop;               /* ends the relay, and the reader before its deadline */
 } latency;
 
 /* The warm-up is over when eddy finished its events and their outputs arrived (under
@@ -442,7 +442,8 @@ static void *read_outputs(void *arg)
     double deadline = now() + LATENCY_SECONDS + 30;
     size_t expect;
     while (((expect = __atomic_load_n(&l->expect, __ATOMIC_ACQUIRE)) == 0 ||
-            l->messages < expect) && now() < deadline) {
+            l->messages < expect) && now() < deadline &&
+           !__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m)
             continue;
@@ -526,7 +527,7 @@ static void *relay(void *arg)
     for (int i = 0; i < PARTITIONS; i++)
         rd_kafka_topic_partition_list_add(t, l->topic_in, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(c, t);
-    while (!__atomic_load_n(&l->relay_stop, __ATOMIC_ACQUIRE)) {
+    while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
         if (!m)
             continue;
@@ -571,17 +572,16 @@ static void measure_floor(const lines *in, const target *t, double rate, int div
     if (!l.sent || !l.seen || pthread_create(&mid, NULL, relay, &l))
         goto out;
     if (pthread_create(&reader, NULL, read_outputs, &l)) {
-        l.relay_stop = 1;
+        l.stop = 1;
         pthread_join(mid, NULL);
         goto out;
     }
-    if (pthread_create(&prod, NULL, produce_paced, &l)) {
-        l.expect = l.count = 0;     /* lets the reader finish */
-    } else {
+    if (pthread_create(&prod, NULL, produce_paced, &l))
+        __atomic_store_n(&l.stop, 1, __ATOMIC_RELEASE);
+    else
         pthread_join(prod, NULL);
-    }
     pthread_join(reader, NULL);
-    __atomic_store_n(&l.relay_stop, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&l.stop, 1, __ATOMIC_RELEASE);
     pthread_join(mid, NULL);
     size_t k;
     double *v = sorted_latencies(&l, &k);
@@ -625,7 +625,7 @@ static int measure_latency(const char *config, const lines *in, const target *t,
     if (!l.sent || !l.seen || pthread_create(&reader, NULL, read_outputs, &l))
         goto out;
     if (pthread_create(&prod, NULL, produce_paced, &l)) {
-        l.count = 0;        /* lets the reader finish */
+        __atomic_store_n(&l.stop, 1, __ATOMIC_RELEASE);     /* ends the reader */
         pthread_join(reader, NULL);
         goto out;
     }
