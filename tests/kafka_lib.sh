@@ -186,7 +186,7 @@ wait_covered() {
 # reports (records read, unfinished, paused partitions, lag) and last logged as an
 # error. A failure in CI is not re-run by hand, so it says all it can here.
 why_missing() {
-  local m=$MOCK_DIR/missing f port
+  local m=$MOCK_DIR/missing
   missing_ids "$1" > "$m"
   echo "$(wc -l < "$m") eventIds missing, e.g. $(head -3 "$m" | tr '\n' ' ')"
   kcat -b "$BOOT" -C -t events -e -q -f '%p %o %s\n' 2>/dev/null |
@@ -197,15 +197,25 @@ why_missing() {
                if (length(n) == 0) print "  on events: none" }' "$m" -
   cat "$MOCK_DIR"/*.kcat.err 2>/dev/null | grep -v '^$' | tail -5 | sed 's/^/  kcat: /'
   echo "  on dlq: $(kcat -b "$BOOT" -C -t dlq -e -q -f '%s\n' 2>/dev/null | grep -cFf <(sed 's/.*/"&"/' "$m"))"
-  for f in "$MOCK_DIR"/*.err; do
+  eddies_report "$MOCK_DIR"
+}
+# eddies_report DIR: what each eddy of DIR reports (records read, unfinished, paused
+# partitions, pauses and rebalances, lag and records in by partition) and last logged
+# as an error or a warning.
+eddies_report() {
+  local f port
+  for f in "$1"/*.err; do
     case $f in *.kcat.err) continue ;; esac
     port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$f" | cut -d: -f2)
     [ -n "$port" ] && curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null |
-      grep -E '^eddy_(records_read_total|inflight_events|kafka_paused_partitions|kafka_consumer_lag|kafka_records_in_total)' |
+      grep -E '^eddy_(records_read_total|inflight_events|kafka_(paused_partitions|pauses_total|rebalances_total|consumer_lag|records_in_total))' |
       sed "s|^|  $(basename "$f" .err): |"
     grep -E ' (error|warn) ' "$f" | grep -v 'dead letter\|is kept in input partitions' | tail -5 | cut -c1-240 | sed 's/^/  log: /'
   done
 }
+# wait_read DIR NAME N: wait_for done_reading; when eddy NAME does not get there, say
+# what the eddies of DIR report (a partition never read shows in its records in).
+wait_read() { wait_for done_reading "$@" || { eddies_report "$1"; return 1; }; }
 duplicates() { out_ids > "$1.ids"; echo $(( $(wc -l < "$1.ids") - $(sort -u "$1.ids" | wc -l) )); }
 
 # kill_restart LABEL: in the scenario of $d, eddy is SIGKILLed while events are in

@@ -8,7 +8,7 @@ check "kafka: 50,000 events produced with kcat" test "$(topic_count events)" -eq
 kafka_conf "$d" e2e
 sleep 2     # every record is 2 s old when eddy starts: see the e2e latency below
 start_eddy "$d" a
-check "kafka: eddy reads all 50,000 and finishes them" wait_for done_reading "$d" a 50000
+check "kafka: eddy reads all 50,000 and finishes them" wait_read "$d" a 50000
 e2e() { metric "$d" a "eddy_record_e2e_latency_seconds$1"; }
 expect_eq "kafka: eddy_record_e2e_latency_seconds counts every record, dead letters too" \
   50000 "$(e2e _count)"
@@ -39,7 +39,7 @@ printf '{"domain":"order","type":"order_pay"\n' > "$d/events.ndjson"
 produce "$d/events.ndjson"
 kafka_conf "$d" envelope dlq.format=envelope
 start_eddy "$d" a
-check "envelope: the bad record is read and finished" wait_for done_reading "$d" a 1
+check "envelope: the bad record is read and finished" wait_read "$d" a 1
 expect_eq "envelope: reason, origin and raw in one JSON value" \
   'bad_json events 0 {"domain":"order","type":"order_pay"' \
   "$(kcat -b "$BOOT" -C -t dlq -e -q -f '%s\n' | jq -r '"\(.reason) \(.origin.topic) \(.origin.offset) \(.raw)"')"

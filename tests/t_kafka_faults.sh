@@ -50,7 +50,7 @@ scenario 5000 24 2
 produce "$d/events.ndjson"
 kafka_conf "$d" slow source.max.inflight=20 kafka.linger.ms=50
 start_eddy "$d" a
-check "backpressure: all 5,000 read and finished" wait_for done_reading "$d" a 5000
+check "backpressure: all 5,000 read and finished" wait_read "$d" a 5000
 pauses=$(metric "$d" a eddy_kafka_pauses_total)
 check "backpressure: partitions were paused ($pauses times)" test "${pauses:-0}" -gt 0
 expect_eq "backpressure: no rebalance beyond the first assignment" 1 \
@@ -66,7 +66,7 @@ produce "$d/events.ndjson"
 mock_cmd "error Produce 1 10"
 kafka_conf "$d" refused
 start_eddy "$d" a
-check "refused: all 2,000 read and finished" wait_for done_reading "$d" a 2000
+check "refused: all 2,000 read and finished" wait_read "$d" a 2000
 refused=$(kcat -b "$BOOT" -C -t dlq -e -q -f '%h\n' | grep -c 'eddy.reason=sink_error,eddy.detail=sink [a-z_]*: Broker: Message size too large,eddy.origin=events/')
 check "refused: the refused records are dead-lettered as sink_error ($refused)" test "$refused" -gt 0
 { out_ids; kcat -b "$BOOT" -C -t dlq -e -q -f '%s\n' | jq -r .event_id; } | sort > "$d/all"
@@ -81,7 +81,7 @@ scenario 300 32 0
 produce "$d/events.ndjson"
 kafka_conf "$d" early
 start_eddy "$d" a
-check "early stop: the group's first member reads all 300" wait_for done_reading "$d" a 300
+check "early stop: the group's first member reads all 300" wait_read "$d" a 300
 stop_eddy a
 codes=""
 for i in $(seq 20); do
@@ -155,7 +155,7 @@ scenario 500 34 0
 produce "$d/events.ndjson"
 kafka_conf "$d" rebalancing kafka.auto.commit.interval.ms=600000
 start_eddy "$d" a
-check "final commit refused: all 500 read and finished" wait_for done_reading "$d" a 500
+check "final commit refused: all 500 read and finished" wait_read "$d" a 500
 mock_cmd "error OffsetCommit 1 27"
 stop_eddy a; expect_eq "final commit refused: eddy still exits 0" 0 "$STOP_RC"
 check "final commit refused: the log says the revocation commits instead" \

@@ -116,7 +116,7 @@ check "repartition: the unkeyed input was spread over all 8 partitions" \
 kafka_out_conf "$d/plain" plain plainout
 start_eddy "$d/plain" plain
 MOCK_DIR=$d/plain
-check "repartition: undeclared, the input is read" wait_for done_reading "$d/plain" plain 20001
+check "repartition: undeclared, the input is read" wait_read "$d/plain" plain 20001
 split=$(metric "$d/plain" plain 'eddy_state_keys_split_total{processor="merchants"}')
 check "repartition: undeclared, split keys are counted ($split)" test "${split:-0}" -gt 0
 check "repartition: ... and logged once, with the way out" \
