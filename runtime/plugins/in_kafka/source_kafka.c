@@ -50,6 +50,7 @@ struct rt_source_kafka {
     revoking *revoking;         /* a revocation waiting for its events */
     uint64_t max_inflight, revoke_ms;
     int early_close_aborts; /* cooperative-sticky before librdkafka 2.3.0 (leave_group) */
+    int revoked;                /* partitions left us: one may come back paused */
     /* metrics */
     uint64_t rebalances, pauses;
     rt_pairmap records;         /* (topic, partition) -> records consumed */
@@ -153,10 +154,14 @@ static void take_partitions(rt_source_kafka *s, rd_kafka_topic_partition_list_t 
         rd_kafka_error_destroy(rd_kafka_incremental_assign(s->rk, parts));
     else
         rd_kafka_assign(s->rk, parts);
-    /* Explicitly either way: a partition paused by an earlier revocation of ours. */
+    /* A pause or resume moves librdkafka's op version of a partition even when it
+     * changes nothing, and a fetch start that took its version before ours but was
+     * queued after ours is dropped as outdated: that partition is never fetched, with
+     * no error (librdkafka#5591, #2190). So resume only once partitions have left us:
+     * one revoked while paused (every revocation pauses them) keeps its pause. */
     if (s->paused)
         rd_kafka_pause_partitions(s->rk, parts);
-    else
+    else if (s->revoked)
         rd_kafka_resume_partitions(s->rk, parts);
 }
 
@@ -375,6 +380,7 @@ static void revoke_check(rt_source_kafka *s, int now)
 static void begin_revoke(rt_source_kafka *s, rd_kafka_topic_partition_list_t *parts)
 {
     rt_info("kafka source: %d partitions revoked; finishing their events", parts->cnt);
+    s->revoked = 1;
     revoking *r = s->stopped ? NULL : calloc(1, sizeof *r);
     if (r && (r->parts = rd_kafka_topic_partition_list_copy(parts))) {
         r->until = rt_clock_ms() + (int64_t)s->revoke_ms;
