@@ -440,7 +440,8 @@ static void *read_outputs(void *arg)
     rd_kafka_assign(rk, t);
     rd_kafka_topic_partition_list_destroy(t);
     double deadline = now() + LATENCY_SECONDS + 30;
-    size_t expect;
+    const char *id = l->no_eddy ? "\"eventId\":\"ev-" : "\"event_id\":\"ev-";
+    size_t expect, idlen = strlen(id);
     while (((expect = __atomic_load_n(&l->expect, __ATOMIC_ACQUIRE)) == 0 ||
             l->messages < expect) && now() < deadline &&
            !__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
@@ -449,8 +450,6 @@ static void *read_outputs(void *arg)
             continue;
         __atomic_add_fetch(&l->messages, !m->err, __ATOMIC_RELEASE);
         double t_recv = now();
-        const char *id = l->no_eddy ? "\"eventId\":\"ev-" : "\"event_id\":\"ev-";
-        size_t idlen = strlen(id);
         const char *p = m->err ? NULL : memmem(m->payload, m->len, id, idlen);
         if (p) {
             size_t i = strtoul(p + idlen, NULL, 10);
@@ -496,6 +495,25 @@ static void settings_of(settings *s, const target *t)
     snprintf(s->guarantee, sizeof s->guarantee, "processing.guarantee=%s", t->guarantee);
     snprintf(s->session, sizeof s->session, "kafka.session.timeout.ms=%s",
              t->mock ? "6000" : "45000");
+}
+
+/* A latency run's events and its arrays, at l->rate: the warm-up, then
+ * LATENCY_SECONDS of events (as many as the input has). -1 when out of memory. */
+static int latency_alloc(latency *l)
+{
+    l->count = WARMUP_EVENTS + (size_t)(l->rate * LATENCY_SECONDS);
+    if (l->count > l->in->n)
+        l->count = l->in->n;
+    l->sent = calloc(l->count, sizeof *l->sent);
+    l->seen = calloc(l->count, sizeof *l->seen);
+    return l->sent && l->seen ? 0 : -1;
+}
+
+/* "  p50 .., p99 .., max .. ms (what)" of k sorted latencies. */
+static void print_spread(const double *v, size_t k, const char *what)
+{
+    printf("  p50 %.2f ms, p99 %.2f ms, max %.2f ms (%s)\n", v[k / 2] * 1e3,
+           v[k * 99 / 100] * 1e3, v[k - 1] * 1e3, what);
 }
 
 /* The latencies seen, sorted (k of them); NULL when none or out of memory. */
@@ -562,17 +580,12 @@ static void measure_floor(const lines *in, const target *t, double rate, int div
                   .topic_out = topic_out, .no_eddy = 1 };
     snprintf(topic_in, sizeof topic_in, "%slat%d-floor-in", t->prefix, div);
     snprintf(topic_out, sizeof topic_out, "%slat%d-floor-out", t->prefix, div);
-    l.count = WARMUP_EVENTS + (size_t)(l.rate * LATENCY_SECONDS);
-    if (l.count > in->n)
-        l.count = in->n;
-    l.expect = l.count;
-    l.sent = calloc(l.count, sizeof *l.sent);
-    l.seen = calloc(l.count, sizeof *l.seen);
     pthread_t prod, reader, mid;
-    if (!l.sent || !l.seen || pthread_create(&mid, NULL, relay, &l))
+    if (latency_alloc(&l) < 0 || pthread_create(&mid, NULL, relay, &l))
         goto out;
+    l.expect = l.count;
     if (pthread_create(&reader, NULL, read_outputs, &l)) {
-        l.stop = 1;
+        __atomic_store_n(&l.stop, 1, __ATOMIC_RELEASE);
         pthread_join(mid, NULL);
         goto out;
     }
@@ -585,10 +598,10 @@ static void measure_floor(const lines *in, const target *t, double rate, int div
     pthread_join(mid, NULL);
     size_t k;
     double *v = sorted_latencies(&l, &k);
+    char what[96];
+    snprintf(what, sizeof what, "the floor: a bare librdkafka relay in eddy's place, %zu events", k);
     if (v)
-        printf("  p50 %.2f ms, p99 %.2f ms, max %.2f ms (the floor: a bare librdkafka relay in "
-               "eddy's place, %zu events)\n", v[k / 2] * 1e3, v[k * 99 / 100] * 1e3,
-               v[k - 1] * 1e3, k);
+        print_spread(v, k, what);
     else
         printf("  (the floor: no event came back through the relay)\n");
     free(v);
@@ -611,19 +624,15 @@ static int measure_latency(const char *config, const lines *in, const target *t,
     snprintf(group, sizeof group, "kafka.group.id=%sbench-latency%d", t->prefix, div);
     snprintf(lat_in, sizeof lat_in, "%slat%d-in", t->prefix, div);
     snprintf(lat_out, sizeof lat_out, "%slat%d-out", t->prefix, div);
-    l.count = WARMUP_EVENTS + (size_t)(l.rate * LATENCY_SECONDS);
-    if (l.count > in->n)
-        l.count = in->n;
-    l.sent = calloc(l.count, sizeof *l.sent);
-    l.seen = calloc(l.count, sizeof *l.seen);
     char *sets[] = { st.boot, group, "kafka.linger.ms=" LINGER,
                      "kafka.fetch.wait.max.ms=" FETCH_WAIT, st.guarantee, st.txn, st.session };
     setenv("BENCH_IN", lat_in, 1);
     setenv("BENCH_OUT", lat_out, 1);
-    run lr = { .target = l.count, .progress = &l.eddy };
+    run lr = { .progress = &l.eddy };
     pthread_t prod, reader;
-    if (!l.sent || !l.seen || pthread_create(&reader, NULL, read_outputs, &l))
+    if (latency_alloc(&l) < 0 || pthread_create(&reader, NULL, read_outputs, &l))
         goto out;
+    lr.target = l.count;
     if (pthread_create(&prod, NULL, produce_paced, &l)) {
         __atomic_store_n(&l.stop, 1, __ATOMIC_RELEASE);     /* ends the reader */
         pthread_join(reader, NULL);
@@ -638,8 +647,7 @@ static int measure_latency(const char *config, const lines *in, const target *t,
     if (!v)
         goto out;
     printf("latency at 1/%d, %.0f events/s, %zu events:\n", div, l.rate, k);
-    printf("  p50 %.2f ms, p99 %.2f ms, max %.2f ms (produce to output receipt)\n",
-           v[k / 2] * 1e3, v[k * 99 / 100] * 1e3, v[k - 1] * 1e3);
+    print_spread(v, k, "produce to output receipt");
     /* eddy's own view: from the record's timestamp (taken by the producer at produce)
      * to its output's acknowledgement; the rest is the reader's fetch. Bucketed (the
      * quantiles are interpolated within a bucket), after the warm-up. */
