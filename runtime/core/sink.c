@@ -241,6 +241,8 @@ int rt_sinks_drain(rt_sinks *ss, int timeout_ms)
             rc = -1;
     if (ss->kafka && rt_kafka_producer_drain(ss->kafka, timeout_ms) < 0)
         rc = -1;
+    if (ss->kafka_dlq && rt_kafka_producer_drain(ss->kafka_dlq, timeout_ms) < 0)
+        rc = -1;
     return rc;
 }
 
@@ -324,6 +326,8 @@ void rt_sinks_close(rt_sinks *ss)
     /* After the sinks: their topic handles hold references to the producer. */
     if (ss->kafka)
         rt_kafka_producer_free(ss->kafka);
+    if (ss->kafka_dlq)
+        rt_kafka_producer_free(ss->kafka_dlq);
     free(ss->v);
     memset(ss, 0, sizeof *ss);
 }

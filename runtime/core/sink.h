@@ -83,7 +83,7 @@ struct rt_sink {
     size_t max_record;      /* largest record it can take (Kafka: message.max.bytes); 0 any */
     const rt_sink_ops *ops;
     void *impl;
-    struct rt_kafka_producer *producer;     /* Kafka sinks: the shared producer */
+    struct rt_kafka_producer *producer;     /* Kafka sinks: the producer it writes with */
     rt_tracker *tracker;
     unsigned long long records;     /* written so far (eddy_events_out_total) */
 };
@@ -110,6 +110,8 @@ struct rt_sinks {
     size_t n;
     rt_sink_env env;
     struct rt_kafka_producer *kafka;    /* shared by the Kafka sinks, NULL if none */
+    struct rt_kafka_producer *kafka_dlq;    /* the dead-letter sink's own, under at least
+                                             * once (sink_kafka.c); NULL if none */
 };
 
 /* Check every sink.<name>.* key; with `env` also open the outputs (NULL: only check,
