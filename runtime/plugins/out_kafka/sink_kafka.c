@@ -6,7 +6,7 @@
  * Under at least once the dead-letter sink (dlq.sink) has an idempotent producer of its
  * own. On the shared one, librdkafka 2.0.2 held the outputs' batches back now and then
  * (its thread going round a partition with a batch due and no request made): with the
- * embedded cluster at 5,000 events/s, p99 13-15 ms against 5.8-6.6 ms apart (README,
+ * embedded cluster at 5,000 events/s, p99 13-15 ms against 5.4-6.1 ms apart (README,
  * Performance). Exactly once keeps them together: one transaction holds both.
  *
  * Under processing.guarantee=exactly_once the producer is transactional: the worker
@@ -811,7 +811,6 @@ int rt_kafka_producer_drain(struct rt_kafka_producer *kp, int timeout_ms)
     }
     return 0;
 }
-
 
 void rt_kafka_producer_free(struct rt_kafka_producer *kp)
 {
