@@ -27,7 +27,7 @@ KAFKA_PORT=$(scripts/free-port.sh 2)    # and the next one, for the controller
 trap 'scripts/kafka-local.sh kill "$BENCH_DIR/kafka"; scripts/mariadb-local.sh stop "$BENCH_DB_DIR"; rm -rf "$BENCH_DIR"' EXIT
 scripts/kafka-local.sh start "$BENCH_DIR/kafka" "$KAFKA_PORT"
 export BENCH_KAFKA=127.0.0.1:$KAFKA_PORT BENCH_KAFKA_DIR=$BENCH_DIR/kafka
-for t in bench-dlq {alos,eos}-{bench-in,bench-out,lat2-in,lat2-out,lat4-in,lat4-out} alos-lat{2,4}-floor-{in,out}; do
+for t in bench-dlq {alos,eos}-{bench-in,bench-out} {alos,eos}-lat{2,4}-{1,2,3}-{in,out} alos-lat{2,4}-{1,2,3}-floor-{in,out}; do
   scripts/kafka-local.sh topic "$BENCH_DIR/kafka" "$t" 4
 done
 BENCH_KAFKA_BROKER=127.0.0.1:$KAFKA_PORT bin/eddy-bench conf/bench.conf "$ROUNDS" conf/bench-kafka.conf
