@@ -40,7 +40,7 @@ d=$(newdir)
 start_mock "$d" 1 4 events,out,dlq
 printf '{"domain":"order","type":"order_pay"\n' > "$d/events.ndjson"
 produce "$d/events.ndjson"
-kafka_conf "$d" envelope dlq.format=envelope log.level=debug kafka.debug=generic
+kafka_conf "$d" envelope dlq.format=envelope log.level=debug kafka.debug=generic,conf
 start_eddy "$d" a
 check "envelope: the bad record is read and finished" wait_read "$d" a 1
 expect_eq "envelope: reason, origin and raw in one JSON value" \
@@ -49,4 +49,23 @@ expect_eq "envelope: reason, origin and raw in one JSON value" \
 stop_eddy a; expect_eq "envelope: eddy stops cleanly" 0 "$STOP_RC"
 expect_eq "own dlq producer: two producers, the outputs' and the dead letters'" 2 \
   "$(grep -o 'rdkafka#producer-[0-9]*' "$d/a.err" | sort -u | wc -l)"
+expect_eq "idempotence: both producers are idempotent by default" 2 \
+  "$(grep -c 'producer-[0-9]*: CONF: .* enable.idempotence = true' "$d/a.err")"
+stop_mock
+
+# kafka.enable.idempotence=false under at least once: kept (librdkafka's idempotent
+# producer spins while a partition's due batch waits behind the one in flight), with one
+# request in flight, so that retries cannot reorder a partition. librdkafka's conf
+# debug lists what each producer was given.
+scenario 2000 12 3
+produce "$d/events.ndjson"
+kafka_conf "$d" noidemp kafka.enable.idempotence=false log.level=debug kafka.debug=conf
+start_eddy "$d" a
+check "no idempotence: eddy reads all 2,000 and finishes them" wait_read "$d" a 2000
+stop_eddy a; expect_eq "no idempotence: eddy stops cleanly" 0 "$STOP_RC"
+out_ids > "$d/got"; want_ids "$d/manifest.tsv" > "$d/want"
+check "no idempotence: every valid eventId on the output topic, once" diff "$d/want" "$d/got"
+expect_eq "no idempotence: neither producer idempotent, each with one request in flight" \
+  "2 2" "$(grep -c 'producer-[0-9]*: CONF: .* enable.idempotence = false' "$d/a.err") $(
+          grep -c 'producer-[0-9]*: CONF: .* max.in.flight.requests.per.connection = 1$' "$d/a.err")"
 stop_mock

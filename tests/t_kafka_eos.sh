@@ -187,6 +187,8 @@ refused "a file sink" "eddy.conf:[0-9]*: sink.file.type: this file sink cannot b
   sink.file.type=file "sink.file.path=$d/x"
 refused "an elasticsearch sink without id" "sink.es.type: this elasticsearch sink cannot be used with .*(set sink.<name>.id)" \
   sink.es.type=elasticsearch sink.es.url=http://127.0.0.1:9 sink.es.index=x
+refused "producers without idempotence" "eddy.conf:[0-9]*: kafka.enable.idempotence: exactly_once needs idempotent producers" \
+  kafka.enable.idempotence=false
 write_conf "$d" processing.guarantee=exactly_once
 out=$("$EDDY" check -c "$d/eddy.conf" 2>&1)
 check "eos refuses a file source" grep -q "processing.guarantee: exactly_once needs a Kafka source" <<<"$out"

@@ -178,6 +178,8 @@ const rt_conf_key rt_conf_keys[] = {
       "at the end, how long to wait for outputs to be acknowledged before failing" },
     { "kafka.transactional.id", RT_CONF_STRING, NULL, 0, NULL, 0, 0,
       "exactly_once: the producers' transactional.id, each worker's with -<n> appended; default <kafka.group.id>-<host name>; unique per instance, stable across its restarts" },
+    { "kafka.enable.idempotence", RT_CONF_BOOL, "true", 0, NULL, 0, 0,
+      "Kafka sinks: idempotent producers (no duplicates from producer retries); false, under at_least_once only, trades that for less CPU and keeps order with one request in flight" },
     { "kafka.embedded", RT_CONF_BOOL, "false", 0, NULL, 0, 0,
       "start an in-process Kafka mock cluster (demo, tests) and use it as bootstrap" },
     { "kafka.embedded.brokers", RT_CONF_INT, "1", 0, NULL, 1, 9,

@@ -16,7 +16,8 @@
 static int eddy_key(const char *key)
 {
     return strncmp(key, "kafka.embedded", 14) == 0 ||
-           strcmp(key, "kafka.transactional.id") == 0;      /* per worker: sink_kafka.c */
+           strcmp(key, "kafka.transactional.id") == 0 ||    /* per worker: sink_kafka.c */
+           strcmp(key, "kafka.enable.idempotence") == 0;    /* the producers': sink_kafka.c */
 }
 
 /* librdkafka's syslog levels onto eddy's log lines. */

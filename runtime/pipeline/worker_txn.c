@@ -64,6 +64,12 @@ int rt_worker_txn_check(rt_worker *w, char *err, size_t errlen)
                                                         sizeof where));
         return -1;
     }
+    if (!rt_config_int(c, "kafka.enable.idempotence")) {
+        snprintf(err, errlen, "%s: kafka.enable.idempotence: exactly_once needs idempotent "
+                 "producers (Kafka transactions are built on them)",
+                 rt_config_where(c, "kafka.enable.idempotence", where, sizeof where));
+        return -1;
+    }
     for (size_t i = 0; i < w->sinks.n; i++) {
         const char *why = unfit(c, &w->sinks.v[i]);
         if (!why)

@@ -158,8 +158,18 @@ static struct rt_kafka_producer *producer_new(rt_sinks *ss, const rt_config *c, 
     kp->transactional = rt_kafka_exactly_once(c);
     kp->wake[0] = kp->wake[1] = -1;
     pthread_mutex_init(&kp->mu, NULL);
-    /* Idempotence: the broker drops the duplicates that producer retries would make. */
-    if (rt_kafka_conf_put(conf, "enable.idempotence", "true", err, errlen) < 0 ||
+    /* Idempotence: the broker drops the duplicates that producer retries would make.
+     * librdkafka's idempotent producer keeps one request in flight per partition and
+     * spins its thread while a batch is due behind it (its #4989), which at small
+     * batches costs a worker about a sixth of a core, so under at least once a user may
+     * trade it away (kafka.enable.idempotence=false): one request in flight then keeps
+     * each partition's order through retries, as a Java producer does without it. */
+    int idempotent = kp->transactional || rt_config_int(c, "kafka.enable.idempotence");
+    if (rt_kafka_conf_put(conf, "enable.idempotence", idempotent ? "true" : "false", err,
+                          errlen) < 0 ||
+        (!idempotent && !rt_config_entry(c, "kafka.max.in.flight.requests.per.connection") &&
+         !rt_config_entry(c, "kafka.max.in.flight") &&
+         rt_kafka_conf_put(conf, "max.in.flight.requests.per.connection", "1", err, errlen) < 0) ||
         (kp->transactional && transactional_conf(conf, c, ss->env.worker, err, errlen) < 0)) {
         rd_kafka_conf_destroy(conf);
         free(kp);
