@@ -1,7 +1,8 @@
-/* sink_kafka.c - Kafka sinks: one idempotent producer per worker, shared by its Kafka
- * sinks. Delivery reports are served on the worker's loop and acknowledge the
- * record's ticket; a record Kafka gives up on (after its own retries, within
- * message.timeout.ms) goes back to the worker to be dead-lettered.
+/* sink_kafka.c - Kafka sinks: one producer per worker, shared by its Kafka sinks, and
+ * idempotent unless kafka.enable.idempotence=false (at least once only). Delivery
+ * reports are served on the worker's loop and acknowledge the record's ticket; a record
+ * Kafka gives up on (after its own retries, within message.timeout.ms) goes back to the
+ * worker to be dead-lettered.
  *
  * Under at least once the dead-letter sink (dlq.sink) has an idempotent producer of its
  * own. On the shared one, librdkafka 2.0.2 held the outputs' batches back now and then
@@ -160,10 +161,11 @@ static struct rt_kafka_producer *producer_new(rt_sinks *ss, const rt_config *c, 
     pthread_mutex_init(&kp->mu, NULL);
     /* Idempotence: the broker drops the duplicates that producer retries would make.
      * librdkafka's idempotent producer keeps one request in flight per partition and
-     * spins its thread while a batch is due behind it (its #4989), which at small
-     * batches costs a worker about a sixth of a core, so under at least once a user may
-     * trade it away (kafka.enable.idempotence=false): one request in flight then keeps
-     * each partition's order through retries, as a Java producer does without it. */
+     * spins its thread while a batch is due behind it (librdkafka pull request #4989):
+     * 0.28-0.41 CPU-seconds a worker over a two-second run at 40,000 events/s with
+     * linger.ms=1, 0.06-0.07 without. So under at least once a user may trade it away
+     * (kafka.enable.idempotence=false); one request in flight then keeps each
+     * partition's order through retries, as a Java producer does without idempotence. */
     int idempotent = kp->transactional || rt_config_int(c, "kafka.enable.idempotence");
     if (rt_kafka_conf_put(conf, "enable.idempotence", idempotent ? "true" : "false", err,
                           errlen) < 0 ||
