@@ -4,7 +4,7 @@
  * Kafka gives up on (after its own retries, within message.timeout.ms) goes back to the
  * worker to be dead-lettered.
  *
- * Under at least once the dead-letter sink (dlq.sink) has an idempotent producer of its
+ * Under at least once the dead-letter sink (dlq.sink) has a producer of its
  * own. On the shared one, librdkafka 2.0.2 held the outputs' batches back now and then
  * (its thread going round a partition with a batch due and no request made): with the
  * embedded cluster at 5,000 events/s, p99 13-15 ms against 5.4-6.1 ms apart (README,
