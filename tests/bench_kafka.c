@@ -516,11 +516,18 @@ static int latency_alloc(latency *l)
     return l->sent && l->seen ? 0 : -1;
 }
 
+/* The pct-th percentile (50, 99) of k > 0 sorted latencies, as every figure here
+ * takes it. */
+static double percentile(const double *v, size_t k, unsigned pct)
+{
+    return v[k * pct / 100];
+}
+
 /* "  p50 .., p99 .., max .. ms (what)" of k sorted latencies. */
 static void print_spread(const double *v, size_t k, const char *what)
 {
-    printf("  p50 %.2f ms, p99 %.2f ms, max %.2f ms (%s)\n", v[k / 2] * 1e3,
-           v[k * 99 / 100] * 1e3, v[k - 1] * 1e3, what);
+    printf("  p50 %.2f ms, p99 %.2f ms, max %.2f ms (%s)\n", percentile(v, k, 50) * 1e3,
+           percentile(v, k, 99) * 1e3, v[k - 1] * 1e3, what);
 }
 
 /* The latencies seen, sorted (k of them); NULL when none or out of memory. */
@@ -611,7 +618,7 @@ static double measure_floor(const lines *in, const target *t, double rate, int d
     snprintf(what, sizeof what, "the floor: a bare librdkafka relay in eddy's place, %zu events", k);
     if (v) {
         print_spread(v, k, what);
-        p99 = v[k * 99 / 100];
+        p99 = percentile(v, k, 99);
     } else {
         printf("  (the floor: no event came back through the relay)\n");
     }
@@ -667,8 +674,8 @@ static int latency_run(const char *config, const lines *in, const target *t, dou
     printf("latency at 1/%d, %.0f events/s, run %d of %d, %zu events:\n", div, l.rate, n,
            LATENCY_RUNS, k);
     print_spread(v, k, "produce to output receipt");
-    out->p50 = v[k / 2];
-    out->p99 = v[k * 99 / 100];
+    out->p50 = percentile(v, k, 50);
+    out->p99 = percentile(v, k, 99);
     /* eddy's own view: from the record's timestamp (taken by the producer at produce)
      * to its output's acknowledgement; the rest is the reader's fetch. Bucketed (the
      * quantiles are interpolated within a bucket), after the warm-up. */
