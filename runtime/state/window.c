@@ -66,6 +66,44 @@ static int due_cmp(const void *a, const void *b)
     return before(a, b) ? -1 : before(b, a);
 }
 
+#define SORT_RUN 16
+
+/* Sort v[0, n) by before() with tmp as room for n more: a merge sort (runs of SORT_RUN
+ * by insertion first) whose comparison is inlined. glibc's qsort calls due_cmp through
+ * a pointer, and due_cmp calls before() twice for most pairs: that sort was 2 to 3% of
+ * a pipeline's instructions with the shipped processors. */
+static void due_sort(rt_wdue *v, rt_wdue *tmp, size_t n)
+{
+    for (size_t lo = 0; lo < n; lo += SORT_RUN) {
+        size_t hi = n - lo > SORT_RUN ? lo + SORT_RUN : n;
+        for (size_t i = lo + 1; i < hi; i++) {
+            rt_wdue x = v[i];
+            size_t j = i;
+            for (; j > lo && before(&x, &v[j - 1]); j--)
+                v[j] = v[j - 1];
+            v[j] = x;
+        }
+    }
+    rt_wdue *src = v, *dst = tmp;
+    for (size_t w = SORT_RUN; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = n - lo > w ? lo + w : n, hi = n - mid > w ? mid + w : n;
+            size_t i = lo, j = mid, o = lo;
+            while (i < mid && j < hi)   /* the left one on a tie: stable */
+                dst[o++] = before(&src[j], &src[i]) ? src[j++] : src[i++];
+            while (i < mid)
+                dst[o++] = src[i++];
+            while (j < hi)
+                dst[o++] = src[j++];
+        }
+        rt_wdue *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != v)
+        memcpy(v, src, n * sizeof *v);
+}
+
 /* `start` names the pane the entry is for; SLICES_DUE: the key's slices. */
 #define SLICES_DUE INT64_MIN
 #define NOT_DUE INT64_MIN       /* rt_wkey.slices_due: no entry queued */
@@ -204,7 +242,13 @@ static rt_wbucket *due_take(rt_windows *ws)
         b->n += o->n;
         bucket_free(o);
     }
-    qsort(b->v, b->n, sizeof *b->v, due_cmp);
+    /* The merge's room is the bucket's own; without it, qsort (which finds its own). */
+    if (b->n <= SORT_RUN)
+        due_sort(b->v, NULL, b->n);
+    else if (bucket_reserve(b, 2 * b->n) == 0)
+        due_sort(b->v, b->v + b->n, b->n);
+    else
+        qsort(b->v, b->n, sizeof *b->v, due_cmp);
     return b;
 }
 

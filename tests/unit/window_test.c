@@ -279,14 +279,10 @@ static int on_fire_ordered(void *arg, const rt_window_def *d, const rt_wkey *k,
     return 0;
 }
 
-static void test_key_order(void)
+/* Keys added to both definitions in a shuffled order, as `key(i)` names them, fire by
+ * definition and then key. */
+static void check_key_order(const char *what, size_t nkeys, const char *(*key)(size_t i))
 {
-    static const char *const keys[] = {
-        "device-0000001", "device-0000002", "device-000000", "device-00000010", "device-",
-        "device", "devic", "device-1", "device-\\u00ff", "a", "", "zzzzzzzzzzzzzzzz",
-        "zzzzzzzzzzzzzzz", "device-0000001x", "device-0000001\\u0001", "b-0000001",
-    };
-    const size_t nkeys = sizeof keys / sizeof *keys;
     rt_window_def defs[2];
     for (int i = 0; i < 2; i++)
         defs[i] = (rt_window_def){ .name = i ? "w2" : "w1", .kind = RT_WINDOW_TUMBLING,
@@ -299,16 +295,16 @@ static void test_key_order(void)
     rt_event ev = { 0 };
     int failures = 0;
     if (rt_windows_init(&ws, defs, 2) < 0) {
-        unit_check(0, "key order: windows initialized");
+        unit_check(0, "%s: windows initialized", what);
         return;
     }
     for (size_t i = 0; i < nkeys; i++) {
         char raw[256], err[256];
         rt_reject why;
         int late = 0;
-        const char *key = keys[(i * 7) % nkeys];    /* 7 and 16 are coprime: a shuffle */
         int n = snprintf(raw, sizeof raw, "{\"domain\":\"d\",\"type\":\"t\",\"timestamp\":"
-                         "%zu,\"eventId\":\"e%zu\",\"payload\":{\"k\":\"%s\"}}", i, i, key);
+                         "%zu,\"eventId\":\"e%zu\",\"payload\":{\"k\":\"%s\"}}", i % SIZE, i,
+                         key((i * 7) % nkeys));    /* 7 coprime with nkeys: a shuffle */
         if (rt_event_decode(&ev, raw, (size_t)n, &lim, &why) < 0 ||
             rt_windows_add(&ws, &ev, 0, &calls, &late, err, sizeof err) < 0 || late)
             failures++;
@@ -316,10 +312,38 @@ static void test_key_order(void)
     }
     rt_windows_advance(&ws, SIZE, &calls);
     unit_check(failures == 0 && o.fired == (int)(2 * nkeys) && o.unordered == 0,
-               "windows: panes of one end fire by definition, then key (%d fired of %zu, "
-               "%d out of order, %d not added)", o.fired, 2 * nkeys, o.unordered, failures);
+               "%s: panes of one end fire by definition, then key (%d fired of %zu, "
+               "%d out of order, %d not added)", what, o.fired, 2 * nkeys, o.unordered,
+               failures);
     rt_windows_free(&ws);
     rt_event_free(&ev);
+}
+
+static const char *const odd_keys[] = {
+    "device-0000001", "device-0000002", "device-000000", "device-00000010", "device-",
+    "device", "devic", "device-1", "device-\\u00ff", "a", "", "zzzzzzzzzzzzzzzz",
+    "zzzzzzzzzzzzzzz", "device-0000001x", "device-0000001\\u0001", "b-0000001",
+};
+
+static const char *odd_key(size_t i)
+{
+    return odd_keys[i];
+}
+
+/* Numbered keys, some sharing their first 7 bytes ("sensor-1..."), of many lengths. */
+static const char *numbered_key(size_t i)
+{
+    static char k[32];
+    snprintf(k, sizeof k, i % 3 ? "d-%zu" : "sensor-%zu", i * 37 % 5003);
+    return k;
+}
+
+static void test_key_order(void)
+{
+    /* Keys that share their first 7 bytes or more, and keys that are prefixes of others. */
+    check_key_order("windows", sizeof odd_keys / sizeof *odd_keys, odd_key);
+    /* 2,000 entries due at one time: sorted in runs and merged over several passes. */
+    check_key_order("windows, 1,000 keys", 1000, numbered_key);
 }
 
 /* Ends interleaved: each event's window ends at one of 24 times, in turn, so the queue
