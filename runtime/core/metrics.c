@@ -15,14 +15,19 @@ const double rt_hist_bounds_e2e[RT_HIST_BUCKETS] = {
     1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
 };
 
-void rt_counter_inc(rt_pairmap *m, const char *a, const char *b)
+void rt_counter_add(rt_pairmap *m, const char *a, const char *b, uint64_t n)
 {
     uint64_t *v = rt_pairmap_get(m, a, b);
     if (!v)
         v = rt_pairmap_put(m, m->n < RT_METRICS_MAX_SERIES ? a : "_other",
                            m->n < RT_METRICS_MAX_SERIES ? b : "_other");
     if (v)
-        (*v)++;
+        *v += n;
+}
+
+void rt_counter_inc(rt_pairmap *m, const char *a, const char *b)
+{
+    rt_counter_add(m, a, b, 1);
 }
 
 void rt_histogram_observe(rt_histogram *h, double seconds)

@@ -54,6 +54,11 @@ struct rt_source_kafka {
     /* metrics */
     uint64_t rebalances, pauses;
     rt_pairmap records;         /* (topic, partition) -> records consumed */
+    struct {                    /* records of one partition in a row, not yet counted */
+        char topic[256];        /* Kafka's names are at most 249 bytes */
+        int32_t partition;
+        uint64_t n;
+    } run;
 };
 
 static void store_offset(void *arg, const char *topic, int32_t partition, int64_t next)
@@ -421,6 +426,30 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     begin_revoke(s, parts);
 }
 
+/* Count the run of records kept in s->run. A fetch hands over a partition's records in
+ * a row, so the partition's label is formatted once a run, not once a record (snprintf
+ * was a twentieth of the source's own cost per record). */
+static void count_run(rt_source_kafka *s)
+{
+    if (!s->run.n)
+        return;
+    char part[16];
+    snprintf(part, sizeof part, "%d", (int)s->run.partition);
+    rt_counter_add(&s->records, s->run.topic, part, s->run.n);
+    s->run.n = 0;
+}
+
+static void count(rt_source_kafka *s, const char *topic, int32_t partition)
+{
+    if (s->run.n && (s->run.partition != partition || strcmp(s->run.topic, topic) != 0))
+        count_run(s);
+    if (!s->run.n) {
+        snprintf(s->run.topic, sizeof s->run.topic, "%s", topic);
+        s->run.partition = partition;
+    }
+    s->run.n++;
+}
+
 static void consume(rt_source_kafka *s, rd_kafka_message_t *m)
 {
     if (m->err) {
@@ -441,9 +470,7 @@ static void consume(rt_source_kafka *s, rd_kafka_message_t *m)
         s->stopped = 1;
         return;
     }
-    char part[16];
-    snprintf(part, sizeof part, "%d", (int)m->partition);
-    rt_counter_inc(&s->records, topic, part);
+    count(s, topic, m->partition);
     rt_origin origin = { .topic = topic, .partition = m->partition, .offset = m->offset };
     s->cb.record(s->cb.arg, m->payload ? m->payload : "", m->len, &origin, ticket);
 }
@@ -457,6 +484,7 @@ static void poll_batch(rt_source_kafka *s)
         rd_kafka_message_destroy(m);
         n++;
     }
+    count_run(s);
     if (n)
         s->cb.batch_end(s->cb.arg);
     backpressure(s);
