@@ -19,7 +19,7 @@ scripts/mariadb-local.sh sql "$BENCH_DB_DIR" eddy -e "
   ON DUPLICATE KEY UPDATE fence_group = 'fence-1'"
 # The fleet's 100,000 device rows are held whole (cache=full, as a Flink job would with
 # lookup.cache=FULL): with a partial cache every device's first report is a miss, and
-# the misses, one statement at a time, bounded the run (see README, Performance).
+# the misses, one statement at a time, bounded the run (scripts/bench-log.md, "small tables held whole").
 # Round r: every device once, 50 us apart; a third of the devices wander 14 km out.
 awk -v d="$DEVICES" -v r="$ROUNDS" 'BEGIN { for (k = 0; k < r; k++) for (i = 1; i <= d; i++)
   printf "{\"domain\":\"geofence\",\"type\":\"device_location\",\"timestamp\":%d,\"eventId\":\"b%d-%d\",\"payload\":{\"deviceId\":\"gb-%d\",\"lat\":%.5f,\"lon\":120.1551}}\n",

@@ -7,8 +7,9 @@
  * Under at least once the dead-letter sink (dlq.sink) has a producer of its
  * own. On the shared one, librdkafka 2.0.2 held the outputs' batches back now and then
  * (its thread going round a partition with a batch due and no request made): with the
- * embedded cluster at 5,000 events/s, p99 13-15 ms against 5.4-6.1 ms apart (README,
- * Performance). Exactly once keeps them together: one transaction holds both.
+ * embedded cluster at 5,000 events/s, p99 13-15 ms against 5.4-6.1 ms apart
+ * (scripts/bench-log.md, "Where the latency goes (issue 18, taken apart)"). Exactly
+ * once keeps them together: one transaction holds both.
  *
  * Under processing.guarantee=exactly_once the producer is transactional: the worker
  * commits its outputs, dead letters and consumed offsets together (rt_kafka_txn_*). A
