@@ -48,6 +48,8 @@ extern char **environ;
  * the steady state measured. */
 #define WARMUP_EVENTS 500
 #define RUN_LIMIT_SECONDS 120   /* a run that cannot finish fails instead of hanging */
+/* eddy_record_e2e_latency_seconds, then its stages (fetch, process, deliver). */
+#define E2E_HISTS 4
 /* How often eddy's progress is read: often while throughput is timed, seldom while
  * latency is. A read costs the supervisor about 0.6 ms and each worker 0.4 ms of CPU
  * (timed over 500 reads); every 20 ms that was 7% of a core taken from the run it
@@ -159,9 +161,10 @@ typedef struct run {
     double txn_wait_s;      /* and the time the loops waited in commit calls */
     uint64_t rebalances;    /* the workers' rebalance callbacks: one each when undisturbed */
     uint64_t restarts;      /* workers the supervisor restarted during the run */
-    double e2e[RT_HIST_BUCKETS + 1];    /* eddy_record_e2e_latency_seconds, cumulative,
-                                         * without the warm-up of a latency run */
-    double e2e_warm[RT_HIST_BUCKETS + 1];   /* the same, once the warm-up was done */
+    double e2e[E2E_HISTS][RT_HIST_BUCKETS + 1];    /* eddy_record_e2e_latency_seconds
+                                         * and its stages, cumulative, without the warm-up
+                                         * of a latency run */
+    double e2e_warm[E2E_HISTS][RT_HIST_BUCKETS + 1];   /* the same, once warmed up */
     int warm;
     progress *progress;     /* NULL when nobody waits */
 } run;
@@ -169,7 +172,8 @@ typedef struct run {
 /* The figures of /metrics the bench reads, each summed over its series. */
 typedef struct figures {
     double records, inflight, out, txns, txn_wait_s, rebalances, restarts;
-    double e2e[RT_HIST_BUCKETS + 1];    /* buckets by rt_hist_bounds_e2e, then +Inf */
+    double e2e[E2E_HISTS][RT_HIST_BUCKETS + 1];    /* buckets by rt_hist_bounds_e2e,
+                                                     * then +Inf */
 } figures;
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -180,15 +184,23 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 /* Adds a line's value to the figure its name is, if any; dead letters are no output. */
 static void figure_of(figures *f, const char *line)
 {
-    static const char bucket[] = "eddy_record_e2e_latency_seconds_bucket{le=\"";
-    if (strncmp(line, bucket, sizeof bucket - 1) == 0) {
-        const char *le = line + sizeof bucket - 1, *v = strchr(le, ' ');
+    static const char *const bucket[E2E_HISTS] = {
+        "eddy_record_e2e_latency_seconds_bucket{le=\"",
+        "eddy_record_stage_latency_seconds_bucket{stage=\"fetch\",le=\"",
+        "eddy_record_stage_latency_seconds_bucket{stage=\"process\",le=\"",
+        "eddy_record_stage_latency_seconds_bucket{stage=\"deliver\",le=\"",
+    };
+    for (int h = 0; h < E2E_HISTS; h++) {
+        size_t n = strlen(bucket[h]);
+        if (strncmp(line, bucket[h], n) != 0)
+            continue;
+        const char *le = line + n, *v = strchr(le, ' ');
         double bound = strncmp(le, "+Inf", 4) ? strtod(le, NULL) : -1;
         int i = 0;
         while (i < RT_HIST_BUCKETS && bound != rt_hist_bounds_e2e[i])
             i++;
         if (v)
-            f->e2e[i] += strtod(v + 1, NULL);
+            f->e2e[h][i] += strtod(v + 1, NULL);
         return;
     }
     static const struct { const char *name; size_t off; } names[] = {
@@ -329,8 +341,9 @@ static int run_eddy(const char *config, char **sets, int nsets, run *r)
     r->txn_wait_s = f.txn_wait_s;
     r->rebalances = (uint64_t)f.rebalances;
     r->restarts = (uint64_t)f.restarts;
-    for (int i = 0; i <= RT_HIST_BUCKETS; i++)
-        r->e2e[i] = f.e2e[i] - r->e2e_warm[i];
+    for (int h = 0; h < E2E_HISTS; h++)
+        for (int i = 0; i <= RT_HIST_BUCKETS; i++)
+            r->e2e[h][i] = f.e2e[h][i] - r->e2e_warm[h][i];
     rc = 0;
 out:
     if (pid > 0) {
@@ -679,10 +692,15 @@ static int latency_run(const char *config, const lines *in, const target *t, dou
     /* eddy's own view: from the record's timestamp (taken by the producer at produce)
      * to its output's acknowledgement; the rest is the reader's fetch. Bucketed (the
      * quantiles are interpolated within a bucket), after the warm-up. */
-    if (lr.e2e[RT_HIST_BUCKETS] > 0)
+    if (lr.e2e[0][RT_HIST_BUCKETS] > 0)
         printf("  p50 %.2f ms, p99 %.2f ms (eddy_record_e2e_latency_seconds: record timestamp "
-               "to output acknowledged)\n", e2e_quantile(lr.e2e, 0.5) * 1e3,
-               e2e_quantile(lr.e2e, 0.99) * 1e3);
+               "to output acknowledged)\n", e2e_quantile(lr.e2e[0], 0.5) * 1e3,
+               e2e_quantile(lr.e2e[0], 0.99) * 1e3);
+    /* Which stage the tail is in (their quantiles do not add up; their sums do). */
+    if (lr.e2e[1][RT_HIST_BUCKETS] > 0)
+        printf("  p99 by stage: fetch %.2f ms, process %.2f ms, deliver %.2f ms "
+               "(eddy_record_stage_latency_seconds)\n", e2e_quantile(lr.e2e[1], 0.99) * 1e3,
+               e2e_quantile(lr.e2e[2], 0.99) * 1e3, e2e_quantile(lr.e2e[3], 0.99) * 1e3);
     if (t->mock && lr.rebalances > (uint64_t)atoi(WORKERS))    /* see throughput() */
         printf("  (%llu rebalances, not %s: a group joined twice, its wait in these figures)\n",
                (unsigned long long)lr.rebalances, WORKERS);

@@ -15,6 +15,20 @@ expect_eq "kafka: eddy_record_e2e_latency_seconds counts every record, dead lett
 expect_eq "kafka: ... from its Kafka timestamp: none of them took 1 s or less" 0 \
   "$(e2e '_bucket{le="1"}')"
 expect_eq "kafka: ... and all within 30 s" 50000 "$(e2e '_bucket{le="30"}')"
+stage() { metric "$d" a "eddy_record_stage_latency_seconds$1"; }
+for s in fetch process deliver; do
+  expect_eq "kafka: eddy_record_stage_latency_seconds{stage=\"$s\"} counts every record" \
+    50000 "$(stage "_count{stage=\"$s\"}")"
+done
+expect_eq "kafka: ... the 2 s before eddy started are in the fetch stage (none 1 s or less)" 0 \
+  "$(stage '_bucket{stage="fetch",le="1"}')"
+expect_eq "kafka: ... and the stages add up to the e2e latency" ok "$(awk -v e="$(e2e _sum)" \
+  -v f="$(stage '_sum{stage="fetch"}')" -v p="$(stage '_sum{stage="process"}')" \
+  -v l="$(stage '_sum{stage="deliver"}')" \
+  'BEGIN { d = f + p + l - e; print (e > 100 && d < 0.01 && d > -0.01) ? "ok" : e " != " f " + " p " + " l }')"
+port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$d/a.err" | cut -d: -f2)
+check "kafka: its /metrics, latency stages included, passes promtool" \
+  bash -c "curl -fsS http://127.0.0.1:$port/metrics | promtool check metrics"
 stop_eddy a; expect_eq "kafka: SIGTERM exits 0" 0 "$STOP_RC"
 out_ids > "$d/got"; want_ids "$d/manifest.tsv" > "$d/want"
 check "kafka: every valid eventId on the output topic, none missing, none twice" diff "$d/want" "$d/got"

@@ -5,12 +5,16 @@
 #include "clock.h"
 #include "track.h"
 
+const char *const rt_track_stage_names[RT_STAGES] = { "fetch", "process", "deliver" };
+
 void rt_track_init(rt_tracker *t, rt_track_store_fn store, void *arg)
 {
     memset(t, 0, sizeof *t);
     t->store = store;
     t->arg = arg;
     t->e2e.bounds = rt_hist_bounds_e2e;
+    for (int i = 0; i < RT_STAGES; i++)
+        t->stage[i].bounds = rt_hist_bounds_e2e;
 }
 
 rt_track_part *rt_track_part_get(rt_tracker *t, const char *topic, int32_t partition)
@@ -38,6 +42,8 @@ rt_ticket *rt_track_begin(rt_tracker *t, rt_track_part *p, int64_t offset, int64
     else if (!(k = malloc(sizeof *k)))
         return NULL;
     *k = (rt_ticket){ .part = p, .offset = offset, .born_ms = born_ms, .holds = 1 };
+    if (born_ms > 0)
+        k->read_s = rt_epoch_s();
     if (p->tail)
         p->tail->next = k;
     else
@@ -54,14 +60,24 @@ void rt_track_hold(rt_ticket *k)
         k->holds++;
 }
 
-void rt_track_release(rt_tracker *t, rt_ticket *k)
+/* A producer's clock ahead of ours is not a negative latency. */
+static void observe(rt_histogram *h, double from, double to)
 {
-    if (!k || --k->holds > 0)
-        return;
+    rt_histogram_observe(h, to > from ? to - from : 0);
+}
+
+/* The last hold of `k` is released at `now` (epoch seconds; 0 without a born_ms). */
+static void finish(rt_tracker *t, rt_ticket *k, double now)
+{
     if (k->born_ms > 0) {
-        /* A producer's clock ahead of ours is not a negative latency. */
-        int64_t ms = rt_epoch_ms() - k->born_ms;
-        rt_histogram_observe(&t->e2e, ms > 0 ? (double)ms / 1000 : 0);
+        double born = (double)k->born_ms / 1000;
+        observe(&t->e2e, born, now);
+        /* A ticket released before its processing ended (a failed run) has no stages. */
+        if (k->processed_s > 0) {
+            observe(&t->stage[RT_STAGE_FETCH], born, k->read_s);
+            observe(&t->stage[RT_STAGE_PROCESS], k->read_s, k->processed_s);
+            observe(&t->stage[RT_STAGE_DELIVER], k->processed_s, now);
+        }
     }
     rt_track_part *p = k->part;
     int64_t next = -1;
@@ -81,6 +97,23 @@ void rt_track_release(rt_tracker *t, rt_ticket *k)
         if (t->store)
             t->store(t->arg, p->topic, p->partition, next);
     }
+}
+
+void rt_track_release(rt_tracker *t, rt_ticket *k)
+{
+    if (!k || --k->holds > 0)
+        return;
+    finish(t, k, k->born_ms > 0 ? rt_epoch_s() : 0);
+}
+
+void rt_track_processed(rt_tracker *t, rt_ticket *k)
+{
+    if (!k)
+        return;
+    double now = k->born_ms > 0 ? rt_epoch_s() : 0;
+    k->processed_s = now;
+    if (--k->holds == 0)
+        finish(t, k, now);
 }
 
 int rt_track_part_drop(rt_tracker *t, rt_track_part *p)

@@ -19,9 +19,20 @@ typedef struct rt_ticket {
     rt_track_part *part;
     int64_t offset;
     int64_t born_ms;        /* the record's Kafka timestamp (epoch ms), 0 if none */
+    /* With a born_ms, for the stages of its latency (epoch seconds): when the source
+     * took it, and when its processing hold was released (0 until then). */
+    double read_s, processed_s;
     uint32_t holds;
     struct rt_ticket *next;
 } rt_ticket;
+
+/* The stages of a record's time from its Kafka timestamp to done, which add up to
+ * record-e2e-latency: before eddy took it from its consumer (the producer's batching,
+ * the broker, the fetch, the consumer's queue); its processing (decode, the Lua call,
+ * waits for lookups and for the events before it); its outputs' delivery (until the
+ * last is acknowledged, or produced under exactly_once). */
+enum rt_track_stage { RT_STAGE_FETCH, RT_STAGE_PROCESS, RT_STAGE_DELIVER, RT_STAGES };
+extern const char *const rt_track_stage_names[RT_STAGES];
 
 /* Called when a partition's committable position moves: `next` is the offset of the
  * first event not yet done (Kafka's convention: last done offset + 1). */
@@ -45,6 +56,7 @@ typedef struct rt_tracker {
     uint64_t inflight;      /* over all partitions */
     rt_histogram e2e;       /* born_ms to the last hold released (Kafka Streams'
                              * record-e2e-latency), for tickets that have a born_ms */
+    rt_histogram stage[RT_STAGES];  /* e2e taken apart, for the same tickets */
 } rt_tracker;
 
 /* Start empty; `store` is told each new committable position. */
@@ -58,6 +70,8 @@ rt_ticket *rt_track_begin(rt_tracker *t, rt_track_part *p, int64_t offset, int64
 void rt_track_hold(rt_ticket *k);
 /* Release one hold; a fully released prefix of the partition advances its offset. */
 void rt_track_release(rt_tracker *t, rt_ticket *k);
+/* Release the processing hold (the one rt_track_begin took), noting when. */
+void rt_track_processed(rt_tracker *t, rt_ticket *k);
 /* Forget a partition (revoked) once it has nothing in flight; -1 if it has. */
 int  rt_track_part_drop(rt_tracker *t, rt_track_part *p);
 /* Free everything. */

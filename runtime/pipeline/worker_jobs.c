@@ -13,7 +13,7 @@
  *     -> complete (here, in arrival order)
  *          outputs: rt_sink_write, each holding the ticket; or rt_worker_dead_letter
  *          windows and event time: rt_worker_windows_add, rt_worker_event_time
- *          the processing hold: rt_track_release
+ *          the processing hold: rt_track_processed
  *     -> a sink's acknowledgement: rt_sink_ack -> rt_track_release
  *     -> the tracker's store callback: the offset (Kafka) or line (relay) is done
  *
@@ -121,7 +121,7 @@ static void complete(rt_worker *w, rt_job *j)
     if (!w->txn_on)
         rt_worker_changelog_flush(w, j->ticket);
     if (!w->failed)
-        rt_track_release(&w->tracker, j->ticket);
+        rt_track_processed(&w->tracker, j->ticket);
 }
 
 static void set_state(rt_job *j, int rc)

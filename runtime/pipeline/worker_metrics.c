@@ -171,12 +171,22 @@ int rt_worker_metrics(rt_worker *w, rt_buf *out)
                               &w->procs[i]->latency))
             goto out;
     /* Kafka Streams' record-e2e-latency: a file source's lines carry no timestamp. */
-    if (rt_source_has(&w->source, RT_SOURCE_COMMITS) &&
-        (rt_prom_header(out, "eddy_record_e2e_latency_seconds", "histogram",
-                        "From an input record's Kafka timestamp until it is done (every "
-                        "output acknowledged, or produced under exactly_once).") ||
-         rt_prom_histogram(out, "eddy_record_e2e_latency_seconds", NULL, &w->tracker.e2e)))
-        goto out;
+    if (rt_source_has(&w->source, RT_SOURCE_COMMITS)) {
+        if (rt_prom_header(out, "eddy_record_e2e_latency_seconds", "histogram",
+                           "From an input record's Kafka timestamp until it is done (every "
+                           "output acknowledged, or produced under exactly_once).") ||
+            rt_prom_histogram(out, "eddy_record_e2e_latency_seconds", NULL, &w->tracker.e2e) ||
+            rt_prom_header(out, "eddy_record_stage_latency_seconds", "histogram",
+                           "eddy_record_e2e_latency_seconds by stage: fetch (until eddy took "
+                           "the record), process (until its outputs went to the sinks), "
+                           "deliver (until the last was acknowledged)."))
+            goto out;
+        for (int i = 0; i < RT_STAGES; i++)
+            if (one_label(&labels, "stage", rt_track_stage_names[i]) ||
+                rt_prom_histogram(out, "eddy_record_stage_latency_seconds", labels.data,
+                                  &w->tracker.stage[i]))
+                goto out;
+    }
     if (processor_metrics(w, out, &labels) < 0 || custom_metrics(w, out, &labels) < 0)
         goto out;
     if (rt_prom_header(out, "eddy_events_waiting", "gauge",

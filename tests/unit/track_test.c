@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "track.h"
@@ -90,6 +91,38 @@ int main(void)
          t.e2e.sum < 5.0;
     printf("%s - track: e2e latency observed once, at the last release, from the record's "
            "timestamp (%.3f s)\n", ok ? "ok" : "FAIL", t.e2e.sum);
+    failed += !ok;
+    rt_track_free(&t);
+
+    /* Its stages: 2 s before eddy took it (fetch), processed at once, its output
+     * acknowledged 20 ms later (deliver); they add up to the e2e latency. A ticket
+     * whose processing never ended (a failed run let go of it) has no stages. */
+    rt_track_init(&t, NULL, NULL);
+    p = rt_track_part_get(&t, "events", 0);
+    rt_ticket *rec = rt_track_begin(&t, p, 0, rt_epoch_ms() - 2000);
+    rt_ticket *cut = rt_track_begin(&t, p, 1, rt_epoch_ms() - 2000);
+    line = rt_track_begin(&t, p, 2, 0);
+    rt_track_hold(rec);
+    rt_track_processed(&t, rec);
+    const struct timespec wait = { 0, 20 * 1000000L };
+    nanosleep(&wait, NULL);
+    rt_track_release(&t, rec);
+    const rt_histogram *f = &t.stage[RT_STAGE_FETCH], *pr = &t.stage[RT_STAGE_PROCESS],
+                       *dl = &t.stage[RT_STAGE_DELIVER];
+    double parts = f->sum + pr->sum + dl->sum, whole = t.e2e.sum;
+    ok = t.e2e.total == 1 && f->total == 1 && pr->total == 1 && dl->total == 1 &&
+         f->sum >= 1.99 && f->sum < 2.5 && pr->sum < 0.01 && dl->sum >= 0.02 && dl->sum < 1 &&
+         parts - whole < 1e-6 && whole - parts < 1e-6;
+    printf("%s - track: e2e latency by stage: fetch %.3f s, process %.3f s, deliver %.3f s "
+           "(together %.6f s of %.6f)\n", ok ? "ok" : "FAIL", f->sum, pr->sum, dl->sum, parts,
+           whole);
+    failed += !ok;
+    rt_track_release(&t, cut);
+    rt_track_processed(&t, line);
+    ok = t.e2e.total == 2 && f->total == 1 && pr->total == 1 && dl->total == 1 &&
+         t.inflight == 0;
+    printf("%s - track: a ticket let go before its processing ended, and a file's line, "
+           "have no stages\n", ok ? "ok" : "FAIL");
     failed += !ok;
     rt_track_free(&t);
     return failed ? 1 : 0;
