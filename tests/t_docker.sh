@@ -173,8 +173,9 @@ check "compose: Grafana's provisioning points at the dashboard folder it mounts"
 DASH=docker/grafana/dashboards/eddy.json
 check "dashboard: the JSON parses" jq -e '.panels | length > 0' "$DASH"
 jq -r '.. | objects | select(has("expr")) | .expr' "$DASH" > "$T/exprs"
-check "dashboard: throughput, latency, dead letters, lag, cache hit ratio and reloads" \
+check "dashboard: throughput, latency (by stage too), dead letters, lag, cache hit ratio and reloads" \
   bash -c "for m in eddy_events_in_total eddy_processor_events_total eddy_processing_duration_seconds_bucket \
+             eddy_record_e2e_latency_seconds_bucket eddy_record_stage_latency_seconds_bucket \
              eddy_dead_letters_total eddy_kafka_consumer_lag eddy_lookup_hits_total eddy_processor_reloads_total; do
              grep -q \"\$m\" '$T/exprs' || { echo \"no panel queries \$m\"; exit 1; }; done"
 # promtool checks PromQL in rule files: each query becomes a recording rule. Grafana's
