@@ -26,7 +26,7 @@ expect_eq "kafka: ... and the stages add up to the e2e latency" ok "$(awk -v e="
   -v f="$(stage '_sum{stage="fetch"}')" -v p="$(stage '_sum{stage="process"}')" \
   -v l="$(stage '_sum{stage="deliver"}')" \
   'BEGIN { d = f + p + l - e; print (e > 100 && d < 0.01 && d > -0.01) ? "ok" : e " != " f " + " p " + " l }')"
-port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$d/a.err" | cut -d: -f2)
+port=$(admin_port "$d/a.err")
 check "kafka: its /metrics, latency stages included, passes promtool" \
   bash -c "curl -fsS http://127.0.0.1:$port/metrics | promtool check metrics"
 stop_eddy a; expect_eq "kafka: SIGTERM exits 0" 0 "$STOP_RC"

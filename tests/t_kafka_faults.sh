@@ -56,7 +56,7 @@ check "backpressure: partitions were paused ($pauses times)" test "${pauses:-0}"
 expect_eq "backpressure: no rebalance beyond the first assignment" 1 \
   "$(metric "$d" a eddy_kafka_rebalances_total)"
 check "backpressure: no eventId missing" covered_now "$d/manifest.tsv"
-port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$d/a.err" | cut -d: -f2)
+port=$(admin_port "$d/a.err")
 expect_eq "backpressure: eddy_kafka_records_in_total: 4 partitions, 5,000 records in all" "4 5000" \
   "$(curl -fsS "http://127.0.0.1:$port/metrics" |
      awk '$1 ~ /^eddy_kafka_records_in_total\{topic="events",partition="[0-3]"\}$/ { n++; s += $2 }
