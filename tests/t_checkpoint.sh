@@ -258,3 +258,69 @@ check "checkpoint: ... while the loop answers /metrics" test -n "$(metric "$d" B
 stop_eddy B
 expect_eq "checkpoint: eddy stops cleanly with a checkpoint it cannot write" 0 "$STOP_RC"
 stop_mock
+
+# Offsets are committed with the checkpoints, as Flink commits them. Partition 1's events
+# are checkpointed before partition 0 has any; partition 0's are then done (the group
+# would commit them within kafka.auto.commit.interval.ms) but in no checkpoint when eddy
+# is SIGKILLed. The restart must read partition 0 again from its start, not resume at a
+# committed offset with its state gone: every key's count then goes on with no gap.
+d=$(newdir)
+start_mock "$d" 1 2 events,out,dlq
+mkdir -p "$d/processors"
+cat > "$d/processors/cnt.lua" <<'LUA'
+return {
+  routes = { { domain = "iot", type = "*" } },
+  process = function(ev, ctx)
+    local d = ev.payload.d
+    local n = (ctx.state.get(d) or 0) + 1
+    ctx.state.set(d, n)
+    ctx.emit("out", { k = d, n = n, id = ev.eventId })
+  end,
+}
+LUA
+# produce_part PARTITION FROM COUNT: events FROM.. of devices d<p>0..d<p>9
+produce_part() {
+  awk -v p=$1 -v from=$2 -v n=$3 'BEGIN { for (i = from; i < from + n; i++)
+    printf "{\"domain\":\"iot\",\"type\":\"r\",\"timestamp\":%d,\"eventId\":\"p%d-%d\",\"payload\":{\"d\":\"d%d%d\"}}\n",
+      1000000 + i, p, i, p, i % 10 }' | kcat -b "$BOOT" -P -t events -p $1
+}
+kafka_out_conf "$d" cm out "kafka.auto.commit.interval.ms=200" "state.dir=$d/st" \
+  "checkpoint.interval.ms=5000" $FAST_REJOIN
+produce_part 1 0 2000
+start_eddy "$d" E
+wait_for done_reading "$d" E 2000
+wait_for ckpts_above E 0
+produce_part 0 0 2000
+wait_for done_reading "$d" E 4000
+sleep 1
+expect_eq "commit with checkpoints: partition 0 was done after the only checkpoint" \
+  1 "$(metric "$d" E eddy_checkpoints_total)"
+stop_eddy E KILL
+check "commit with checkpoints: ... and has no checkpoint file when killed" \
+  test -s "$d/st/partition-1.ckpt" -a ! -e "$d/st/partition-0.ckpt"
+start_eddy "$d" E
+wait_for grep -q 'checkpoint: partition 1 restored' "$d/E.err"
+produce_part 0 2000 1000
+produce_part 1 2000 1000
+outs_of() { kcat -b "$BOOT" -C -t out -e -q -f '%s\n' 2>/dev/null | grep -c "\"$1\""; }
+last_out() { [ "$(outs_of p0-2999)" -ge 1 ] && [ "$(outs_of p1-2999)" -ge 1 ]; }
+wait_for last_out
+expect_eq "commit with checkpoints: the restart read partition 0 from its start" \
+  4000 "$(metric "$d" E eddy_records_read_total)"
+stop_eddy E
+expect_eq "commit with checkpoints: the restart exits 0" 0 "$STOP_RC"
+kcat -b "$BOOT" -C -t out -e -q -f '%s\n' | jq -r '"\(.id) \(.k) \(.n)"' | sort -u > "$d/pairs"
+expect_eq "commit with checkpoints: one count per event, none lost or counted twice" \
+  "6000 6000" "$(wc -l < "$d/pairs") $(cut -d' ' -f1 "$d/pairs" | sort -u | wc -l)"
+expect_eq "commit with checkpoints: each key's last count is its number of events" \
+  "20 300" "$(awk '$3 > m[$2] { m[$2] = $3 } END { for (k in m) print m[k] }' "$d/pairs" |
+             sort | uniq -c | awk '{ print $1, $2 }')"
+# SIGTERM's checkpoint is committed: the group, without state.dir, has nothing to read.
+kafka_out_conf "$d" cm out
+start_eddy "$d" F
+wait_for grep -q "partitions assigned" "$d/F.err"
+sleep 2
+expect_eq "commit with checkpoints: the last checkpoint's offsets are the group's" \
+  0 "$(metric "$d" F eddy_records_read_total)"
+stop_eddy F
+stop_mock

@@ -163,7 +163,7 @@ const rt_conf_key rt_conf_keys[] = {
     { "state.max.mb", RT_CONF_INT, "512", 0, NULL, 0, 1048576,
       "keys and values one processor's ctx.state may hold; a set past it: dead letter `memory`; 0 none" },
     { "checkpoint.interval.ms", RT_CONF_INT, "5000", 0, NULL, 10, 86400000LL,
-      "how often state, windows, timers and their input offsets are checkpointed" },
+      "how often state, windows, timers and their input offsets are checkpointed, and those offsets committed to the group" },
     { "window.out.of.orderness.ms", RT_CONF_INT, "0", 0, NULL, 0, 86400000LL * 365,
       "the watermark trails the largest event time seen per partition by this much" },
     { "window.idle.timeout.ms", RT_CONF_INT, "0", 0, NULL, 0, 86400000LL * 365,

@@ -94,7 +94,7 @@ static void finish(rt_tracker *t, rt_ticket *k, double now)
         p->tail = NULL;
     if (next >= 0 && next > p->stored) {
         p->stored = next;
-        if (t->store)
+        if (t->store && !t->hold_stores)
             t->store(t->arg, p->topic, p->partition, next);
     }
 }
@@ -114,6 +114,51 @@ void rt_track_processed(rt_tracker *t, rt_ticket *k)
     k->processed_s = now;
     if (--k->holds == 0)
         finish(t, k, now);
+}
+
+void rt_track_hold_stores(rt_tracker *t)
+{
+    t->hold_stores = 1;
+}
+
+int rt_track_marks(const rt_tracker *t, rt_track_mark **marks, size_t *n)
+{
+    size_t cap = 0, k = 0;
+    rt_track_mark *m = NULL;
+    for (const rt_track_part *p = t->parts; p; p = p->link)
+        cap++;
+    if (!(m = calloc(cap ? cap : 1, sizeof *m)))
+        goto fail;
+    for (const rt_track_part *p = t->parts; p; p = p->link) {
+        if (p->stored < 0)
+            continue;
+        if (!(m[k].topic = strdup(p->topic)))
+            goto fail;
+        m[k].partition = p->partition;
+        m[k++].next = p->stored;
+    }
+    *marks = m;
+    *n = k;
+    return 0;
+fail:
+    rt_track_marks_free(m, k);
+    *marks = NULL;
+    *n = 0;
+    return -1;
+}
+
+void rt_track_store_marks(rt_tracker *t, rt_track_mark *marks, size_t n)
+{
+    for (size_t i = 0; i < n && t->store; i++)
+        t->store(t->arg, marks[i].topic, marks[i].partition, marks[i].next);
+    rt_track_marks_free(marks, n);
+}
+
+void rt_track_marks_free(rt_track_mark *marks, size_t n)
+{
+    for (size_t i = 0; marks && i < n; i++)
+        free(marks[i].topic);
+    free(marks);
 }
 
 int rt_track_part_drop(rt_tracker *t, rt_track_part *p)

@@ -53,6 +53,7 @@ typedef struct rt_tracker {
     rt_ticket *free;        /* released tickets, reused */
     rt_track_store_fn store;
     void *arg;
+    int hold_stores;        /* positions are stored only as marks (rt_track_store_marks) */
     uint64_t inflight;      /* over all partitions */
     rt_histogram e2e;       /* born_ms to the last hold released (Kafka Streams'
                              * record-e2e-latency), for tickets that have a born_ms */
@@ -72,6 +73,21 @@ void rt_track_hold(rt_ticket *k);
 void rt_track_release(rt_tracker *t, rt_ticket *k);
 /* Release the processing hold (the one rt_track_begin took), noting when. */
 void rt_track_processed(rt_tracker *t, rt_ticket *k);
+/* A partition's committable position at one moment (a checkpoint's offsets). */
+typedef struct rt_track_mark {
+    char *topic;
+    int32_t partition;
+    int64_t next;
+} rt_track_mark;
+
+/* Store no position as it moves: only marks are stored, once the caller has made what
+ * they stand for durable (checkpoints, as Flink commits offsets on a checkpoint). */
+void rt_track_hold_stores(rt_tracker *t);
+/* Every partition's position now, for those that have one. -1 when out of memory. */
+int  rt_track_marks(const rt_tracker *t, rt_track_mark **marks, size_t *n);
+/* Store the marks (through `store`, when there still is one), then free them. */
+void rt_track_store_marks(rt_tracker *t, rt_track_mark *marks, size_t n);
+void rt_track_marks_free(rt_track_mark *marks, size_t n);
 /* Forget a partition (revoked) once it has nothing in flight; -1 if it has. */
 int  rt_track_part_drop(rt_tracker *t, rt_track_part *p);
 /* Free everything. */

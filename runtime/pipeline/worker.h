@@ -125,6 +125,8 @@ typedef struct rt_worker {
     pid_t ckpt_child;       /* writing the periodic one from a snapshot (fork), or 0 */
     int ckpt_report_fd;     /* the child's report */
     struct event *ckpt_child_ev;
+    rt_track_mark *ckpt_marks;  /* the input offsets the child's checkpoint stands for */
+    size_t ckpt_nmarks;
     rt_changelog *changelog;    /* state.changelog=true (worker_changelog.c), or NULL */
     rt_rekey *rekey;        /* processors whose events are repartitioned by their key
                              * (worker_repartition.c) */

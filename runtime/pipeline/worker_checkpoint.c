@@ -5,7 +5,8 @@
  * lookup) and, after a drain, every output of every event before it acknowledged. So
  * the file holds exactly the effect of the events before its offsets, and resuming from
  * those offsets neither loses nor double-counts an event in state or windows (outputs
- * after it are written again: at least once). State is kept per partition number, as a
+ * after it are written again: at least once). The group's offsets are committed only
+ * as far as a written checkpoint (take_marks, end_marks). State is kept per partition number, as a
  * Kafka Streams task: partition N of every input topic shares one file.
  *
  * The periodic checkpoint is encoded and written by a child process from a
@@ -307,6 +308,26 @@ static int write_all_partitions(rt_worker *w, int keep)
     return rc;
 }
 
+/* Offsets are committed with the checkpoints (rt_track_hold_stores): a position is
+ * stored once the files that stand for it are written. Noted when the snapshot is
+ * taken; stored, or dropped when the checkpoint failed (0 / -1), when it is done. */
+static void take_marks(rt_worker *w)
+{
+    if (w->tracker.hold_stores &&
+        rt_track_marks(&w->tracker, &w->ckpt_marks, &w->ckpt_nmarks) < 0)
+        rt_warn("checkpoint: out of memory noting its offsets; the next one commits them");
+}
+
+static void end_marks(rt_worker *w, int rc)
+{
+    if (rc == 0)
+        rt_track_store_marks(&w->tracker, w->ckpt_marks, w->ckpt_nmarks);
+    else
+        rt_track_marks_free(w->ckpt_marks, w->ckpt_nmarks);
+    w->ckpt_marks = NULL;
+    w->ckpt_nmarks = 0;
+}
+
 static void end_drain(rt_worker *w)
 {
     if (!w->ckpt_draining)
@@ -372,6 +393,7 @@ static void reap_child(rt_worker *w, const child_report *r)
         rt_error("%s", r->err);
     else
         w->ckpt_bytes = (size_t)r->bytes;
+    end_marks(w, r ? r->rc : -1);
     count(w, r ? r->rc : -1, w->ckpt_started);
 }
 
@@ -461,10 +483,13 @@ static void drain_check(rt_worker *w)
         return;
     }
     int64_t t0 = rt_clock_ms();
+    take_marks(w);
     if (fork_checkpoint(w) < 0) {
         rt_warn("checkpoint: cannot fork a process to write it (%s); writing it on the loop",
                 strerror(errno));
-        count(w, write_all_partitions(w, 0), w->ckpt_started);
+        int rc = write_all_partitions(w, 0);
+        end_marks(w, rc);
+        count(w, rc, w->ckpt_started);
     }
     w->ckpt_pause_ms = rt_clock_ms() - t0;
     end_drain(w);
@@ -495,7 +520,9 @@ int rt_worker_checkpoint(rt_worker *w)
         return -1;
     }
     int64_t t1 = rt_clock_ms();
+    take_marks(w);
     int rc = write_all_partitions(w, 0);
+    end_marks(w, rc);
     w->ckpt_pause_ms = rt_clock_ms() - t1;
     count(w, rc, t0);
     return rc;
@@ -518,6 +545,7 @@ int rt_worker_txn_checkpoint(rt_worker *w)
 void rt_worker_checkpoint_stop(rt_worker *w)
 {
     wait_child(w);
+    end_marks(w, -1);
     if (w->ckpt_ev)
         event_free(w->ckpt_ev);
     if (w->ckpt_drain_ev)
@@ -568,6 +596,12 @@ int rt_worker_checkpoint_start(rt_worker *w, char *err, size_t errlen)
     w->state_dir = dir;
     if (w->txn_on)
         return 0;   /* written with every transaction (rt_worker_txn_checkpoint) */
+    /* The group's offsets move with the checkpoints, as Flink commits them: a partition
+     * committed past its last checkpoint (or one never checkpointed) would resume
+     * there with the state of before. A changelog's writes hold their events' offsets
+     * instead (worker_changelog.c). */
+    if (!w->changelog)
+        rt_track_hold_stores(&w->tracker);
     long long ms = rt_config_int(w->cfg, "checkpoint.interval.ms");
     struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
     w->ckpt_ev = event_new(w->base, -1, EV_PERSIST, on_checkpoint_timer, w);
