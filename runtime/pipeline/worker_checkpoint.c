@@ -6,8 +6,8 @@
  * the file holds exactly the effect of the events before its offsets, and resuming from
  * those offsets neither loses nor double-counts an event in state or windows (outputs
  * after it are written again: at least once). The group's offsets are committed only
- * as far as a written checkpoint (take_marks, end_marks). State is kept per partition number, as a
- * Kafka Streams task: partition N of every input topic shares one file.
+ * as far as a written checkpoint (take_marks, end_marks). State is kept per partition
+ * number, as a Kafka Streams task: partition N of every input topic shares one file.
  *
  * The periodic checkpoint is encoded and written by a child process from a
  * copy-on-write snapshot of the worker's memory (fork, as Redis's BGSAVE), so the loop
@@ -310,14 +310,8 @@ static int write_all_partitions(rt_worker *w, int keep)
 
 /* Offsets are committed with the checkpoints (rt_track_hold_stores): a position is
  * stored once the files that stand for it are written. Noted when the snapshot is
- * taken; stored, or dropped when the checkpoint failed (0 / -1), when it is done. */
-static void take_marks(rt_worker *w)
-{
-    if (w->tracker.hold_stores &&
-        rt_track_marks(&w->tracker, &w->ckpt_marks, &w->ckpt_nmarks) < 0)
-        rt_warn("checkpoint: out of memory noting its offsets; the next one commits them");
-}
-
+ * taken (take_marks); stored, or dropped when the checkpoint failed (rc 0 / -1), when
+ * it is done. */
 static void end_marks(rt_worker *w, int rc)
 {
     if (rc == 0)
@@ -326,6 +320,14 @@ static void end_marks(rt_worker *w, int rc)
         rt_track_marks_free(w->ckpt_marks, w->ckpt_nmarks);
     w->ckpt_marks = NULL;
     w->ckpt_nmarks = 0;
+}
+
+static void take_marks(rt_worker *w)
+{
+    end_marks(w, -1);   /* none are left over: a checkpoint ends before the next starts */
+    if (w->tracker.hold_stores &&
+        rt_track_marks(&w->tracker, &w->ckpt_marks, &w->ckpt_nmarks) < 0)
+        rt_warn("checkpoint: out of memory noting its offsets; the next one commits them");
 }
 
 static void end_drain(rt_worker *w)
