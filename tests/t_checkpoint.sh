@@ -323,4 +323,23 @@ sleep 2
 expect_eq "commit with checkpoints: the last checkpoint's offsets are the group's" \
   0 "$(metric "$d" F eddy_records_read_total)"
 stop_eddy F
+
+# A partition given up in a rebalance is checkpointed then, where its state stands
+# (and those offsets committed, which the mock refuses during a rebalance): the member
+# that takes it over restores it from the state.dir they share and reads nothing again.
+# X (no periodic checkpoint in the test's time) has read both partitions when Y joins
+# its group; with eager assignment X gives both up, then gets one back.
+kafka_out_conf "$d" rv out "state.dir=$d/shared" "checkpoint.interval.ms=600000" \
+  kafka.partition.assignment.strategy=range $FAST_REJOIN
+start_eddy "$d" X
+wait_for done_reading "$d" X 6000
+start_eddy "$d" Y
+wait_for grep -q 'checkpoint of 2 revoked partitions written' "$d/X.err"
+check "rebalance: the member giving partitions up checkpoints them" has_ckpt "$d/shared"
+wait_for grep -q 'checkpoint: partition [01] restored' "$d/Y.err"
+sleep 2
+expect_eq "rebalance: ... so the member taking one over reads nothing again" \
+  0 "$(metric "$d" Y eddy_records_read_total)"
+stop_eddy Y
+stop_eddy X
 stop_mock

@@ -47,6 +47,10 @@ typedef struct rt_source_cb {
      * `assigned` (which then finds what it read): read what the partitions' state needs
      * (the changelog). -1 when it could not; `assigned` says so. */
     int  (*load)(void *arg, size_t n, const char *const *topics, const int *partitions);
+    /* Optional: partitions are given up, every event of theirs done, and their offsets
+     * are about to be committed (at least once): store what they should be (a
+     * checkpoint of the partitions). */
+    void (*giving_up)(void *arg, size_t n, const char *const *topics, const int *partitions);
     void *arg;
 } rt_source_cb;
 

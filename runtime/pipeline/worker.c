@@ -443,6 +443,7 @@ static int open_source(rt_worker *w, char *err, size_t errlen)
         .cb = { .record = on_record, .batch_end = on_batch_end, .end = on_end,
                 .drain = on_kafka_drain, .assigned = on_kafka_assigned,
                 .load = w->changelog ? rt_worker_changelog_load : NULL,
+                .giving_up = rt_worker_checkpoint_revoked,
                 .commit_txn = w->txn_on ? rt_worker_txn_commit : NULL, .arg = w },
     };
     rt_track_init(&w->tracker, input_done, w);      /* a Kafka source sets its own */

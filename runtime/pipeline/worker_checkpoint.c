@@ -147,8 +147,17 @@ static void plan_free(plan *pl)
     memset(pl, 0, sizeof *pl);
 }
 
-/* Every partition that has done an event, and every map's slots grouped by them. */
-static int plan_make(rt_worker *w, plan *pl)
+static int in_set(const int *v, size_t n, int32_t x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == x)
+            return 1;
+    return 0;
+}
+
+/* Every partition that has done an event (of those, only the ones in `only` when it is
+ * not NULL), and every map's slots grouped by them. */
+static int plan_make(rt_worker *w, plan *pl, const int *only, size_t nonly)
 {
     size_t n = 0, nmaps = 0, u = 0, m = 0;
     memset(pl, 0, sizeof *pl);
@@ -161,7 +170,7 @@ static int plan_make(rt_worker *w, plan *pl)
         goto fail;
     pl->nmaps = nmaps;      /* zeroed: plan_free may free them all from here on */
     for (rt_track_part *p = w->tracker.parts; p; p = p->link)
-        if (p->stored >= 0)
+        if (p->stored >= 0 && (!only || in_set(only, nonly, p->partition)))
             pl->parts[pl->nparts++] = p->partition;
     qsort(pl->parts, pl->nparts, sizeof *pl->parts, cmp_i32);
     for (size_t i = 0; i < pl->nparts; i++)     /* topics share partition numbers */
@@ -270,14 +279,15 @@ static int encode(rt_worker *w, const plan *pl, size_t k, rt_buf *b)
  * (exactly_once). -1 with the first failure in err when a file could not be written
  * (the others are still tried; the old file of a failed one stays). No logging: a
  * forked child runs this. */
-static int write_partitions(rt_worker *w, int keep, size_t *bytes, char *err, size_t errlen)
+static int write_partitions(rt_worker *w, int keep, const int *only, size_t nonly,
+                            size_t *bytes, char *err, size_t errlen)
 {
     rt_buf b = { 0 };
     plan pl;
     char why[512];
     int rc = 0;
     *bytes = 0;
-    if (plan_make(w, &pl) < 0) {
+    if (plan_make(w, &pl, only, nonly) < 0) {
         snprintf(err, errlen, "checkpoint: out of memory");
         return -1;
     }
@@ -302,7 +312,7 @@ static int write_partitions(rt_worker *w, int keep, size_t *bytes, char *err, si
 static int write_all_partitions(rt_worker *w, int keep)
 {
     char err[600];
-    int rc = write_partitions(w, keep, &w->ckpt_bytes, err, sizeof err);
+    int rc = write_partitions(w, keep, NULL, 0, &w->ckpt_bytes, err, sizeof err);
     if (rc < 0)
         rt_error("%s", err);
     return rc;
@@ -368,7 +378,7 @@ static void child_write(rt_worker *w, int fd)
     /* The worker's signal handlers would tell its loop, through a pipe both share. */
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
-    r.rc = write_partitions(w, 0, &bytes, r.err, sizeof r.err);
+    r.rc = write_partitions(w, 0, NULL, 0, &bytes, r.err, sizeof r.err);
     r.bytes = bytes;
     ssize_t n;
     do
@@ -542,6 +552,56 @@ int rt_worker_txn_checkpoint(rt_worker *w)
     w->ckpt_pause_ms = rt_clock_ms() - t0;
     count(w, rc, t0);
     return rc;
+}
+
+void rt_worker_checkpoint_revoked(void *arg, size_t n, const char *const *topics,
+                                 const int *partitions)
+{
+    rt_worker *w = arg;
+    int *quiet = NULL;
+    size_t nquiet = 0;
+    size_t bytes = 0;
+    char err[600];
+    /* Stopping: the checkpoint on the way out was just taken. An event waiting for a
+     * lookup may be of these partition numbers (of another topic). */
+    if (!w->state_dir || !w->tracker.hold_stores || w->signalled || w->failed || w->head ||
+        !n)
+        return;
+    if (!(quiet = malloc(n * sizeof *quiet))) {
+        rt_warn("checkpoint: out of memory checkpointing the revoked partitions");
+        return;
+    }
+    /* A partition number's file holds all its topics: each must have nothing in flight. */
+    for (size_t i = 0; i < n; i++) {
+        int skip = in_set(quiet, nquiet, partitions[i]);    /* listed already */
+        for (rt_track_part *p = w->tracker.parts; p && !skip; p = p->link)
+            skip = p->partition == partitions[i] && p->inflight;
+        if (!skip)
+            quiet[nquiet++] = partitions[i];
+    }
+    wait_child(w);      /* its files must not land after these */
+    int64_t t0 = rt_clock_ms();
+    take_marks(w);
+    int rc = -1;
+    if (nquiet && (rc = write_partitions(w, 0, quiet, nquiet, &bytes, err, sizeof err)) < 0)
+        rt_error("%s", err);
+    size_t k = 0;       /* only the marks of the partitions written */
+    for (size_t i = 0; i < w->ckpt_nmarks; i++) {
+        if (in_set(quiet, nquiet, w->ckpt_marks[i].partition))
+            w->ckpt_marks[k++] = w->ckpt_marks[i];
+        else
+            free(w->ckpt_marks[i].topic);
+    }
+    w->ckpt_nmarks = k;
+    end_marks(w, rc);
+    if (nquiet) {
+        w->ckpt_pause_ms = rt_clock_ms() - t0;
+        count(w, rc, t0);
+    }
+    if (rc == 0)
+        rt_info("checkpoint of %zu revoked partitions written (%zu bytes); their offsets are "
+                "committed", nquiet, bytes);
+    free(quiet);
 }
 
 void rt_worker_checkpoint_stop(rt_worker *w)

@@ -74,6 +74,11 @@ int  rt_worker_checkpoint(rt_worker *w);
 /* Exactly once: write every partition's checkpoint for the transaction about to
  * commit, keeping the previous one. 0 also without state.dir; -1 when not written. */
 int  rt_worker_txn_checkpoint(rt_worker *w);
+/* rt_source_cb.giving_up: partitions revoked in a rebalance, their events done: their
+ * checkpoint is written and its offsets stored, so the commit that follows stands for
+ * it (at least once with state.dir; nothing otherwise). */
+void rt_worker_checkpoint_revoked(void *arg, size_t n, const char *const *topics,
+                                 const int *partitions);
 /* Wait for a checkpoint still being written and release the checkpoint timers. */
 void rt_worker_checkpoint_stop(rt_worker *w);
 /* Newly assigned partitions: restore their checkpoints and set from[i] to the offsets

@@ -319,11 +319,32 @@ static int is_revoking(const rt_source_kafka *s, const char *topic, int32_t part
     return 0;
 }
 
+static void tell_giving_up(rt_source_kafka *s, const rd_kafka_topic_partition_list_t *parts)
+{
+    size_t n = (size_t)parts->cnt;
+    const char **topics = malloc((n ? n : 1) * sizeof *topics);
+    int *partitions = malloc((n ? n : 1) * sizeof *partitions);
+    if (!topics || !partitions) {
+        rt_warn("kafka source: out of memory telling the worker of revoked partitions");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        topics[i] = parts->elems[i].topic;
+        partitions[i] = (int)parts->elems[i].partition;
+    }
+    s->cb.giving_up(s->cb.arg, n, topics, partitions);
+out:
+    free(topics);
+    free(partitions);
+}
+
 /* Commit and give the partitions up. The commit is queued before the unassign, so the
  * group has these offsets before another member is given the partitions. */
 static void give_up(rt_source_kafka *s, rd_kafka_topic_partition_list_t *parts, int async,
                     int txn_committed)
 {
+    if (!s->txn && s->cb.giving_up)
+        tell_giving_up(s, parts);
     rd_kafka_resp_err_t cerr = s->txn ? 0 : rd_kafka_commit(s->rk, NULL, async);
     if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
         rt_warn("kafka source: commit on revoke failed: %s", rd_kafka_err2str(cerr));
