@@ -3,7 +3,8 @@
  *
  * enable.auto.offset.store is forced off: an offset is stored (and later committed by
  * librdkafka's auto commit, or at close) only when the tracker says the event and all
- * earlier ones of its partition are fully acknowledged. Polling never stops, so the
+ * earlier ones of its partition are fully acknowledged (with checkpoints: once one
+ * holds them, rt_track_hold_stores). Polling never stops, so the
  * group never evicts us; when too many events are unfinished, the partitions are
  * paused instead, and resumed when half of them are done.
  *
