@@ -161,6 +161,18 @@ void rt_track_marks_free(rt_track_mark *marks, size_t n)
     free(marks);
 }
 
+int rt_track_part_restart(rt_tracker *t, const char *topic, int32_t partition)
+{
+    for (rt_track_part *p = t->parts; p; p = p->link) {
+        if (p->partition != partition || strcmp(p->topic, topic) != 0)
+            continue;
+        if (p->inflight)
+            return -1;
+        p->stored = -1;
+    }
+    return 0;
+}
+
 int rt_track_part_drop(rt_tracker *t, rt_track_part *p)
 {
     if (p->inflight)

@@ -88,6 +88,10 @@ int  rt_track_marks(const rt_tracker *t, rt_track_mark **marks, size_t *n);
 /* Store the marks (through `store`, when there still is one), then free them. */
 void rt_track_store_marks(rt_tracker *t, rt_track_mark *marks, size_t n);
 void rt_track_marks_free(rt_track_mark *marks, size_t n);
+/* The partition is assigned again and resumes from a checkpoint, maybe behind where it
+ * was: its position starts over (none until an event is done), as a new partition's.
+ * -1 when events of its last assignment are still in flight (nothing changed). */
+int  rt_track_part_restart(rt_tracker *t, const char *topic, int32_t partition);
 /* Forget a partition (revoked) once it has nothing in flight; -1 if it has. */
 int  rt_track_part_drop(rt_tracker *t, rt_track_part *p);
 /* Free everything. */

@@ -423,6 +423,13 @@ static void on_kafka_assigned(void *arg, size_t n, const char *const *topics,
         rt_worker_finish_run(w);
         return;
     }
+    /* A partition kept from a revocation that timed out would otherwise go on from the
+     * position it had, ahead of its restored state, into the next checkpoint. */
+    for (size_t i = 0; i < n; i++)
+        if (from[i] >= 0 && rt_track_part_restart(&w->tracker, topics[i], partitions[i]) < 0)
+            rt_warn("%s/%d: events of its last assignment are still in flight; its next "
+                    "checkpoint may stand for offsets its state has not reached", topics[i],
+                    partitions[i]);
     if (w->windowed)
         rt_worker_idle_check(w);    /* restored windows see the restored watermark */
     rt_sinks_stored_offsets(&w->sinks, n, topics, partitions, next);

@@ -126,6 +126,25 @@ int main(void)
     failed += !ok;
     rt_track_free(&t);
 
+    /* A partition assigned again and restored to an older checkpoint starts over: its
+     * position is none until an event is done, then that event's, though lower. One
+     * with events in flight is left alone. */
+    rt_track_init(&t, NULL, NULL);
+    p = rt_track_part_get(&t, "events", 2);
+    rt_track_release(&t, rt_track_begin(&t, p, 90, 0));
+    int again = rt_track_part_restart(&t, "events", 2);
+    int64_t none = p->stored;
+    rt_track_release(&t, rt_track_begin(&t, p, 40, 0));
+    int64_t lower = p->stored;
+    k = rt_track_begin(&t, p, 41, 0);
+    busy = rt_track_part_restart(&t, "events", 2);
+    ok = again == 0 && none == -1 && lower == 41 && busy == -1 && p->stored == 41;
+    printf("%s - track: a partition restarted from a checkpoint goes on from its offsets\n",
+           ok ? "ok" : "FAIL");
+    failed += !ok;
+    rt_track_release(&t, k);
+    rt_track_free(&t);
+
     /* Held stores (checkpoints): positions move without being stored; the marks taken
      * at one moment are stored later, even after the positions moved on. A partition
      * with nothing done has no mark. */
