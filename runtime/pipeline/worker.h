@@ -93,6 +93,7 @@ typedef struct rt_worker {
     rt_job *spare;          /* finished jobs kept for reuse */
     size_t nspare;
     struct event *wake_ev;  /* a lookup answered: resume and finish jobs */
+    size_t woken;           /* queued jobs whose lookup answered, not yet resumed */
     struct event *give_up_ev;   /* stopping: stop waiting for lookups */
     pthread_mutex_t source_mu;  /* source against the admin thread's tick */
     int64_t committed_since;    /* the stuck call whose offsets the tick committed */
