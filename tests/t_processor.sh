@@ -3,7 +3,7 @@
 d=$(newdir)
 write_conf "$d" 'sink.other.type=file' "sink.other.path=$d/other.ndjson"
 cat > "$d/processors/p.lua" <<'LUA'
-local seen = {}
+local seen, SPEC2 = {}, { z = "number", m = "table", a = "boolean?", b = "string" }
 local kept
 return {
   routes = { { domain = "t", type = "*" } },
@@ -64,6 +64,11 @@ return {
       local esc = {}
       for i = 1, 2 do esc[i] = ctx.json.encode({ ['q"b\\n\1\u{e9}'] = i }) end
       ctx.emit("out", { id = ev.eventId, bad = bad, esc = esc })
+    elseif ev.type == "check2" then
+      ctx.check(p, SPEC2)   -- one spec table for many events: read once, then kept
+      ctx.emit("out", { id = ev.eventId })
+    elseif ev.type == "badspec" then
+      ctx.check(p, { a = "strng" })
     else
       seen[ev.eventId] = true
       ctx.emit("out", { id = ev.eventId, payload = p })
@@ -97,11 +102,15 @@ LUA
            | { domain: "t", type: "ok", timestamp: 1, eventId: "e18", payload: . }'
   event t tables e19
   event t keys e20
+  event t check2 e21 '{"z":1,"m":{},"b":"x"}'
+  event t check2 e22 '{"z":"1","m":1,"b":"x"}'
+  event t check2 e23 '{"a":1,"z":1,"m":{},"b":"x"}'
+  event t badspec e24
 } > "$d/in.ndjson"
 run_eddy "$d"
 src=$(lua_chunk "$d/processors/p.lua")
 expect_eq "processor: run survives failing events, exit 0" 0 "$RC"
-expect_eq "processor: good events around failures all come out" "e1 e3 e14 e15 e16 e17 e18 e19 e20" \
+expect_eq "processor: good events around failures all come out" "e1 e3 e14 e15 e16 e17 e18 e19 e20 e21" \
   "$(jq -r '.id // empty' "$d/out.ndjson" | tr '\n' ' ' | sed 's/ $//')"
 check "processor: outputs of a failed event are discarded" bash -c "! grep -q partial '$d/out.ndjson'"
 dl() { jq -r --arg id "$1" 'select(.eventId==$id) | .reason + "|" + .detail + "|" + (.processor // "")' "$d/dlq.ndjson"; }
@@ -109,6 +118,13 @@ expect_eq "processor: a Lua error is processor_error with file:line" \
   "processor_error|$src:9: boom at e2|p" "$(dl e2)"
 expect_eq "processor: ctx.reject gives reason rejected" "rejected|not today|p" "$(dl e4)"
 expect_eq "processor: ctx.check names the bad field" "rejected|payload.b: expected number, got string|p" "$(dl e5)"
+expect_eq "processor: ctx.check reads fields in name order; a missing optional one passes" \
+  "rejected|payload.m: expected table, got number|p" "$(dl e22)"
+expect_eq "processor: ctx.check's message quotes the spec's type" \
+  "rejected|payload.a: expected boolean?, got number|p" "$(dl e23)"
+expect_eq "processor: a bad ctx.check spec is an error" \
+  "processor_error|$src:66: ctx.check: spec must map field names to string|number|boolean|table, with ? for optional|p" \
+  "$(dl e24)"
 expect_eq "processor: emit to an unknown sink is an error" \
   "processor_error|$src:15: ctx.emit: unknown sink 'nowhere'|p" "$(dl e7)"
 expect_eq "processor: ev used after process() returned is an error" \
@@ -141,5 +157,5 @@ expect_eq "processor: 20,000 keys made and collected each encode as themselves; 
 expect_eq "processor: json.decode of bad text returns nil, message" \
   "false|column 4: string or '}' expected near 'bad'" \
   "$(jq -r 'select(.id=="e16") | (.ok|tostring) + "|" + .err' "$d/out.ndjson")"
-expect_eq "processor: the summary counts records and outputs" "20 records, 10 outputs, 9 dead letters" \
+expect_eq "processor: the summary counts records and outputs" "24 records, 11 outputs, 12 dead letters" \
   "$(grep -o '[0-9]* records, [0-9]* outputs, [0-9]* dead letters' "$d/err")"
