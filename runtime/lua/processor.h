@@ -10,6 +10,7 @@
 #include "event.h"
 #include "lookup.h"
 #include "metrics.h"
+#include "pool.h"
 #include "router.h"
 #include "rules.h"
 #include "sink.h"
@@ -160,6 +161,7 @@ typedef struct rt_processor {
     size_t mem_used;        /* bytes the Lua state holds */
     lua_Alloc lua_alloc;    /* LuaJIT's own allocator, which sandbox_alloc wraps */
     void *lua_alloc_ud;
+    rt_pool blocks;         /* the state's small blocks (sandbox.c) */
     int64_t deadline_ms;    /* monotonic; the count hook stops the call past it; 0 none */
     int watched;            /* holds a reference to the timeout watchdog (sandbox.c) */
     enum rt_limit limit;    /* the limit the call in progress hit */

