@@ -159,8 +159,8 @@ typedef struct rt_processor {
     const char *load_src;   /* the source while it loads (error lines), else NULL */
     size_t load_len;
     size_t mem_used;        /* bytes the Lua state holds */
-    lua_Alloc lua_alloc;    /* LuaJIT's own allocator, which sandbox_alloc wraps */
-    void *lua_alloc_ud;
+    lua_Alloc under;        /* what serves the blocks the pool does not (sandbox.c) */
+    void *under_ud;
     rt_pool blocks;         /* the state's small blocks (sandbox.c) */
     int64_t deadline_ms;    /* monotonic; the count hook stops the call past it; 0 none */
     int watched;            /* holds a reference to the timeout watchdog (sandbox.c) */
