@@ -395,12 +395,12 @@ lua_State *rt_sandbox_newstate(rt_processor *p)
     p->under_ud = NULL;
     lua_State *L = lua_newstate(sandbox_alloc, p);
     if (!L) {
-        /* A LuaJIT built without GC64 takes no allocator of ours on x86-64: its own
-         * behind the pool then (and its arena left at each close, as said above). */
-        if (!(L = luaL_newstate())) {
-            rt_pool_release(&p->blocks);
+        /* A LuaJIT built without GC64 takes no allocator of ours on x86-64: its objects
+         * must lie in the low 2 GB, which only its own allocator sees to. That one
+         * then, with no pool (and its arena left at each close, as said above). */
+        rt_pool_release(&p->blocks);
+        if (!(L = luaL_newstate()))
             return NULL;
-        }
         p->under = lua_getallocf(L, &p->under_ud);
         /* What the new state already holds counts too (and is freed through us). */
         p->mem_used = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 +
