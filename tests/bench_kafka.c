@@ -1,7 +1,8 @@
 /* bench_kafka.c - Kafka -> processors -> Kafka, against a mock cluster in this process
  * and, when BENCH_KAFKA_BROKER names one, a real broker at least once and exactly once:
  * throughput (first to last record, so the group join is not counted), then end-to-end
- * latency (produce to output receipt) at a fixed input rate, half of that throughput.
+ * latency (produce to output receipt) at a fixed input rate, half and a quarter of that
+ * throughput, and on the embedded cluster against load (sweep()).
  * eddy runs as a user runs it: `eddy run` with runtime.workers=2 (a supervisor and two
  * worker processes), its progress read from the supervisor's /metrics. The input is
  * keyed by the event's entity (device, product, user), as a producer of business
@@ -30,8 +31,12 @@
 
 extern char **environ;
 
-/* The mock keeps about 5 MiB per partition: 80,000 events of ~190 bytes fit in 4. */
+/* The mock keeps about 5 MiB per partition (it drops the oldest batches past that):
+ * 80,000 events of ~190 bytes fit in 4, for the throughput runs, which load their
+ * input first. A latency run's readers stay near the newest records, so it takes up to
+ * LATENCY_SECONDS of the input, up to all of it. */
 #define MAX_EVENTS 80000
+#define MAX_LATENCY_EVENTS 200000
 #define PARTITIONS 4
 #define WORKERS "2"
 /* The latency settings of the README, for eddy and the bench's own clients. */
@@ -43,6 +48,11 @@ extern char **environ;
  * the same hour). Each latency is measured this many times, in fresh topics, and the
  * medians of the runs' p50 and p99 are the result. */
 #define LATENCY_RUNS 3
+/* Issue 18's bar for the p99 at half rate, and the rates of the sweep against it. */
+#define LATENCY_BAR_MS 10
+#define SWEEP_FROM 30000
+#define SWEEP_STEP 10000
+#define SWEEP_STEPS 12
 /* Events sent, and processed by eddy, before the latency clock starts: the first fetch
  * after an assignment (and under exactly_once the first transaction) is start-up, not
  * the steady state measured. */
@@ -61,7 +71,8 @@ typedef struct lines {
     char **v;
     const char **key;   /* into v[i]: the entity the event is about, or NULL */
     size_t *key_len;
-    size_t n;
+    size_t n;           /* read, up to MAX_LATENCY_EVENTS */
+    size_t bulk;        /* of which the throughput runs take the first, MAX_EVENTS at most */
 } lines;
 
 static double now(void)
@@ -97,18 +108,19 @@ static int read_lines(const char *path, lines *l)
     int rc = -1;
     if (!f)
         return -1;
-    l->v = calloc(MAX_EVENTS, sizeof *l->v);
-    l->key = calloc(MAX_EVENTS, sizeof *l->key);
-    l->key_len = calloc(MAX_EVENTS, sizeof *l->key_len);
+    l->v = calloc(MAX_LATENCY_EVENTS, sizeof *l->v);
+    l->key = calloc(MAX_LATENCY_EVENTS, sizeof *l->key);
+    l->key_len = calloc(MAX_LATENCY_EVENTS, sizeof *l->key_len);
     if (!l->v || !l->key || !l->key_len)
         goto out;
-    while (l->n < MAX_EVENTS && (n = getline(&line, &cap, f)) > 0) {
+    while (l->n < MAX_LATENCY_EVENTS && (n = getline(&line, &cap, f)) > 0) {
         line[strcspn(line, "\n")] = '\0';
         if (!(l->v[l->n] = strdup(line)))
             goto out;
         l->key[l->n] = entity_key(l->v[l->n], &l->key_len[l->n]);
         l->n++;
     }
+    l->bulk = l->n < MAX_EVENTS ? l->n : MAX_EVENTS;
     rc = 0;
 out:
     free(line);
@@ -598,17 +610,25 @@ out:
     return NULL;
 }
 
-/* The same paced producer and reader at `rate` / `div` with a bare relay in eddy's
- * place: what the cluster and the clients alone take on this machine at that rate.
- * Its p99 in seconds, or -1 when nothing came back. */
-static double measure_floor(const lines *in, const target *t, double rate, int div, int n)
+/* An input rate the latency is measured at. */
+typedef struct load {
+    double rate;            /* events/s */
+    const char *tag;        /* names its topics: <prefix>lat<tag>-<run>-in */
+    const char *label;      /* what the figures printed are of */
+    int detail;             /* each run's figures, and the floor's (at least once) */
+} load;
+
+/* The same paced producer and reader at ld's rate with a bare relay in eddy's place:
+ * what the cluster and the clients alone take on this machine at that rate. Its p99 in
+ * seconds, or -1 when nothing came back. */
+static double measure_floor(const lines *in, const target *t, const load *ld, int n)
 {
     char topic_in[64], topic_out[64];
     double p99 = -1;
-    latency l = { .in = in, .boot = t->boot, .rate = rate / div, .topic_in = topic_in,
+    latency l = { .in = in, .boot = t->boot, .rate = ld->rate, .topic_in = topic_in,
                   .topic_out = topic_out, .no_eddy = 1 };
-    snprintf(topic_in, sizeof topic_in, "%slat%d-%d-floor-in", t->prefix, div, n);
-    snprintf(topic_out, sizeof topic_out, "%slat%d-%d-floor-out", t->prefix, div, n);
+    snprintf(topic_in, sizeof topic_in, "%slat%s-%d-floor-in", t->prefix, ld->tag, n);
+    snprintf(topic_out, sizeof topic_out, "%slat%s-%d-floor-out", t->prefix, ld->tag, n);
     pthread_t prod, reader, mid;
     if (latency_alloc(&l) < 0 || pthread_create(&mid, NULL, relay, &l))
         goto out;
@@ -647,21 +667,21 @@ typedef struct spread {
     double p50, p99, floor_p99;
 } spread;
 
-/* Run n of the latency at `rate`, the throughput divided by `div`, with the latency
- * settings of the README: 0, or 1 on failure or when outputs are missing. */
-static int latency_run(const char *config, const lines *in, const target *t, double rate,
-                       int div, int n, spread *out)
+/* Run n of the latency at ld's rate with the latency settings of the README: 0, or 1
+ * on failure or when outputs are missing. */
+static int latency_run(const char *config, const lines *in, const target *t, const load *ld,
+                       int n, spread *out)
 {
     settings st;
     char group[64], lat_in[64], lat_out[64];
-    latency l = { .in = in, .boot = t->boot, .rate = rate / div, .topic_in = lat_in,
+    latency l = { .in = in, .boot = t->boot, .rate = ld->rate, .topic_in = lat_in,
                   .topic_out = lat_out };
     int rc = 1;
     *out = (spread){ -1, -1, -1 };
     settings_of(&st, t);
-    snprintf(group, sizeof group, "kafka.group.id=%sbench-latency%d-%d", t->prefix, div, n);
-    snprintf(lat_in, sizeof lat_in, "%slat%d-%d-in", t->prefix, div, n);
-    snprintf(lat_out, sizeof lat_out, "%slat%d-%d-out", t->prefix, div, n);
+    snprintf(group, sizeof group, "kafka.group.id=%sbench-latency%s-%d", t->prefix, ld->tag, n);
+    snprintf(lat_in, sizeof lat_in, "%slat%s-%d-in", t->prefix, ld->tag, n);
+    snprintf(lat_out, sizeof lat_out, "%slat%s-%d-out", t->prefix, ld->tag, n);
     char *sets[] = { st.boot, group, "kafka.linger.ms=" LINGER,
                      "kafka.fetch.wait.max.ms=" FETCH_WAIT, st.guarantee, st.txn, st.session };
     setenv("BENCH_IN", lat_in, 1);
@@ -684,11 +704,20 @@ static int latency_run(const char *config, const lines *in, const target *t, dou
     double *v = wrc < 0 ? NULL : sorted_latencies(&l, &k);
     if (!v)
         goto out;
-    printf("latency at 1/%d, %.0f events/s, run %d of %d, %zu events:\n", div, l.rate, n,
-           LATENCY_RUNS, k);
-    print_spread(v, k, "produce to output receipt");
     out->p50 = percentile(v, k, 50);
     out->p99 = percentile(v, k, 99);
+    /* Some events have two outputs, some outputs no event_id: count messages. */
+    rc = l.messages >= lr.out ? 0 : 1;
+    if (!ld->detail) {
+        if (rc)
+            printf("  (%s, run %d: %zu of %llu outputs arrived)\n", ld->label, n, l.messages,
+                   (unsigned long long)lr.out);
+        free(v);
+        goto out;
+    }
+    printf("latency at %s, %.0f events/s, run %d of %d, %zu events:\n", ld->label, l.rate, n,
+           LATENCY_RUNS, k);
+    print_spread(v, k, "produce to output receipt");
     /* eddy's own view: from the record's timestamp (taken by the producer at produce)
      * to its output's acknowledgement; the rest is the reader's fetch. Bucketed (the
      * quantiles are interpolated within a bucket), after the warm-up. */
@@ -708,12 +737,10 @@ static int latency_run(const char *config, const lines *in, const target *t, dou
         printf("  (%llu worker restarts during the run, their wait in these figures)\n",
                (unsigned long long)lr.restarts);
     free(v);
-    /* Some events have two outputs, some outputs no event_id: count messages. */
-    rc = l.messages >= lr.out ? 0 : 1;
     if (rc)
         printf("  (%zu of %llu outputs arrived)\n", l.messages, (unsigned long long)lr.out);
     if (strcmp(t->guarantee, "at_least_once") == 0)
-        out->floor_p99 = measure_floor(in, t, rate, div, n);
+        out->floor_p99 = measure_floor(in, t, ld, n);
 out:
     free(l.sent);
     free(l.seen);
@@ -734,29 +761,72 @@ static double median(double *v, int n)
     return v[k / 2];
 }
 
-/* LATENCY_RUNS runs of the latency at rate / div, and their medians: 0, or 1 when a
- * run failed or missed outputs. */
+/* LATENCY_RUNS runs of the latency at ld's rate, and their medians (the p99's in
+ * *p99, seconds; -1 when none was measured): 0, or 1 when a run failed or missed
+ * outputs. */
 static int measure_latency(const char *config, const lines *in, const target *t,
-                           double rate, int div)
+                           const load *ld, double *p99)
 {
     double p50s[LATENCY_RUNS], p99s[LATENCY_RUNS], floors[LATENCY_RUNS];
     int rc = 0;
     for (int n = 0; n < LATENCY_RUNS; n++) {
         spread r;
-        rc |= latency_run(config, in, t, rate, div, n + 1, &r);
+        rc |= latency_run(config, in, t, ld, n + 1, &r);
         p50s[n] = r.p50;
         p99s[n] = r.p99;
         floors[n] = r.floor_p99;
     }
-    double p50 = median(p50s, LATENCY_RUNS), p99 = median(p99s, LATENCY_RUNS);
+    double p50 = median(p50s, LATENCY_RUNS);
     double floor_p99 = median(floors, LATENCY_RUNS);
-    if (p99 < 0)
+    *p99 = median(p99s, LATENCY_RUNS);
+    if (*p99 < 0)
         return 1;
-    printf("latency at 1/%d (%.0f events/s), median of %d runs: p50 %.2f ms, p99 %.2f ms",
-           div, rate / div, LATENCY_RUNS, p50 * 1e3, p99 * 1e3);
+    if (ld->detail)
+        printf("latency at %s (%.0f events/s), median of %d runs:", ld->label, ld->rate,
+               LATENCY_RUNS);
+    else
+        printf("  %6.0f events/s:", ld->rate);
+    printf(" p50 %.2f ms, p99 %.2f ms", p50 * 1e3, *p99 * 1e3);
     if (floor_p99 >= 0)
         printf("; the floor's p99 %.2f ms", floor_p99 * 1e3);
     printf("\n");
+    fflush(stdout);
+    return rc;
+}
+
+/* Latency against load, on the embedded cluster: fixed rates SWEEP_STEP apart from
+ * SWEEP_FROM, up to the throughput, until the median p99 of two rates in a row passes
+ * LATENCY_BAR_MS (one can be a hiccup of the machine, as in the half rate's runs). The half
+ * rate moves with the throughput run it is half of (the same binary gave 134,000 to
+ * 193,000 events/s within an hour), and with it the load the p99 is taken at; a fixed
+ * rate is the same load in every run. */
+static int sweep(const char *config, const lines *in, const target *t, double throughput)
+{
+    double kept = -1, p99 = -1;
+    int rc = 0, over = 0, gone = 0;     /* gone: a rate was over the bar */
+    printf("latency against load (fixed rates, medians of %d runs each, up to two in a row "
+           "over %d ms):\n", LATENCY_RUNS, LATENCY_BAR_MS);
+    for (int k = 1; k <= SWEEP_STEPS && over < 2; k++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "s%d", k);
+        load ld = { SWEEP_FROM + (k - 1) * SWEEP_STEP, tag, "a fixed rate", 0 };
+        if (ld.rate > throughput)
+            break;
+        rc |= measure_latency(config, in, t, &ld, &p99);
+        if (p99 < 0 || p99 * 1e3 > LATENCY_BAR_MS) {
+            over++;
+            gone = 1;
+        } else {
+            over = 0;
+            if (!gone)
+                kept = ld.rate;
+        }
+    }
+    if (kept > 0)
+        printf("p99 <= %d ms at every rate up to %.0f events/s (%.2f of the throughput)\n",
+               LATENCY_BAR_MS, kept, kept / throughput);
+    else
+        printf("p99 over %d ms from the first rate, %d events/s\n", LATENCY_BAR_MS, SWEEP_FROM);
     return rc;
 }
 
@@ -796,12 +866,12 @@ static double throughput(const char *config, char **sets, int nsets, const lines
             break;
         snprintf(group + base, group_size - base, "-again%d", attempt);
     }
-    if (r->from > in->n / 2) {
+    if (r->from > in->bulk / 2) {
         fprintf(stderr, "bench: eddy read %llu of %zu records before the first look\n",
-                (unsigned long long)r->from, in->n);
+                (unsigned long long)r->from, in->bulk);
         return -1;
     }
-    return (double)(in->n - r->from) / (r->last - r->first);
+    return (double)(in->bulk - r->from) / (r->last - r->first);
 }
 
 /* Throughput, then latency at half and at a quarter of it. 0, or 1 on failure. */
@@ -818,7 +888,7 @@ static int measure(const char *config, const lines *in, double file_rate, const 
     rd_kafka_t *p = client(RD_KAFKA_PRODUCER, t->boot, NULL, 0);
     if (!p)
         return 1;
-    for (size_t i = 0; i < in->n; i++)
+    for (size_t i = 0; i < in->bulk; i++)
         while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic_in),
                                  RD_KAFKA_V_KEY(in->key[i], in->key_len[i]),
                                  RD_KAFKA_V_VALUE(in->v[i], strlen(in->v[i])),
@@ -830,7 +900,7 @@ static int measure(const char *config, const lines *in, double file_rate, const 
     /* The first five for every run, the full caches only for the second one. */
     char *sets[] = { st.boot, group, st.guarantee, st.txn, st.session, FULL_CACHES };
     const int nsets = 5, nsets_full = (int)(sizeof sets / sizeof *sets);
-    run tr = { .target = in->n };
+    run tr = { .target = in->bulk };
     setenv("BENCH_IN", topic_in, 1);
     setenv("BENCH_OUT", topic_out, 1);
     double rate = throughput(config, sets, nsets, in, &tr, t, group, sizeof group);
@@ -843,7 +913,7 @@ static int measure(const char *config, const lines *in, double file_rate, const 
     if (t->full_caches) {
         /* The same input again, in another group (sets[1] is `group`), the dimension
          * tables held whole. */
-        run fr = { .target = in->n };
+        run fr = { .target = in->bulk };
         snprintf(group, sizeof group, "kafka.group.id=%sbench-throughput-full", t->prefix);
         double full = throughput(config, sets, nsets_full, in, &fr, t, group, sizeof group);
         if (full < 0)
@@ -857,7 +927,13 @@ static int measure(const char *config, const lines *in, double file_rate, const 
     printf("(latency: linger.ms=%s, fetch.wait.max.ms=%s, after %d warm-up events)\n", LINGER,
            FETCH_WAIT, WARMUP_EVENTS);
     fflush(stdout);
-    return measure_latency(config, in, t, rate, 2) | measure_latency(config, in, t, rate, 4);
+    const load half = { rate / 2, "2", "1/2", 1 }, quarter = { rate / 4, "4", "1/4", 1 };
+    double p99;
+    int rc = measure_latency(config, in, t, &half, &p99) |
+             measure_latency(config, in, t, &quarter, &p99);
+    if (t->mock)
+        rc |= sweep(config, in, t, rate);
+    return rc;
 }
 
 int bench_kafka(const char *config, const char *events_path, double file_rate)
@@ -872,13 +948,18 @@ int bench_kafka(const char *config, const char *events_path, double file_rate)
     }
     /* The throughput topics, then each latency run's (the names latency_run and
      * measure_floor make; scripts/bench.sh makes the same on the broker). */
-    char topics[1024] = "bench-in,bench-out,bench-dlq";
+    char topics[4096] = "bench-in,bench-out,bench-dlq";
     for (int div = 2; div <= 4; div += 2)
         for (int n = 1; n <= LATENCY_RUNS; n++) {
             size_t len = strlen(topics);
             snprintf(topics + len, sizeof topics - len,
                      ",lat%d-%d-in,lat%d-%d-out,lat%d-%d-floor-in,lat%d-%d-floor-out",
                      div, n, div, n, div, n, div, n);
+        }
+    for (int k = 1; k <= SWEEP_STEPS; k++)     /* sweep()'s */
+        for (int n = 1; n <= LATENCY_RUNS; n++) {
+            size_t len = strlen(topics);
+            snprintf(topics + len, sizeof topics - len, ",lats%d-%d-in,lats%d-%d-out", k, n, k, n);
         }
     if (rt_kafka_embedded_start(&cluster, 1, PARTITIONS, topics, err, sizeof err) < 0) {
         fprintf(stderr, "bench: %s\n", err);
