@@ -62,9 +62,15 @@ $(BIN)/no-threads.so: tests/no_threads.c
 	@mkdir -p $(BIN)
 	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $<
 
+# One under which no large address range can be reserved (tests/no_big_mmap.c), the
+# same way.
+$(BIN)/no-big-mmap.so: tests/no_big_mmap.c
+	@mkdir -p $(BIN)
+	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
+
 # Everything the suite runs besides bin/eddy: unit tests, the Kafka mock tool and the
-# shim.
-units: $(UNIT_BIN) $(BIN)/kafka-mock $(BIN)/no-threads.so
+# shims.
+units: $(UNIT_BIN) $(BIN)/kafka-mock $(BIN)/no-threads.so $(BIN)/no-big-mmap.so
 
 deps:
 	bash scripts/deps.sh

@@ -126,3 +126,33 @@ check "limits, no watchdog thread: it says the hook runs on every call" \
 expect_eq "limits, no watchdog thread: the runaway call is dead-lettered timeout" timeout \
   "$(dlq_reason "$d" s1)"
 expect_eq "limits, no watchdog thread: the event after it is processed" o1 "$(jq -r .id "$d/out.ndjson")"
+
+# No address range for a Lua state's pool of small blocks (its reservation refused, as
+# under a tight ulimit -v): the state allocates from libc alone, says so, and its
+# memory limit still holds.
+d=$(newdir)
+write_conf "$d" "processor.memory.mb=32"
+cat > "$d/processors/alloc.lua" <<'LUA'
+return { routes = { { domain = "lim", type = "*" } },
+         process = function(ev, ctx)
+           if ev.type == "bomb" then
+             local t = {} while true do t[#t + 1] = ("x"):rep(1e6) .. #t end
+           end
+           local t = {}
+           for i = 1, 2000 do t[i] = { n = i, s = ev.eventId .. i } end
+           ctx.emit("out", { id = ev.eventId, n = #t, last = t[#t].s })
+         end }
+LUA
+{ event lim a p1; event lim bomb b1; event lim a p2; } > "$d/in.ndjson"
+shim=${UNITS:-bin}/no-big-mmap.so
+[ "${shim#/}" != "$shim" ] || shim=$ROOT/$shim
+# The pool's range is half of processor.memory.mb: 16 MB.
+NO_MMAP_MIN_MB=16 LD_PRELOAD=$shim ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+  timeout 60 "$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err"
+expect_eq "limits, no pool range: eddy exits 0" 0 $?
+check "limits, no pool range: it says the state has no range for its pool" \
+  grep -q "processor .*alloc.lua: no address range for its allocation pool" "$d/err"
+expect_eq "limits, no pool range: the events are processed" "p1 2000 p12000 p2 2000 p22000" \
+  "$(jq -r '"\(.id) \(.n) \(.last)"' "$d/out.ndjson" | paste -sd' ')"
+expect_eq "limits, no pool range: a memory bomb is dead-lettered memory" memory \
+  "$(dlq_reason "$d" b1)"
