@@ -796,10 +796,10 @@ static int measure_latency(const char *config, const lines *in, const target *t,
 
 /* Latency against load, on the embedded cluster: fixed rates SWEEP_STEP apart from
  * SWEEP_FROM, up to the throughput, until the median p99 of two rates in a row passes
- * LATENCY_BAR_MS (one can be a hiccup of the machine, as in the half rate's runs). The half
- * rate moves with the throughput run it is half of (the same binary gave 134,000 to
- * 193,000 events/s within an hour), and with it the load the p99 is taken at; a fixed
- * rate is the same load in every run. */
+ * LATENCY_BAR_MS (one can be a hiccup of the machine, as in the half rate's runs). The
+ * half rate moves with the throughput run it is half of (the same binary gave 134,000
+ * to 193,000 events/s within an hour), and with it the load the p99 is taken at; a
+ * fixed rate is the same load in every run. */
 static int sweep(const char *config, const lines *in, const target *t, double throughput)
 {
     double kept = -1, p99 = -1;
@@ -874,7 +874,8 @@ static double throughput(const char *config, char **sets, int nsets, const lines
     return (double)(in->bulk - r->from) / (r->last - r->first);
 }
 
-/* Throughput, then latency at half and at a quarter of it. 0, or 1 on failure. */
+/* Throughput, then latency at half and at a quarter of it, and on the embedded cluster
+ * against load. 0, or 1 on failure. */
 static int measure(const char *config, const lines *in, double file_rate, const target *t)
 {
     settings st;
