@@ -4,6 +4,15 @@
 # each other's globals.
 
 dlq_reason() { jq -r --arg id "$2" 'select((.raw|fromjson).eventId==$id) | .reason' "$1/dlq.ndjson" 2>/dev/null; }
+# run_shimmed SHIM DIR: eddy run on DIR's config under the LD_PRELOAD shim SHIM (made by
+# make units, in $UNITS); its exit status. The shim loads before the sanitizer's runtime
+# in make asan-test's build.
+run_shimmed() {
+  local shim=${UNITS:-bin}/$1
+  [ "${shim#/}" != "$shim" ] || shim=$ROOT/$shim
+  LD_PRELOAD=$shim ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+    timeout 60 "$EDDY" run -c "$2/eddy.conf" >"$2/stdout" 2>"$2/err"
+}
 
 d=$(newdir)
 write_conf "$d" "source.file.path=$d/fifo" "admin.listen=127.0.0.1:0" "reload.watch=false" \
@@ -115,11 +124,7 @@ return { routes = { { domain = "lim", type = "*" } },
          end }
 LUA
 { event lim spin s1; event lim ok o1; } > "$d/in.ndjson"
-# The shim loads before the sanitizer's runtime in make asan-test's build.
-shim=${UNITS:-bin}/no-threads.so
-[ "${shim#/}" != "$shim" ] || shim=$ROOT/$shim
-LD_PRELOAD=$shim ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-  timeout 60 "$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err"
+run_shimmed no-threads.so "$d"
 expect_eq "limits, no watchdog thread: eddy exits 0" 0 $?
 check "limits, no watchdog thread: it says the hook runs on every call" \
   grep -q "no watchdog thread could start; processor.timeout.ms is checked by a count hook on every call" "$d/err"
@@ -144,11 +149,8 @@ return { routes = { { domain = "lim", type = "*" } },
          end }
 LUA
 { event lim a p1; event lim bomb b1; event lim a p2; } > "$d/in.ndjson"
-shim=${UNITS:-bin}/no-big-mmap.so
-[ "${shim#/}" != "$shim" ] || shim=$ROOT/$shim
 # The pool's range is half of processor.memory.mb: 16 MB.
-NO_MMAP_MIN_MB=16 LD_PRELOAD=$shim ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-  timeout 60 "$EDDY" run -c "$d/eddy.conf" >"$d/stdout" 2>"$d/err"
+NO_MMAP_MIN_MB=16 run_shimmed no-big-mmap.so "$d"
 expect_eq "limits, no pool range: eddy exits 0" 0 $?
 check "limits, no pool range: it says the state has no range for its pool" \
   grep -q "processor .*alloc.lua: no address range for its allocation pool" "$d/err"
