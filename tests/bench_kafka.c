@@ -443,10 +443,11 @@ static void *produce_paced(void *arg)
         if (i >= WARMUP_EVENTS) {
             double due = start + (double)(i - WARMUP_EVENTS) / l->rate, t = now();
             double wake = due > t + PACE_STEP_S ? due : t + PACE_STEP_S;
-            while (t < due && (t = now()) < wake) {
-                struct timespec ts = { 0, (long)((wake - t) * 1e9) };
-                nanosleep(&ts, NULL);
-            }
+            if (t < due)
+                while ((t = now()) < wake) {
+                    struct timespec ts = { 0, (long)((wake - t) * 1e9) };
+                    nanosleep(&ts, NULL);
+                }
             l->sent[i] = now();
         }
         const char *v = l->in->v[i];
