@@ -681,6 +681,7 @@ out:
 typedef struct spread {
     double p50, p99, floor_p99;
     double steady_p99;      /* of the events sent after the run's first COLD_START_S */
+    int joined_twice;       /* on the mock: its figures count the group's wait */
 } spread;
 
 /* Run n of the latency at ld's rate with the latency settings of the README: 0, or 1
@@ -693,7 +694,7 @@ static int latency_run(const char *config, const lines *in, const target *t, con
     latency l = { .in = in, .boot = t->boot, .rate = ld->rate, .topic_in = lat_in,
                   .topic_out = lat_out };
     int rc = 1;
-    *out = (spread){ -1, -1, -1, -1 };
+    *out = (spread){ -1, -1, -1, -1, 0 };
     settings_of(&st, t);
     snprintf(group, sizeof group, "kafka.group.id=%sbench-latency%s-%d", t->prefix, ld->tag, n);
     snprintf(lat_in, sizeof lat_in, "%slat%s-%d-in", t->prefix, ld->tag, n);
@@ -727,6 +728,7 @@ static int latency_run(const char *config, const lines *in, const target *t, con
     free(vs);
     out->p50 = percentile(v, k, 50);
     out->p99 = percentile(v, k, 99);
+    out->joined_twice = t->mock && lr.rebalances > (uint64_t)atoi(WORKERS);
     /* Some events have two outputs, some outputs no event_id: count messages. */
     rc = l.messages >= lr.out ? 0 : 1;
     if (!ld->detail) {
@@ -754,7 +756,7 @@ static int latency_run(const char *config, const lines *in, const target *t, con
         printf("  p99 by stage: fetch %.2f ms, process %.2f ms, deliver %.2f ms "
                "(eddy_record_stage_latency_seconds)\n", e2e_quantile(lr.e2e[1], 0.99) * 1e3,
                e2e_quantile(lr.e2e[2], 0.99) * 1e3, e2e_quantile(lr.e2e[3], 0.99) * 1e3);
-    if (t->mock && lr.rebalances > (uint64_t)atoi(WORKERS))    /* see throughput() */
+    if (out->joined_twice)    /* see throughput() */
         printf("  (%llu rebalances, not %s: a group joined twice, its wait in these figures)\n",
                (unsigned long long)lr.rebalances, WORKERS);
     if (lr.restarts)
@@ -793,6 +795,7 @@ static int measure_latency(const char *config, const lines *in, const target *t,
 {
     double p50s[LATENCY_RUNS], p99s[LATENCY_RUNS], floors[LATENCY_RUNS];
     double steady[LATENCY_RUNS];
+    char runs[LATENCY_RUNS * 48] = "";     /* each run's p99, for the lines without detail */
     int rc = 0;
     for (int n = 0; n < LATENCY_RUNS; n++) {
         spread r;
@@ -801,6 +804,12 @@ static int measure_latency(const char *config, const lines *in, const target *t,
         p99s[n] = r.p99;
         floors[n] = r.floor_p99;
         steady[n] = r.steady_p99;
+        size_t len = strlen(runs);
+        if (r.p99 < 0)
+            snprintf(runs + len, sizeof runs - len, "%sfailed", n ? ", " : "");
+        else
+            snprintf(runs + len, sizeof runs - len, "%s%.2f%s", n ? ", " : "", r.p99 * 1e3,
+                     r.joined_twice ? " (a group joined twice)" : "");
     }
     double p50 = median(p50s, LATENCY_RUNS);
     double floor_p99 = median(floors, LATENCY_RUNS);
@@ -818,6 +827,8 @@ static int measure_latency(const char *config, const lines *in, const target *t,
         printf(" (after the first %.0f s: %.2f ms)", COLD_START_S, steady_p99 * 1e3);
     if (floor_p99 >= 0)
         printf("; the floor's p99 %.2f ms", floor_p99 * 1e3);
+    if (!ld->detail)    /* a median hides a run that went wrong */
+        printf("; runs' p99 %s ms", runs);
     printf("\n");
     fflush(stdout);
     return rc;
