@@ -51,10 +51,10 @@ wait_for out_ge 100099
 expect_eq "runaway: every other event is processed (100,099 ids on out)" 100099 "$(out_unique)"
 # The worker's admin thread committed the stored offsets while the loop was stuck, so
 # its successor re-reads from about the stuck record, not from the last periodic commit
-# (before: nearly all 100,000 came out twice). What may repeat: the events unfinished
-# when the call began (outputs not yet acknowledged), at most source.max.inflight
-# (10,000) and the source's last read (up to 1,000): 856 on a quiet machine, 5,327 once
-# under load.
+# (before: nearly all 100,000 came out twice). What may repeat: what was read past each
+# partition's first event still unfinished (an output not yet acknowledged) when the
+# call began; the source stops reading past source.max.inflight (10,000) unfinished
+# events and its last read (up to 1,000). 49 to 3,873 in earlier runs, 5,327 once.
 dups=$(( $(kcat -b "$BOOT" -C -t out -e -q -f 'x\n' | wc -l) - 100099 ))
 check "runaway: few outputs repeat after the kill ($dups)" test "$dups" -le 11000
 dl=$(kcat -b "$BOOT" -C -t dlq -e -q -f '%h\n' | grep -c 'eddy.eventId=runaway')
