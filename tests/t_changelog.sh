@@ -102,12 +102,18 @@ stop_broker
 
 # At least once: the changelog is written before an event's offset is stored, so it is
 # never behind the group's offsets. After a SIGKILL the events after them count again
-# (their outputs come twice, with the next numbers), but no key's sequence has a gap.
+# (their outputs come twice, with the next numbers). Outputs and changelog records are
+# separate writes, so where B takes over a key's count may also skip the numbers whose
+# change reached the changelog and whose output did not (Kafka Streams' at_least_once
+# alike): one check of this case failed on that in about twenty runs. With the outputs
+# keyed by k, each key's counts in its partition's order run on by one but at that one
+# place.
 eos_case 20000
 mkdir -p "$d/a" "$d/b"
 for m in a b; do
   ln -s "$d/processors" "$d/$m/processors"
-  kafka_out_conf "$d/$m" alos out state.changelog=true kafka.session.timeout.ms=6000
+  kafka_out_conf "$d/$m" alos out state.changelog=true kafka.session.timeout.ms=6000 \
+    sink.out.key=k
   sed -i "s|^processors.dir=.*|processors.dir=$d/processors|" "$d/$m/eddy.conf"
 done
 MOCK_DIR=$d
@@ -120,8 +126,15 @@ wait "$PRODUCER_PID"
 check "changelog at least once: every output arrives" wait_for outputs_in 19800
 sleep 1
 committed out | jq -r 'select(.id) | "\(.k) \(.c)"' | sort -u > "$d/seq"
-gaps=$(awk '{ n[$1]++; if ($2 > max[$1]) max[$1] = $2 } END { for (k in n) if (n[k] != max[k]) print k }' "$d/seq")
-check "changelog at least once: no key's sequence has a gap" test -z "$gaps"
+# Partition, offset, key, count of every output, in each partition's order.
+kcat -b "$BOOT" -C -t out -e -q -J | jq -r '(.payload | fromjson) as $v | select($v.id)
+  | [.partition, .offset, $v.k, $v.c] | @tsv' | sort -k1,1n -k2,2n > "$d/order"
+breaks=$(awk '{ if (!($3 in last)) { if ($4 != 1) bad[$3] = 1 }
+                else if ($4 != last[$3] + 1) n[$3]++
+                last[$3] = $4 }
+              END { for (k in n) if (n[k] > 1) bad[k] = 1; for (k in bad) print k }' "$d/order")
+check "changelog at least once: each key counts on by one from 1, but where B took over ($(wc -l < "$d/order") outputs)" \
+  test -z "$breaks" -a -s "$d/order"
 short=$(awk '{ if ($2 > max[$1]) max[$1] = $2 } END { for (k in max) if (max[k] < (k == "k0" ? 200 : 400)) print k }' "$d/seq")
 check "changelog at least once: ... and every key counted all its events at least once" \
   test -z "$short" -a "$(cut -d' ' -f1 "$d/seq" | sort -u | wc -l)" = 50
