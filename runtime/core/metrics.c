@@ -15,9 +15,9 @@ const double rt_hist_bounds_e2e[RT_HIST_BUCKETS] = {
     1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
 };
 
-void rt_counter_add(rt_pairmap *m, const char *a, const char *b, uint64_t n)
+static void add_hashed(rt_pairmap *m, const char *a, const char *b, uint64_t h, uint64_t n)
 {
-    uint64_t *v = rt_pairmap_get(m, a, b);
+    uint64_t *v = rt_pairmap_get_hashed(m, a, b, h);
     if (!v)
         v = rt_pairmap_put(m, m->n < RT_METRICS_MAX_SERIES ? a : "_other",
                            m->n < RT_METRICS_MAX_SERIES ? b : "_other");
@@ -25,9 +25,19 @@ void rt_counter_add(rt_pairmap *m, const char *a, const char *b, uint64_t n)
         *v += n;
 }
 
+void rt_counter_add(rt_pairmap *m, const char *a, const char *b, uint64_t n)
+{
+    add_hashed(m, a, b, rt_pairmap_hash_b(rt_pairmap_hash_a(a), b), n);
+}
+
 void rt_counter_inc(rt_pairmap *m, const char *a, const char *b)
 {
     rt_counter_add(m, a, b, 1);
+}
+
+void rt_counter_inc_hashed(rt_pairmap *m, const char *a, const char *b, uint64_t h)
+{
+    add_hashed(m, a, b, h, 1);
 }
 
 void rt_histogram_observe(rt_histogram *h, double seconds)

@@ -5,15 +5,25 @@
 
 #include "pairmap.h"
 
-static uint64_t hash_pair(const char *a, const char *b)
+uint64_t rt_pairmap_hash_a(const char *a)
 {
     uint64_t h = 1469598103934665603ULL;
     for (; *a; a++)
         h = (h ^ (unsigned char)*a) * 1099511628211ULL;
-    h = (h ^ 0x1f) * 1099511628211ULL;
+    return (h ^ 0x1f) * 1099511628211ULL;
+}
+
+uint64_t rt_pairmap_hash_b(uint64_t ha, const char *b)
+{
+    uint64_t h = ha;
     for (; *b; b++)
         h = (h ^ (unsigned char)*b) * 1099511628211ULL;
     return h;
+}
+
+static uint64_t hash_pair(const char *a, const char *b)
+{
+    return rt_pairmap_hash_b(rt_pairmap_hash_a(a), b);
 }
 
 static rt_pairmap_slot *find(const rt_pairmap *m, const char *a, const char *b, uint64_t h)
@@ -28,12 +38,18 @@ static rt_pairmap_slot *find(const rt_pairmap *m, const char *a, const char *b, 
     }
 }
 
-uint64_t *rt_pairmap_get(const rt_pairmap *m, const char *a, const char *b)
+uint64_t *rt_pairmap_get_hashed(const rt_pairmap *m, const char *a, const char *b,
+                                uint64_t h)
 {
     if (!m->cap)
         return NULL;
-    rt_pairmap_slot *s = find(m, a, b, hash_pair(a, b));
+    rt_pairmap_slot *s = find(m, a, b, h);
     return s->key ? &s->value : NULL;
+}
+
+uint64_t *rt_pairmap_get(const rt_pairmap *m, const char *a, const char *b)
+{
+    return rt_pairmap_get_hashed(m, a, b, hash_pair(a, b));
 }
 
 static int grow(rt_pairmap *m)

@@ -19,6 +19,14 @@ typedef struct rt_pairmap {
 
 /* The value stored for (a, b), or NULL. */
 uint64_t *rt_pairmap_get(const rt_pairmap *m, const char *a, const char *b);
+/* The hash of (a, b) in two steps, so that a record's (domain, type) is hashed once on
+ * the hot path for the router and the counters, and (domain, "*") costs one byte more:
+ * h = rt_pairmap_hash_b(rt_pairmap_hash_a(a), b). */
+uint64_t rt_pairmap_hash_a(const char *a);
+uint64_t rt_pairmap_hash_b(uint64_t ha, const char *b);
+/* rt_pairmap_get given that hash. */
+uint64_t *rt_pairmap_get_hashed(const rt_pairmap *m, const char *a, const char *b,
+                                uint64_t h);
 /* The value for (a, b), inserted as 0 when new; NULL when out of memory. */
 uint64_t *rt_pairmap_put(rt_pairmap *m, const char *a, const char *b);
 /* Iterate: start with *i = 0; 1 and the next pair while there is one, else 0. */

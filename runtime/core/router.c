@@ -97,11 +97,14 @@ fail:
     return -1;
 }
 
-int rt_router_lookup(const rt_router *r, const char *domain, const char *type)
+int rt_router_lookup(const rt_router *r, const char *domain, const char *type,
+                     uint64_t *pair_hash)
 {
-    const uint64_t *v = rt_pairmap_get(&r->map, domain, type);
+    uint64_t ha = rt_pairmap_hash_a(domain);
+    *pair_hash = rt_pairmap_hash_b(ha, type);
+    const uint64_t *v = rt_pairmap_get_hashed(&r->map, domain, type, *pair_hash);
     if (!v)
-        v = rt_pairmap_get(&r->map, domain, "*");
+        v = rt_pairmap_get_hashed(&r->map, domain, "*", rt_pairmap_hash_b(ha, "*"));
     return v ? r->v[*v - 1].owner : -1;
 }
 

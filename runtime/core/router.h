@@ -36,8 +36,10 @@ typedef struct rt_router {
  * conflict (naming both processors) or a route to an unknown processor. */
 int  rt_router_build(rt_router *r, const rt_route_owner *owners, size_t nowners,
                      const rt_config *c, char *err, size_t errlen);
-/* The owner index for (domain, type): an exact type first, then "*"; -1 for none. */
-int  rt_router_lookup(const rt_router *r, const char *domain, const char *type);
+/* The owner index for (domain, type): an exact type first, then "*"; -1 for none.
+ * *pair_hash: the pair's rt_pairmap hash, for the other maps keyed by it. */
+int  rt_router_lookup(const rt_router *r, const char *domain, const char *type,
+                      uint64_t *pair_hash);
 /* Print the table, one route a line, sorted by domain then type. */
 void rt_router_print(const rt_router *r, const rt_route_owner *owners, FILE *out);
 /* Release the table. */

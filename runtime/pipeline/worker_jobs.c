@@ -258,8 +258,9 @@ void rt_worker_handle(rt_worker *w, const char *raw, size_t len, const rt_origin
     if (rt_event_decode(&j->ev, raw, len, &w->limits, &j->why) < 0) {
         j->state = RT_JOB_DEAD;
     } else {
-        rt_counter_inc(&w->in_by_type, j->ev.domain, j->ev.type);
-        int owner = rt_router_lookup(&w->router, j->ev.domain, j->ev.type);
+        uint64_t pair;      /* (domain, type) hashed once, for the route and its count */
+        int owner = rt_router_lookup(&w->router, j->ev.domain, j->ev.type, &pair);
+        rt_counter_inc_hashed(&w->in_by_type, j->ev.domain, j->ev.type, pair);
         if (owner < 0) {
             rt_reject_set(&j->why, RT_REASON_NO_ROUTE, "no processor for domain=%s type=%s",
                           j->ev.domain, j->ev.type);
