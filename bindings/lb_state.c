@@ -35,7 +35,7 @@ static int state_get(lua_State *L)
     size_t klen;
     const char *key = check_key(L, &klen);
     const rt_state_value *v = rt_state_get(store(L, p), p->cx.partition, key, klen,
-                                           rt_epoch_ms());
+                                           rt_epoch_coarse_ms());
     if (!v) {
         lua_pushnil(L);
         return 1;
@@ -64,7 +64,7 @@ static int state_set(lua_State *L)
     lb_value_dump(L, 2, b, "ctx.state.set");
     /* 0 is "never"; so is a TTL too long for epoch ms (math.huge, 1e300): it would
      * overflow into the past and the value would be gone at once. */
-    int64_t expires = ttl > 0 && ttl < 9.0e15 ? rt_epoch_ms() + (int64_t)ttl : 0;
+    int64_t expires = ttl > 0 && ttl < 9.0e15 ? rt_epoch_coarse_ms() + (int64_t)ttl : 0;
     /* Keyed state is C memory, outside processor.memory.mb: it has its own bound. The
      * old value's bytes are still counted, so a replacement near the bound is refused
      * a little early rather than overshooting it. */

@@ -32,6 +32,14 @@ int64_t rt_epoch_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+int64_t rt_epoch_coarse_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) < 0)
+        return rt_epoch_ms();       /* a kernel without it */
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void rt_clock_sleep_until(int64_t at, int64_t until)
 {
     int64_t wait = (at < until ? at : until) - rt_clock_ms();

@@ -275,7 +275,7 @@ void rt_worker_event_time(rt_worker *w, rt_job *j)
 {
     if (!w->windowed)
         return;
-    int64_t now = rt_epoch_ms();
+    int64_t now = rt_epoch_coarse_ms();     /* once a record: idleness needs no better */
     if (rt_watermark_observe(&w->watermark, j->ev.origin.topic, j->ev.origin.partition,
                              j->ev.timestamp, now) < 0) {
         rt_error("out of memory");
