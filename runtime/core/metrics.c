@@ -27,7 +27,7 @@ static void add_hashed(rt_pairmap *m, const char *a, const char *b, uint64_t h, 
 
 void rt_counter_add(rt_pairmap *m, const char *a, const char *b, uint64_t n)
 {
-    add_hashed(m, a, b, rt_pairmap_hash_b(rt_pairmap_hash_a(a), b), n);
+    add_hashed(m, a, b, rt_pairmap_hash(a, b), n);
 }
 
 void rt_counter_inc(rt_pairmap *m, const char *a, const char *b)

@@ -27,7 +27,7 @@ typedef struct rt_histogram {
 
 /* Count one for (a, b), or for ("_other", "_other") past RT_METRICS_MAX_SERIES. */
 void rt_counter_inc(rt_pairmap *m, const char *a, const char *b);
-/* rt_counter_inc given the pair's hash (rt_pairmap_hash_a/b). */
+/* rt_counter_inc given the pair's hash (rt_pairmap_hash). */
 void rt_counter_inc_hashed(rt_pairmap *m, const char *a, const char *b, uint64_t h);
 /* Count n at once. */
 void rt_counter_add(rt_pairmap *m, const char *a, const char *b, uint64_t n);

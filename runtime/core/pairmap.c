@@ -21,7 +21,7 @@ uint64_t rt_pairmap_hash_b(uint64_t ha, const char *b)
     return h;
 }
 
-static uint64_t hash_pair(const char *a, const char *b)
+uint64_t rt_pairmap_hash(const char *a, const char *b)
 {
     return rt_pairmap_hash_b(rt_pairmap_hash_a(a), b);
 }
@@ -49,7 +49,7 @@ uint64_t *rt_pairmap_get_hashed(const rt_pairmap *m, const char *a, const char *
 
 uint64_t *rt_pairmap_get(const rt_pairmap *m, const char *a, const char *b)
 {
-    return rt_pairmap_get_hashed(m, a, b, hash_pair(a, b));
+    return rt_pairmap_get_hashed(m, a, b, rt_pairmap_hash(a, b));
 }
 
 static int grow(rt_pairmap *m)
@@ -73,7 +73,7 @@ uint64_t *rt_pairmap_put(rt_pairmap *m, const char *a, const char *b)
 {
     if ((m->n + 1) * 4 > m->cap * 3 && grow(m) < 0)
         return NULL;
-    uint64_t h = hash_pair(a, b);
+    uint64_t h = rt_pairmap_hash(a, b);
     rt_pairmap_slot *s = find(m, a, b, h);
     if (s->key)
         return &s->value;

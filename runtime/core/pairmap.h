@@ -19,9 +19,11 @@ typedef struct rt_pairmap {
 
 /* The value stored for (a, b), or NULL. */
 uint64_t *rt_pairmap_get(const rt_pairmap *m, const char *a, const char *b);
-/* The hash of (a, b) in two steps, so that a record's (domain, type) is hashed once on
- * the hot path for the router and the counters, and (domain, "*") costs one byte more:
- * h = rt_pairmap_hash_b(rt_pairmap_hash_a(a), b). */
+/* The hash of (a, b) that the *_hashed calls take, so that a record's (domain, type)
+ * is hashed once on the hot path for the router and the counters. It comes in two
+ * steps too, so that (domain, "*") costs one byte more:
+ * rt_pairmap_hash(a, b) == rt_pairmap_hash_b(rt_pairmap_hash_a(a), b). */
+uint64_t rt_pairmap_hash(const char *a, const char *b);
 uint64_t rt_pairmap_hash_a(const char *a);
 uint64_t rt_pairmap_hash_b(uint64_t ha, const char *b);
 /* rt_pairmap_get given that hash. */
